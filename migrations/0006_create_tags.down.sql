@@ -1,0 +1,2 @@
+DROP TABLE question_tags;
+DROP TABLE tags;

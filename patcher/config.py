@@ -1,0 +1,147 @@
+"""Configuration: the only module that reads ``os.environ`` (SPEC section 3)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from patcher.errors import ConfigError
+
+DEFAULT_SOURCE = str(Path(__file__).resolve().parent.parent / "migrations")
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
+_DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|min|h|d)?\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000, None: 1}
+
+
+@dataclass(frozen=True)
+class Config:
+    source: str = DEFAULT_SOURCE
+    expected_bucket_owner: str | None = None
+    db_secret_arn: str | None = None
+    database_url: str | None = None
+    schema: str = "public"
+    table: str = "schema_migrations"
+    lock_wait_seconds: float = 60.0
+    lock_timeout: str = "10s"
+    statement_timeout: str | None = None
+    time_margin_seconds: float = 30.0
+    sslmode: str | None = None
+    sslrootcert: str | None = None
+
+    @property
+    def statement_timeout_ms(self) -> int | None:
+        return duration_ms(self.statement_timeout) if self.statement_timeout else None
+
+
+def load_config(
+    env: Mapping[str, str] | None = None,
+    *,
+    source: str | None = None,
+    database_url: str | None = None,
+) -> Config:
+    """Read and check every setting; explicit arguments (CLI flags) win over the environment."""
+    env = os.environ if env is None else env
+
+    def get(name: str) -> str | None:
+        value = env.get(name, "").strip()
+        return value or None
+
+    url = database_url or get("PATCHER_DATABASE_URL")
+    secret = get("PATCHER_DB_SECRET_ARN")
+    if database_url:
+        secret = None  # an explicit --database-url replaces the deployed secret
+    if bool(url) == bool(secret):
+        raise ConfigError(
+            "set exactly one of PATCHER_DATABASE_URL (a libpq URL) and PATCHER_DB_SECRET_ARN "
+            f"(a Secrets Manager secret); {'both' if url else 'neither'} is set"
+        )
+    config = Config(
+        source=source or get("PATCHER_SOURCE") or DEFAULT_SOURCE,
+        expected_bucket_owner=get("PATCHER_EXPECTED_BUCKET_OWNER"),
+        db_secret_arn=secret,
+        database_url=url,
+        schema=_identifier("PATCHER_SCHEMA", get("PATCHER_SCHEMA") or "public"),
+        table=_identifier("PATCHER_TABLE", get("PATCHER_TABLE") or "schema_migrations"),
+        lock_wait_seconds=_number(
+            "PATCHER_LOCK_WAIT_SECONDS", get("PATCHER_LOCK_WAIT_SECONDS"), 60
+        ),
+        lock_timeout=_duration("PATCHER_LOCK_TIMEOUT", get("PATCHER_LOCK_TIMEOUT") or "10s"),
+        statement_timeout=_optional_duration(
+            "PATCHER_STATEMENT_TIMEOUT", get("PATCHER_STATEMENT_TIMEOUT")
+        ),
+        time_margin_seconds=_number(
+            "PATCHER_TIME_MARGIN_SECONDS", get("PATCHER_TIME_MARGIN_SECONDS"), 30
+        ),
+        sslmode=get("PATCHER_DB_SSLMODE"),
+        sslrootcert=get("PATCHER_DB_SSLROOTCERT"),
+    )
+    if config.expected_bucket_owner and not re.fullmatch(r"\d{12}", config.expected_bucket_owner):
+        raise ConfigError("PATCHER_EXPECTED_BUCKET_OWNER must be a 12-digit AWS account id")
+    return config
+
+
+def duration_ms(text: str) -> int:
+    """A PostgreSQL duration such as '10s', '500ms', '2min' (bare numbers are ms)."""
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(text)
+    return int(match[1]) * _UNIT_MS[match[2]]
+
+
+def _identifier(name: str, value: str) -> str:
+    if not _IDENT.match(value):
+        raise ConfigError(
+            f"{name}={value!r} is not a plain PostgreSQL identifier (letters, digits, _ and $, "
+            "at most 63 characters, not starting with a digit)"
+        )
+    return value
+
+
+def _number(name: str, value: str | None, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number < 86_400:
+        raise ConfigError(f"{name}={value!r} must be a number of seconds from 0 to 86399")
+    return number
+
+
+def _duration(name: str, value: str) -> str:
+    try:
+        duration_ms(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={value!r} is not a PostgreSQL duration; use e.g. '10s', '500ms', '2min'"
+        ) from None
+    return value.strip().replace(" ", "")
+
+
+def _optional_duration(name: str, value: str | None) -> str | None:
+    return None if value is None else _duration(name, value)
+
+
+def invoked_by_default() -> str:
+    """Who is running a local command: user@host, for the audit log."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except Exception:  # no login name in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def load_source_dir(env: Mapping[str, str] | None = None) -> str:
+    """The local migrations directory for ``patcher new`` (PATCHER_SOURCE if it is local)."""
+    env = os.environ if env is None else env
+    value = env.get("PATCHER_SOURCE", "").strip()
+    if value.startswith("s3://"):
+        raise ConfigError("patcher new writes to a local directory; pass --dir")
+    return value.removeprefix("file://") or DEFAULT_SOURCE

@@ -1,0 +1,92 @@
+"""File names to migrations: the one parser and duplicate check every source shares.
+
+A migration is ``<version>_<description>.up.sql`` plus an optional ``.down.sql`` with the same
+version and description. ``version`` is 1 to 18 decimal digits compared as an integer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from patcher.errors import InvalidSource
+from patcher.models import Catalog, Direction, Migration, SourceObject
+
+_NAME = re.compile(
+    r"^(?P<version>[0-9]{1,18})_(?P<description>[^/]+?)\.(?P<direction>up|down)\.sql$"
+)
+
+
+@dataclass(frozen=True)
+class ParsedName:
+    version: int
+    description: str
+    direction: Direction
+
+
+def parse_name(name: str) -> ParsedName:
+    """Parse a migration file name or raise InvalidSource naming the expected form."""
+    match = _NAME.match(name)
+    if match is None:
+        raise InvalidSource(
+            f"migration file name {name!r} does not parse: expected "
+            "'<version>_<description>.up.sql' or '.down.sql', version 1 to 18 digits, "
+            "e.g. '0007_add_votes.up.sql'; rename or remove the file",
+            file=name,
+        )
+    direction: Direction = "up" if match["direction"] == "up" else "down"
+    return ParsedName(int(match["version"]), match["description"], direction)
+
+
+def build_catalog(objects: Iterable[SourceObject]) -> Catalog:
+    """Group listed objects into migrations, refusing every problem at once.
+
+    Objects not ending in ``.sql`` (README.md, folders) are ignored with a warning.
+    """
+    problems: list[str] = []
+    warnings: list[str] = []
+    files: dict[tuple[int, Direction], tuple[ParsedName, SourceObject]] = {}
+    for obj in sorted(objects, key=lambda o: o.name):
+        if not obj.name.endswith(".sql"):
+            warnings.append(f"ignored {obj.key!r}: not a .sql migration file")
+            continue
+        try:
+            parsed = parse_name(obj.name)
+        except InvalidSource as exc:
+            problems.append(exc.message)
+            continue
+        slot = (parsed.version, parsed.direction)
+        if slot in files:
+            first = files[slot][1].name
+            problems.append(
+                f"version {parsed.version} has two {parsed.direction} scripts: {first!r} and "
+                f"{obj.name!r}; versions compare as integers, so keep exactly one"
+            )
+            continue
+        files[slot] = (parsed, obj)
+
+    migrations: list[Migration] = []
+    for (version, direction), (parsed, obj) in sorted(files.items()):
+        if direction == "up":
+            down = files.get((version, "down"))
+            if down is not None and down[0].description != parsed.description:
+                problems.append(
+                    f"version {version}: up {obj.name!r} and down {down[1].name!r} carry "
+                    "different descriptions; rename one so they match"
+                )
+                continue
+            migrations.append(
+                Migration(version, parsed.description, obj, down[1] if down else None)
+            )
+        elif (version, "up") not in files:
+            problems.append(
+                f"{obj.name!r} has no matching up script; add "
+                f"'{obj.name[: -len('.down.sql')]}.up.sql' or remove the down script"
+            )
+    if problems:
+        raise InvalidSource(
+            "the migration source is invalid, nothing was run: " + "; ".join(problems),
+            problems=problems,
+        )
+    return Catalog(tuple(migrations), tuple(warnings))

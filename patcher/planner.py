@@ -1,0 +1,216 @@
+"""The pure planner: available migrations + history + request -> steps. No I/O here.
+
+Validation happens here, before anything changes, in this order: request shape, dirty state,
+missing versions, drift (checksums), order. ``repair`` is the one action that plans around dirty
+rows and drift instead of refusing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from patcher.errors import (
+    ChecksumMismatch,
+    DirtyDatabase,
+    InvalidRequest,
+    Irreversible,
+    MissingMigration,
+    OutOfOrder,
+)
+from patcher.models import ACTIONS, MAX_VERSION, AppliedRow, Catalog, Migration, Plan, Request, Step
+
+
+def validate_request(request: Request) -> None:
+    """Refuse combinations the contract does not allow, naming the fix."""
+    if request.action not in ACTIONS:
+        raise InvalidRequest(f"unknown action {request.action!r}; use one of: {', '.join(ACTIONS)}")
+    if request.target is not None and not 0 <= request.target <= MAX_VERSION:
+        raise InvalidRequest(
+            f"target {request.target} is out of range; give a version from 0 to {MAX_VERSION}"
+        )
+    if request.steps is not None:
+        if request.action != "rollback":
+            raise InvalidRequest("steps is only for rollback; use target to bound a migrate")
+        if request.steps < 1:
+            raise InvalidRequest(f"steps must be 1 or more, got {request.steps}")
+        if request.target is not None:
+            raise InvalidRequest("give either steps or target for a rollback, not both")
+    if request.verify and not (request.dry_run and request.action in ("migrate", "rollback")):
+        raise InvalidRequest("verify needs dry_run: true and the action migrate or rollback")
+    if request.action in ("status", "repair") and request.target is not None:
+        raise InvalidRequest(f"{request.action} takes no target")
+    if request.action == "baseline" and not request.target:
+        raise InvalidRequest(
+            "baseline needs a target of 1 or more: every version up to it is marked as applied"
+        )
+
+
+def plan(
+    request: Request,
+    catalog: Catalog,
+    history: Sequence[AppliedRow],
+    checksums: Mapping[int, str],
+) -> Plan:
+    """Decide what ``request`` does. ``checksums`` holds the source's current checksum of each
+    applied version's up script (the runner reads only what it cannot prove unchanged)."""
+    validate_request(request)
+    available = catalog.by_version()
+    applied = {row.version: row for row in history}
+    current = max(applied) if applied else None
+    pending = tuple(m for m in catalog.migrations if m.version not in applied)
+    warnings = list(catalog.warnings)
+
+    if request.action == "repair":
+        return _plan_repair(request, available, history, checksums, current, pending, warnings)
+    _refuse_dirty(history)
+    _refuse_missing(history, available)
+    _refuse_drift(history, available, checksums)
+    if request.action == "baseline":
+        return _plan_baseline(request, catalog, history)
+    if request.action in ("migrate", "status"):
+        _refuse_out_of_order(pending, current)
+    if request.action == "status":
+        return Plan(request, (), current, pending, tuple(warnings))
+    if request.action == "migrate":
+        target = request.target
+        todo = tuple(m for m in pending if target is None or m.version <= target)
+        if target is not None and current is not None and target < current:
+            warnings.append(
+                f"target {target} is below the current version {current}; "
+                "migrate never reverts: use rollback with this target"
+            )
+        steps = tuple(Step(m, "up") for m in todo)
+        return Plan(request, steps, current, pending, tuple(warnings))
+    return _plan_rollback(request, available, history, current, pending, warnings)
+
+
+def _plan_rollback(
+    request: Request,
+    available: Mapping[int, Migration],
+    history: Sequence[AppliedRow],
+    current: int | None,
+    pending: tuple[Migration, ...],
+    warnings: list[str],
+) -> Plan:
+    newest_first = sorted((row.version for row in history), reverse=True)
+    if request.target is not None:
+        versions = [v for v in newest_first if v > request.target]
+    else:
+        count = request.steps or 1
+        if request.steps is not None and count > len(newest_first):
+            raise InvalidRequest(
+                f"steps {count} is more than the {len(newest_first)} applied version(s); "
+                "use target 0 to revert everything"
+            )
+        versions = newest_first[:count]
+    if not versions:
+        warnings.append("nothing to roll back")
+    blocked = [v for v in versions if not available[v].reversible]
+    if blocked:
+        names = ", ".join(f"{v} ({available[v].up.name})" for v in blocked)
+        raise Irreversible(
+            f"the rollback would cross irreversible version(s) {names}: they have no .down.sql; "
+            "nothing was reverted. Roll back to a target at or above the newest of them, or add "
+            "the missing down script",
+            version=max(blocked),
+        )
+    steps = tuple(Step(available[v], "down") for v in versions)
+    return Plan(request, steps, current, pending, tuple(warnings))
+
+
+def _plan_baseline(request: Request, catalog: Catalog, history: Sequence[AppliedRow]) -> Plan:
+    if history:
+        raise InvalidRequest(
+            f"baseline needs an empty history, but {len(history)} version(s) are recorded "
+            f"(newest {max(r.version for r in history)}); nothing was changed"
+        )
+    target = request.target or 0
+    chosen = [m for m in catalog.migrations if m.version <= target]
+    if not chosen:
+        raise InvalidRequest(f"no migration at or below target {target} to baseline")
+    pending = tuple(m for m in catalog.migrations if m.version > target)
+    steps = tuple(Step(m, "up", kind="baseline") for m in chosen)
+    return Plan(request, steps, None, pending, catalog.warnings)
+
+
+def _plan_repair(
+    request: Request,
+    available: Mapping[int, Migration],
+    history: Sequence[AppliedRow],
+    checksums: Mapping[int, str],
+    current: int | None,
+    pending: tuple[Migration, ...],
+    warnings: list[str],
+) -> Plan:
+    steps: list[Step] = []
+    for row in history:
+        migration = available.get(row.version)
+        if migration is None:
+            warnings.append(
+                f"version {row.version} ({row.description}) is applied but missing from the "
+                "source; repair cannot fix that: restore the file"
+            )
+            continue
+        if row.dirty:
+            steps.append(Step(migration, row.dirty_direction or "up", kind="clear_dirty"))
+        elif checksums.get(row.version, row.checksum) != row.checksum:
+            steps.append(Step(migration, "up", kind="rechecksum", checksum=checksums[row.version]))
+    if not steps:
+        warnings.append("nothing to repair: no dirty version and no changed file")
+    return Plan(request, tuple(steps), current, pending, tuple(warnings))
+
+
+def _refuse_dirty(history: Sequence[AppliedRow]) -> None:
+    dirty = [row for row in history if row.dirty]
+    if not dirty:
+        return
+    row = dirty[0]
+    then = "re-run by migrate" if row.dirty_direction != "down" else "reverted again by rollback"
+    raise DirtyDatabase(
+        f"version {row.version} ({row.description}) started a no-transaction "
+        f"{row.dirty_direction or 'up'} script that did not finish, so the database may be "
+        "half-changed. Inspect what it left (for CREATE INDEX CONCURRENTLY: an INVALID index), "
+        "finish or undo it by hand, then run repair (`patcher repair` or "
+        f'{{"action": "repair"}}); the version will then be {then}',
+        version=row.version,
+    )
+
+
+def _refuse_missing(history: Sequence[AppliedRow], available: Mapping[int, Migration]) -> None:
+    missing = [row for row in history if row.version not in available]
+    if missing:
+        names = ", ".join(f"{r.version} ({r.description})" for r in missing)
+        raise MissingMigration(
+            f"applied version(s) {names} are missing from the source; restore the files "
+            "(they are needed to verify and roll back) before running anything",
+            version=missing[0].version,
+        )
+
+
+def _refuse_drift(
+    history: Sequence[AppliedRow],
+    available: Mapping[int, Migration],
+    checksums: Mapping[int, str],
+) -> None:
+    changed = [row for row in history if checksums.get(row.version, row.checksum) != row.checksum]
+    if changed:
+        names = ", ".join(available[r.version].up.name for r in changed)
+        raise ChecksumMismatch(
+            f"applied migration file(s) changed since they were applied: {names}. Restore the "
+            "original files and ship the change as a new version; if the edit is harmless "
+            "(comments, formatting), run repair to record the new checksums",
+            version=changed[0].version,
+        )
+
+
+def _refuse_out_of_order(pending: Sequence[Migration], current: int | None) -> None:
+    if current is None:
+        return
+    late = [m for m in pending if m.version < current]
+    if late:
+        names = ", ".join(m.up.name for m in late)
+        raise OutOfOrder(
+            f"pending version(s) {names} are below the newest applied version {current}; "
+            "renumber them above it (they would run after newer migrations)",
+            version=late[0].version,
+        )

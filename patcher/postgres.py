@@ -1,0 +1,483 @@
+"""The PostgreSQL backend: lock, run, record. No policy lives here (see runner.py).
+
+History table ``<schema>.<table>``: one row per applied version, written in the same transaction
+as a transactional migration. Audit log ``<schema>.<table>_log``: every attempt, append-only.
+Advisory lock key: the first 8 bytes of SHA-256 of ``stackflowpatcher:<schema>.<table>`` as a
+signed big-endian bigint (see ``lock_key``); one run at a time per database, history table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import psycopg.conninfo
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from patcher.errors import ConfigError, DatabaseUnavailable
+from patcher.models import AppliedRow, Direction
+
+TimeoutSource = Callable[[], int | None]
+"""Gives the statement timeout (ms) to set before each statement, or None for the default."""
+
+HISTORY_COLUMNS = {
+    "version", "description", "checksum", "applied_at", "execution_ms", "dirty",
+    "dirty_direction", "source_fingerprint", "applied_by",
+}  # fmt: skip
+LOG_COLUMNS = {
+    "id", "at", "version", "description", "direction", "outcome", "checksum", "duration_ms",
+    "error", "request_id", "invoked_by",
+}  # fmt: skip
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    version bigint PRIMARY KEY,
+    description text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    execution_ms integer NOT NULL DEFAULT 0,
+    dirty boolean NOT NULL DEFAULT false,
+    dirty_direction text CHECK (dirty_direction IN ('up', 'down')),
+    source_fingerprint text,
+    applied_by text
+);
+CREATE TABLE IF NOT EXISTS {log} (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    version bigint,
+    description text,
+    direction text,
+    outcome text NOT NULL,
+    checksum text,
+    duration_ms integer,
+    error text,
+    request_id text,
+    invoked_by text
+);
+"""
+
+
+def lock_key(schema: str, table: str) -> int:
+    """The documented advisory lock key for a history table."""
+    digest = hashlib.sha256(f"stackflowpatcher:{schema}.{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    pid: int
+    application_name: str
+    since: str
+    user: str | None
+    client: str | None
+    state: str | None
+
+    def describe(self) -> str:
+        who = f"pid {self.pid} ({self.application_name or 'no application_name'}"
+        who += f", user {self.user}" if self.user else ""
+        who += f", from {self.client}" if self.client else ""
+        return f"{who}, connected since {self.since}, {self.state or 'unknown state'})"
+
+
+class SqlFailure(Exception):
+    """A statement failed; ``index`` is its position in the list given to the backend."""
+
+    def __init__(self, index: int, exc: psycopg.Error) -> None:
+        super().__init__(str(exc).strip())
+        self.index = index
+        self.sqlstate = exc.sqlstate
+        diag = exc.diag
+        self.message = (diag.message_primary or str(exc)).strip()
+        self.detail = diag.message_detail
+        self.hint = diag.message_hint
+        self.position = int(diag.statement_position) if diag.statement_position else None
+        self.connection_lost = isinstance(exc, psycopg.OperationalError) and self.sqlstate in (
+            None, "57P01", "57P02", "57P03", "08006", "08003", "08000",
+        )  # fmt: skip
+
+    @property
+    def lock_not_available(self) -> bool:
+        return self.sqlstate == "55P03"
+
+    @property
+    def cancelled(self) -> bool:
+        return self.sqlstate == "57014"
+
+
+class PostgresBackend:
+    """One session on the writer: the advisory lock and every write go through it."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        schema: str = "public",
+        table: str = "schema_migrations",
+        request_id: str = "",
+        invoked_by: str = "",
+    ) -> None:
+        self.conn = conn
+        self.schema, self.table = schema, table
+        self.request_id, self.invoked_by = request_id, invoked_by
+        self.key = lock_key(schema, table)
+        self._history = sql.Identifier(schema, table)
+        self._log = sql.Identifier(schema, f"{table}_log")
+        self._locked = False
+
+    @classmethod
+    def connect(
+        cls,
+        conninfo: str,
+        *,
+        application_name: str,
+        lock_timeout: str = "10s",
+        statement_timeout: str | None = None,
+        connect_timeout: int = 10,
+        sslmode: str | None = None,
+        sslrootcert: str | None = None,
+        **kwargs: Any,
+    ) -> PostgresBackend:
+        """Open an autocommit session named for the tool and request; fail within a bound."""
+        options = f"-c lock_timeout={lock_timeout}"
+        if statement_timeout:
+            options += f" -c statement_timeout={statement_timeout}"
+        params: dict[str, Any] = {
+            "application_name": application_name[:63],
+            "connect_timeout": connect_timeout,
+            "options": options,
+        }
+        params.update({k: v for k, v in (("sslmode", sslmode), ("sslrootcert", sslrootcert)) if v})
+        try:
+            conn = psycopg.connect(conninfo, autocommit=True, **params)
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(
+                f"cannot connect to PostgreSQL: {_first_line(exc)}; check the host, port, "
+                "credentials and network path (security groups), and that PATCHER_LOCK_TIMEOUT "
+                "/ PATCHER_STATEMENT_TIMEOUT are valid durations"
+            ) from exc
+        return cls(conn, **kwargs)
+
+    def close(self) -> None:
+        """Release the lock (if held) and disconnect; never raises."""
+        try:
+            if self._locked and not self.conn.broken:
+                self.unlock()
+        finally:
+            self.conn.close()
+
+    # -- lock ---------------------------------------------------------------------------------
+
+    def try_lock(self) -> bool:
+        """One short autocommit attempt: never blocks (a blocked waiter deadlocks with CIC)."""
+        row = self.conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        self._locked = bool(row and row[0])
+        return self._locked
+
+    def unlock(self) -> None:
+        self.conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
+        self._locked = False
+
+    def lock_holder(self) -> LockHolder | None:
+        """Who holds our advisory lock in this database, if anyone."""
+        unsigned = self.key & 0xFFFFFFFFFFFFFFFF
+        row = self.conn.execute(
+            """
+            SELECT a.pid, a.application_name, a.backend_start::text, a.usename::text,
+                   a.client_addr::text, a.state
+              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+               AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """,
+            (unsigned >> 32, unsigned & 0xFFFFFFFF),
+        ).fetchone()
+        return LockHolder(*row) if row else None
+
+    # -- history ------------------------------------------------------------------------------
+
+    def ensure_tables(self) -> None:
+        """Create the history and log tables on first use; refuse a table another tool made."""
+        self._check_foreign_table(self.table, HISTORY_COLUMNS)
+        self._check_foreign_table(f"{self.table}_log", LOG_COLUMNS)
+        with self.conn.transaction():
+            self.conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+            self.conn.execute(sql.SQL(_DDL).format(table=self._history, log=self._log))
+
+    def _check_foreign_table(self, name: str, expected: set[str]) -> None:
+        rows = self.conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+            "AND attnum > 0 AND NOT attisdropped",
+            (sql.Identifier(self.schema, name).as_string(self.conn),),
+        ).fetchall()
+        columns = {r[0] for r in rows}
+        if columns and not expected <= columns:
+            raise ConfigError(
+                f"table {self.schema}.{name} exists but was not made by StackFlowPatcher "
+                f"(columns: {', '.join(sorted(columns))}; missing: "
+                f"{', '.join(sorted(expected - columns))}). It was left untouched. Point "
+                "PATCHER_SCHEMA / PATCHER_TABLE at a new table and baseline it, or move the "
+                "other tool's history yourself"
+            )
+
+    def read_history(self) -> list[AppliedRow]:
+        """Every history row, oldest version first; empty when the table does not exist yet."""
+        exists = self.conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (self._history.as_string(self.conn),)
+        ).fetchone()
+        if not (exists and exists[0]):
+            return []
+        self._check_foreign_table(self.table, HISTORY_COLUMNS)
+        cur = self.conn.cursor(row_factory=dict_row)
+        rows = cur.execute(
+            sql.SQL(
+                "SELECT version, description, checksum, applied_at, execution_ms, dirty, "
+                "dirty_direction, source_fingerprint AS fingerprint FROM {} ORDER BY version"
+            ).format(self._history)
+        ).fetchall()
+        return [AppliedRow(**row) for row in rows]
+
+    # -- running --------------------------------------------------------------------------------
+
+    def set_statement_timeout(self, ms: int | None) -> None:
+        """Cap the next statements (0 or None: the session default)."""
+        self.conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{ms or 0}ms",))
+
+    def run_transactional(
+        self,
+        statements: Sequence[str],
+        record: HistoryChange,
+        timeout_ms: TimeoutSource | None = None,
+    ) -> int:
+        """Run every statement and the history change in one transaction; return elapsed ms.
+
+        Raises SqlFailure (the transaction is rolled back: no trace but the error)."""
+        started = time.perf_counter()
+        with self.conn.transaction():
+            self._run(statements, timeout_ms)
+            elapsed = _ms_since(started)
+            self._write_history(record, elapsed, outcome=record.outcome)
+        return elapsed
+
+    def run_statements(self, statements: Sequence[str], timeout_ms: TimeoutSource | None) -> None:
+        """Run statements one by one outside any transaction (autocommit)."""
+        self._run(statements, timeout_ms)
+
+    def _run(self, statements: Sequence[str], timeout_ms: TimeoutSource | None) -> None:
+        cur = self.conn.cursor()
+        for index, text in enumerate(statements):
+            try:
+                if timeout_ms is not None:
+                    self.set_statement_timeout(timeout_ms())
+                cur.execute(text, prepare=False)
+            except psycopg.Error as exc:
+                raise SqlFailure(index, exc) from exc
+
+    def table_sizes(self) -> dict[str, int]:
+        """Estimated rows of every user table, by ``schema.table`` (``-1``: never analysed)."""
+        rows = self.conn.execute(
+            "SELECT n.nspname || '.' || c.relname, c.reltuples::bigint FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'm') "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+        ).fetchall()
+        return {name: int(count) for name, count in rows}
+
+    def verify(
+        self,
+        scripts: Sequence[Sequence[str]],
+        lock_timeout_ms: int,
+        timeout_ms: TimeoutSource | None = None,
+    ) -> list[VerifyReport]:
+        """Run each script in one transaction that is always rolled back; report what each did.
+
+        Stops at the first failure (later scripts usually build on earlier ones)."""
+        reports: list[VerifyReport] = []
+        conn = self.conn
+        try:
+            conn.execute("BEGIN")
+            conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
+            tables = self._relations()
+            held: set[tuple[str, str]] = set()
+            for statements in scripts:
+                before = self._relfilenodes()
+                started = time.perf_counter()
+                try:
+                    self._run(statements, timeout_ms)
+                except SqlFailure as exc:
+                    reports.append(VerifyReport(_ms_since(started), [], [], exc))
+                    break
+                elapsed = _ms_since(started)
+                locks = self._own_locks(tables) - held
+                held |= locks
+                after = self._relfilenodes()
+                rewritten = sorted(
+                    tables[oid] for oid, node in before.items()
+                    if oid in tables and after.get(oid, node) != node
+                )  # fmt: skip
+                reports.append(VerifyReport(elapsed, sorted(locks), rewritten, None))
+        finally:
+            if not conn.broken:
+                conn.execute("ROLLBACK")
+        return reports
+
+    def _relations(self) -> dict[int, str]:
+        """Every pre-existing user table, materialised view and index: oid -> schema.name."""
+        rows = self.conn.execute(
+            "SELECT c.oid::bigint, n.nspname || '.' || c.relname FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'm') "
+            "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+        ).fetchall()
+        return {int(oid): name for oid, name in rows}
+
+    def _relfilenodes(self) -> dict[int, int]:
+        rows = self.conn.execute(
+            "SELECT oid::bigint, pg_relation_filenode(oid)::bigint FROM pg_class "
+            "WHERE relkind IN ('r', 'p', 'm') AND relnamespace NOT IN "
+            "('pg_catalog'::regnamespace, 'information_schema'::regnamespace)"
+        ).fetchall()
+        return {int(oid): int(node or 0) for oid, node in rows}
+
+    def _own_locks(self, tables: dict[int, str]) -> set[tuple[str, str]]:
+        rows = self.conn.execute(
+            "SELECT relation::bigint, mode FROM pg_locks WHERE pid = pg_backend_pid() "
+            "AND locktype = 'relation' AND granted AND relation IS NOT NULL"
+        ).fetchall()
+        return {(tables[int(rel)], mode) for rel, mode in rows if int(rel) in tables}
+
+    def mark_dirty(self, record: HistoryChange) -> None:
+        """Before a no-transaction script: record that it started (committed at once)."""
+        if record.direction == "up":
+            self.conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (version, description, checksum, dirty, dirty_direction, "
+                    "source_fingerprint, applied_by) VALUES (%s, %s, %s, true, 'up', %s, %s)"
+                ).format(self._history),
+                (record.version, record.description, record.checksum, record.fingerprint,
+                 self.invoked_by),
+            )  # fmt: skip
+        else:
+            self.conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET dirty = true, dirty_direction = 'down' WHERE version = %s"
+                ).format(self._history),
+                (record.version,),
+            )
+        self.log(record, outcome="started")
+
+    def finish_clean(self, record: HistoryChange, elapsed_ms: int) -> None:
+        """After a no-transaction script succeeded: clear the mark (or drop the row for down)."""
+        with self.conn.transaction():
+            if record.direction == "up":
+                self.conn.execute(
+                    sql.SQL(
+                        "UPDATE {} SET dirty = false, dirty_direction = NULL, execution_ms = %s, "
+                        "applied_at = now() WHERE version = %s"
+                    ).format(self._history),
+                    (elapsed_ms, record.version),
+                )
+                self.log(record, outcome=record.outcome, duration_ms=elapsed_ms)
+            else:
+                self._write_history(record, elapsed_ms, outcome=record.outcome)
+
+    def _write_history(self, record: HistoryChange, elapsed_ms: int, outcome: str) -> None:
+        if record.direction == "down" or record.kind == "clear_dirty_up":
+            self.conn.execute(
+                sql.SQL("DELETE FROM {} WHERE version = %s").format(self._history),
+                (record.version,),
+            )
+        elif record.kind == "clear_dirty_down":
+            self.conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET dirty = false, dirty_direction = NULL WHERE version = %s"
+                ).format(self._history),
+                (record.version,),
+            )
+        elif record.kind == "rechecksum":
+            self.conn.execute(
+                sql.SQL(
+                    "UPDATE {} SET checksum = %s, source_fingerprint = %s WHERE version = %s"
+                ).format(self._history),
+                (record.checksum, record.fingerprint, record.version),
+            )
+        else:
+            self.conn.execute(
+                sql.SQL(
+                    "INSERT INTO {} (version, description, checksum, execution_ms, "
+                    "source_fingerprint, applied_by) VALUES (%s, %s, %s, %s, %s, %s)"
+                ).format(self._history),
+                (record.version, record.description, record.checksum, elapsed_ms,
+                 record.fingerprint, self.invoked_by),
+            )  # fmt: skip
+        self.log(record, outcome=outcome, duration_ms=elapsed_ms)
+
+    def record(self, records: Sequence[HistoryChange]) -> None:
+        """Write history changes that run no SQL (baseline, repair) in one transaction."""
+        with self.conn.transaction():
+            for rec in records:
+                self._write_history(rec, 0, outcome=rec.outcome)
+
+    def log(
+        self,
+        record: HistoryChange,
+        *,
+        outcome: str,
+        duration_ms: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Append one audit row (inside the caller's transaction when there is one)."""
+        self.conn.execute(
+            sql.SQL(
+                "INSERT INTO {} (version, description, direction, outcome, checksum, "
+                "duration_ms, error, request_id, invoked_by) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            ).format(self._log),
+            (record.version, record.description, record.direction, outcome, record.checksum,
+             duration_ms, error, self.request_id, self.invoked_by),
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What one script did inside the rolled-back verification transaction."""
+
+    duration_ms: int
+    locks: list[tuple[str, str]]  # (relation, mode) taken on tables that existed before
+    rewrites: list[str]  # tables whose storage (relfilenode) changed
+    failure: SqlFailure | None
+
+
+@dataclass(frozen=True)
+class HistoryChange:
+    """What one step does to the history table, and how the audit log names it."""
+
+    version: int
+    description: str
+    direction: Direction
+    checksum: str
+    fingerprint: str | None = None
+    kind: str = "run"  # run | baseline | rechecksum | clear_dirty_up | clear_dirty_down
+
+    @property
+    def outcome(self) -> str:
+        if self.kind == "run":
+            return "applied" if self.direction == "up" else "reverted"
+        return {"baseline": "baselined", "rechecksum": "rechecksummed"}.get(self.kind, "repaired")
+
+
+def make_conninfo(**parts: str) -> str:
+    """A libpq conninfo string from its parts, quoted correctly."""
+    return psycopg.conninfo.make_conninfo(**parts)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -1,0 +1,66 @@
+"""The Lambda payload, validated strictly (SPEC section 4): wrong types and unknown keys refused."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from patcher.errors import InvalidRequest
+from patcher.models import MAX_VERSION, Request
+from patcher.planner import validate_request
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    action: Literal["migrate", "rollback", "status", "baseline", "repair"]
+    dry_run: bool = False
+    target: int | None = Field(default=None, ge=0, le=MAX_VERSION)
+    steps: int | None = Field(default=None, ge=1, le=MAX_VERSION)
+    verify: bool = False
+
+
+def parse_payload(event: Any) -> Request:
+    """Turn an invocation event into a Request, or raise InvalidRequest naming every problem."""
+    if not isinstance(event, dict):
+        raise InvalidRequest(
+            f'the payload must be a JSON object such as {{"action": "migrate"}}, '
+            f"got {type(event).__name__}"
+        )
+    try:
+        payload = Payload.model_validate(event)
+    except ValidationError as exc:
+        problems = [_describe(err) for err in exc.errors(include_url=False)]
+        raise InvalidRequest(
+            "the payload was refused, nothing ran: " + "; ".join(problems[:10]),
+            problems=problems[:10],
+        ) from None
+    request = Request(**payload.model_dump())
+    validate_request(request)
+    return request
+
+
+def _describe(err: Any) -> str:
+    where = ".".join(str(part) for part in err["loc"]) or "payload"
+    if err["type"] == "extra_forbidden":
+        return (
+            f"unknown key {where!r}: allowed keys are "
+            f"{', '.join(Payload.model_fields)} (the source and database come from configuration)"
+        )
+    if err["type"] == "missing":
+        return f"{where!r} is required (one of migrate, rollback, status, baseline, repair)"
+    shown = repr(err.get("input"))
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    return f"{where!r}: {err['msg']} (got {shown})"
+
+
+def action_of(event: Any) -> str:
+    """The action a refused payload named, for the result's ``action`` field."""
+    action = event.get("action") if isinstance(event, dict) else None
+    return action if isinstance(action, str) and len(action) <= 20 else "unknown"
+
+
+def dry_run_of(event: Any) -> bool:
+    return isinstance(event, dict) and event.get("dry_run") is True

@@ -1,0 +1,73 @@
+"""Migration file bytes to a checked, split script ready for the backend."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from patcher.errors import InvalidSource
+from patcher.models import SourceObject
+from patcher.sqlscript import (
+    NO_TRANSACTION_DIRECTIVE,
+    Statement,
+    decode_script,
+    has_no_transaction_directive,
+    is_copy_from_stdin,
+    non_transactional,
+    split_statements,
+)
+
+
+def checksum(data: bytes) -> str:
+    """The SPEC checksum: SHA-256 of the file's bytes, hex."""
+    return hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True)
+class Script:
+    obj: SourceObject
+    text: str
+    checksum: str
+    statements: tuple[Statement, ...]
+    transactional: bool
+
+    @property
+    def statement_texts(self) -> list[str]:
+        return [s.text for s in self.statements]
+
+
+def load_script(obj: SourceObject, data: bytes) -> Script:
+    """Decode, split and check a script; refuse what could not run as its mode promises."""
+    text = decode_script(obj.name, data)
+    statements = tuple(split_statements(text))
+    transactional = not has_no_transaction_directive(text)
+    for stmt in statements:
+        if is_copy_from_stdin(stmt):
+            raise InvalidSource(
+                f"{obj.name} line {stmt.line}: COPY ... FROM STDIN cannot run from a migration "
+                "script; load the data with INSERT statements or from a server-side file",
+                file=obj.name,
+                line=stmt.line,
+                column=stmt.column,
+            )
+        command = non_transactional(stmt)
+        if command is None or not transactional:
+            continue
+        if command in ("BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "END", "ABORT"):
+            why = (
+                f"{command} would break the transaction StackFlowPatcher wraps around the "
+                "script and its history row; remove it (each migration is already atomic)"
+            )
+        else:
+            why = (
+                f"{command} cannot run inside a transaction block; put "
+                f"'-- {NO_TRANSACTION_DIRECTIVE}' as the script's first line to run it "
+                "statement by statement outside a transaction"
+            )
+        raise InvalidSource(
+            f"{obj.name} line {stmt.line}: {why}",
+            file=obj.name,
+            line=stmt.line,
+            column=stmt.column,
+        )
+    return Script(obj, text, checksum(data), statements, transactional)

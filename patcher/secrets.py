@@ -1,0 +1,41 @@
+"""Database credentials from Secrets Manager (RDS secret format), cached across warm starts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from patcher.errors import ConfigError, DatabaseUnavailable
+from patcher.postgres import make_conninfo
+
+SECRET_MAX_AGE_SECONDS = 300
+_REQUIRED = ("host", "username", "password")
+
+
+def conninfo_from_secret(arn: str) -> str:
+    """Read the secret through Powertools Parameters (cached) and build a libpq conninfo."""
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        value: Any = parameters.get_secret(arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
+    except parameters.exceptions.TransformParameterError as exc:
+        raise ConfigError(
+            "the database secret is not JSON in the RDS format "
+            "(host, port, username, password, dbname)"
+        ) from exc
+    except Exception as exc:  # botocore errors of every kind: name the code, never the value
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        raise DatabaseUnavailable(
+            f"cannot read the database secret ({code}); check PATCHER_DB_SECRET_ARN and the "
+            "function's secretsmanager:GetSecretValue permission"
+        ) from exc
+    if not isinstance(value, dict) or any(not value.get(k) for k in _REQUIRED):
+        raise ConfigError(
+            "the database secret lacks host, username or password (RDS secret format expected)"
+        )
+    return make_conninfo(
+        host=str(value["host"]),
+        port=str(value.get("port") or 5432),
+        user=str(value["username"]),
+        password=str(value["password"]),
+        dbname=str(value.get("dbname") or "postgres"),
+    )

@@ -1,0 +1,412 @@
+"""Migration scripts as text: decoding, splitting into statements, and reading what they ask for.
+
+Pure functions, no I/O. Splitting follows psql's rules, so a script that runs under ``psql -f``
+splits the same way here: ``;`` ends a statement unless it sits inside a string, a quoted
+identifier, a dollar-quoted body, a comment, parentheses, or the ``BEGIN ATOMIC ... END`` body of
+a ``CREATE [OR REPLACE] FUNCTION|PROCEDURE``. ``standard_conforming_strings`` is assumed on.
+
+One lexer (``_lex``) serves both the splitter and the statement classifiers. It finds the next
+interesting token with a compiled regex, so runs of ordinary text cost no Python per character.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import islice, pairwise
+
+from patcher.errors import InvalidSource
+
+NO_TRANSACTION_DIRECTIVE = "patcher:no-transaction"
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement: its text (no leading comments, no ``;``) and where it starts."""
+
+    text: str
+    start: int  # 0-based character offset of text[0] in the script
+    line: int  # 1-based
+    column: int  # 1-based, in characters
+
+
+# Token kinds, the regex group numbers below. Strings, quoted identifiers and words are yielded
+# only in word mode; comments are never yielded.
+_SEMI, _OPEN, _CLOSE, _BLOCK, _ESTRING, _ESTRING_LOWER, _DOLLAR, _WORD, _STRING, _QIDENT = range(
+    1, 11
+)
+# Every alternative starts with a literal, so the regex engine scans for their first characters
+# in C. Each kind is marked by an empty group after its literal (m.lastindex says which).
+_PARTS = (
+    r";()|\(()|\)()|/\*()|E'()|e'()"
+    r"|\$(?:[A-Za-z_\x80-\U0010ffff][A-Za-z0-9_\x80-\U0010ffff]*+)?\$()"
+)
+_WORD_RE = r"([A-Za-z0-9_\x80-\U0010ffff][A-Za-z0-9_$\x80-\U0010ffff]*+)"
+_STD = r"'[^']*+(?:''[^']*+)*+'?"  # an unterminated string runs to the end of the script
+_QID = r'"[^"]*+(?:""[^"]*+)*+"?'
+_LINE_COMMENT = r"--[^\n\r]*+"
+# Fast mode swallows, in one match, a run of text that cannot end a statement: strings, quoted
+# identifiers, line comments and flat "( ... )" groups, with ordinary text between them. Anything
+# rarer (E'', $$, /*, nesting) makes the run stop early and is then lexed token by token.
+_ORDINARY = r"(?:[^;()'\"/\-$Ee]++|[Ee](?!')|/(?!\*)|-(?!-))"
+_FLAT = rf"\((?:{_ORDINARY}|{_STD}|{_QID})*+\)"
+_RUN = rf"(?:{_ORDINARY}*+(?:{_STD}|{_QID}|{_FLAT}|{_LINE_COMMENT}))*+"
+_FAST = re.compile(f"{_FLAT}{_RUN}|{_PARTS}|{_STD}{_RUN}|{_QID}{_RUN}|{_LINE_COMMENT}{_RUN}")
+# Word mode: the same tokens plus words (keywords, identifiers, numbers), strings and identifiers.
+_WORDY = re.compile(f"{_PARTS}|{_WORD_RE}|({_STD})|({_QID})|{_LINE_COMMENT}")
+_STD_AT = re.compile(_STD)
+_ESTRING_BODY = re.compile(r"[^'\\]*+(?:(?:\\[\s\S]|'')[^'\\]*+)*+'?")
+_COMMENT_MARK = re.compile(r"/+\*|\*+/")
+_BLANK = re.compile(r"(?:[ \t\n\r\f\v]++|--[^\n\r]*+)*+")
+_SPACE = " \t\n\r\f\v"
+
+
+def _is_ident_char(char: str) -> bool:
+    return not char.isascii() or char.isalnum() or char in "_$"
+
+
+def _block_comment_end(sql: str, pos: int) -> int:
+    """Offset just past the ``*/`` closing a (nested) comment opened before pos; -1 if none."""
+    depth = 1
+    for mark in _COMMENT_MARK.finditer(sql, pos):
+        text = mark.group()
+        if text == "/*":
+            depth += 1
+        elif text[-1] == "/":
+            depth -= 1
+            if depth == 0:
+                return mark.end()
+    return -1
+
+
+def _skip_quoted(
+    sql: str, match: re.Match[str], kind: int, barrier: int, words: bool
+) -> tuple[int, int, bool]:
+    """Skip a block comment, E'' string or dollar-quoted body that match opens.
+
+    Returns where scanning resumes, the new barrier, and whether a string was skipped. In fast
+    mode a '$' or E' right after an identifier character belongs to the identifier ("a$b",
+    "xe'"), unless that character ended a token we consumed ourselves (the barrier).
+    """
+    start = match.start()
+    if kind == _BLOCK:
+        end = _block_comment_end(sql, match.end())
+        end = len(sql) if end < 0 else end
+        return end, end, False
+    glued = not words and start > barrier and _is_ident_char(sql[start - 1])
+    if kind == _DOLLAR:
+        if glued:
+            return start + 1, barrier, False
+        tag = match.group()
+        close = sql.find(tag, match.end())
+        end = len(sql) if close < 0 else close + len(tag)
+    elif glued:  # "xe'...'": a plain string after an identifier
+        end = _STD_AT.match(sql, start + 1).end()  # type: ignore[union-attr]
+    else:
+        end = _ESTRING_BODY.match(sql, start + 2).end()  # type: ignore[union-attr]
+    return end, end, True
+
+
+def _plain_end(sql: str, pos: int, depth: int) -> int:
+    """Offset of the first ';' outside parentheses from pos (at paren depth), or len(sql).
+
+    The hot loop for big data scripts: strings and comments are skipped inside the regex.
+    """
+    barrier = pos
+    while True:
+        for match in _FAST.finditer(sql, pos):
+            kind = match.lastindex
+            if kind is None:
+                continue
+            if kind == _SEMI:
+                if depth == 0:
+                    return match.start()
+            elif kind == _OPEN:
+                depth += 1
+            elif kind == _CLOSE:
+                if depth:
+                    depth -= 1
+            else:
+                pos, barrier, _ = _skip_quoted(sql, match, kind, barrier, False)
+                break
+        else:
+            return len(sql)
+
+
+def _lex(sql: str, pos: int) -> Iterator[tuple[int, int, int]]:
+    """Yield (kind, start, end) of every significant token from pos; comments are skipped.
+
+    Kinds: _SEMI, _OPEN, _CLOSE, _WORD, _STRING (any string or dollar body), _QIDENT.
+    Unterminated strings, identifiers, bodies and comments end at the end of the script.
+    """
+    barrier = pos
+    while True:
+        for match in _WORDY.finditer(sql, pos):
+            kind = match.lastindex
+            if kind is None:
+                continue
+            if kind in (_BLOCK, _ESTRING, _ESTRING_LOWER, _DOLLAR):
+                pos, barrier, is_string = _skip_quoted(sql, match, kind, barrier, True)
+                if is_string:
+                    yield _STRING, match.start(), pos
+                break
+            yield kind, match.start(), match.end()
+        else:
+            return
+
+
+def _skip_blank(sql: str, pos: int) -> int:
+    """Offset of the first character at or after pos that is not whitespace or a comment.
+
+    An unterminated block comment counts as text, so the server reports it instead of the rest
+    of the script vanishing silently.
+    """
+    pos = _BLANK.match(sql, pos).end()  # type: ignore[union-attr]
+    while sql.startswith("/*", pos):
+        end = _block_comment_end(sql, pos + 2)
+        if end < 0:
+            return pos
+        pos = _BLANK.match(sql, end).end()  # type: ignore[union-attr]
+    return pos
+
+
+def _starts_routine_check(sql: str, start: int) -> bool:
+    """Whether the statement at start begins with the word CREATE (it may define a routine)."""
+    return sql[start : start + 6].lower() == "create" and not (
+        start + 6 < len(sql) and _is_ident_char(sql[start + 6])
+    )
+
+
+_ROUTINE = ("function", "procedure")
+
+
+def _is_routine(heads: list[str]) -> bool | None:
+    """CREATE [OR REPLACE] FUNCTION|PROCEDURE from the first words; None while undecided."""
+    if len(heads) < 2:
+        return None
+    if heads[1] in _ROUTINE:
+        return True
+    if heads[1] != "or" or (len(heads) >= 3 and heads[2] != "replace"):
+        return False
+    return None if len(heads) < 4 else heads[3] in _ROUTINE
+
+
+def _routine_aware_end(sql: str, start: int) -> int:
+    """Like _plain_end for a statement starting with CREATE, which may define a routine whose
+    BEGIN ATOMIC ... END body holds semicolons (psql tracks BEGIN/CASE/END only there)."""
+    depth = 0
+    begin = 0  # BEGIN ... END nesting, tracked only in CREATE FUNCTION/PROCEDURE (like psql)
+    routine: bool | None = None
+    heads: list[str] = []
+    for kind, tok_start, tok_end in _lex(sql, start):
+        if kind == _SEMI:
+            if depth == 0 and begin == 0:
+                return tok_start
+        elif kind == _OPEN:
+            depth += 1
+        elif kind == _CLOSE:
+            if depth:
+                depth -= 1
+        elif kind == _WORD and not sql[tok_start].isdigit():
+            word = sql[tok_start:tok_end].lower()
+            if routine is None:
+                heads.append(word)
+                routine = _is_routine(heads)
+                if routine is False:  # an ordinary CREATE: finish it in fast mode
+                    return _plain_end(sql, tok_end, depth)
+            if routine and depth == 0:
+                if word == "begin":
+                    begin += 1
+                elif word == "case":
+                    if begin:
+                        begin += 1
+                elif word == "end" and begin:
+                    begin -= 1
+    return len(sql)
+
+
+def split_statements(sql: str) -> list[Statement]:
+    """Split a script into its statements, dropping empty and comment-only ones."""
+    statements: list[Statement] = []
+    append = statements.append  # the loop runs once per statement of scripts of millions
+    size = len(sql)
+    pos = 0
+    line, line_start, counted = 1, 0, 0
+    blank = _BLANK.match
+    while True:
+        start = blank(sql, pos).end()  # type: ignore[union-attr]
+        if sql.startswith("/*", start):
+            start = _skip_blank(sql, start)
+        if start >= size:
+            return statements
+        if sql[start] == ";":
+            pos = start + 1
+            continue
+        if sql[start] in "Cc" and _starts_routine_check(sql, start):
+            semi = _routine_aware_end(sql, start)
+        else:
+            semi = _plain_end(sql, start, 0)
+        stop = semi
+        while sql[stop - 1] in _SPACE:
+            stop -= 1
+        newlines = sql.count("\n", counted, start)
+        if newlines:
+            line += newlines
+            line_start = sql.rfind("\n", counted, start) + 1
+        counted = start
+        append(Statement(sql[start:stop], start, line, start - line_start + 1))
+        pos = semi + 1
+
+
+def line_col(sql: str, offset: int) -> tuple[int, int]:
+    """1-based (line, column) of a 0-based character offset; columns count characters."""
+    line = sql.count("\n", 0, offset) + 1
+    return line, offset - sql.rfind("\n", 0, offset)
+
+
+def decode_script(name: str, data: bytes) -> str:
+    """Decode a script as UTF-8 (dropping a leading BOM), or raise InvalidSource saying where."""
+    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
+    try:
+        text = str(memoryview(data)[skip:], "utf-8")
+    except UnicodeDecodeError as exc:
+        offset = skip + exc.start
+        line = data.count(b"\n", 0, offset) + 1
+        raise InvalidSource(
+            f"{name} is not valid UTF-8: byte {offset} (line {line}) cannot be decoded; "
+            "re-save the file as UTF-8",
+            file=name,
+        ) from exc
+    nul = text.find("\0")
+    if nul >= 0:  # PostgreSQL refuses NUL in query text; usually a UTF-16 file
+        offset = len(text[:nul].encode()) + skip
+        line = text.count("\n", 0, nul) + 1
+        raise InvalidSource(
+            f"{name} contains a NUL byte at byte {offset} (line {line}); it is probably "
+            "UTF-16: re-save the file as UTF-8",
+            file=name,
+        )
+    return text
+
+
+def has_no_transaction_directive(sql: str) -> bool:
+    """Whether a leading comment line (before the first statement) is the no-transaction one."""
+    pos = 0
+    size = len(sql)
+    while pos < size:
+        pos = _BLANK_SPACE.match(sql, pos).end()  # type: ignore[union-attr]
+        if sql.startswith("--", pos):
+            end = _LINE_END.search(sql, pos)
+            stop = size if end is None else end.start()
+            if sql[pos + 2 : stop].strip().lower() == NO_TRANSACTION_DIRECTIVE:
+                return True
+            pos = stop
+        elif sql.startswith("/*", pos):
+            pos = _block_comment_end(sql, pos + 2)
+            if pos < 0:
+                return False
+        else:
+            return False
+    return False
+
+
+_BLANK_SPACE = re.compile(r"[ \t\n\r\f\v]*+")
+_LINE_END = re.compile(r"[\n\r]")
+
+
+def _head(text: str, limit: int = 16) -> list[str]:
+    """The first significant tokens of a statement: words upper-cased, '(' and ')', and
+    strings or quoted identifiers verbatim."""
+    return [
+        text[start:end].upper() if kind == _WORD else text[start:end]
+        for kind, start, end in islice(_lex(text, 0), limit)
+    ]
+
+
+def _reindex(tokens: list[str]) -> str | None:
+    rest = tokens[1:]
+    concurrently = False
+    if rest[:1] == ["("]:
+        close = rest.index(")") if ")" in rest else len(rest)
+        options = rest[1:close]
+        for i, option in enumerate(options):
+            if option == "CONCURRENTLY":
+                value = options[i + 1] if i + 1 < len(options) else "TRUE"
+                concurrently = value.upper() not in {"FALSE", "OFF", "0", "'0'", "'FALSE'"}
+        rest = rest[close + 1 :]
+    kind = rest[0] if rest else ""
+    if rest[1:2] == ["CONCURRENTLY"] or concurrently:
+        return "REINDEX CONCURRENTLY"
+    if kind in {"SCHEMA", "DATABASE", "SYSTEM"}:
+        return f"REINDEX {kind}"
+    return None
+
+
+def _transaction_control(tokens: list[str]) -> str | None:
+    first, second = tokens[0], tokens[1] if len(tokens) > 1 else ""
+    if first in {"COMMIT", "END"}:
+        return "COMMIT PREPARED" if second == "PREPARED" else "COMMIT"
+    if first in {"ROLLBACK", "ABORT"}:
+        if second == "PREPARED":
+            return "ROLLBACK PREPARED"
+        after = tokens[2:3] if second in {"WORK", "TRANSACTION"} else tokens[1:2]
+        return None if after == ["TO"] else "ROLLBACK"  # ROLLBACK TO SAVEPOINT is fine
+    if first == "BEGIN":
+        return "BEGIN"
+    if first in {"START", "PREPARE"} and second == "TRANSACTION":
+        return f"{first} TRANSACTION"
+    return None
+
+
+def non_transactional(stmt: Statement) -> str | None:
+    """The command's name if it cannot run inside a transaction block (or controls one)."""
+    tokens = _head(stmt.text)
+    if not tokens:
+        return None
+    first, second = tokens[0], tokens[1] if len(tokens) > 1 else ""
+    if first == "VACUUM":
+        return "VACUUM"
+    if first == "REINDEX":
+        return _reindex(tokens)
+    if first in {"CREATE", "DROP"}:
+        rest = tokens[2:] if first == "CREATE" and second == "UNIQUE" else tokens[1:]
+        if rest[:2] == ["INDEX", "CONCURRENTLY"]:
+            return f"{first} INDEX CONCURRENTLY"
+        if second in {"DATABASE", "TABLESPACE"}:
+            return f"{first} {second}"
+        return None
+    if first == "ALTER":
+        if second == "SYSTEM":
+            return "ALTER SYSTEM"
+        if second == "DATABASE" and tokens[3:5] == ["SET", "TABLESPACE"]:
+            return "ALTER DATABASE SET TABLESPACE"
+        detach = ("DETACH", "PARTITION") in pairwise(tokens)
+        if second == "TABLE" and detach and "CONCURRENTLY" in tokens:
+            return "ALTER TABLE DETACH PARTITION CONCURRENTLY"
+        return None
+    if first == "DISCARD" and second == "ALL":
+        return "DISCARD ALL"
+    return _transaction_control(tokens)
+
+
+def is_copy_from_stdin(stmt: Statement) -> bool:
+    """Whether the statement is ``COPY ... FROM STDIN`` (its data cannot come from a script)."""
+    tokens = _lex(stmt.text, 0)
+    first = next(tokens, None)
+    if first is None or stmt.text[first[1] : first[2]].upper() != "COPY":
+        return False
+    depth = 0
+    previous = ""
+    for kind, start, end in tokens:
+        if kind == _OPEN:
+            depth += 1
+        elif kind == _CLOSE:
+            depth = max(depth - 1, 0)
+        elif depth == 0:
+            word = stmt.text[start:end].upper() if kind == _WORD else ""
+            if previous == "FROM" and word == "STDIN":
+                return True
+            previous = word
+    return False

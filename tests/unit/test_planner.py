@@ -1,0 +1,129 @@
+"""The pure planner: catalog + history + request -> steps, with no database and no files."""
+
+from __future__ import annotations
+
+import pytest
+
+from patcher.errors import (
+    ChecksumMismatch,
+    DirtyDatabase,
+    InvalidRequest,
+    Irreversible,
+    MissingMigration,
+    OutOfOrder,
+    PatcherError,
+)
+from patcher.models import AppliedRow, Catalog, Migration, Request, SourceObject
+from patcher.planner import plan
+
+
+def catalog(*versions: int, irreversible: tuple[int, ...] = ()) -> Catalog:
+    def obj(v: int, d: str) -> SourceObject:
+        return SourceObject(name=f"{v}_m{v}.{d}.sql", key=f"{v}_m{v}.{d}.sql")
+
+    return Catalog(tuple(
+        Migration(v, f"m{v}", obj(v, "up"), None if v in irreversible else obj(v, "down"))
+        for v in versions
+    ))  # fmt: skip
+
+
+def applied(*versions: int, dirty: int | None = None) -> list[AppliedRow]:
+    return [AppliedRow(v, f"m{v}", f"sum{v}", dirty=v == dirty) for v in versions]
+
+
+def sums(*versions: int) -> dict[int, str]:
+    return {v: f"sum{v}" for v in versions}
+
+
+def versions_of(p: object) -> list[tuple[int, str]]:
+    return [(s.migration.version, s.direction) for s in p.steps]  # type: ignore[attr-defined]
+
+
+def test_migrate_plans_pending_in_order_up_to_target() -> None:
+    p = plan(Request("migrate", target=4), catalog(1, 2, 4, 9), applied(1), sums(1))
+    assert versions_of(p) == [(2, "up"), (4, "up")]
+    assert [m.version for m in p.pending] == [2, 4, 9]
+    assert p.current_version == 1
+
+
+def test_rollback_steps_target_and_default() -> None:
+    cat, hist, s = catalog(1, 2, 3), applied(1, 2, 3), sums(1, 2, 3)
+    assert versions_of(plan(Request("rollback"), cat, hist, s)) == [(3, "down")]
+    assert versions_of(plan(Request("rollback", steps=2), cat, hist, s)) == [
+        (3, "down"),
+        (2, "down"),
+    ]
+    assert len(plan(Request("rollback", target=0), cat, hist, s).steps) == 3
+    assert plan(Request("rollback", target=7), cat, hist, s).steps == ()
+    with pytest.raises(InvalidRequest, match="more than the 3 applied"):
+        plan(Request("rollback", steps=4), cat, hist, s)
+
+
+def test_rollback_across_irreversible_is_refused() -> None:
+    cat = catalog(1, 2, 3, irreversible=(2,))
+    with pytest.raises(Irreversible) as exc:
+        plan(Request("rollback", target=1), cat, applied(1, 2, 3), sums(1, 2, 3))
+    assert exc.value.details["version"] == 2
+    assert versions_of(plan(Request("rollback"), cat, applied(1, 2, 3), sums(1, 2, 3))) == [
+        (3, "down")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("history", "checksums", "cat", "error"),
+    [
+        (applied(1, 2, dirty=2), sums(1, 2), catalog(1, 2, 3), DirtyDatabase),
+        (applied(1, 2), sums(1), catalog(1, 3), MissingMigration),
+        (applied(1, 2), {1: "sum1", 2: "changed"}, catalog(1, 2, 3), ChecksumMismatch),
+        (applied(1, 3), sums(1, 3), catalog(1, 2, 3), OutOfOrder),
+    ],
+)
+def test_validation_refuses_before_planning(
+    history: list[AppliedRow], checksums: dict[int, str], cat: Catalog, error: type[PatcherError]
+) -> None:
+    for request in (Request("migrate"), Request("migrate", dry_run=True), Request("status")):
+        with pytest.raises(error):
+            plan(request, cat, history, checksums)
+
+
+def test_out_of_order_does_not_block_rollback() -> None:
+    p = plan(Request("rollback"), catalog(1, 2, 3), applied(1, 3), sums(1, 3))
+    assert versions_of(p) == [(3, "down")]
+
+
+def test_baseline_marks_up_to_target_only_on_empty_history() -> None:
+    p = plan(Request("baseline", target=2), catalog(1, 2, 3), [], {})
+    assert [(s.migration.version, s.kind) for s in p.steps] == [(1, "baseline"), (2, "baseline")]
+    with pytest.raises(InvalidRequest, match="empty history"):
+        plan(Request("baseline", target=2), catalog(1, 2, 3), applied(1), sums(1))
+
+
+def test_repair_plans_dirty_and_drift_and_warns_on_missing() -> None:
+    history = [*applied(1, 2, dirty=2), AppliedRow(5, "m5", "sum5")]
+    p = plan(Request("repair"), catalog(1, 2), history, {1: "new1", 2: "sum2"})
+    assert [(s.migration.version, s.kind) for s in p.steps] == [
+        (1, "rechecksum"),
+        (2, "clear_dirty"),
+    ]
+    assert p.steps[0].checksum == "new1"
+    assert any("5 (m5) is applied but missing" in w for w in p.warnings)
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [
+        Request("migrate", steps=1),
+        Request("rollback", steps=0),
+        Request("rollback", steps=1, target=0),
+        Request("rollback", target=-1),
+        Request("migrate", target=10**18),
+        Request("status", verify=True, dry_run=True),
+        Request("migrate", verify=True),
+        Request("repair", target=3),
+        Request("baseline"),
+        Request("explode"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_requests_are_refused(request_: Request) -> None:
+    with pytest.raises(InvalidRequest):
+        plan(request_, catalog(1), [], {})
