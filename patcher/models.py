@@ -16,7 +16,7 @@ MAX_VERSION = 10**18 - 1  # 18 decimal digits
 class SourceObject:
     """One object a source listed: its file name, where to read it, and a cheap identity.
 
-    ``fingerprint`` changes whenever the content changes (S3: ETag plus version id) and is
+    ``fingerprint`` changes whenever the content changes (S3: the ETag) and is
     ``None`` when the source has no such identity; then the file is always read to checksum it.
     """
 

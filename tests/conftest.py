@@ -3,4 +3,4 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-pytest_plugins = ["pgserver"]
+pytest_plugins = ["pgserver", "s3server"]

@@ -19,18 +19,17 @@ class LocalSource:
         return str(self.directory)
 
     def list(self) -> list[SourceObject]:
+        objects = []
         try:
-            entries = sorted(self.directory.iterdir())
+            for path in sorted(self.directory.iterdir()):
+                is_dir = path.is_dir()
+                size = None if is_dir else path.stat().st_size
+                objects.append(SourceObject(path.name + "/" * is_dir, str(path), size=size))
         except OSError as exc:
             raise SourceUnavailable(
-                f"cannot list migration directory {self.directory}: {exc.strerror}; "
-                "check PATCHER_SOURCE / --source",
+                f"cannot list migration directory {self.directory}: {exc.strerror} "
+                f"({exc.filename}); check PATCHER_SOURCE / --source",
             ) from exc
-        objects = []
-        for path in entries:
-            name = path.name + ("/" if path.is_dir() else "")
-            size = None if path.is_dir() else path.stat().st_size
-            objects.append(SourceObject(name=name, key=str(path), size=size))
         return objects
 
     def read(self, obj: SourceObject) -> bytes:
