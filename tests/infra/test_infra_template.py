@@ -1,0 +1,303 @@
+"""template.yaml: cfn-lint is clean and the function's IAM stays least-privilege.
+
+`iam_problems` is the checker; the mutation tests prove it can fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO / "template.yaml"
+FUNCTION = "StackFlowPatcher"
+
+# Managed policies the role may carry, and why they are not inline.
+ALLOWED_MANAGED = {
+    "AWSLambdaVPCAccessExecutionRole",  # ENIs for VpcConfig (ec2 actions need Resource "*")
+    "AWSXRayDaemonWriteAccess",  # Tracing: Active (xray actions need Resource "*")
+}
+BUCKET_ARN = "arn:${AWS::Partition}:s3:::${MigrationsBucket}"
+OBJECTS_ARN = BUCKET_ARN + "/${MigrationsPrefix}*"
+LOG_STREAMS_ARN = re.compile(
+    r"arn:\$\{AWS::Partition\}:logs:\$\{AWS::Region\}:\$\{AWS::AccountId\}"
+    r":log-group:\$\{(?P<group>\w+)\}:\*"
+)
+S3_ACTIONS = {"s3:ListBucket": {BUCKET_ARN}, "s3:GetObject": {OBJECTS_ARN}}
+S3_ACTIONS["s3:GetObjectVersion"] = {OBJECTS_ARN}
+
+
+class CfnLoader(yaml.SafeLoader):
+    """SafeLoader that turns CloudFormation short tags (!Ref, !Sub...) into their long form."""
+
+
+def _construct_tag(loader: CfnLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
+
+
+CfnLoader.add_multi_constructor("!", _construct_tag)
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=CfnLoader)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _text(value: Any) -> str | None:
+    """A resource or ARN as comparable text: "x", !Sub "x" and !Ref X (as "${X}")."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and len(value) == 1:
+        ((key, inner),) = value.items()
+        if key == "Ref" and isinstance(inner, str):
+            return "${" + inner + "}"
+        if key == "Fn::Sub" and isinstance(inner, str):
+            return inner
+    return None
+
+
+def _statements(items: Any, conditional: bool = False) -> Iterator[tuple[dict[str, Any], bool]]:
+    """Every statement, both branches of Fn::If, with whether it sits under a condition."""
+    for item in _as_list(items):
+        if isinstance(item, dict) and set(item) == {"Fn::If"}:
+            _condition, *branches = item["Fn::If"]
+            for branch in branches:
+                if branch != {"Ref": "AWS::NoValue"}:
+                    yield from _statements(branch, True)
+        elif isinstance(item, dict):
+            yield item, conditional
+
+
+def _function_role(template: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+    function = template["Resources"][FUNCTION]["Properties"]
+    role = function.get("Role")
+    if isinstance(role, dict) and "Fn::GetAtt" in role:
+        name = role["Fn::GetAtt"][0]
+        return name, template["Resources"].get(name)
+    return None, None
+
+
+def _statement_problems(
+    where: str, statement: dict[str, Any], conditional: bool, log_groups: set[str]
+) -> list[str]:
+    if statement.get("Effect") != "Allow":
+        return []
+    if "NotAction" in statement or "NotResource" in statement:
+        return [f"{where}: NotAction/NotResource grant more than they name"]
+    actions = [a for a in _as_list(statement.get("Action")) if isinstance(a, str)]
+    resources = [_text(r) for r in _as_list(statement.get("Resource"))]
+    problems = []
+    if not actions or len(actions) != len(_as_list(statement.get("Action"))):
+        problems.append(f"{where}: actions must be literal strings")
+    for action in actions:
+        if action == "*" or action.endswith(":*") or "*" in action:
+            problems.append(f"{where}: wildcard action {action!r}")
+    if "*" in resources or None in resources:
+        problems.append(f"{where}: resource {statement.get('Resource')!r} is not a named resource")
+        return problems
+    services = {a.split(":", 1)[0] for a in actions}
+    if len(services) != 1:
+        return [*problems, f"{where}: one service per statement, got {sorted(services)}"]
+    (service,) = services
+    condition = statement.get("Condition") or {}
+    if service == "s3":
+        for action in actions:
+            allowed = S3_ACTIONS.get(action)
+            if allowed is None:
+                problems.append(f"{where}: S3 action {action} is not needed")
+            elif not set(resources) <= allowed:
+                problems.append(f"{where}: {action} on {resources} is outside bucket/prefix")
+        if "s3:ListBucket" in actions:
+            prefix = condition.get("StringLike", {}).get("s3:prefix")
+            if _text(prefix) != "${MigrationsPrefix}*":
+                problems.append(
+                    f"{where}: s3:ListBucket needs Condition s3:prefix ${{MigrationsPrefix}}*"
+                )
+    elif service == "secretsmanager":
+        if actions != ["secretsmanager:GetSecretValue"] or resources != ["${DatabaseSecretArn}"]:
+            problems.append(f"{where}: only GetSecretValue on DatabaseSecretArn is allowed")
+    elif service == "kms":
+        if actions != ["kms:Decrypt"] or resources != ["${SecretKmsKeyArn}"]:
+            problems.append(f"{where}: only kms:Decrypt on SecretKmsKeyArn is allowed")
+        if not conditional:
+            problems.append(f"{where}: kms statement must depend on SecretKmsKeyArn being set")
+        via = _text(condition.get("StringEquals", {}).get("kms:ViaService"))
+        if via != "secretsmanager.${AWS::Region}.amazonaws.com":
+            problems.append(f"{where}: kms:Decrypt needs kms:ViaService secretsmanager")
+    elif service == "logs":
+        if not set(actions) <= {"logs:CreateLogStream", "logs:PutLogEvents"}:
+            problems.append(f"{where}: logs actions beyond writing {actions}")
+        for resource in resources:
+            match = LOG_STREAMS_ARN.fullmatch(resource or "")
+            if not match or match["group"] not in log_groups:
+                problems.append(f"{where}: logs on {resource!r}, not the function's log group")
+    else:
+        problems.append(f"{where}: service {service!r} is not needed by the patcher")
+    return problems
+
+
+def iam_problems(template: dict[str, Any]) -> list[str]:
+    """Why the patcher function's IAM is broader than it needs to be (empty when fine)."""
+    resources = template.get("Resources", {})
+    function = resources[FUNCTION]["Properties"]
+    problems = []
+    if "Policies" in function:
+        problems.append("function: use the explicit role, not SAM Policies (they add more)")
+    role_name, role = _function_role(template)
+    if role is None or role.get("Type") != "AWS::IAM::Role":
+        return [*problems, "function: Role must be !GetAtt <an AWS::IAM::Role>.Arn"]
+    props = role["Properties"]
+    log_groups = {k for k, v in resources.items() if v.get("Type") == "AWS::Logs::LogGroup"}
+    for arn in props.get("ManagedPolicyArns", []):
+        name = (_text(arn) or "").rsplit("/", 1)[-1]
+        if name not in ALLOWED_MANAGED:
+            problems.append(f"{role_name}: managed policy {arn!r} is not on the allow-list")
+    trust = list(_statements(props["AssumeRolePolicyDocument"]["Statement"]))
+    principals = [s.get("Principal") for s, _ in trust]
+    if principals != [{"Service": "lambda.amazonaws.com"}]:
+        problems.append(f"{role_name}: only lambda.amazonaws.com may assume the role")
+    for policy in props.get("Policies", []):
+        statements = policy["PolicyDocument"]["Statement"]
+        for index, (statement, conditional) in enumerate(_statements(statements)):
+            where = f"{role_name}/{policy['PolicyName']}[{statement.get('Sid', index)}]"
+            problems += _statement_problems(where, statement, conditional, log_groups)
+    return problems
+
+
+# --- cfn-lint ------------------------------------------------------------------------------
+
+
+def _cfn_lint(path: Path) -> list[str]:
+    try:
+        from cfnlint.api import ManualArgs, lint_file
+    except ImportError:  # pragma: no cover - environment problem, must not pass silently
+        pytest.fail("cfn-lint is not installed in this venv: pip install 'cfn-lint==1.58.0'")
+    matches = lint_file(path, config=ManualArgs(regions=["us-east-1"]))
+    return [f"{m.rule.id} {m.message} ({m.filename}:{m.linenumber})" for m in matches]
+
+
+@pytest.mark.slow
+def test_cfn_lint_reports_nothing() -> None:
+    assert _cfn_lint(TEMPLATE) == []
+
+
+@pytest.mark.slow
+def test_cfn_lint_catches_a_broken_template(tmp_path: Path) -> None:
+    broken = tmp_path / "template.yaml"
+    broken.write_text(TEMPLATE.read_text().replace("Timeout: 900", "Timeout: 90000"))
+    assert any(line.startswith("E") for line in _cfn_lint(broken))
+
+
+# --- IAM -----------------------------------------------------------------------------------
+
+
+def test_iam_is_least_privilege() -> None:
+    assert iam_problems(load_template()) == []
+
+
+def _inline_statements(template: dict[str, Any]) -> list[Any]:
+    _, role = _function_role(template)
+    assert role is not None
+    return role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"},
+        {"Effect": "Allow", "Action": "*", "Resource": {"Fn::Sub": OBJECTS_ARN}},
+        {"Effect": "Allow", "Action": "s3:*", "Resource": {"Fn::Sub": OBJECTS_ARN}},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::other-bucket/*"},
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": {"Fn::Sub": BUCKET_ARN + "/*"}},
+        {"Effect": "Allow", "Action": "s3:PutObject", "Resource": {"Fn::Sub": OBJECTS_ARN}},
+        {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": {"Fn::Sub": BUCKET_ARN}},
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": "*"},
+        {
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": "arn:aws:secretsmanager:us-east-1:123456789012:secret:other",
+        },
+        {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"Ref": "SecretKmsKeyArn"}},
+        {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"},
+        {"Effect": "Allow", "Action": "rds-db:connect", "Resource": "arn:aws:rds-db:*"},
+        {"Effect": "Allow", "NotAction": "iam:*", "Resource": {"Fn::Sub": OBJECTS_ARN}},
+    ],
+    ids=lambda s: f"{s.get('Action', s.get('NotAction'))}@{s['Resource']}",
+)
+def test_checker_rejects_an_injected_statement(statement: dict[str, Any]) -> None:
+    template = copy.deepcopy(load_template())
+    _inline_statements(template).append(statement)
+    assert iam_problems(template) != []
+
+
+def test_checker_rejects_a_broad_managed_policy() -> None:
+    template = copy.deepcopy(load_template())
+    _, role = _function_role(template)
+    assert role is not None
+    role["Properties"]["ManagedPolicyArns"].append("arn:aws:iam::aws:policy/AdministratorAccess")
+    assert any("AdministratorAccess" in p for p in iam_problems(template))
+
+
+def test_checker_rejects_sam_policy_templates() -> None:
+    template = copy.deepcopy(load_template())
+    props = template["Resources"][FUNCTION]["Properties"]
+    props["Policies"] = [{"S3ReadPolicy": {"BucketName": {"Ref": "MigrationsBucket"}}}]
+    assert iam_problems(template) != []
+
+
+# --- wiring --------------------------------------------------------------------------------
+
+
+def test_function_configuration() -> None:
+    template = load_template()
+    props = template["Resources"][FUNCTION]["Properties"]
+    assert template["Resources"][FUNCTION]["Type"] == "AWS::Serverless::Function"
+    assert props["Handler"] == "patcher.handler.lambda_handler"
+    assert props["Runtime"] == "python3.12"
+    assert props["Architectures"] == ["arm64"]
+    assert props["Timeout"] == 900
+    assert props["Tracing"] == "Active"
+    assert props["AutoPublishAlias"] == "live"
+    assert props["FunctionName"] == {"Ref": "FunctionName"}
+    assert template["Parameters"]["FunctionName"]["Default"] == "StackFlowPatcher"
+    env = props["Environment"]["Variables"]
+    assert env["PATCHER_SOURCE"] == {"Fn::Sub": "s3://${MigrationsBucket}/${MigrationsPrefix}"}
+    assert env["PATCHER_DB_SECRET_ARN"] == {"Ref": "DatabaseSecretArn"}
+    assert "PATCHER_DATABASE_URL" not in env  # exactly one database setting
+    assert {"PATCHER_EXPECTED_BUCKET_OWNER", "PATCHER_LOCK_WAIT_SECONDS"} <= set(env)
+    assert {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE"} <= set(env)
+
+
+def test_log_group_is_the_functions_own() -> None:
+    template = load_template()
+    props = template["Resources"][FUNCTION]["Properties"]
+    group = props["LoggingConfig"]["LogGroup"]["Ref"]
+    group_props = template["Resources"][group]["Properties"]
+    assert group_props["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${FunctionName}"}
+    assert group_props["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_outputs_name_the_alias() -> None:
+    outputs = load_template()["Outputs"]
+    # SAM names the alias <FunctionLogicalId>Alias<AliasName>.
+    assert outputs["AliasArn"]["Value"] == {"Ref": f"{FUNCTION}Aliaslive"}
+    assert outputs["FunctionArn"]["Value"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
+    assert outputs["FunctionName"]["Value"] == {"Ref": FUNCTION}
