@@ -125,7 +125,8 @@ def _run_locked(
     emit: EventSink,
     outcome: Outcome,
 ) -> None:
-    if not request.dry_run or request.verify:
+    writes = not request.dry_run and request.action != "status"
+    if writes or request.verify:
         _acquire_lock(backend, opts, deadline, emit)
     history = backend.read_history()
     outcome.current_version = max((r.version for r in history), default=None)

@@ -69,3 +69,15 @@ def test_sessions_carry_the_tool_and_request_id(pg_dsn: str, mdir: MigrationDir)
     assert query(pg_dsn, "SELECT n FROM who") == [("stackflowpatcher:req-42",)]
     log = query(pg_dsn, "SELECT request_id, invoked_by FROM schema_migrations_log")
     assert log == [("req-42", "pytest")]
+
+
+def test_status_and_dry_runs_do_not_wait_for_the_lock(pg_dsn: str, mdir: MigrationDir) -> None:
+    mdir.pair("1", "a", "CREATE TABLE a (id int);", "DROP TABLE a;")
+    run = make_runner(pg_dsn, mdir.path, lock_wait_seconds=0.2)
+    run("migrate")
+    with psycopg.connect(pg_dsn, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "schema_migrations"),))
+        assert run("status")["status"] == "up_to_date"
+        assert run("migrate", dry_run=True)["status"] == "up_to_date"
+        assert run("rollback", dry_run=True)["status"] == "planned"
+        assert run("rollback", dry_run=True, verify=True)["status"] == "locked"
