@@ -9,6 +9,7 @@ from patcher.errors import InvalidSource
 from patcher.models import SourceObject
 from patcher.sqlscript import (
     NO_TRANSACTION_DIRECTIVE,
+    TRANSACTION_CONTROL,
     Statement,
     decode_script,
     has_no_transaction_directive,
@@ -53,7 +54,7 @@ def load_script(obj: SourceObject, data: bytes) -> Script:
         command = non_transactional(stmt)
         if command is None or not transactional:
             continue
-        if command in ("BEGIN", "COMMIT", "ROLLBACK", "START TRANSACTION", "END", "ABORT"):
+        if command in TRANSACTION_CONTROL:
             why = (
                 f"{command} would break the transaction StackFlowPatcher wraps around the "
                 "script and its history row; remove it (each migration is already atomic)"

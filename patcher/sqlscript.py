@@ -20,6 +20,11 @@ from itertools import islice, pairwise
 from patcher.errors import InvalidSource
 
 NO_TRANSACTION_DIRECTIVE = "patcher:no-transaction"
+# The names non_transactional() gives transaction control (refused in a migration, not moved out
+# of its transaction); every other name it returns is a command that needs the directive.
+TRANSACTION_CONTROL = frozenset(
+    {"BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK", "PREPARE TRANSACTION"}
+)
 
 
 @dataclass(frozen=True, slots=True)
