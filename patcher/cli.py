@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from patcher.config import load_config
 from patcher.errors import InvalidRequest, PatcherError
 from patcher.models import Request
+from patcher.report import render
 
 ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair")
 
@@ -76,6 +78,7 @@ def run_engine(args: argparse.Namespace) -> int:
     from patcher.config import invoked_by_default
     from patcher.service import conninfo_provider, execute, refused
 
+    started = time.perf_counter()
     request_id = f"cli-{uuid.uuid4()}"
     request = Request(
         action=args.command,
@@ -87,7 +90,7 @@ def run_engine(args: argparse.Namespace) -> int:
     try:
         config = load_config(source=args.source, database_url=args.database_url)
     except PatcherError as exc:
-        result = refused(args.command, args.dry_run, exc, request_id, 0.0)
+        result = refused(args.command, args.dry_run, exc, request_id, started)
     else:
         result = execute(
             request,
@@ -96,7 +99,10 @@ def run_engine(args: argparse.Namespace) -> int:
             request_id=request_id,
             invoked_by=invoked_by_default(),
         )
-    print(json.dumps(result, indent=2, default=str) if args.json else render(result))
+    try:
+        print(json.dumps(result, indent=2, default=str) if args.json else render(result))
+    except BrokenPipeError:  # piped into head: the reader left, the run itself is done
+        sys.stderr.close()
     return exit_code(result)
 
 
@@ -105,40 +111,6 @@ def exit_code(result: dict[str, Any]) -> int:
         return 0
     error = result.get("error") or {}
     return 2 if error.get("type") == InvalidRequest.__name__ else 1
-
-
-def render(result: dict[str, Any]) -> str:
-    """A readable report of a result: a headline, a table, then pending, warnings, error."""
-    mode = " (dry run)" if result["dry_run"] else ""
-    lines = [
-        f"{result['action']}{mode}: {result['status']} - current version "
-        f"{result['current_version'] if result['current_version'] is not None else 'none'}"
-        f" - {result['duration_ms']} ms - request {result['request_id']}"
-    ]
-    rows = [("VERSION", "DESCRIPTION", "DIR", "STATE", "TX", "MS")]
-    for m in result["migrations"]:
-        rows.append((
-            str(m["version"]), m["description"], m["direction"], m["state"],
-            "yes" if m.get("transactional", True) else "no", str(m.get("duration_ms", "")),
-        ))  # fmt: skip
-    if len(rows) > 1:
-        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-        lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
-                  for r in rows]  # fmt: skip
-    for m in result["migrations"]:
-        for risk in m.get("risks", []):
-            lines.append(f"  risk {m['version']}: {risk['code']}: {risk['explanation']}")
-        if "sql" in m and result["dry_run"]:
-            lines.append(f"--- {m['version']} {m['direction']} sql ---")
-            lines.append(m["sql"].rstrip())
-    pending = result["pending"]
-    lines.append(
-        "pending: " + (", ".join(f"{p['version']} {p['description']}" for p in pending) or "none")
-    )
-    lines += [f"warning: {w}" for w in result["warnings"]]
-    if result["error"]:
-        lines.append(f"error: {result['error']['type']}: {result['error']['message']}")
-    return "\n".join(lines)
 
 
 def _version(text: str) -> int:

@@ -78,6 +78,6 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
     if as_json or "status" not in result:
         print(json.dumps(result, indent=2))
         return
-    from patcher.cli import render
+    from patcher.report import render
 
     print(render(result))
