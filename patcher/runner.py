@@ -130,13 +130,14 @@ def _run_locked(
         _acquire_lock(backend, opts, deadline, emit)
     history = backend.read_history()
     outcome.current_version = max((r.version for r in history), default=None)
+    if request.action == "status":  # listed even when validation refuses the state below
+        outcome.entries = [_applied_entry(row) for row in history]
     the_plan = plan(request, catalog, history, _applied_checksums(source, catalog, history))
     outcome.warnings = list(the_plan.warnings)  # the plan's include the catalog's
     outcome.pending = list(the_plan.pending)
     scripts = _load_scripts(source, the_plan.steps)
     if request.action == "status":
         outcome.status = "planned" if the_plan.pending else "up_to_date"
-        outcome.entries = [_applied_entry(row) for row in history]
     elif not the_plan.steps:
         outcome.status = "up_to_date"
     elif request.dry_run:

@@ -116,7 +116,9 @@ def test_drift_is_detected_and_repair_records_the_new_checksum(
     assert "0002_posts.up.sql" in result["error"]["message"]
     assert "tags" not in tables(pg_dsn)
     assert run("migrate", dry_run=True)["error"]["type"] == "ChecksumMismatch"
-    assert run("status")["error"]["type"] == "ChecksumMismatch"
+    status = run("status")
+    assert status["error"]["type"] == "ChecksumMismatch" and status["status"] == "invalid"
+    assert [m["version"] for m in status["migrations"]] == [1, 2]  # the history, still shown
 
     preview = run("repair", dry_run=True)
     assert preview["status"] == "planned" and preview["migrations"][0]["version"] == 2
