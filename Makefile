@@ -31,6 +31,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check patcher tests bench
 	$(BIN)/mypy
 
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --all
+
+bench-smoke: $(STAMP)
+	$(BIN)/python -m bench.run --smoke
+
 run: $(STAMP)
 	$(BIN)/python -m patcher.devrun
 

@@ -1,0 +1,175 @@
+"""Benchmark 1, apply overhead: N small migrations against psql (the floor), dbmate and yoyo.
+
+Every tool gets its own copy of the same migrations in its own file format and a fresh database
+per run. StackFlowPatcher runs through the real CLI path in-process (``patcher.cli.main``, with
+listing, reading, checksumming and the JSON result), and once more as a ``patcher`` process
+for comparison with the other tools, which are processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import psycopg
+
+from bench import tools
+from bench.common import Settings, Table, cluster, database, median, quiet_stdout, ratio, timed
+from patcher import cli
+
+UP = """CREATE TABLE t_{i} (
+    id bigint PRIMARY KEY,
+    name text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX t_{i}_name_idx ON t_{i} (name);
+INSERT INTO t_{i} (id, name) VALUES (1, 'alpha'), (2, 'beta'), (3, 'gamma');
+"""
+DOWN = "DROP TABLE t_{i};\n"
+FLOOR_TABLE = (
+    "CREATE TABLE floor_history (version bigint PRIMARY KEY, checksum text NOT NULL, "
+    "applied_at timestamptz NOT NULL DEFAULT now());\n"
+)
+
+
+def write_migrations(root: Path, n: int) -> dict[str, Path]:
+    """The same N migrations in each tool's format; the floor's two SQL streams."""
+    dirs = {name: root / name for name in ("patcher", "dbmate", "yoyo")}
+    for d in dirs.values():
+        d.mkdir(parents=True)
+    up_stream, down_stream = [FLOOR_TABLE], []
+    for i in range(1, n + 1):
+        up, down, stem = UP.format(i=i), DOWN.format(i=i), f"{i:05d}_create_t_{i}"
+        (dirs["patcher"] / f"{stem}.up.sql").write_text(up)
+        (dirs["patcher"] / f"{stem}.down.sql").write_text(down)
+        (dirs["dbmate"] / f"{stem}.sql").write_text(f"-- migrate:up\n{up}\n-- migrate:down\n{down}")
+        (dirs["yoyo"] / f"{stem}.sql").write_text(up)
+        (dirs["yoyo"] / f"{stem}.rollback.sql").write_text(down)
+        digest = hashlib.sha256(up.encode()).hexdigest()
+        up_stream.append(f"BEGIN;\n{up}INSERT INTO floor_history (version, checksum) "
+                         f"VALUES ({i}, '{digest}');\nCOMMIT;\n")  # fmt: skip
+        delete = f"DELETE FROM floor_history WHERE version = {i};"
+        down_stream.append(f"BEGIN;\n{down}{delete}\nCOMMIT;\n")
+    (root / "floor-up.sql").write_text("".join(up_stream))
+    (root / "floor-down.sql").write_text("".join(reversed(down_stream)))
+    return {**dirs, "floor-up": root / "floor-up.sql", "floor-down": root / "floor-down.sql"}
+
+
+def _check(args: list[str], stdin: Path | None = None) -> None:
+    with open(stdin or "/dev/null", "rb") as feed:
+        done = subprocess.run(args, stdin=feed, capture_output=True, env=tools.clean_env())
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr.decode()[-800:]}")
+
+
+def _patcher_inprocess(action: str, source: Path, url: str) -> None:
+    argv = [action, "--source", str(source), "--database-url", url, "--json"]
+    if action == "rollback":
+        argv += ["--target", "0"]
+    with quiet_stdout():
+        code = cli.main(argv)
+    if code != 0:
+        raise RuntimeError(f"patcher {action} exited {code}")
+
+
+def _count(url: str, table: str) -> int:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else -1
+
+
+@dataclass(frozen=True)
+class Tools:
+    psql: list[str]
+    dbmate: str
+    yoyo: str
+
+
+def floor_up(t: Tools, files: dict[str, Path], url: str) -> None:
+    _check([*t.psql, "-d", url], files["floor-up"])
+
+
+def floor_down(t: Tools, files: dict[str, Path], url: str) -> None:
+    _check([*t.psql, "-d", url], files["floor-down"])
+
+
+def ours_up(t: Tools, files: dict[str, Path], url: str) -> None:
+    _patcher_inprocess("migrate", files["patcher"], url)
+
+
+def ours_down(t: Tools, files: dict[str, Path], url: str) -> None:
+    _patcher_inprocess("rollback", files["patcher"], url)
+
+
+def ours_process(t: Tools, files: dict[str, Path], url: str) -> None:
+    _check([sys.executable, "-m", "patcher.cli", "migrate", "--source", str(files["patcher"]),
+            "--database-url", url, "--json"])  # fmt: skip
+
+
+def dbmate_up(t: Tools, files: dict[str, Path], url: str) -> None:
+    dsn = url.replace("postgresql://", "postgres://") + "?sslmode=disable"
+    _check([t.dbmate, "--no-dump-schema", "--migrations-dir", str(files["dbmate"]),
+            "--url", dsn, "up"])  # fmt: skip
+
+
+def yoyo_up(t: Tools, files: dict[str, Path], url: str) -> None:
+    dsn = url.replace("postgresql://", "postgresql+psycopg://")
+    _check([t.yoyo, "apply", "--batch", "--no-config-file", "--database", dsn,
+            str(files["yoyo"])])  # fmt: skip
+
+
+Action = Callable[[Tools, dict[str, Path], str], None]
+# name: (apply, history table it must fill, rollback measured on the same database or None)
+CASES: dict[str, tuple[Action, str, Action | None]] = {
+    "psql (floor)": (floor_up, "floor_history", floor_down),
+    "StackFlowPatcher": (ours_up, "schema_migrations", ours_down),
+    "patcher (process)": (ours_process, "schema_migrations", None),
+    "dbmate": (dbmate_up, "schema_migrations", None),
+    "yoyo": (yoyo_up, "_yoyo_migration", None),
+}
+FLOOR, OURS = "psql (floor)", "StackFlowPatcher"
+
+
+def run(settings: Settings) -> Table:
+    sizes = [50] if settings.smoke else [500, 2000]
+    table = Table(
+        "apply",
+        "1. Apply overhead: N small migrations, one transaction each, fresh database",
+        ["N", "tool", "median s", "ms/migration", "x floor", "runs"],
+    )
+    with cluster(settings) as server, tempfile.TemporaryDirectory(prefix="bench-apply-") as tmp:
+        psql = [tools.psql(server.bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+        t = Tools(psql, tools.dbmate(), tools.yoyo())
+        for n in sizes:
+            files = write_migrations(Path(tmp) / str(n), n)
+            times: dict[str, list[float]] = {name: [] for name in CASES}
+            times |= {f"{name} rollback": [] for name, case in CASES.items() if case[2]}
+            for _ in range(settings.reps(3 if n >= 2000 else 5)):
+                for name, (up, history, down) in CASES.items():  # interleaved: drift hits all
+                    with database(server) as url:
+                        times[name].append(timed(partial(up, t, files, url)))
+                        if _count(url, history) != n:
+                            raise RuntimeError(f"{name} did not record {n} migrations")
+                        if down is not None:
+                            times[f"{name} rollback"].append(timed(partial(down, t, files, url)))
+                            if _count(url, history) != 0:
+                                raise RuntimeError(f"{name}: the rollback left history rows")
+            for name, values in times.items():
+                m = median(values)
+                base = median(times[f"{FLOOR} rollback" if "rollback" in name else FLOOR])
+                table.add(n, name, m, m / n * 1000, ratio(m, base), len(values))
+            table.raw[str(n)] = times
+        ours, floor = median(times[OURS]), median(times[FLOOR])
+        table.target(f"StackFlowPatcher / floor at N={n}", ours / floor, 1.3)
+        table.target(f"StackFlowPatcher / dbmate at N={n}", ours / median(times["dbmate"]), 1.0)
+    table.notes.append(
+        "StackFlowPatcher runs in-process (patcher.cli.main): no interpreter start or imports "
+        "(~0.3-0.5 s); 'patcher (process)' is the same as a command, like the other tools"
+    )
+    return table
