@@ -145,3 +145,11 @@ def load_source_dir(env: Mapping[str, str] | None = None) -> str:
     if value.startswith("s3://"):
         raise ConfigError("patcher new writes to a local directory; pass --dir")
     return value.removeprefix("file://") or DEFAULT_SOURCE
+
+
+def powertools_names(env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """Service name and metrics namespace: the Powertools variables when set, else ours."""
+    env = os.environ if env is None else env
+    service = env.get("POWERTOOLS_SERVICE_NAME", "").strip() or "stackflowpatcher"
+    namespace = env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "StackFlowPatcher"
+    return service, namespace

@@ -1,7 +1,11 @@
 """The Lambda entry point: parse the payload, read the environment, run, report. Nothing else.
 
 ``lambda_handler(event, context)`` always returns a SPEC result object; it never raises for a
-bad payload, a bad configuration or an unreachable database.
+bad payload, a bad configuration or an unreachable database. Observability (Powertools):
+one JSON log line per migration (``version``, ``direction``, ``outcome``, ``duration_ms``)
+and one summary line, all carrying the request id; EMF metrics ``MigrationsApplied``,
+``MigrationsReverted``, ``MigrationsFailed``, ``LockWait`` and ``RunDuration``; X-Ray spans
+for the handler, the payload check and the run.
 """
 
 from __future__ import annotations
@@ -12,14 +16,16 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from patcher.config import load_config
+from patcher.config import Config, load_config, powertools_names
 from patcher.errors import PatcherError
+from patcher.models import Request
 from patcher.request import action_of, dry_run_of, parse_payload
 from patcher.service import conninfo_provider, execute, refused
 
-logger = Logger(service="stackflowpatcher")
-metrics = Metrics(namespace="StackFlowPatcher", service="stackflowpatcher")
-tracer = Tracer(service="stackflowpatcher")
+SERVICE, NAMESPACE = powertools_names()  # the template's POWERTOOLS_* variables win
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+tracer = Tracer(service=SERVICE)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -30,30 +36,68 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     started = time.perf_counter()
     request_id = str(getattr(context, "aws_request_id", "local"))
     try:
-        request = parse_payload(event)
-        config = load_config()
+        request, config = _prepare(event)
     except PatcherError as exc:
         result = refused(action_of(event), dry_run_of(event), exc, request_id, started)
     else:
         logger.append_keys(action=request.action, dry_run=request.dry_run)
-        result = execute(
-            request,
-            config,
-            conninfo=conninfo_provider(config),
-            request_id=request_id,
-            invoked_by=_invoked_by(context),
-            time_left_ms=getattr(context, "get_remaining_time_in_millis", None),
-            events=_log_event,
-        )
+        tracer.put_annotation("action", request.action)
+        result = _run(request, config, context, request_id)
+        if config.db_secret_arn and (result["error"] or {}).get("type") == "DatabaseUnavailable":
+            from patcher.secrets import forget_cached_secrets
+
+            forget_cached_secrets()  # a rotated password: read the secret afresh next time
+    tracer.put_annotation("status", result["status"])
     _publish(result)
     return result
 
 
-def _log_event(name: str, fields: dict[str, Any]) -> None:
-    """One structured log line per runner event (each migration, the lock acquisition)."""
-    logger.info(name, extra=fields)
-    if name == "lock_acquired":
-        metrics.add_metric("LockWait", MetricUnit.Milliseconds, fields["lock_wait_ms"])
+@tracer.capture_method(capture_response=False)
+def _prepare(event: Any) -> tuple[Request, Config]:
+    """The validated payload and the configuration, or the PatcherError refusing them."""
+    return parse_payload(event), load_config()
+
+
+@tracer.capture_method(capture_response=False)
+def _run(request: Request, config: Config, context: Any, request_id: str) -> dict[str, Any]:
+    logged: set[tuple[int, str]] = set()
+
+    def on_event(name: str, fields: dict[str, Any]) -> None:
+        if name == "migration":
+            logged.add((fields["version"], fields["direction"]))
+            _log_migration(fields)
+        elif name == "lock_acquired":
+            logger.info("lock acquired", extra=fields)
+            metrics.add_metric("LockWait", MetricUnit.Milliseconds, fields["lock_wait_ms"])
+        else:
+            logger.info(name, extra=fields)
+
+    result = execute(
+        request,
+        config,
+        conninfo=conninfo_provider(config),
+        request_id=request_id,
+        invoked_by=_invoked_by(context),
+        time_left_ms=getattr(context, "get_remaining_time_in_millis", None),
+        events=on_event,
+    )
+    for entry in result["migrations"]:  # the runner reports successes live, failures here
+        if entry["state"] == "failed" and (entry["version"], entry["direction"]) not in logged:
+            _log_migration({**entry, "error": (result["error"] or {}).get("type")})
+    return result
+
+
+def _log_migration(fields: dict[str, Any]) -> None:
+    """One line per migration that ran: version, direction, outcome, duration."""
+    line = {
+        "version": fields["version"],
+        "direction": fields["direction"],
+        "outcome": fields["state"],
+        "duration_ms": fields.get("duration_ms"),
+    }
+    if fields.get("error"):
+        line["error"] = fields["error"]
+    (logger.error if fields["state"] == "failed" else logger.info)("migration", extra=line)
 
 
 def _publish(result: dict[str, Any]) -> None:

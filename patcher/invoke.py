@@ -53,11 +53,13 @@ def invoke_once(client: Any, args: argparse.Namespace, payload: dict[str, Any]) 
 
 
 def invoke_command(args: argparse.Namespace, client: Any = None) -> int:
+    """Invoke (again while partial with ``--until-done``); 0 only for a clean ``ok: true``."""
     if client is None:
         import boto3
         from botocore.config import Config
 
-        # One attempt and no read timeout: a retried long invoke would run the function twice.
+        # One attempt, and a read timeout beyond Lambda's 15 minutes: a retried or timed-out
+        # synchronous invoke would run the function a second time.
         client = boto3.client(
             "lambda", config=Config(read_timeout=910, retries={"total_max_attempts": 1})
         )
@@ -71,6 +73,14 @@ def invoke_command(args: argparse.Namespace, client: Any = None) -> int:
     ok = bool(result.get("ok")) and "function_error" not in result
     if not ok:
         print("patcher invoke: the function reported a failure (see above)", file=sys.stderr)
+    elif result.get("status") == "partial":
+        print(
+            f"patcher invoke: stopped before the Lambda deadline with "
+            f"{len(result.get('pending') or [])} pending; invoke again (or use --until-done)",
+            file=sys.stderr,
+        )
+        if args.until_done:  # gave up after --max-invocations: the job is not done
+            return 1
     return 0 if ok else 1
 
 

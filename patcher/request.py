@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patcher.errors import InvalidRequest
-from patcher.models import MAX_VERSION, Request
+from patcher.models import ACTIONS, MAX_VERSION, Action, Request
 from patcher.planner import validate_request
 
 
 class Payload(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
-    action: Literal["migrate", "rollback", "status", "baseline", "repair"]
+    action: Action
     dry_run: bool = False
     target: int | None = Field(default=None, ge=0, le=MAX_VERSION)
     steps: int | None = Field(default=None, ge=1, le=MAX_VERSION)
@@ -57,9 +57,10 @@ def _describe(err: Any) -> str:
 
 
 def action_of(event: Any) -> str:
-    """The action a refused payload named, for the result's ``action`` field."""
+    """The action a refused payload named, for the result's ``action`` field ("unknown" when
+    it named none of the five: a result never echoes arbitrary input as its action)."""
     action = event.get("action") if isinstance(event, dict) else None
-    return action if isinstance(action, str) and len(action) <= 20 else "unknown"
+    return action if isinstance(action, str) and action in ACTIONS else "unknown"
 
 
 def dry_run_of(event: Any) -> bool:

@@ -23,7 +23,7 @@ def conninfo_from_secret(arn: str) -> str:
             "(host, port, username, password, dbname)"
         ) from exc
     except Exception as exc:  # botocore errors of every kind: name the code, never the value
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+        code = _error_code(exc)
         raise DatabaseUnavailable(
             f"cannot read the database secret ({code}); check PATCHER_DB_SECRET_ARN and the "
             "function's secretsmanager:GetSecretValue permission"
@@ -39,3 +39,21 @@ def conninfo_from_secret(arn: str) -> str:
         password=str(value["password"]),
         dbname=str(value.get("dbname") or "postgres"),
     )
+
+
+def _error_code(exc: BaseException) -> str:
+    """The AWS error code (Powertools wraps the botocore error), else the exception's name."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        response = getattr(cause, "response", None)
+        if isinstance(response, dict) and response.get("Error", {}).get("Code"):
+            return str(response["Error"]["Code"])
+        cause = cause.__cause__ or cause.__context__
+    return type(exc).__name__
+
+
+def forget_cached_secrets() -> None:
+    """Drop the cached secret so the next invocation reads it again (after a rotation)."""
+    from aws_lambda_powertools.utilities import parameters
+
+    parameters.clear_caches()  # type: ignore[no-untyped-call]

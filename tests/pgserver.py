@@ -22,9 +22,7 @@ import atexit
 import contextlib
 import importlib
 import os
-import shlex
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -41,12 +39,20 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
+from patcher.localpg import (
+    CLUSTER_OS_USER,
+    DEFAULT_PG_ROOT,
+    SUPERUSER,
+    LocalCluster,
+    LocalPgError,
+    find_bin_dir,
+    free_port,
+    tail,
+)
+
 ENV_DSN = "PATCHER_TEST_DSN"
 ENV_IMAGE = "PATCHER_TEST_PG_IMAGE"
 DEFAULT_IMAGE = "postgres:15-alpine"
-DEFAULT_PG_ROOT = Path("/usr/lib/postgresql")
-SUPERUSER = "postgres"
-CLUSTER_OS_USER = "postgres"
 DB_PREFIX = "patcher_test_"
 SERVER_SETTINGS = (
     "fsync=off",
@@ -186,49 +192,6 @@ def docker_available() -> bool:
         return False
 
 
-def _has_server_bins(directory: Path) -> bool:
-    return all(
-        (directory / name).is_file() and os.access(directory / name, os.X_OK)
-        for name in ("initdb", "pg_ctl", "postgres")
-    )
-
-
-def _version_key(name: str) -> tuple[int, ...] | None:
-    try:
-        return tuple(int(part) for part in name.split("."))
-    except ValueError:
-        return None
-
-
-def find_bin_dir(path: str, pg_root: Path = DEFAULT_PG_ROOT) -> Path | None:
-    """The directory holding initdb, pg_ctl and postgres, or None.
-
-    Looks at ``path`` (a PATH string), then ``pg_config --bindir`` (pg_config found on ``path``),
-    then the highest-versioned ``pg_root/*/bin``. Symlinks are resolved.
-    """
-    initdb = shutil.which("initdb", path=path)
-    if initdb and shutil.which("pg_ctl", path=path):
-        directory = Path(initdb).resolve().parent
-        if _has_server_bins(directory):
-            return directory
-    pg_config = shutil.which("pg_config", path=path)
-    if pg_config:
-        try:
-            out = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=True
-            ).stdout.strip()
-        except (OSError, subprocess.SubprocessError):
-            out = ""
-        if out and _has_server_bins(Path(out)):
-            return Path(out).resolve()
-    found: list[tuple[tuple[int, ...], Path]] = []
-    for directory in pg_root.glob("*/bin"):
-        key = _version_key(directory.parent.name)
-        if key is not None and _has_server_bins(directory):
-            found.append((key, directory.resolve()))
-    return max(found)[1] if found else None
-
-
 def plan_server(
     env: Mapping[str, str],
     *,
@@ -286,49 +249,18 @@ def connect_env_server(dsn: str) -> PgServer:
 # --------------------------------------------------------------------------- local cluster
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 def start_local_cluster(
     bin_dir: Path, *, run_as: str | None, parent: Path | None = None, attempts: int = 5
 ) -> PgServer:
     """initdb + pg_ctl start a throwaway cluster on a free 127.0.0.1 port.
 
     The cluster is stopped (``-m immediate``) and its directory deleted by ``PgServer.stop()``,
-    with an atexit hook as a backup.
+    with an atexit hook as a backup. The cluster mechanics live in ``patcher.localpg``.
     """
     started = time.perf_counter()
-    workdir = Path(tempfile.mkdtemp(prefix="patcher-pg-", dir=parent))
-    data, log = workdir / "data", workdir / "server.log"
-    prefix: list[str] = []
-    if run_as is not None:
-        runuser = shutil.which("runuser") or "/usr/sbin/runuser"
-        prefix = [runuser, "-u", run_as, "--"]
-        shutil.chown(workdir, user=run_as)
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-
-    def run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*prefix, *args],
-            cwd=workdir,
-            env=child_env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
+    cluster = LocalCluster(
+        bin_dir, Path(tempfile.mkdtemp(prefix="patcher-pg-", dir=parent)), run_as=run_as
+    )
     running = False
 
     def stop() -> None:
@@ -336,43 +268,29 @@ def start_local_cluster(
         if running:
             running = False
             with contextlib.suppress(OSError, subprocess.SubprocessError):
-                run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(workdir, ignore_errors=True)
+                cluster.stop(mode="immediate")
+        shutil.rmtree(cluster.workdir, ignore_errors=True)
 
     atexit.register(stop)
     try:
-        done = run(
-            str(bin_dir / "initdb"),
-            *("-D", str(data), "-A", "trust", "-U", SUPERUSER),
-            *("--no-sync", "-E", "UTF8", "--locale=C"),
-        )
-        if done.returncode != 0:
-            raise NoPostgresServer(
-                f"initdb from {bin_dir} failed (exit {done.returncode}):\n{done.stderr.strip()}"
-            )
-        settings = " ".join(f"-c {s}" for s in ("listen_addresses=127.0.0.1", *SERVER_SETTINGS))
-        for _ in range(attempts):
-            port = _free_port()
-            options = f"-p {port} -k {shlex.quote(str(workdir))} {settings}"
-            done = run(
-                str(bin_dir / "pg_ctl"),
-                *("-D", str(data), "-w", "-t", "60", "-l", str(log), "-o", options, "start"),
-            )
-            if done.returncode == 0:
-                running = True
-                break
-            if "already in use" not in _tail(log):  # lost a port race: try another port
-                break
+        try:
+            cluster.initdb()
+            for _ in range(attempts):
+                if cluster.start(free_port(), SERVER_SETTINGS):
+                    running = True
+                    break
+        except LocalPgError as exc:
+            raise NoPostgresServer(str(exc)) from exc
         if not running:
             raise NoPostgresServer(
-                f"pg_ctl from {bin_dir} could not start a cluster:\n"
-                f"{done.stderr.strip()}\n--- {log} ---\n{_tail(log)}"
+                f"pg_ctl from {bin_dir} found no free port in {attempts} attempts:\n"
+                f"--- {cluster.log} ---\n{tail(cluster.log)}"
             )
         server = PgServer(
             kind="local-cluster",
-            admin_dsn=f"postgresql://{SUPERUSER}@127.0.0.1:{port}/postgres",
+            admin_dsn=cluster.dsn("postgres"),
             bin_dir=bin_dir,
-            workdir=workdir,
+            workdir=cluster.workdir,
             throwaway=True,
             _stop=stop,
         )

@@ -1,0 +1,82 @@
+"""The Lambda deadline: stop early with ``partial``, and cancel a runaway statement cleanly."""
+
+from __future__ import annotations
+
+import time
+
+from e2ekit import LambdaEnv, event, history, query, tables
+
+from patcher.devrun import LambdaContext
+
+
+class FastClock(LambdaContext):
+    """A Lambda clock running ``speed`` times too fast from the first time it is read (so the
+    test's own setup costs nothing)."""
+
+    def get_remaining_time_in_millis(self) -> int:
+        if not getattr(self, "_read", False):
+            self._read, self._started = True, time.monotonic()
+        return super().get_remaining_time_in_millis()
+
+
+def test_forty_seconds_left_with_a_thirty_second_margin_ends_partial(
+    lambda_env: LambdaEnv,
+) -> None:
+    """A clock at 10x: each 0.2 s migration costs 2 of the 10 usable seconds."""
+    for v in range(1, 9):
+        lambda_env.put(
+            f"{v:04d}_t{v}.up.sql",
+            f"CREATE TABLE t{v} (id int);\nINSERT INTO t{v} VALUES ({v});\nSELECT pg_sleep(0.2);\n",
+        )
+    result = lambda_env.invoke(event("migrate"), FastClock(40_000, speed=10))
+    assert (result["ok"], result["status"]) == (True, "partial")
+    done = [e["version"] for e in result["migrations"] if e["state"] == "applied"]
+    left = [p["version"] for p in result["pending"]]
+    assert 1 <= len(done) < 8 and done + left == list(range(1, 9))
+    assert all(e["state"] in ("applied", "not_run") for e in result["migrations"])
+    assert result["current_version"] == done[-1]
+    assert any("invoke again" in w for w in result["warnings"])
+    # nothing half-applied: every applied version whole and recorded, every pending one absent
+    assert history(lambda_env.dsn) == [(v, False) for v in done]
+    assert {f"t{v}" for v in done} <= tables(lambda_env.dsn)
+    assert not {f"t{v}" for v in left} & tables(lambda_env.dsn)
+    assert all(query(lambda_env.dsn, f"SELECT id FROM t{v}") == [(v,)] for v in done)
+
+    rest = lambda_env.invoke(event("migrate"))  # the next invocation carries on
+    assert (rest["status"], rest["current_version"]) == ("applied", 8)
+    assert [e["version"] for e in rest["migrations"]] == left
+
+
+def test_no_time_at_all_runs_nothing(lambda_env: LambdaEnv) -> None:
+    lambda_env.put("0001_a.up.sql", "CREATE TABLE a (id int);\n")
+    result = lambda_env.invoke(event("migrate"), LambdaContext(30_500))
+    assert (result["ok"], result["status"]) == (True, "partial")
+    assert [p["version"] for p in result["pending"]] == [1]
+    assert "a" not in tables(lambda_env.dsn)
+
+
+def test_a_statement_outliving_the_time_left_is_cancelled_cleanly(lambda_env: LambdaEnv) -> None:
+    """31.5 s left, 30 s margin: statement_timeout is capped near 1.5 s, Postgres cancels it."""
+    lambda_env.put("0001_fast.up.sql", "CREATE TABLE fast (id int);\n")
+    lambda_env.put(
+        "0002_runaway.up.sql",
+        "CREATE TABLE half_done (id int);\nINSERT INTO half_done VALUES (1);\n"
+        "SELECT pg_sleep(10);\n",
+    )
+    started = time.monotonic()
+    result = lambda_env.invoke(event("migrate"), LambdaContext(31_500))
+    elapsed = time.monotonic() - started
+    assert elapsed < 3.5, "cancelled by statement_timeout, long before the Lambda deadline"
+    assert (result["ok"], result["status"]) == (False, "failed")
+    error = result["error"]
+    assert (error["type"], error["version"], error["sqlstate"]) == ("MigrationFailed", 2, "57014")
+    assert (error["line"], error["statement"]) == (3, 3)
+    assert "statement_timeout" in error["message"]
+    assert [(e["version"], e["state"]) for e in result["migrations"]] == [
+        (1, "applied"),
+        (2, "failed"),
+    ]
+    assert "half_done" not in tables(lambda_env.dsn), "the failed migration left no trace"
+    assert history(lambda_env.dsn) == [(1, False)]
+    log = query(lambda_env.dsn, "SELECT version, outcome FROM schema_migrations_log ORDER BY id")
+    assert log == [(1, "applied"), (2, "failed")]
