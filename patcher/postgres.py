@@ -9,10 +9,13 @@ signed big-endian bigint (see ``lock_key``); one run at a time per database, his
 from __future__ import annotations
 
 import hashlib
+import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import psycopg
 import psycopg.conninfo
@@ -60,6 +63,36 @@ CREATE TABLE IF NOT EXISTS {log} (
     invoked_by text
 );
 """
+
+
+# A dead client must not keep its backend (and so the advisory lock) alive: the server probes
+# the socket during long statements (PG 14+) and both ends send TCP keepalives, so a killed
+# process frees the lock within ~1 s and a vanished network path within ~1 min.
+_CLIENT_CHECK_INTERVAL = "1s"
+_SERVER_KEEPALIVES = (
+    "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+)
+_CLIENT_KEEPALIVES = {
+    "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
+}  # fmt: skip
+
+
+def _watch_client(conn: psycopg.Connection[Any]) -> None:
+    """Ask the backend to end itself when this client goes away mid-statement (PG 14+)."""
+    if conn.info.server_version < 140000:
+        return
+    with suppress(psycopg.errors.UndefinedObject):  # a fork without it: keepalives only
+        conn.execute(
+            "SELECT set_config('client_connection_check_interval', %s, false)",
+            (_CLIENT_CHECK_INTERVAL,),
+        )
+
+
+# Other tools' history tables by their columns, to name them when refusing one.
+_KNOWN_TABLES = {
+    frozenset({"version", "dirty"}): "golang-migrate's",
+    frozenset({"version"}): "dbmate's or Rails'",
+}
 
 
 def lock_key(schema: str, table: str) -> int:
@@ -143,22 +176,24 @@ class PostgresBackend:
         **kwargs: Any,
     ) -> PostgresBackend:
         """Open an autocommit session named for the tool and request; fail within a bound."""
-        options = f"-c lock_timeout={lock_timeout}"
+        options = f"-c lock_timeout={lock_timeout} {_SERVER_KEEPALIVES}"
         if statement_timeout:
             options += f" -c statement_timeout={statement_timeout}"
         params: dict[str, Any] = {
             "application_name": application_name[:63],
             "connect_timeout": connect_timeout,
             "options": options,
+            **_CLIENT_KEEPALIVES,
         }
         params.update({k: v for k, v in (("sslmode", sslmode), ("sslrootcert", sslrootcert)) if v})
         try:
             conn = psycopg.connect(conninfo, autocommit=True, **params)
+            _watch_client(conn)
         except psycopg.Error as exc:
             raise DatabaseUnavailable(
-                f"cannot connect to PostgreSQL: {_first_line(exc)}; check the host, port, "
-                "credentials and network path (security groups), and that PATCHER_LOCK_TIMEOUT "
-                "/ PATCHER_STATEMENT_TIMEOUT are valid durations"
+                f"cannot connect to PostgreSQL: {_scrub(_first_line(exc), conninfo)}; check the "
+                "host, port, credentials and network path (security groups), and that "
+                "PATCHER_LOCK_TIMEOUT / PATCHER_STATEMENT_TIMEOUT are valid durations"
             ) from exc
         return cls(conn, **kwargs)
 
@@ -167,8 +202,44 @@ class PostgresBackend:
         try:
             if self._locked and not self.conn.broken:
                 self.unlock()
+        except psycopg.Error:
+            pass  # the session is gone, and its lock with it
         finally:
             self.conn.close()
+
+    @staticmethod
+    @contextmanager
+    def errors_translated() -> Iterator[None]:
+        """Turn a driver error outside a migration script (lost connection, server restart,
+        failed bookkeeping) into DatabaseUnavailable, so a run always ends with a result."""
+        try:
+            yield
+        except psycopg.Error as exc:
+            raise DatabaseUnavailable(
+                f"the database session failed during the run: {_first_line(exc)}. Everything "
+                "the result lists as applied or reverted is recorded; a migration that was "
+                "running was rolled back, or, if it was a no-transaction one, stays marked "
+                "dirty (see status). The lock went with the session: run again once the "
+                "database is back",
+                sqlstate=exc.sqlstate,
+            ) from exc
+
+    def check_writable(self) -> None:
+        """Refuse a hot standby or a read-only default before anything is written."""
+        row = self.conn.execute(
+            "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'"
+        ).fetchone()
+        standby, read_only = (bool(row[0]), bool(row[1])) if row else (False, False)
+        if standby or read_only:
+            why = (
+                "a hot standby (read replica) in recovery"
+                if standby
+                else "default_transaction_read_only is on for this database or role"
+            )
+            raise DatabaseUnavailable(
+                f"the database is read-only: {why}. Nothing was changed. Point "
+                "PATCHER_DB_SECRET_ARN / PATCHER_DATABASE_URL at the cluster's writer endpoint"
+            )
 
     # -- lock ---------------------------------------------------------------------------------
 
@@ -218,8 +289,10 @@ class PostgresBackend:
         ).fetchall()
         columns = {r[0] for r in rows}
         if columns and not expected <= columns:
+            tool = _KNOWN_TABLES.get(frozenset(columns))
             raise ConfigError(
-                f"table {self.schema}.{name} exists but was not made by StackFlowPatcher "
+                f"table {self.schema}.{name} exists but was not made by StackFlowPatcher"
+                f"{f' (it looks like {tool} history)' if tool else ''} "
                 f"(columns: {', '.join(sorted(columns))}; missing: "
                 f"{', '.join(sorted(expected - columns))}). It was left untouched. Point "
                 "PATCHER_SCHEMA / PATCHER_TABLE at a new table and baseline it, or move the "
@@ -477,6 +550,28 @@ def make_conninfo(**parts: str) -> str:
 
 def _ms_since(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
+
+
+_URI_USERINFO = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://([^@/?#]*)@")
+_KV_PASSWORD = re.compile(r"""password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s'"&]+)""")
+
+
+def _scrub(text: str, conninfo: str) -> str:
+    """``text`` without the password ``conninfo`` carries, however libpq echoed it.
+
+    libpq quotes a malformed URI whole (or the token it choked on) in its error message."""
+    secrets: set[str] = set()
+    match = _URI_USERINFO.match(conninfo)
+    if match and ":" in match[1]:
+        raw = match[1].split(":", 1)[1]
+        secrets |= {raw, unquote(raw)}
+    for found in _KV_PASSWORD.finditer(conninfo):
+        secrets |= {found[1].strip("'"), unquote(found[1])}
+    with suppress(psycopg.Error):
+        secrets.add(str(psycopg.conninfo.conninfo_to_dict(conninfo).get("password") or ""))
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
 
 
 def _first_line(exc: BaseException) -> str:

@@ -54,6 +54,7 @@ class Outcome:
     current_version: int | None = None
     warnings: list[str] = field(default_factory=list)
     error: PatcherError | None = None
+    unlogged: tuple[HistoryChange, str] | None = None  # a failure the lost session never logged
 
 
 _INVALID = {
@@ -107,12 +108,32 @@ def run(
     except PatcherError as exc:
         return _fail(outcome, exc)
     try:
-        _run_locked(request, catalog, source, backend, opts, deadline, emit, outcome)
+        with backend.errors_translated():
+            _run_locked(request, catalog, source, backend, opts, deadline, emit, outcome)
     except PatcherError as exc:
         _fail(outcome, exc)
     finally:
         backend.close()
+    if outcome.unlogged is not None:
+        _log_after_reconnect(connect, *outcome.unlogged)
     return outcome
+
+
+def _log_after_reconnect(
+    connect: Callable[[], PostgresBackend], change: HistoryChange, message: str
+) -> None:
+    """Write the audit entry a lost connection could not, on a new session (best effort)."""
+    try:
+        backend = connect()
+    except PatcherError:
+        return
+    try:
+        with backend.errors_translated():
+            backend.log(change, outcome="failed", error=message)
+    except PatcherError:
+        pass
+    finally:
+        backend.close()
 
 
 def _run_locked(
@@ -128,6 +149,8 @@ def _run_locked(
     writes = not request.dry_run and request.action != "status"
     if writes or request.verify:
         _acquire_lock(backend, opts, deadline, emit)
+    if writes:
+        backend.check_writable()  # a replica or read-only target: refuse before any write
     history = backend.read_history()
     outcome.current_version = max((r.version for r in history), default=None)
     if request.action == "status":  # listed even when validation refuses the state below
@@ -136,6 +159,7 @@ def _run_locked(
     outcome.warnings = list(the_plan.warnings)  # the plan's include the catalog's
     outcome.pending = list(the_plan.pending)
     scripts = _load_scripts(source, the_plan.steps)
+    outcome.warnings += _empty_script_warnings(the_plan.steps, scripts)
     if request.action == "status":
         outcome.status = "planned" if the_plan.pending else "up_to_date"
     elif not the_plan.steps:
@@ -216,6 +240,22 @@ def _load_scripts(source: MigrationSource, steps: Iterable[Step]) -> dict[tuple[
     return {
         keys[obj.key]: load_script(obj, data) for obj, data in source.read_many(wanted.values())
     }
+
+
+def _empty_script_warnings(
+    steps: Iterable[Step], scripts: dict[tuple[int, str], Script]
+) -> list[str]:
+    """A script with no statements runs as a no-op: legal, but often a botched upload."""
+    empty = [
+        scripts[(s.migration.version, s.direction)].obj.name
+        for s in steps
+        if s.kind == "run" and not scripts[(s.migration.version, s.direction)].statements
+    ]
+    return [
+        f"{name} has no statements (empty or only comments): it is recorded as run without "
+        "doing anything; if that is not what you meant, check the upload"
+        for name in empty
+    ]
 
 
 def _change(step: Step, scripts: dict[tuple[int, str], Script]) -> HistoryChange:
@@ -385,7 +425,10 @@ def _execute(
                 break
             try:
                 elapsed = _run_step(backend, step, script, _change(step, scripts), opts, deadline)
-            except MigrationFailed:
+            except MigrationFailed as exc:
+                cause = exc.__cause__
+                if isinstance(cause, SqlFailure) and cause.connection_lost:
+                    outcome.unlogged = (_change(step, scripts), exc.message)
                 outcome.entries.append(_entry(step, scripts, "failed"))
                 remaining.pop(0)
                 raise
