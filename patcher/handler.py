@@ -35,11 +35,11 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     """Handle one invocation; see SPEC section 4 for the payload and the result."""
     started = time.perf_counter()
     request_id = str(getattr(context, "aws_request_id", "local"))
-    try:
-        request, config = _prepare(event)
-    except PatcherError as exc:
-        result = refused(action_of(event), dry_run_of(event), exc, request_id, started)
+    prepared = _prepare(event)
+    if isinstance(prepared, PatcherError):
+        result = refused(action_of(event), dry_run_of(event), prepared, request_id, started)
     else:
+        request, config = prepared
         logger.append_keys(action=request.action, dry_run=request.dry_run)
         tracer.put_annotation("action", request.action)
         result = _run(request, config, context, request_id)
@@ -53,18 +53,21 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
 
 
 @tracer.capture_method(capture_response=False)
-def _prepare(event: Any) -> tuple[Request, Config]:
-    """The validated payload and the configuration, or the PatcherError refusing them."""
-    return parse_payload(event), load_config()
+def _prepare(event: Any) -> tuple[Request, Config] | PatcherError:
+    """The validated payload and the configuration, or the PatcherError refusing them.
+
+    Returned, not raised: the tracer logs every exception leaving a captured method with its
+    traceback at ERROR, and a refused payload is an answer, not a crash."""
+    try:
+        return parse_payload(event), load_config()
+    except PatcherError as exc:
+        return exc
 
 
 @tracer.capture_method(capture_response=False)
 def _run(request: Request, config: Config, context: Any, request_id: str) -> dict[str, Any]:
-    logged: set[tuple[int, str]] = set()
-
     def on_event(name: str, fields: dict[str, Any]) -> None:
         if name == "migration":
-            logged.add((fields["version"], fields["direction"]))
             _log_migration(fields)
         elif name == "lock_acquired":
             logger.info("lock acquired", extra=fields)
@@ -72,7 +75,7 @@ def _run(request: Request, config: Config, context: Any, request_id: str) -> dic
         else:
             logger.info(name, extra=fields)
 
-    result = execute(
+    return execute(
         request,
         config,
         conninfo=conninfo_provider(config),
@@ -81,10 +84,6 @@ def _run(request: Request, config: Config, context: Any, request_id: str) -> dic
         time_left_ms=getattr(context, "get_remaining_time_in_millis", None),
         events=on_event,
     )
-    for entry in result["migrations"]:  # the runner reports successes live, failures here
-        if entry["state"] == "failed" and (entry["version"], entry["direction"]) not in logged:
-            _log_migration({**entry, "error": (result["error"] or {}).get("type")})
-    return result
 
 
 def _log_migration(fields: dict[str, Any]) -> None:

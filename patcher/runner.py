@@ -423,13 +423,18 @@ def _execute(
                 outcome.status = "partial"
                 outcome.warnings.append(f"{exc.message}; invoke again to continue")
                 break
+            started = time.perf_counter()
             try:
                 elapsed = _run_step(backend, step, script, _change(step, scripts), opts, deadline)
             except MigrationFailed as exc:
                 cause = exc.__cause__
                 if isinstance(cause, SqlFailure) and cause.connection_lost:
                     outcome.unlogged = (_change(step, scripts), exc.message)
-                outcome.entries.append(_entry(step, scripts, "failed"))
+                took = int((time.perf_counter() - started) * 1000)
+                failed = {**_entry(step, scripts, "failed"), "duration_ms": took}
+                outcome.entries.append(failed)
+                emit("migration", {**{k: failed[k] for k in ("version", "direction", "state",
+                                      "duration_ms")}, "error": exc.type})  # fmt: skip
                 remaining.pop(0)
                 raise
             remaining.pop(0)

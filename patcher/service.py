@@ -52,6 +52,7 @@ def execute(
     def connect() -> PostgresBackend:
         return PostgresBackend.connect(
             conninfo(),
+            connect_timeout=_connect_timeout(time_left_ms, config.time_margin_seconds),
             application_name=f"{APP_NAME}:{request_id}",
             lock_timeout=config.lock_timeout,
             statement_timeout=config.statement_timeout,
@@ -86,6 +87,20 @@ def execute(
         request_id=request_id,
         duration_ms=_ms_since(started),
     )
+
+
+CONNECT_TIMEOUT_SECONDS = 10
+
+
+def _connect_timeout(time_left_ms: Callable[[], int] | None, margin_s: float) -> int:
+    """Seconds to wait for the server: 10, or less when the Lambda deadline is nearer.
+
+    libpq treats values below 2 as 2; a host that never answers must not eat the time a
+    result needs to get back."""
+    if time_left_ms is None:
+        return CONNECT_TIMEOUT_SECONDS
+    budget = int(time_left_ms() / 1000 - margin_s)
+    return max(2, min(CONNECT_TIMEOUT_SECONDS, budget))
 
 
 def refused(
