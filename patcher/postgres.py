@@ -161,6 +161,7 @@ class PostgresBackend:
         self._history = sql.Identifier(schema, table)
         self._log = sql.Identifier(schema, f"{table}_log")
         self._locked = False
+        self._queries: dict[str, str] = {}
 
     @classmethod
     def connect(
@@ -299,6 +300,19 @@ class PostgresBackend:
                 "other tool's history yourself"
             )
 
+    def applied_count(self, up_to: int) -> int | None:
+        """Clean history rows at or below ``up_to``; None when there is no table or a dirty row."""
+        try:
+            row = self.conn.execute(
+                sql.SQL(
+                    "SELECT count(*), coalesce(bool_or(dirty), false) FROM {} WHERE version <= %s"
+                ).format(self._history),
+                (up_to,),
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+        return None if row is None or row[1] else int(row[0])
+
     def read_history(self) -> list[AppliedRow]:
         """Every history row, oldest version first; empty when the table does not exist yet."""
         exists = self.conn.execute(
@@ -425,69 +439,57 @@ class PostgresBackend:
 
     def mark_dirty(self, record: HistoryChange) -> None:
         """Before a no-transaction script: record that it started (committed at once)."""
-        if record.direction == "up":
-            self.conn.execute(
-                sql.SQL(
-                    "INSERT INTO {} (version, description, checksum, dirty, dirty_direction, "
-                    "source_fingerprint, applied_by) VALUES (%s, %s, %s, true, 'up', %s, %s)"
-                ).format(self._history),
-                (record.version, record.description, record.checksum, record.fingerprint,
-                 self.invoked_by),
-            )  # fmt: skip
-        else:
-            self.conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET dirty = true, dirty_direction = 'down' WHERE version = %s"
-                ).format(self._history),
-                (record.version,),
-            )
-        self.log(record, outcome="started")
+        change = "mark_dirty_up" if record.direction == "up" else "mark_dirty_down"
+        self._write(change, record, outcome="started", elapsed_ms=None)
 
     def finish_clean(self, record: HistoryChange, elapsed_ms: int) -> None:
         """After a no-transaction script succeeded: clear the mark (or drop the row for down)."""
-        with self.conn.transaction():
-            if record.direction == "up":
-                self.conn.execute(
-                    sql.SQL(
-                        "UPDATE {} SET dirty = false, dirty_direction = NULL, execution_ms = %s, "
-                        "applied_at = now() WHERE version = %s"
-                    ).format(self._history),
-                    (elapsed_ms, record.version),
-                )
-                self.log(record, outcome=record.outcome, duration_ms=elapsed_ms)
-            else:
-                self._write_history(record, elapsed_ms, outcome=record.outcome)
+        change = "finish_up" if record.direction == "up" else "delete"
+        self._write(change, record, outcome=record.outcome, elapsed_ms=elapsed_ms)
 
     def _write_history(self, record: HistoryChange, elapsed_ms: int, outcome: str) -> None:
         if record.direction == "down" or record.kind == "clear_dirty_up":
-            self.conn.execute(
-                sql.SQL("DELETE FROM {} WHERE version = %s").format(self._history),
-                (record.version,),
-            )
+            change = "delete"
         elif record.kind == "clear_dirty_down":
-            self.conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET dirty = false, dirty_direction = NULL WHERE version = %s"
-                ).format(self._history),
-                (record.version,),
-            )
+            change = "clear_dirty"
         elif record.kind == "rechecksum":
-            self.conn.execute(
-                sql.SQL(
-                    "UPDATE {} SET checksum = %s, source_fingerprint = %s WHERE version = %s"
-                ).format(self._history),
-                (record.checksum, record.fingerprint, record.version),
-            )
+            change = "rechecksum"
         else:
-            self.conn.execute(
-                sql.SQL(
-                    "INSERT INTO {} (version, description, checksum, execution_ms, "
-                    "source_fingerprint, applied_by) VALUES (%s, %s, %s, %s, %s, %s)"
-                ).format(self._history),
-                (record.version, record.description, record.checksum, elapsed_ms,
-                 record.fingerprint, self.invoked_by),
-            )  # fmt: skip
-        self.log(record, outcome=outcome, duration_ms=elapsed_ms)
+            change = "insert"
+        self._write(change, record, outcome=outcome, elapsed_ms=elapsed_ms)
+
+    def _write(
+        self,
+        change: str,
+        record: HistoryChange,
+        *,
+        outcome: str,
+        elapsed_ms: int | None,
+        error: str | None = None,
+    ) -> None:
+        """One statement: the history change and its audit row, so they cannot part."""
+        query = self._queries.get(change)
+        if query is None:
+            query = self._queries[change] = (
+                sql.SQL(f"WITH change AS ({_HISTORY_CHANGES[change]}) {_LOG_INSERT}")
+                .format(history=self._history, log=self._log)
+                .as_string(self.conn)
+            )
+        self.conn.execute(
+            query,  # composed once from the constants below and quoted identifiers
+            {
+                "version": record.version,
+                "description": record.description,
+                "direction": record.direction,
+                "checksum": record.checksum,
+                "fingerprint": record.fingerprint,
+                "elapsed": elapsed_ms,
+                "outcome": outcome,
+                "error": error,
+                "request_id": self.request_id,
+                "by": self.invoked_by,
+            },
+        )
 
     def record(self, records: Sequence[HistoryChange]) -> None:
         """Write history changes that run no SQL (baseline, repair) in one transaction."""
@@ -503,16 +505,34 @@ class PostgresBackend:
         duration_ms: int | None = None,
         error: str | None = None,
     ) -> None:
-        """Append one audit row (inside the caller's transaction when there is one)."""
-        self.conn.execute(
-            sql.SQL(
-                "INSERT INTO {} (version, description, direction, outcome, checksum, "
-                "duration_ms, error, request_id, invoked_by) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            ).format(self._log),
-            (record.version, record.description, record.direction, outcome, record.checksum,
-             duration_ms, error, self.request_id, self.invoked_by),
-        )  # fmt: skip
+        """Append one audit row alone (a failed attempt: its transaction was rolled back)."""
+        self._write("none", record, outcome=outcome, elapsed_ms=duration_ms, error=error)
+
+
+# Every history change, written together with its audit row (see PostgresBackend._write).
+_HISTORY_CHANGES = {
+    "insert": "INSERT INTO {history} (version, description, checksum, execution_ms, "
+    "source_fingerprint, applied_by) VALUES (%(version)s, %(description)s, %(checksum)s, "
+    "%(elapsed)s, %(fingerprint)s, %(by)s)",
+    "delete": "DELETE FROM {history} WHERE version = %(version)s",
+    "mark_dirty_up": "INSERT INTO {history} (version, description, checksum, dirty, "
+    "dirty_direction, source_fingerprint, applied_by) VALUES (%(version)s, %(description)s, "
+    "%(checksum)s, true, 'up', %(fingerprint)s, %(by)s)",
+    "mark_dirty_down": "UPDATE {history} SET dirty = true, dirty_direction = 'down' "
+    "WHERE version = %(version)s",
+    "finish_up": "UPDATE {history} SET dirty = false, dirty_direction = NULL, "
+    "execution_ms = %(elapsed)s, applied_at = now() WHERE version = %(version)s",
+    "clear_dirty": "UPDATE {history} SET dirty = false, dirty_direction = NULL "
+    "WHERE version = %(version)s",
+    "rechecksum": "UPDATE {history} SET checksum = %(checksum)s, "
+    "source_fingerprint = %(fingerprint)s WHERE version = %(version)s",
+    "none": "SELECT",
+}
+_LOG_INSERT = (
+    "INSERT INTO {log} (version, description, direction, outcome, checksum, duration_ms, "
+    "error, request_id, invoked_by) VALUES (%(version)s, %(description)s, %(direction)s, "
+    "%(outcome)s, %(checksum)s, %(elapsed)s::integer, %(error)s, %(request_id)s, %(by)s)"
+)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ before the first change. Dry runs and ``status`` take no lock and create nothing
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from patcher.errors import (
     MigrationFailed,
     PatcherError,
 )
+from patcher.models import MAX_VERSION as MAX
 from patcher.models import AppliedRow, Catalog, Direction, Migration, Plan, Request, Step
 from patcher.naming import build_catalog
 from patcher.planner import plan, validate_request
@@ -35,7 +37,7 @@ EventSink = Callable[[str, dict[str, Any]], None]
 @dataclass(frozen=True)
 class RunOptions:
     lock_wait_seconds: float = 60.0
-    lock_poll_seconds: tuple[float, float] = (0.02, 0.5)  # first interval, cap (doubling)
+    lock_poll_seconds: tuple[float, float] = (0.02, 0.1)  # first interval, cap (doubling)
     lock_retries: int = 3  # extra attempts after a statement hits lock_timeout
     lock_retry_backoff_seconds: float = 1.0  # doubles each retry
     time_margin_seconds: float = 30.0
@@ -147,15 +149,20 @@ def _run_locked(
     outcome: Outcome,
 ) -> None:
     writes = not request.dry_run and request.action != "status"
-    if writes or request.verify:
-        _acquire_lock(backend, opts, deadline, emit)
-    if writes:
+    needs_lock = writes or request.verify
+    # A migrate waiting behind another run stops waiting once that run has applied everything
+    # it would apply itself: it then plans without the lock and finds nothing to do.
+    settled = (
+        _settled(request, catalog, backend) if writes and request.action == "migrate" else None
+    )
+    locked = needs_lock and _acquire_lock(backend, opts, deadline, emit, settled)
+    if locked and writes:
         backend.check_writable()  # a replica or read-only target: refuse before any write
-    history = backend.read_history()
-    outcome.current_version = max((r.version for r in history), default=None)
-    if request.action == "status":  # listed even when validation refuses the state below
-        outcome.entries = [_applied_entry(row) for row in history]
-    the_plan = plan(request, catalog, history, _applied_checksums(source, catalog, history))
+    history, the_plan = _read_and_plan(request, catalog, source, backend, outcome)
+    if needs_lock and not locked and the_plan.steps:  # the history moved again: wait for real
+        _acquire_lock(backend, opts, deadline, emit, None)
+        backend.check_writable()
+        history, the_plan = _read_and_plan(request, catalog, source, backend, outcome)
     outcome.warnings = list(the_plan.warnings)  # the plan's include the catalog's
     outcome.pending = list(the_plan.pending)
     scripts = _load_scripts(source, the_plan.steps)
@@ -178,10 +185,39 @@ def _run_locked(
         _execute(backend, the_plan, scripts, history, opts, deadline, emit, outcome)
 
 
+def _read_and_plan(
+    request: Request,
+    catalog: Catalog,
+    source: MigrationSource,
+    backend: PostgresBackend,
+    outcome: Outcome,
+) -> tuple[list[AppliedRow], Plan]:
+    history = backend.read_history()
+    outcome.current_version = max((r.version for r in history), default=None)
+    if request.action == "status":  # listed even when validation refuses the state below
+        outcome.entries = [_applied_entry(row) for row in history]
+    return history, plan(request, catalog, history, _applied_checksums(source, catalog, history))
+
+
+def _settled(request: Request, catalog: Catalog, backend: PostgresBackend) -> Callable[[], bool]:
+    """Whether every version this migrate would apply is applied, and none is dirty."""
+    target = MAX if request.target is None else request.target
+    wanted = [m.version for m in catalog.migrations if m.version <= target]
+    top = max(wanted, default=0)
+    return lambda: backend.applied_count(top) == len(wanted)
+
+
 def _acquire_lock(
-    backend: PostgresBackend, opts: RunOptions, deadline: Deadline, emit: EventSink
-) -> None:
-    """Poll pg_try_advisory_lock with backoff until the wait (or the Lambda budget) runs out."""
+    backend: PostgresBackend,
+    opts: RunOptions,
+    deadline: Deadline,
+    emit: EventSink,
+    settled: Callable[[], bool] | None = None,
+) -> bool:
+    """Poll pg_try_advisory_lock with backoff until the wait (or the Lambda budget) runs out.
+
+    Returns False, without the lock, as soon as ``settled()`` says there is nothing to wait
+    for. Sleeps are jittered so that waiters started together do not poll in lockstep."""
     started = time.monotonic()
     wait_s = opts.lock_wait_seconds
     budget = deadline.budget_ms()
@@ -202,9 +238,13 @@ def _acquire_lock(
                 holder_application_name=holder.application_name if holder else None,
                 holder_since=holder.since if holder else None,
             )
-        time.sleep(min(interval, max(0.0, wait_s - waited)))
+        if settled is not None and settled():
+            emit("lock_not_needed", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
+            return False
+        time.sleep(min(interval * random.uniform(0.5, 1.0), max(0.0, wait_s - waited)))
         interval = min(interval * 2, cap)
     emit("lock_acquired", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
+    return True
 
 
 def _applied_checksums(
@@ -333,7 +373,7 @@ def _verify(
                 "no-transaction script: it cannot run inside a rolled-back transaction, so it "
                 "was not executed; read its statements"
             )
-            entry["statements"] = script.statement_texts
+            entry["statements"] = list(script.statement_texts)
     reports = backend.verify(
         [script.statement_texts for _, script, _ in runnable],
         opts.verify_lock_timeout_ms,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from patcher.errors import InvalidSource
 from patcher.models import SourceObject
@@ -33,8 +35,26 @@ class Script:
     transactional: bool
 
     @property
-    def statement_texts(self) -> list[str]:
-        return [s.text for s in self.statements]
+    def statement_texts(self) -> Sequence[str]:
+        """Each statement's text, sliced when asked for: never all copies at once."""
+        return _Texts(self.statements)
+
+
+class _Texts(Sequence[str]):
+    def __init__(self, statements: tuple[Statement, ...]) -> None:
+        self._statements = statements
+
+    def __len__(self) -> int:
+        return len(self._statements)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [s.text for s in self._statements[index]]
+        return self._statements[index].text
 
 
 def load_script(obj: SourceObject, data: bytes) -> Script:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -81,3 +82,28 @@ def test_status_and_dry_runs_do_not_wait_for_the_lock(pg_dsn: str, mdir: Migrati
         assert run("migrate", dry_run=True)["status"] == "up_to_date"
         assert run("rollback", dry_run=True)["status"] == "planned"
         assert run("rollback", dry_run=True, verify=True)["status"] == "locked"
+
+
+def test_a_waiting_migrate_stops_waiting_once_everything_is_applied(
+    pg_dsn: str, mdir: MigrationDir
+) -> None:
+    mdir.pair("1", "a", "CREATE TABLE a (id int);")
+    run = make_runner(pg_dsn, mdir.path, lock_wait_seconds=2)
+    run("migrate")
+    mdir.pair("2", "b", "CREATE TABLE b (id int);")
+    with psycopg.connect(pg_dsn, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "schema_migrations"),))
+        # Version 2 is pending: a waiter must wait the full lock wait, then report `locked`.
+        assert run("migrate")["status"] == "locked"
+        # The holder applies it (as another run would), still holding the lock.
+        holder.execute("CREATE TABLE b (id int)")
+        holder.execute(
+            "INSERT INTO schema_migrations (version, description, checksum) "
+            "SELECT 2, 'b', encode(sha256(%s::bytea), 'hex')",
+            ((mdir.path / "2_b.up.sql").read_bytes(),),
+        )
+        started = time.monotonic()
+        result = run("migrate")
+        assert result["status"] == "up_to_date" and result["ok"], result["error"]
+        assert time.monotonic() - started < 1.5  # it did not sit out the 2 s wait
+        assert result["current_version"] == 2
