@@ -3,7 +3,8 @@
 Read in this order:
 
 - ``runner.py`` tells the whole story: list the source, take the advisory lock, read the
-  history, plan, run each step, report. All policy lives there.
+  history, plan, run each step, report. Its policy continues in ``steps.py`` (deadline,
+  lock_timeout retries, error locations) and ``preview.py`` (risks, verification).
 - ``planner.py`` is pure: catalog + history + request -> steps, with every validation
   (dirty, missing, drift, order, reversibility) done before anything changes.
 - ``sources/`` lists and reads files (``local.py``, ``s3.py``) behind one protocol and one

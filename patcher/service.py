@@ -13,9 +13,10 @@ from typing import Any
 from patcher.config import Config
 from patcher.errors import PatcherError
 from patcher.models import Request
+from patcher.outcome import EventSink, Outcome, RunOptions, status_for
 from patcher.postgres import PostgresBackend
 from patcher.result import build_result
-from patcher.runner import EventSink, Outcome, RunOptions, run, status_for
+from patcher.runner import run
 from patcher.sources import MigrationSource, open_source
 
 APP_NAME = "stackflowpatcher"

@@ -8,9 +8,9 @@ import pytest
 
 from patcher.errors import InvalidRequest
 from patcher.models import Migration, SourceObject
+from patcher.outcome import Outcome
 from patcher.request import parse_payload
 from patcher.result import build_result
-from patcher.runner import Outcome
 
 
 def test_a_good_payload_becomes_a_request() -> None:
