@@ -25,6 +25,8 @@ from psycopg.rows import dict_row
 from patcher.errors import ConfigError, DatabaseUnavailable
 from patcher.models import AppliedRow, Direction
 
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
 TimeoutSource = Callable[[], int | None]
 """Gives the statement timeout (ms) to set before each statement, or None for the default."""
 
@@ -120,15 +122,20 @@ class LockHolder:
 class SqlFailure(Exception):
     """A statement failed; ``index`` is its position in the list given to the backend."""
 
-    def __init__(self, index: int, exc: psycopg.Error) -> None:
+    def __init__(
+        self, index: int, exc: psycopg.Error, *, offset: int = 0, at_commit: bool = False
+    ) -> None:
         super().__init__(str(exc).strip())
         self.index = index
+        self.at_commit = at_commit  # the history change or COMMIT itself failed
         self.sqlstate = exc.sqlstate
         diag = exc.diag
         self.message = (diag.message_primary or str(exc)).strip()
         self.detail = diag.message_detail
         self.hint = diag.message_hint
-        self.position = int(diag.statement_position) if diag.statement_position else None
+        # ``offset``: characters sent before the statement in the same message ("BEGIN;\n")
+        position = int(diag.statement_position) if diag.statement_position else None
+        self.position = position - offset if position and position > offset else None
         self.connection_lost = isinstance(exc, psycopg.OperationalError) and self.sqlstate in (
             None, "57P01", "57P02", "57P03", "08006", "08003", "08000",
         )  # fmt: skip
@@ -344,12 +351,36 @@ class PostgresBackend:
     ) -> int:
         """Run every statement and the history change in one transaction; return elapsed ms.
 
-        Raises SqlFailure (the transaction is rolled back: no trace but the error)."""
+        BEGIN travels with the first statement and the history change with COMMIT (simple
+        protocol, several statements per message), so n statements cost n round trips, not
+        n + 3. Raises SqlFailure; the transaction is then rolled back: no trace but the error."""
         started = time.perf_counter()
-        with self.conn.transaction():
-            self._run(statements, timeout_ms)
+        cur = self.conn.cursor()
+        try:
+            if not statements:
+                cur.execute("BEGIN")
+            for index, text in enumerate(statements):
+                prefix = "BEGIN;\n" if index == 0 else ""
+                if timeout_ms is not None:
+                    self.set_statement_timeout(timeout_ms())
+                try:
+                    cur.execute(prefix + text, prepare=False)
+                except psycopg.Error as exc:
+                    raise SqlFailure(index, exc, offset=len(prefix)) from exc
             elapsed = _ms_since(started)
-            self._write_history(record, elapsed, outcome=record.outcome)
+            query, params = self._write_query(
+                _change_kind(record), record, outcome=record.outcome, elapsed_ms=elapsed
+            )
+            finish = psycopg.ClientCursor(self.conn).mogrify(query, params) + ";\nCOMMIT"
+            try:
+                cur.execute(finish, prepare=False)
+            except psycopg.Error as exc:
+                raise SqlFailure(len(statements), exc, at_commit=True) from exc
+        except BaseException:
+            if not self.conn.broken and self.conn.info.transaction_status != _IDLE:
+                with suppress(psycopg.Error):
+                    self.conn.execute("ROLLBACK")
+            raise
         return elapsed
 
     def run_statements(self, statements: Sequence[str], timeout_ms: TimeoutSource | None) -> None:
@@ -448,15 +479,7 @@ class PostgresBackend:
         self._write(change, record, outcome=record.outcome, elapsed_ms=elapsed_ms)
 
     def _write_history(self, record: HistoryChange, elapsed_ms: int, outcome: str) -> None:
-        if record.direction == "down" or record.kind == "clear_dirty_up":
-            change = "delete"
-        elif record.kind == "clear_dirty_down":
-            change = "clear_dirty"
-        elif record.kind == "rechecksum":
-            change = "rechecksum"
-        else:
-            change = "insert"
-        self._write(change, record, outcome=outcome, elapsed_ms=elapsed_ms)
+        self._write(_change_kind(record), record, outcome=outcome, elapsed_ms=elapsed_ms)
 
     def _write(
         self,
@@ -468,6 +491,20 @@ class PostgresBackend:
         error: str | None = None,
     ) -> None:
         """One statement: the history change and its audit row, so they cannot part."""
+        query, params = self._write_query(
+            change, record, outcome=outcome, elapsed_ms=elapsed_ms, error=error
+        )
+        self.conn.execute(query, params)  # composed from the constants below and identifiers
+
+    def _write_query(
+        self,
+        change: str,
+        record: HistoryChange,
+        *,
+        outcome: str,
+        elapsed_ms: int | None,
+        error: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
         query = self._queries.get(change)
         if query is None:
             query = self._queries[change] = (
@@ -475,21 +512,19 @@ class PostgresBackend:
                 .format(history=self._history, log=self._log)
                 .as_string(self.conn)
             )
-        self.conn.execute(
-            query,  # composed once from the constants below and quoted identifiers
-            {
-                "version": record.version,
-                "description": record.description,
-                "direction": record.direction,
-                "checksum": record.checksum,
-                "fingerprint": record.fingerprint,
-                "elapsed": elapsed_ms,
-                "outcome": outcome,
-                "error": error,
-                "request_id": self.request_id,
-                "by": self.invoked_by,
-            },
-        )
+        params = {
+            "version": record.version,
+            "description": record.description,
+            "direction": record.direction,
+            "checksum": record.checksum,
+            "fingerprint": record.fingerprint,
+            "elapsed": elapsed_ms,
+            "outcome": outcome,
+            "error": error,
+            "request_id": self.request_id,
+            "by": self.invoked_by,
+        }
+        return query, params
 
     def record(self, records: Sequence[HistoryChange]) -> None:
         """Write history changes that run no SQL (baseline, repair) in one transaction."""
@@ -507,6 +542,15 @@ class PostgresBackend:
     ) -> None:
         """Append one audit row alone (a failed attempt: its transaction was rolled back)."""
         self._write("none", record, outcome=outcome, elapsed_ms=duration_ms, error=error)
+
+
+def _change_kind(record: HistoryChange) -> str:
+    """Which of _HISTORY_CHANGES a completed step makes."""
+    if record.direction == "down" or record.kind == "clear_dirty_up":
+        return "delete"
+    if record.kind == "clear_dirty_down":
+        return "clear_dirty"
+    return "rechecksum" if record.kind == "rechecksum" else "insert"
 
 
 # Every history change, written together with its audit row (see PostgresBackend._write).

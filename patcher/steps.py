@@ -150,12 +150,16 @@ def timeout_source(opts: RunOptions, deadline: Deadline) -> Callable[[], int | N
 
 
 def migration_failed(step: Step, script: Script, exc: SqlFailure) -> MigrationFailed:
-    stmt = script.statements[exc.index]
-    line, column = stmt.line, stmt.column
-    if exc.position is not None:
-        line, column = line_col(script.text, stmt.start + exc.position - 1)
     m = step.migration
-    where = f"{script.obj.name} line {line}, column {column} (statement {exc.index + 1})"
+    if exc.at_commit:  # a deferred constraint, say: no statement of the file to point at
+        line, column = line_col(script.text, len(script.text))
+        where = f"{script.obj.name} at COMMIT, after its last statement"
+    else:
+        stmt = script.statements[exc.index]
+        line, column = stmt.line, stmt.column
+        if exc.position is not None:
+            line, column = line_col(script.text, stmt.start + exc.position - 1)
+        where = f"{script.obj.name} line {line}, column {column} (statement {exc.index + 1})"
     if exc.connection_lost:
         next_step = (
             "the connection was lost; PostgreSQL rolled the migration back, nothing of it "
@@ -191,6 +195,6 @@ def migration_failed(step: Step, script: Script, exc: SqlFailure) -> MigrationFa
         file=script.obj.name,
         line=line,
         column=column,
-        statement=exc.index + 1,
+        statement=None if exc.at_commit else exc.index + 1,
         sqlstate=exc.sqlstate,
     )

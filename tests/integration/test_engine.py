@@ -257,3 +257,33 @@ def test_lock_timeout_statement_is_retried_then_fails_cleanly(
     log = query(pg_dsn, "SELECT outcome FROM schema_migrations_log WHERE version = 2")
     assert log == [("failed",)]
     assert run("migrate")["status"] == "applied"  # once the blocker is gone
+
+
+def test_an_error_in_the_first_statement_is_located_exactly(
+    run: Run, mdir: MigrationDir, pg_dsn: str
+) -> None:
+    # BEGIN travels in the same message as the first statement: positions must not shift.
+    mdir.write("1_first.up.sql", "-- header\n  SELECT no_such_column FROM pg_class;\n")
+    error = run("migrate")["error"]
+    assert (error["line"], error["column"], error["statement"]) == (2, 10, 1)
+    assert history(pg_dsn) == []
+
+
+def test_a_failure_at_commit_leaves_nothing_and_says_so(
+    run: Run, mdir: MigrationDir, pg_dsn: str
+) -> None:
+    mdir.write(
+        "1_deferred.up.sql",
+        "CREATE TABLE parent (id int PRIMARY KEY);\n"
+        "CREATE TABLE child (pid int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\n"
+        "INSERT INTO child VALUES (42);\n",  # checked only at COMMIT
+    )
+    result = run("migrate")
+    error = result["error"]
+    assert result["status"] == "failed" and error["type"] == "MigrationFailed"
+    assert "at COMMIT" in error["message"] and "statement" not in error
+    assert error["sqlstate"] == "23503"
+    assert {"parent", "child"}.isdisjoint(tables(pg_dsn))
+    assert history(pg_dsn) == []
+    log = query(pg_dsn, "SELECT outcome FROM schema_migrations_log")
+    assert log == [("failed",)]
