@@ -1,6 +1,20 @@
+"""Shared by every test: the server plugins and a migrations directory per test."""
+
 import pathlib
 import sys
 
+import pytest
+
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
+from enginekit import MigrationDir
+
 pytest_plugins = ["pgserver", "s3server"]
+
+
+@pytest.fixture
+def mdir(tmp_path: pathlib.Path) -> MigrationDir:
+    """An empty migrations directory, written file by file."""
+    path = tmp_path / "migrations"
+    path.mkdir()
+    return MigrationDir(path)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from s3server import S3Bucket
 
 from patcher.devrun import LambdaContext
@@ -60,19 +59,3 @@ class Secret:
     arn: str
     password: str
     calls: collections.Counter[str]
-
-
-def query(dsn: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        cur = conn.execute(sql, params)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
-
-
-def tables(dsn: str) -> set[str]:
-    rows = query(dsn, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    return {r[0] for r in rows}
-
-
-def history(dsn: str) -> list[tuple[int, bool]]:
-    rows = query(dsn, "SELECT version, dirty FROM schema_migrations ORDER BY version")
-    return [(r[0], r[1]) for r in rows]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from e2ekit import EVENTS, LambdaEnv, event, history, query, tables
+from e2ekit import EVENTS, LambdaEnv, event
+from enginekit import history, query, tables
 
 from patcher.request import parse_payload
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import time
 
-from e2ekit import LambdaEnv, event, history, query, tables
+from e2ekit import LambdaEnv, event
+from enginekit import history, query, tables
 
 from patcher.devrun import LambdaContext
 

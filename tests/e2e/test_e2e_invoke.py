@@ -11,7 +11,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from e2ekit import LambdaEnv, query
+from e2ekit import LambdaEnv
+from enginekit import query
 
 from patcher.cli import build_parser
 from patcher.devrun import LambdaContext

@@ -8,7 +8,8 @@ import json
 from typing import Any
 
 import pytest
-from e2ekit import LambdaEnv, Secret, event, query
+from e2ekit import LambdaEnv, Secret, event
+from enginekit import query
 from s3server import FAKE_SECRET
 
 from patcher import handler

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from e2ekit import LambdaEnv, tables
+from e2ekit import LambdaEnv
+from enginekit import tables
 
 from patcher.devrun import LambdaContext
 

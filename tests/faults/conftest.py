@@ -15,16 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "integration"))
-
-from enginekit import MigrationDir
 from faultkit import (
     SESSION_TOKEN,
     FaultProxy,
@@ -80,13 +74,6 @@ def leak_scan(monkeypatch: pytest.MonkeyPatch) -> Iterator[LeakScan]:
         for lg in loggers:
             lg.removeHandler(recorder)
     scan.check()
-
-
-@pytest.fixture
-def mdir(tmp_path: Path) -> MigrationDir:
-    path = tmp_path / "migrations"
-    path.mkdir()
-    return MigrationDir(path)
 
 
 @pytest.fixture

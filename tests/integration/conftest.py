@@ -1,18 +1,9 @@
-"""Fixtures for engine tests (the helpers themselves live in enginekit.py)."""
+"""Fixtures for engine tests (the helpers live in tests/enginekit.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from enginekit import MigrationDir, Run, make_runner
-
-
-@pytest.fixture
-def mdir(tmp_path: Path) -> MigrationDir:
-    path = tmp_path / "migrations"
-    path.mkdir()
-    return MigrationDir(path)
 
 
 @pytest.fixture

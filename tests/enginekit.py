@@ -13,7 +13,7 @@ from patcher.config import Config
 from patcher.models import Request
 from patcher.service import execute
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[1]
 FAST = {"lock_retry_backoff_seconds": 0.05, "lock_poll_seconds": (0.01, 0.05)}
 
 
