@@ -38,7 +38,7 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m bench.run --smoke
 
 run: $(STAMP)
-	$(BIN)/python -m patcher.devrun
+	$(BIN)/python -m patcher.dev.devrun
 
 UV_DIR := .local/tools/uv
 UV := $(UV_DIR)/bin/uv

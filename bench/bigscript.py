@@ -20,7 +20,7 @@ from bench.common import ROOT, Settings, Table, cluster, database, median, ratio
 
 ROWS_PER_INSERT = 10
 PAYLOAD = "x" * 180
-BASELINE_CODE = "import patcher.cli, patcher.service, patcher.runner, patcher.scripts"
+BASELINE_CODE = "import patcher.cli, patcher.commands, patcher.engine.runner, patcher.sql.scripts"
 
 
 def write_script(path: Path, size: int) -> int:

@@ -2,7 +2,7 @@
 
 Each invocation is a separate process (spawned, like separate Lambda instances: own
 interpreter, own connection), fully imported and configured before a barrier releases them
-all at once; each calls ``patcher.service.execute`` with the default settings (lock polling
+all at once; each calls ``patcher.commands.execute`` with the default settings (lock polling
 from 20 ms doubling to 500 ms). Wall time runs from the barrier to the last one finishing,
 and is compared with a single invocation alone, measured the same way.
 """
@@ -24,9 +24,9 @@ from bench.common import Settings, Table, cluster, database, median, ratio
 
 
 def _worker(url: str, source: str, barrier: Barrier, out: Any, index: int) -> None:
+    from patcher.commands import execute
     from patcher.config import Config
-    from patcher.models import Request
-    from patcher.service import execute
+    from patcher.core.models import Request
 
     config = Config(source=source, database_url=url)
     barrier.wait()

@@ -19,9 +19,9 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from bench.common import Settings, Table, cluster, database, median, ratio, timed
+from patcher.commands import execute
 from patcher.config import Config
-from patcher.models import Request
-from patcher.service import execute
+from patcher.core.models import Request
 from tests.s3server import S3Bucket, count_requests, make_client
 
 PREFIX = "migrations/"

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from patcher.config import load_config
-from patcher.errors import InvalidRequest, PatcherError
-from patcher.models import Request
+from patcher.core.errors import InvalidRequest, PatcherError
+from patcher.core.models import Request
 from patcher.report import render
 
 ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair")
@@ -75,8 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_engine(args: argparse.Namespace) -> int:
+    from patcher.commands import conninfo_provider, execute, refused
     from patcher.config import invoked_by_default
-    from patcher.service import conninfo_provider, execute, refused
 
     started = time.perf_counter()
     request_id = f"cli-{uuid.uuid4()}"

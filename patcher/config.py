@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from patcher.errors import ConfigError
+from patcher.core.errors import ConfigError
 
 DEFAULT_SOURCE = str(Path(__file__).resolve().parent.parent / "migrations")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")

@@ -16,11 +16,11 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
+from patcher.commands import conninfo_provider, execute, refused
 from patcher.config import Config, load_config, powertools_names
-from patcher.errors import PatcherError
-from patcher.models import Request
+from patcher.core.errors import PatcherError
+from patcher.core.models import Request
 from patcher.request import action_of, dry_run_of, parse_payload
-from patcher.service import conninfo_provider, execute, refused
 
 SERVICE, NAMESPACE = powertools_names()  # the template's POWERTOOLS_* variables win
 logger = Logger(service=SERVICE)

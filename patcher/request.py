@@ -6,9 +6,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from patcher.errors import InvalidRequest
-from patcher.models import ACTIONS, MAX_VERSION, Action, Request
-from patcher.planner import validate_request
+from patcher.core.errors import InvalidRequest
+from patcher.core.models import ACTIONS, MAX_VERSION, Action, Request
+from patcher.engine.planner import validate_request
 
 
 class Payload(BaseModel):

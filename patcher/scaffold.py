@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from patcher.config import load_source_dir
-from patcher.errors import InvalidRequest
-from patcher.naming import build_catalog
+from patcher.core.errors import InvalidRequest
+from patcher.sources.catalog import build_catalog
 from patcher.sources.local import LocalSource
 
 

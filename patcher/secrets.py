@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from patcher.errors import ConfigError, DatabaseUnavailable
-from patcher.postgres import make_conninfo
+from patcher.core.errors import ConfigError, DatabaseUnavailable
+from patcher.db.postgres import make_conninfo
 
 SECRET_MAX_AGE_SECONDS = 300
 _REQUIRED = ("host", "username", "password")

@@ -9,9 +9,9 @@ from typing import Any
 
 import psycopg
 
+from patcher.commands import execute
 from patcher.config import Config
-from patcher.models import Request
-from patcher.service import execute
+from patcher.core.models import Request
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = {"lock_retry_backoff_seconds": 0.05, "lock_poll_seconds": (0.01, 0.05)}

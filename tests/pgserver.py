@@ -39,7 +39,7 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
-from patcher.localpg import (
+from patcher.dev.localpg import (
     CLUSTER_OS_USER,
     DEFAULT_PG_ROOT,
     SUPERUSER,
@@ -255,7 +255,7 @@ def start_local_cluster(
     """initdb + pg_ctl start a throwaway cluster on a free 127.0.0.1 port.
 
     The cluster is stopped (``-m immediate``) and its directory deleted by ``PgServer.stop()``,
-    with an atexit hook as a backup. The cluster mechanics live in ``patcher.localpg``.
+    with an atexit hook as a backup. The cluster mechanics live in ``patcher.dev.localpg``.
     """
     started = time.perf_counter()
     cluster = LocalCluster(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Protocol
 
-from patcher.models import SourceObject
+from patcher.core.models import SourceObject
 
 
 class MigrationSource(Protocol):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from patcher.errors import SourceUnavailable
-from patcher.models import SourceObject
+from patcher.core.errors import SourceUnavailable
+from patcher.core.models import SourceObject
 
 
 class LocalSource:

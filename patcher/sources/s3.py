@@ -36,8 +36,8 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from patcher.errors import ConfigError, SourceUnavailable
-from patcher.models import SourceObject
+from patcher.core.errors import ConfigError, SourceUnavailable
+from patcher.core.models import SourceObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

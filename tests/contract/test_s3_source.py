@@ -20,9 +20,9 @@ from s3server import (
     sent_requests,
 )
 
-from patcher.errors import ConfigError, SourceUnavailable
-from patcher.models import SourceObject
-from patcher.naming import build_catalog
+from patcher.core.errors import ConfigError, SourceUnavailable
+from patcher.core.models import SourceObject
+from patcher.sources.catalog import build_catalog
 from patcher.sources.s3 import S3Source, client_config
 
 OWNER_HEADER = "x-amz-expected-bucket-owner"

@@ -12,9 +12,9 @@ from typing import Protocol
 import pytest
 from s3server import S3Bucket
 
-from patcher.errors import InvalidSource, SourceUnavailable
-from patcher.naming import build_catalog
+from patcher.core.errors import InvalidSource, SourceUnavailable
 from patcher.sources import LocalSource, MigrationSource, open_source
+from patcher.sources.catalog import build_catalog
 from patcher.sources.s3 import S3Source
 
 FILES = {

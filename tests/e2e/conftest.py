@@ -2,7 +2,7 @@
 
 The handler runs exactly as deployed: configuration only from the environment (set here with
 monkeypatch), its own S3 client made the standard boto3 way (``AWS_ENDPOINT_URL_S3`` points at
-the moto server), a Lambda-like context from ``patcher.devrun``. ``handler_s3`` lets a test
+the moto server), a Lambda-like context from ``patcher.dev.devrun``. ``handler_s3`` lets a test
 hook the client the handler makes (count or fail requests) without replacing it.
 """
 

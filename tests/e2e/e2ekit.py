@@ -11,7 +11,7 @@ from typing import Any
 
 from s3server import S3Bucket
 
-from patcher.devrun import LambdaContext
+from patcher.dev.devrun import LambdaContext
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 PREFIX = "migrations/"

@@ -7,7 +7,7 @@ import time
 from e2ekit import LambdaEnv, event
 from enginekit import history, query, tables
 
-from patcher.devrun import LambdaContext
+from patcher.dev.devrun import LambdaContext
 
 
 class FastClock(LambdaContext):

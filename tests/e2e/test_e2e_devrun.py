@@ -1,4 +1,4 @@
-"""``make run`` (python -m patcher.devrun) from nothing: its own PostgreSQL and S3, 3 results."""
+"""``make run`` (python -m patcher.dev.devrun) from nothing: own PostgreSQL and S3, 3 results."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from patcher.devrun import REPO
-from patcher.localpg import free_port
+from patcher.dev.devrun import REPO
+from patcher.dev.localpg import free_port
 
 
 @pytest.fixture
@@ -28,13 +28,13 @@ def dev_env() -> Iterator[dict[str, str]]:
     }
     env.update(PATCHER_DEV_DIR=str(dev_dir), PATCHER_DEV_PG_PORT=str(free_port()))
     yield env
-    subprocess.run([sys.executable, "-m", "patcher.devrun", "--stop"], env=env, check=False)
+    subprocess.run([sys.executable, "-m", "patcher.dev.devrun", "--stop"], env=env, check=False)
     shutil.rmtree(dev_dir, ignore_errors=True)
 
 
 def _devrun(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     done = subprocess.run(
-        [sys.executable, "-m", "patcher.devrun", *args],
+        [sys.executable, "-m", "patcher.dev.devrun", *args],
         env=env,
         cwd=REPO,
         capture_output=True,

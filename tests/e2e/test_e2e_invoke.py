@@ -15,7 +15,7 @@ from e2ekit import LambdaEnv
 from enginekit import query
 
 from patcher.cli import build_parser
-from patcher.devrun import LambdaContext
+from patcher.dev.devrun import LambdaContext
 from patcher.invoke import invoke_command
 
 

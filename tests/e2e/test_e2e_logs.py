@@ -13,7 +13,7 @@ from enginekit import query
 from s3server import FAKE_SECRET
 
 from patcher import handler
-from patcher.devrun import LambdaContext
+from patcher.dev.devrun import LambdaContext
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from e2ekit import LambdaEnv
 from enginekit import tables
 
-from patcher.devrun import LambdaContext
+from patcher.dev.devrun import LambdaContext
 
 BAD_PAYLOADS: list[tuple[str, Any, str]] = [
     ("null", None, "JSON object"),

@@ -25,7 +25,7 @@ from enginekit import query
 from pgserver import PgServer
 from s3server import FAKE_SECRET
 
-from patcher.postgres import lock_key
+from patcher.db.postgres import lock_key
 
 DB_PASSWORD = "pw-Never-Print-3f9c1e"  # the password of role ``app`` on ``own_cluster``
 SESSION_TOKEN = "tok-Never-Print-8d2a7b"  # AWS_SESSION_TOKEN in the ``aws`` fixture

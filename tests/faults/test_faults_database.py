@@ -23,8 +23,8 @@ from faultkit import (
     wait_for,
 )
 
+from patcher.db.postgres import lock_key
 from patcher.handler import lambda_handler
-from patcher.postgres import lock_key
 
 
 def handler_env(monkeypatch: pytest.MonkeyPatch, source: Path, dsn: str) -> None:

@@ -16,10 +16,10 @@ from faultkit import DB_PASSWORD, FakeContext, closed_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from patcher.errors import InvalidSource
+from patcher.core.errors import InvalidSource
+from patcher.core.models import ACTIONS, MAX_VERSION, SourceObject
 from patcher.handler import lambda_handler
-from patcher.models import ACTIONS, MAX_VERSION, SourceObject
-from patcher.naming import build_catalog
+from patcher.sources.catalog import build_catalog
 
 RESULT_KEYS = {
     "ok", "action", "dry_run", "status", "current_version", "migrations", "pending",

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 from enginekit import MigrationDir, make_runner, query
 
-from patcher.postgres import lock_key
+from patcher.db.postgres import lock_key
 
 
 def test_eight_concurrent_migrate_runs_apply_every_version_once(

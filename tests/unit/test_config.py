@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from patcher.config import DEFAULT_SOURCE, load_config, powertools_names
-from patcher.errors import ConfigError
+from patcher.core.errors import ConfigError
 
 URL = {"PATCHER_DATABASE_URL": "postgresql://u@h/db"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from patcher.errors import (
+from patcher.core.errors import (
     ChecksumMismatch,
     DirtyDatabase,
     InvalidRequest,
@@ -13,8 +13,8 @@ from patcher.errors import (
     OutOfOrder,
     PatcherError,
 )
-from patcher.models import AppliedRow, Catalog, Migration, Request, SourceObject
-from patcher.planner import plan
+from patcher.core.models import AppliedRow, Catalog, Migration, Request, SourceObject
+from patcher.engine.planner import plan
 
 
 def catalog(*versions: int, irreversible: tuple[int, ...] = ()) -> Catalog:

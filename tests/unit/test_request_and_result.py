@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from patcher.errors import InvalidRequest
-from patcher.models import Migration, SourceObject
-from patcher.outcome import Outcome
+from patcher.core.errors import InvalidRequest
+from patcher.core.models import Migration, SourceObject
+from patcher.engine.outcome import Outcome
+from patcher.engine.result import build_result
 from patcher.request import parse_payload
-from patcher.result import build_result
 
 
 def test_a_good_payload_becomes_a_request() -> None:

@@ -1,4 +1,4 @@
-"""patcher.risks: each risk code with a case that has it and one that does not."""
+"""patcher.sql.risks: each risk code with a case that has it and one that does not."""
 
 import subprocess
 import sys
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from patcher.risks import MAX_STATEMENT_CHARS, Risk, analyze
+from patcher.sql.risks import MAX_STATEMENT_CHARS, Risk, analyze
 
 REPO = Path(__file__).resolve().parents[2]
 USERS = {"public.users": 1_200_000, "orders": -1}
@@ -357,11 +357,11 @@ def test_without_pglast(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_importing_the_module_does_not_import_pglast() -> None:
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", "import patcher.risks"],
+        [sys.executable, "-X", "importtime", "-c", "import patcher.sql.risks"],
         cwd=REPO,
         capture_output=True,
         text=True,
         check=True,
     )
-    assert "patcher.risks" in result.stderr
+    assert "patcher.sql.risks" in result.stderr
     assert "pglast" not in result.stderr

@@ -1,4 +1,4 @@
-"""patcher.sqlscript: decoding, splitting like psql, the directive, statement classification."""
+"""patcher.sql.lexer: decoding, splitting like psql, the directive, statement classification."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from patcher.errors import InvalidSource
-from patcher.sqlscript import (
+from patcher.core.errors import InvalidSource
+from patcher.sql.lexer import (
     NO_TRANSACTION_DIRECTIVE,
     TRANSACTION_CONTROL,
     Statement,

@@ -10,8 +10,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from patcher.errors import InvalidSource
-from patcher.models import Catalog, Direction, Migration, SourceObject
+from patcher.core.errors import InvalidSource
+from patcher.core.models import Catalog, Direction, Migration, SourceObject
 
 _NAME = re.compile(
     r"^(?P<version>[0-9]{1,18})_(?P<description>[^/]+?)\.(?P<direction>up|down)\.sql$"

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice, pairwise
 
-from patcher.errors import InvalidSource
+from patcher.core.errors import InvalidSource
 
 NO_TRANSACTION_DIRECTIVE = "patcher:no-transaction"
 # The names non_transactional() gives transaction control (refused in a migration, not moved out

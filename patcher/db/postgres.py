@@ -22,8 +22,8 @@ import psycopg.conninfo
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from patcher.errors import ConfigError, DatabaseUnavailable
-from patcher.models import AppliedRow, Direction
+from patcher.core.errors import ConfigError, DatabaseUnavailable
+from patcher.core.models import AppliedRow, Direction
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 

@@ -11,12 +11,12 @@ from dataclasses import replace
 from typing import Any
 
 from patcher.config import Config
-from patcher.errors import PatcherError
-from patcher.models import Request
-from patcher.outcome import EventSink, Outcome, RunOptions, status_for
-from patcher.postgres import PostgresBackend
-from patcher.result import build_result
-from patcher.runner import run
+from patcher.core.errors import PatcherError
+from patcher.core.models import Request
+from patcher.db.postgres import PostgresBackend
+from patcher.engine.outcome import EventSink, Outcome, RunOptions, status_for
+from patcher.engine.result import build_result
+from patcher.engine.runner import run
 from patcher.sources import MigrationSource, open_source
 
 APP_NAME = "stackflowpatcher"

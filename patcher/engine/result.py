@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from patcher.outcome import Outcome
+from patcher.engine.outcome import Outcome
 
 RESULT_LIMIT_BYTES = 5_500_000  # Lambda's synchronous response limit is 6 MB; keep headroom
 _MARKER = "\n-- [truncated by StackFlowPatcher: {n} more characters; read {name} for the rest]"

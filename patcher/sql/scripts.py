@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import overload
 
-from patcher.errors import InvalidSource
-from patcher.models import SourceObject
-from patcher.sqlscript import (
+from patcher.core.errors import InvalidSource
+from patcher.core.models import SourceObject
+from patcher.sql.lexer import (
     NO_TRANSACTION_DIRECTIVE,
     TRANSACTION_CONTROL,
     Statement,

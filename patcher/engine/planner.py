@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from patcher.errors import (
+from patcher.core.errors import (
     ChecksumMismatch,
     DirtyDatabase,
     InvalidRequest,
@@ -17,7 +17,16 @@ from patcher.errors import (
     MissingMigration,
     OutOfOrder,
 )
-from patcher.models import ACTIONS, MAX_VERSION, AppliedRow, Catalog, Migration, Plan, Request, Step
+from patcher.core.models import (
+    ACTIONS,
+    MAX_VERSION,
+    AppliedRow,
+    Catalog,
+    Migration,
+    Plan,
+    Request,
+    Step,
+)
 
 
 def validate_request(request: Request) -> None:

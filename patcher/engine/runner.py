@@ -16,14 +16,14 @@ import random
 import time
 from collections.abc import Callable, Iterable
 
-from patcher.errors import (
+from patcher.core.errors import (
     LockTimeout,
     PatcherError,
 )
-from patcher.models import MAX_VERSION as MAX
-from patcher.models import AppliedRow, Catalog, Plan, Request, Step
-from patcher.naming import build_catalog
-from patcher.outcome import (
+from patcher.core.models import MAX_VERSION as MAX
+from patcher.core.models import AppliedRow, Catalog, Plan, Request, Step
+from patcher.db.postgres import HistoryChange, PostgresBackend
+from patcher.engine.outcome import (
     Deadline,
     EventSink,
     Outcome,
@@ -32,12 +32,12 @@ from patcher.outcome import (
     entry,
     fail,
 )
-from patcher.planner import plan, validate_request
-from patcher.postgres import HistoryChange, PostgresBackend
-from patcher.preview import add_risks, verify
-from patcher.scripts import Script, checksum, load_script
+from patcher.engine.planner import plan, validate_request
+from patcher.engine.preview import add_risks, verify
+from patcher.engine.steps import execute_steps, record_only
 from patcher.sources.base import MigrationSource
-from patcher.steps import execute_steps, record_only
+from patcher.sources.catalog import build_catalog
+from patcher.sql.scripts import Script, checksum, load_script
 
 
 def run(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from patcher.errors import MigrationFailed
-from patcher.models import Plan
-from patcher.outcome import Deadline, Outcome, RunOptions
-from patcher.postgres import PostgresBackend
-from patcher.scripts import Script
-from patcher.steps import migration_failed, timeout_source
+from patcher.core.errors import MigrationFailed
+from patcher.core.models import Plan
+from patcher.db.postgres import PostgresBackend
+from patcher.engine.outcome import Deadline, Outcome, RunOptions
+from patcher.engine.steps import migration_failed, timeout_source
+from patcher.sql.scripts import Script
 
 
 def add_risks(
@@ -17,7 +17,7 @@ def add_risks(
     outcome: Outcome,
 ) -> None:
     """Every dry run: what each planned script risks, from PostgreSQL's own parser."""
-    from patcher.risks import analyze  # pglast loads only for previews
+    from patcher.sql.risks import analyze  # pglast loads only for previews
 
     sizes = backend.table_sizes()
     for step, entry in zip(the_plan.steps, outcome.entries, strict=True):

@@ -8,7 +8,7 @@
 3. ``patcher.handler.lambda_handler`` driven with a Lambda-like context: a dry run, a migrate
    and a status, each JSON result printed. Then how to connect with psql.
 
-``python -m patcher.devrun --stop`` stops the local cluster (its data stays).
+``python -m patcher.dev.devrun --stop`` stops the local cluster (its data stays).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 BUCKET = "stackflow-migrations"
 PREFIX = "migrations/"
 DBNAME = "stackflow"
@@ -62,7 +62,7 @@ class LambdaContext:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m patcher.devrun", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m patcher.dev.devrun", description=__doc__)
     parser.add_argument("--stop", action="store_true", help="stop the local PostgreSQL")
     args = parser.parse_args(argv)
     dev_dir = Path(os.environ.get("PATCHER_DEV_DIR") or REPO / ".local" / "dev").resolve()
@@ -86,15 +86,14 @@ def main(argv: list[str] | None = None) -> int:
     shown = '"$PATCHER_DATABASE_URL"' if url else database_url  # never echo a password
     print(f"\nConnect with:  psql {shown}")
     if not url:
-        print(
-            f"Stop the local PostgreSQL with:  python -m patcher.devrun --stop  (data: {dev_dir})"
-        )
+        stop = "python -m patcher.dev.devrun --stop"
+        print(f"Stop the local PostgreSQL with:  {stop}  (data: {dev_dir})")
     return 0 if ok else 1
 
 
 def _local_database(dev_dir: Path, port: int) -> str:
     """Start (or reuse) the persistent local cluster and make sure the database exists."""
-    from patcher.localpg import INSTALL_HINT, LocalCluster, default_run_as, find_bin_dir
+    from patcher.dev.localpg import INSTALL_HINT, LocalCluster, default_run_as, find_bin_dir
 
     bin_dir = find_bin_dir(os.environ.get("PATH", ""))
     if bin_dir is None:
@@ -129,7 +128,7 @@ def _ensure_database(admin_dsn: str, name: str) -> None:
 
 
 def _stop(dev_dir: Path) -> int:
-    from patcher.localpg import LocalCluster, default_run_as, find_bin_dir
+    from patcher.dev.localpg import LocalCluster, default_run_as, find_bin_dir
 
     bin_dir = find_bin_dir(os.environ.get("PATH", ""))
     cluster = LocalCluster(bin_dir or Path("/nonexistent"), dev_dir / "pg", run_as=default_run_as())

@@ -7,12 +7,12 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
-from patcher.errors import DeadlineReached, MigrationFailed
-from patcher.models import AppliedRow, Plan, Step
-from patcher.outcome import Deadline, EventSink, Outcome, RunOptions, entry, history_change
-from patcher.postgres import HistoryChange, PostgresBackend, SqlFailure
-from patcher.scripts import Script
-from patcher.sqlscript import line_col
+from patcher.core.errors import DeadlineReached, MigrationFailed
+from patcher.core.models import AppliedRow, Plan, Step
+from patcher.db.postgres import HistoryChange, PostgresBackend, SqlFailure
+from patcher.engine.outcome import Deadline, EventSink, Outcome, RunOptions, entry, history_change
+from patcher.sql.lexer import line_col
+from patcher.sql.scripts import Script
 
 
 def record_only(

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from patcher.errors import DeadlineReached, PatcherError
-from patcher.models import AppliedRow, Migration, Step
-from patcher.postgres import HistoryChange
-from patcher.scripts import Script
+from patcher.core.errors import DeadlineReached, PatcherError
+from patcher.core.models import AppliedRow, Migration, Step
+from patcher.db.postgres import HistoryChange
+from patcher.sql.scripts import Script
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
