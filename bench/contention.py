@@ -24,15 +24,17 @@ from bench.common import Settings, Table, cluster, database, median, ratio
 
 
 def _worker(url: str, source: str, barrier: Barrier, out: Any, index: int) -> None:
-    from patcher.commands import execute
+    from patcher.commands import Invocation, execute
     from patcher.config import Config
     from patcher.core.models import Request
 
     config = Config(source=source, database_url=url)
     barrier.wait()
     started = time.monotonic()
-    result = execute(Request("migrate"), config, conninfo=lambda: url,
-                     request_id=f"bench-{index}", invoked_by=f"bench worker {index}")  # fmt: skip
+    invocation = Invocation(
+        request_id=f"bench-{index}", invoked_by=f"bench worker {index}", conninfo=lambda: url
+    )
+    result = execute(Request("migrate"), config, invocation)
     out.put((started, time.monotonic(), result["status"], result["ok"], result["error"]))
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from bench.common import Settings, Table, cluster, database, median, ratio, timed
-from patcher.commands import execute
+from patcher.commands import Invocation, execute
 from patcher.config import Config
 from patcher.core.models import Request
 from tests.s3server import S3Bucket, count_requests, make_client
@@ -30,8 +30,10 @@ PENDING = 10
 
 def _engine(request: Request, url: str, client: Any, bucket: str) -> dict[str, Any]:
     config = Config(source=f"s3://{bucket}/{PREFIX}", database_url=url)
-    result = execute(request, config, conninfo=lambda: url, request_id="bench-s3",
-                     invoked_by="bench", s3_client=client)  # fmt: skip
+    invocation = Invocation(
+        request_id="bench-s3", invoked_by="bench", conninfo=lambda: url, s3_client=client
+    )
+    result = execute(request, config, invocation)
     if not result["ok"]:
         raise RuntimeError(f"{request.action} failed: {result['error']}")
     return result

@@ -21,22 +21,30 @@ from patcher.report import render
 ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair")
 
 
+# Which flags each engine command takes (SPEC sections 4 and 6); any other is a usage error.
+_FLAGS: dict[str, tuple[str, ...]] = {
+    "migrate": ("dry_run", "verify", "target"),
+    "rollback": ("dry_run", "verify", "target", "steps"),
+    "status": (),
+    "baseline": ("dry_run", "target"),
+    "repair": ("dry_run",),
+}
+_HELP = {
+    "migrate": "apply pending versions (up to --target)",
+    "rollback": "revert the newest version (--steps N, or every one above --target)",
+    "status": "show applied and pending versions (no lock, no change)",
+    "baseline": "mark every version up to --target as applied without running it",
+    "repair": "clear a crashed no-transaction script's dirty mark, re-record checksums",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="patcher", description="Apply or reverse numbered SQL migrations on PostgreSQL."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for action in ENGINE_ACTIONS:
-        cmd = sub.add_parser(action, help=f"{action} (see README: Actions)")
-        cmd.add_argument("--dry-run", action="store_true", help="plan and report, change nothing")
-        cmd.add_argument(
-            "--verify", action="store_true", help="with --dry-run: execute and roll back"
-        )
-        cmd.add_argument("--target", type=_version, help="version bound (see README)")
-        cmd.add_argument("--steps", type=int, help="rollback: revert the N most recent")
-        cmd.add_argument("--source", help="migrations directory or s3://bucket/prefix/")
-        cmd.add_argument("--database-url", help="libpq URL (default: PATCHER_DATABASE_URL)")
-        cmd.add_argument("--json", action="store_true", help="print the exact Lambda JSON result")
+        _add_engine_command(sub, action)
     new = sub.add_parser("new", help="write the next numbered up/down pair")
     new.add_argument("description", help="what the migration does, e.g. 'add votes'")
     new.add_argument("--dir", default=None, help="migrations directory (default: PATCHER_SOURCE)")
@@ -53,6 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--max-invocations", type=int, default=20)
     invoke.add_argument("--json", action="store_true")
     return parser
+
+
+def _add_engine_command(sub: Any, action: str) -> None:
+    """One engine command with exactly the flags it takes."""
+    cmd = sub.add_parser(action, help=_HELP[action], description=_HELP[action])
+    flags = _FLAGS[action]
+    if "dry_run" in flags:
+        cmd.add_argument("--dry-run", action="store_true", help="plan and report, change nothing")
+    if "verify" in flags:
+        cmd.add_argument(
+            "--verify", action="store_true", help="with --dry-run: execute and roll back"
+        )
+    if "target" in flags:
+        cmd.add_argument("--target", type=_version, help="version bound (see README)")
+    if "steps" in flags:
+        cmd.add_argument("--steps", type=int, help="revert the N most recent")
+    cmd.add_argument("--source", help="migrations directory or s3://bucket/prefix/")
+    cmd.add_argument("--database-url", help="libpq URL (default: PATCHER_DATABASE_URL)")
+    cmd.add_argument("--json", action="store_true", help="print the exact Lambda JSON result")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -75,30 +102,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_engine(args: argparse.Namespace) -> int:
-    from patcher.commands import conninfo_provider, execute, refused
-    from patcher.config import invoked_by_default
+    from patcher.commands import Invocation, execute, refused
 
     started = time.perf_counter()
-    request_id = f"cli-{uuid.uuid4()}"
     request = Request(
         action=args.command,
-        dry_run=args.dry_run,
-        target=args.target,
-        steps=args.steps,
-        verify=args.verify,
+        dry_run=getattr(args, "dry_run", False),
+        target=getattr(args, "target", None),
+        steps=getattr(args, "steps", None),
+        verify=getattr(args, "verify", False),
     )
+    invocation = Invocation(request_id=f"cli-{uuid.uuid4()}")
     try:
         config = load_config(source=args.source, database_url=args.database_url)
     except PatcherError as exc:
-        result = refused(args.command, args.dry_run, exc, request_id, started)
+        result = refused(request.action, request.dry_run, exc, invocation.request_id, started)
     else:
-        result = execute(
-            request,
-            config,
-            conninfo=conninfo_provider(config),
-            request_id=request_id,
-            invoked_by=invoked_by_default(),
-        )
+        result = execute(request, config, invocation)
     try:
         print(json.dumps(result, indent=2, default=str) if args.json else render(result))
     except BrokenPipeError:  # piped into head: the reader left, the run itself is done

@@ -1,96 +1,163 @@
-"""Composition: configuration + request -> concrete source and backend -> runner -> result.
+"""The commands, as plain functions: configuration in, the SPEC result out.
 
-The Lambda handler and the CLI are thin adapters around ``execute``.
+``migrate``, ``rollback``, ``status``, ``baseline`` and ``repair`` are what the Lambda handler
+and the CLI both call (alembic's ``command.py`` is the model); each builds a ``Request`` and
+hands it to ``execute``, which composes the concrete source and PostgreSQL backend with the
+engine. ``Invocation`` says who runs it and what surrounds the run (the Lambda clock, an event
+sink for logs and metrics, a source or an S3 client passed in by tests).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import replace
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from patcher.config import Config
+from patcher.config import Config, invoked_by_default
 from patcher.core.errors import PatcherError
 from patcher.core.models import Request
 from patcher.db.postgres import PostgresBackend
-from patcher.engine.outcome import EventSink, Outcome, RunOptions, status_for
+from patcher.engine.context import EventSink, RunOptions
+from patcher.engine.outcome import Outcome
 from patcher.engine.result import build_result
 from patcher.engine.runner import run
 from patcher.sources import MigrationSource, open_source
 
 APP_NAME = "stackflowpatcher"
+CONNECT_TIMEOUT_SECONDS = 10
 
 
-def execute(
-    request: Request,
+@dataclass(frozen=True)
+class Invocation:
+    """Who runs a request, and what surrounds the run.
+
+    ``conninfo`` gives the libpq connection string (default: the configuration's URL or
+    secret); ``time_left_ms`` is the Lambda clock; ``tuning`` overrides RunOptions fields that
+    have no environment setting (lock polling and retry back-off), for tests and benchmarks."""
+
+    request_id: str = field(default_factory=lambda: f"local-{uuid.uuid4()}")
+    invoked_by: str = field(default_factory=invoked_by_default)
+    conninfo: Callable[[], str] | None = None
+    time_left_ms: Callable[[], int] | None = None
+    events: EventSink | None = None
+    source: MigrationSource | None = None
+    s3_client: Any = None
+    tuning: Mapping[str, Any] | None = None
+
+
+def migrate(
     config: Config,
     *,
-    conninfo: Callable[[], str],
-    request_id: str,
-    invoked_by: str,
-    time_left_ms: Callable[[], int] | None = None,
-    events: EventSink | None = None,
-    source: MigrationSource | None = None,
-    s3_client: Any = None,
-    tuning: dict[str, Any] | None = None,
+    target: int | None = None,
+    dry_run: bool = False,
+    verify: bool = False,
+    invocation: Invocation | None = None,
 ) -> dict[str, Any]:
-    """Run one request end to end and return the SPEC result (never raises PatcherError).
+    """Apply the pending versions (up to ``target``)."""
+    request = Request("migrate", dry_run=dry_run, target=target, verify=verify)
+    return execute(request, config, invocation or Invocation())
 
-    ``tuning`` overrides RunOptions fields that have no environment setting (lock polling and
-    retry back-off); tests and benchmarks use it to keep waits short."""
+
+def rollback(
+    config: Config,
+    *,
+    target: int | None = None,
+    steps: int | None = None,
+    dry_run: bool = False,
+    verify: bool = False,
+    invocation: Invocation | None = None,
+) -> dict[str, Any]:
+    """Revert the newest version (or ``steps`` of them, or every one above ``target``)."""
+    request = Request("rollback", dry_run=dry_run, target=target, steps=steps, verify=verify)
+    return execute(request, config, invocation or Invocation())
+
+
+def status(config: Config, *, invocation: Invocation | None = None) -> dict[str, Any]:
+    """What is applied and what is pending; takes no lock and changes nothing."""
+    return execute(Request("status"), config, invocation or Invocation())
+
+
+def baseline(
+    config: Config,
+    *,
+    target: int,
+    dry_run: bool = False,
+    invocation: Invocation | None = None,
+) -> dict[str, Any]:
+    """Mark every version up to ``target`` as applied without running it (empty history only)."""
+    request = Request("baseline", dry_run=dry_run, target=target)
+    return execute(request, config, invocation or Invocation())
+
+
+def repair(
+    config: Config, *, dry_run: bool = False, invocation: Invocation | None = None
+) -> dict[str, Any]:
+    """Clear dirty marks and re-record changed checksums, after a human has looked."""
+    return execute(Request("repair", dry_run=dry_run), config, invocation or Invocation())
+
+
+def execute(request: Request, config: Config, invocation: Invocation) -> dict[str, Any]:
+    """Run one request end to end and return the SPEC result (never raises PatcherError)."""
     started = time.perf_counter()
+    source = invocation.source
     if source is None:
         try:
             source = open_source(
                 config.source,
-                client=s3_client,
+                client=invocation.s3_client,
                 expected_bucket_owner=config.expected_bucket_owner,
             )
         except PatcherError as exc:
-            return refused(request.action, request.dry_run, exc, request_id, started)
+            return refused(request.action, request.dry_run, exc, invocation.request_id, started)
+    outcome = run(
+        request,
+        source=source,
+        connect=_connector(config, invocation),
+        options=_options(config, invocation.tuning),
+        time_left_ms=invocation.time_left_ms,
+        events=invocation.events,
+    )
+    return build_result(
+        action=request.action,
+        dry_run=request.dry_run,
+        outcome=outcome,
+        request_id=invocation.request_id,
+        duration_ms=_ms_since(started),
+    )
+
+
+def _connector(config: Config, invocation: Invocation) -> Callable[[], PostgresBackend]:
+    """How the engine opens a session: the PostgreSQL backend, named for the request."""
+    conninfo = invocation.conninfo or conninfo_provider(config)
 
     def connect() -> PostgresBackend:
         return PostgresBackend.connect(
             conninfo(),
-            connect_timeout=_connect_timeout(time_left_ms, config.time_margin_seconds),
-            application_name=f"{APP_NAME}:{request_id}",
+            connect_timeout=_connect_timeout(invocation.time_left_ms, config.time_margin_seconds),
+            application_name=f"{APP_NAME}:{invocation.request_id}",
             lock_timeout=config.lock_timeout,
             statement_timeout=config.statement_timeout,
             schema=config.schema,
             table=config.table,
-            request_id=request_id,
-            invoked_by=invoked_by,
+            request_id=invocation.request_id,
+            invoked_by=invocation.invoked_by,
             sslmode=config.sslmode,
             sslrootcert=config.sslrootcert,
         )
 
+    return connect
+
+
+def _options(config: Config, tuning: Mapping[str, Any] | None) -> RunOptions:
     options = RunOptions(
         lock_wait_seconds=config.lock_wait_seconds,
         time_margin_seconds=config.time_margin_seconds,
         statement_timeout_ms=config.statement_timeout_ms,
         lock_timeout=config.lock_timeout,
     )
-    if tuning:
-        options = replace(options, **tuning)
-    outcome = run(
-        request,
-        source=source,
-        connect=connect,
-        options=options,
-        time_left_ms=time_left_ms,
-        events=events,
-    )
-    return build_result(
-        action=request.action,
-        dry_run=request.dry_run,
-        outcome=outcome,
-        request_id=request_id,
-        duration_ms=_ms_since(started),
-    )
-
-
-CONNECT_TIMEOUT_SECONDS = 10
+    return replace(options, **tuning) if tuning else options
 
 
 def _connect_timeout(time_left_ms: Callable[[], int] | None, margin_s: float) -> int:
@@ -108,11 +175,10 @@ def refused(
     action: str, dry_run: bool, error: PatcherError, request_id: str, started: float
 ) -> dict[str, Any]:
     """The result for a request stopped before the runner could start."""
-    outcome = Outcome(status=status_for(error), error=error)
     return build_result(
         action=action,
         dry_run=dry_run,
-        outcome=outcome,
+        outcome=Outcome(status=error.status, error=error),
         request_id=request_id,
         duration_ms=_ms_since(started),
     )

@@ -16,7 +16,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from patcher.commands import conninfo_provider, execute, refused
+from patcher.commands import Invocation, execute, refused
 from patcher.config import Config, load_config, powertools_names
 from patcher.core.errors import PatcherError
 from patcher.core.models import Request
@@ -75,15 +75,13 @@ def _run(request: Request, config: Config, context: Any, request_id: str) -> dic
         else:
             logger.info(name, extra=fields)
 
-    return execute(
-        request,
-        config,
-        conninfo=conninfo_provider(config),
+    invocation = Invocation(
         request_id=request_id,
         invoked_by=_invoked_by(context),
         time_left_ms=getattr(context, "get_remaining_time_in_millis", None),
         events=on_event,
     )
+    return execute(request, config, invocation)
 
 
 def _log_migration(fields: dict[str, Any]) -> None:

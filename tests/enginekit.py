@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from patcher.commands import execute
+from patcher.commands import Invocation, execute
 from patcher.config import Config
 from patcher.core.models import Request
 
@@ -53,15 +53,14 @@ def make_runner(dsn: str, source: str | Path, **config: Any) -> Run:
         time_left_ms: Callable[[], int] | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        return execute(
-            Request(action=action, **fields),  # type: ignore[arg-type]
-            cfg,
-            conninfo=lambda: dsn,
+        invocation = Invocation(
             request_id=request_id,
             invoked_by="pytest",
+            conninfo=lambda: dsn,
             tuning={**FAST, **(tuning or {})},
             time_left_ms=time_left_ms,
         )
+        return execute(Request(action=action, **fields), cfg, invocation)  # type: ignore[arg-type]
 
     return run
 

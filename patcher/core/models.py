@@ -1,10 +1,20 @@
-"""Plain data passed between the source, the planner, the backend and the runner."""
+"""Plain data passed between the source, the planner, the backend and the runner.
+
+The vocabulary every layer shares: sources make ``SourceObject``s, the catalog groups them into
+``Migration``s, the planner turns a ``Request`` and the history (``AppliedRow``s) into a ``Plan``
+of ``Step``s, and each step's ``StepKind`` says what it writes (``HistoryWrite``) and how the
+audit log and the result name it. Nothing here does I/O.
+"""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from patcher.core.errors import StatementFailed
 
 Action = Literal["migrate", "rollback", "status", "baseline", "repair"]
 Direction = Literal["up", "down"]
@@ -82,14 +92,127 @@ class Request:
     verify: bool = False
 
 
+class HistoryWrite(enum.StrEnum):
+    """What one change does to the history table (the audit row is written with it)."""
+
+    INSERT = "insert"  # a version becomes applied
+    DELETE = "delete"  # a version becomes pending again
+    MARK_DIRTY_UP = "mark_dirty_up"  # a no-transaction up script starts (row, dirty)
+    MARK_DIRTY_DOWN = "mark_dirty_down"  # a no-transaction down script starts
+    FINISH_UP = "finish_up"  # a no-transaction up script finished: clear the mark
+    CLEAR_DIRTY = "clear_dirty"  # repair of a crashed down: applied again
+    RECHECKSUM = "rechecksum"  # repair of a changed file: its new checksum
+    NONE = "none"  # an audit row alone (a failed attempt)
+
+
+class StepKind(enum.StrEnum):
+    """What a planned step does; each kind knows its history change, audit word and text."""
+
+    RUN = "run"
+    BASELINE = "baseline"
+    CLEAR_DIRTY = "clear_dirty"
+    RECHECKSUM = "rechecksum"
+
+    @property
+    def runs_sql(self) -> bool:
+        return self is StepKind.RUN
+
+    @property
+    def reads_script(self) -> bool:
+        """Whether the step needs its file (to run it, or to record its checksum)."""
+        return self in (StepKind.RUN, StepKind.BASELINE)
+
+    def history_write(self, direction: Direction) -> HistoryWrite:
+        """The history change the step makes once it has completed."""
+        if self is StepKind.RECHECKSUM:
+            return HistoryWrite.RECHECKSUM
+        if self is StepKind.CLEAR_DIRTY:  # back to where it was before the crashed attempt
+            return HistoryWrite.DELETE if direction == "up" else HistoryWrite.CLEAR_DIRTY
+        return HistoryWrite.INSERT if direction == "up" else HistoryWrite.DELETE
+
+    def audit_outcome(self, direction: Direction) -> str:
+        """The word the audit log records for the step once it has completed."""
+        if self is StepKind.RUN:
+            return "applied" if direction == "up" else "reverted"
+        return {StepKind.BASELINE: "baselined", StepKind.RECHECKSUM: "rechecksummed"}.get(
+            self, "repaired"
+        )
+
+    def change_text(self, direction: Direction) -> str | None:
+        """What a result entry says the step changes (None for a step that runs its script)."""
+        if self is StepKind.BASELINE:
+            return "marked as applied without running it"
+        if self is StepKind.CLEAR_DIRTY:
+            return f"clears the dirty mark of an unfinished {direction} script"
+        if self is StepKind.RECHECKSUM:
+            return "records the changed file's new checksum"
+        return None
+
+
+ScriptKey = tuple[int, Direction]
+"""A script's identity: its version and direction."""
+
+
 @dataclass(frozen=True)
 class Step:
     """One unit of planned work."""
 
     migration: Migration
     direction: Direction
-    kind: Literal["run", "baseline", "clear_dirty", "rechecksum"] = "run"
+    kind: StepKind = StepKind.RUN
     checksum: str | None = None  # for rechecksum: the file's current checksum
+
+    @property
+    def key(self) -> ScriptKey:
+        return (self.migration.version, self.direction)
+
+
+@dataclass(frozen=True)
+class HistoryChange:
+    """What one step does to the history table, and how the audit log names it."""
+
+    version: int
+    description: str
+    direction: Direction
+    checksum: str
+    fingerprint: str | None = None
+    kind: StepKind = StepKind.RUN
+
+    @property
+    def outcome(self) -> str:
+        return self.kind.audit_outcome(self.direction)
+
+    @property
+    def write(self) -> HistoryWrite:
+        return self.kind.history_write(self.direction)
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    """The session holding the run's advisory lock, as pg_stat_activity shows it."""
+
+    pid: int
+    application_name: str
+    since: str
+    user: str | None
+    client: str | None
+    state: str | None
+
+    def describe(self) -> str:
+        who = f"pid {self.pid} ({self.application_name or 'no application_name'}"
+        who += f", user {self.user}" if self.user else ""
+        who += f", from {self.client}" if self.client else ""
+        return f"{who}, connected since {self.since}, {self.state or 'unknown state'})"
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What one script did inside the rolled-back verification transaction."""
+
+    duration_ms: int
+    locks: list[tuple[str, str]]  # (relation, mode) taken on tables that existed before
+    rewrites: list[str]  # tables whose storage (relfilenode) changed
+    failure: StatementFailed | None
 
 
 @dataclass(frozen=True)

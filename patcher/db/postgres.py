@@ -13,7 +13,6 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,13 +21,20 @@ import psycopg.conninfo
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from patcher.core.errors import ConfigError, DatabaseUnavailable
-from patcher.core.models import AppliedRow, Direction
+from patcher.core.errors import ConfigError, DatabaseUnavailable, StatementFailed
+from patcher.core.models import (
+    AppliedRow,
+    HistoryChange,
+    HistoryWrite,
+    LockHolder,
+    VerifyReport,
+)
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
 TimeoutSource = Callable[[], int | None]
-"""Gives the statement timeout (ms) to set before each statement, or None for the default."""
+"""Gives the statement timeout (ms) to set before each statement, or None for the default
+(the same alias as ``patcher.engine.ports.TimeoutSource``: db/ never imports the engine)."""
 
 HISTORY_COLUMNS = {
     "version", "description", "checksum", "applied_at", "execution_ms", "dirty",
@@ -103,50 +109,39 @@ def lock_key(schema: str, table: str) -> int:
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
-@dataclass(frozen=True)
-class LockHolder:
-    pid: int
-    application_name: str
-    since: str
-    user: str | None
-    client: str | None
-    state: str | None
-
-    def describe(self) -> str:
-        who = f"pid {self.pid} ({self.application_name or 'no application_name'}"
-        who += f", user {self.user}" if self.user else ""
-        who += f", from {self.client}" if self.client else ""
-        return f"{who}, connected since {self.since}, {self.state or 'unknown state'})"
+_CONNECTION_LOST = (
+    psycopg.errors.AdminShutdown,  # 57P01
+    psycopg.errors.CrashShutdown,  # 57P02
+    psycopg.errors.CannotConnectNow,  # 57P03
+    psycopg.errors.ConnectionFailure,  # 08006
+    psycopg.errors.ConnectionDoesNotExist,  # 08003
+    psycopg.errors.ConnectionException,  # 08000
+)
 
 
-class SqlFailure(Exception):
-    """A statement failed; ``index`` is its position in the list given to the backend."""
+def statement_failed(
+    index: int, exc: psycopg.Error, *, offset: int = 0, at_commit: bool = False
+) -> StatementFailed:
+    """The engine's view of a driver error raised by statement ``index`` of a list.
 
-    def __init__(
-        self, index: int, exc: psycopg.Error, *, offset: int = 0, at_commit: bool = False
-    ) -> None:
-        super().__init__(str(exc).strip())
-        self.index = index
-        self.at_commit = at_commit  # the history change or COMMIT itself failed
-        self.sqlstate = exc.sqlstate
-        diag = exc.diag
-        self.message = (diag.message_primary or str(exc)).strip()
-        self.detail = diag.message_detail
-        self.hint = diag.message_hint
-        # ``offset``: characters sent before the statement in the same message ("BEGIN;\n")
-        position = int(diag.statement_position) if diag.statement_position else None
-        self.position = position - offset if position and position > offset else None
-        self.connection_lost = isinstance(exc, psycopg.OperationalError) and self.sqlstate in (
-            None, "57P01", "57P02", "57P03", "08006", "08003", "08000",
-        )  # fmt: skip
-
-    @property
-    def lock_not_available(self) -> bool:
-        return self.sqlstate == "55P03"
-
-    @property
-    def cancelled(self) -> bool:
-        return self.sqlstate == "57014"
+    ``offset``: characters sent before the statement in the same message ("BEGIN;\n")."""
+    diag = exc.diag
+    position = int(diag.statement_position) if diag.statement_position else None
+    lost = isinstance(exc, _CONNECTION_LOST) or (
+        isinstance(exc, psycopg.OperationalError) and exc.sqlstate is None
+    )
+    return StatementFailed(
+        (diag.message_primary or str(exc)).strip(),
+        index=index,
+        sqlstate=exc.sqlstate,
+        detail=diag.message_detail,
+        hint=diag.message_hint,
+        position=position - offset if position and position > offset else None,
+        at_commit=at_commit,
+        connection_lost=lost,
+        lock_not_available=isinstance(exc, psycopg.errors.LockNotAvailable),
+        cancelled=isinstance(exc, psycopg.errors.QueryCanceled),
+    )
 
 
 class PostgresBackend:
@@ -168,7 +163,7 @@ class PostgresBackend:
         self._history = sql.Identifier(schema, table)
         self._log = sql.Identifier(schema, f"{table}_log")
         self._locked = False
-        self._queries: dict[str, str] = {}
+        self._queries: dict[HistoryWrite, str] = {}
 
     @classmethod
     def connect(
@@ -261,9 +256,18 @@ class PostgresBackend:
         self.conn.execute("SELECT pg_advisory_unlock(%s)", (self.key,))
         self._locked = False
 
+    def holds_lock(self) -> bool:
+        """Whether this session still holds the run's lock (asks the server, not a flag)."""
+        row = self.conn.execute(
+            "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = pg_backend_pid() AND granted "
+            "AND locktype = 'advisory' AND objsubid = 1 AND classid = %s::bigint::oid "
+            "AND objid = %s::bigint::oid)",
+            _key_halves(self.key),
+        ).fetchone()
+        return bool(row and row[0])
+
     def lock_holder(self) -> LockHolder | None:
         """Who holds our advisory lock in this database, if anyone."""
-        unsigned = self.key & 0xFFFFFFFFFFFFFFFF
         row = self.conn.execute(
             """
             SELECT a.pid, a.application_name, a.backend_start::text, a.usename::text,
@@ -273,7 +277,7 @@ class PostgresBackend:
                AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid
                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
             """,
-            (unsigned >> 32, unsigned & 0xFFFFFFFF),
+            _key_halves(self.key),
         ).fetchone()
         return LockHolder(*row) if row else None
 
@@ -367,16 +371,16 @@ class PostgresBackend:
                 try:
                     cur.execute(prefix + text, prepare=False)
                 except psycopg.Error as exc:
-                    raise SqlFailure(index, exc, offset=len(prefix)) from exc
+                    raise statement_failed(index, exc, offset=len(prefix)) from exc
             elapsed = _ms_since(started)
             query, params = self._write_query(
-                _change_kind(record), record, outcome=record.outcome, elapsed_ms=elapsed
+                record.write, record, outcome=record.outcome, elapsed_ms=elapsed
             )
             finish = psycopg.ClientCursor(self.conn).mogrify(query, params) + ";\nCOMMIT"
             try:
                 cur.execute(finish, prepare=False)
             except psycopg.Error as exc:
-                raise SqlFailure(len(statements), exc, at_commit=True) from exc
+                raise statement_failed(len(statements), exc, at_commit=True) from exc
         except BaseException:
             if not self.conn.broken and self.conn.info.transaction_status != _IDLE:
                 with suppress(psycopg.Error):
@@ -396,7 +400,7 @@ class PostgresBackend:
                     self.set_statement_timeout(timeout_ms())
                 cur.execute(text, prepare=False)
             except psycopg.Error as exc:
-                raise SqlFailure(index, exc) from exc
+                raise statement_failed(index, exc) from exc
 
     def table_sizes(self) -> dict[str, int]:
         """Estimated rows of every user table, by ``schema.table`` (``-1``: never analysed)."""
@@ -428,7 +432,7 @@ class PostgresBackend:
                 started = time.perf_counter()
                 try:
                     self._run(statements, timeout_ms)
-                except SqlFailure as exc:
+                except StatementFailed as exc:
                     reports.append(VerifyReport(_ms_since(started), [], [], exc))
                     break
                 elapsed = _ms_since(started)
@@ -471,20 +475,22 @@ class PostgresBackend:
 
     def mark_dirty(self, record: HistoryChange) -> None:
         """Before a no-transaction script: record that it started (committed at once)."""
-        change = "mark_dirty_up" if record.direction == "up" else "mark_dirty_down"
+        up = record.direction == "up"
+        change = HistoryWrite.MARK_DIRTY_UP if up else HistoryWrite.MARK_DIRTY_DOWN
         self._write(change, record, outcome="started", elapsed_ms=None)
 
     def finish_clean(self, record: HistoryChange, elapsed_ms: int) -> None:
         """After a no-transaction script succeeded: clear the mark (or drop the row for down)."""
-        change = "finish_up" if record.direction == "up" else "delete"
+        up = record.direction == "up"
+        change = HistoryWrite.FINISH_UP if up else HistoryWrite.DELETE
         self._write(change, record, outcome=record.outcome, elapsed_ms=elapsed_ms)
 
     def _write_history(self, record: HistoryChange, elapsed_ms: int, outcome: str) -> None:
-        self._write(_change_kind(record), record, outcome=outcome, elapsed_ms=elapsed_ms)
+        self._write(record.write, record, outcome=outcome, elapsed_ms=elapsed_ms)
 
     def _write(
         self,
-        change: str,
+        change: HistoryWrite,
         record: HistoryChange,
         *,
         outcome: str,
@@ -499,7 +505,7 @@ class PostgresBackend:
 
     def _write_query(
         self,
-        change: str,
+        change: HistoryWrite,
         record: HistoryChange,
         *,
         outcome: str,
@@ -542,36 +548,27 @@ class PostgresBackend:
         error: str | None = None,
     ) -> None:
         """Append one audit row alone (a failed attempt: its transaction was rolled back)."""
-        self._write("none", record, outcome=outcome, elapsed_ms=duration_ms, error=error)
-
-
-def _change_kind(record: HistoryChange) -> str:
-    """Which of _HISTORY_CHANGES a completed step makes."""
-    if record.direction == "down" or record.kind == "clear_dirty_up":
-        return "delete"
-    if record.kind == "clear_dirty_down":
-        return "clear_dirty"
-    return "rechecksum" if record.kind == "rechecksum" else "insert"
+        self._write(HistoryWrite.NONE, record, outcome=outcome, elapsed_ms=duration_ms, error=error)
 
 
 # Every history change, written together with its audit row (see PostgresBackend._write).
 _HISTORY_CHANGES = {
-    "insert": "INSERT INTO {history} (version, description, checksum, execution_ms, "
+    HistoryWrite.INSERT: "INSERT INTO {history} (version, description, checksum, execution_ms, "
     "source_fingerprint, applied_by) VALUES (%(version)s, %(description)s, %(checksum)s, "
     "%(elapsed)s, %(fingerprint)s, %(by)s)",
-    "delete": "DELETE FROM {history} WHERE version = %(version)s",
-    "mark_dirty_up": "INSERT INTO {history} (version, description, checksum, dirty, "
+    HistoryWrite.DELETE: "DELETE FROM {history} WHERE version = %(version)s",
+    HistoryWrite.MARK_DIRTY_UP: "INSERT INTO {history} (version, description, checksum, dirty, "
     "dirty_direction, source_fingerprint, applied_by) VALUES (%(version)s, %(description)s, "
     "%(checksum)s, true, 'up', %(fingerprint)s, %(by)s)",
-    "mark_dirty_down": "UPDATE {history} SET dirty = true, dirty_direction = 'down' "
+    HistoryWrite.MARK_DIRTY_DOWN: "UPDATE {history} SET dirty = true, dirty_direction = 'down' "
     "WHERE version = %(version)s",
-    "finish_up": "UPDATE {history} SET dirty = false, dirty_direction = NULL, "
+    HistoryWrite.FINISH_UP: "UPDATE {history} SET dirty = false, dirty_direction = NULL, "
     "execution_ms = %(elapsed)s, applied_at = now() WHERE version = %(version)s",
-    "clear_dirty": "UPDATE {history} SET dirty = false, dirty_direction = NULL "
+    HistoryWrite.CLEAR_DIRTY: "UPDATE {history} SET dirty = false, dirty_direction = NULL "
     "WHERE version = %(version)s",
-    "rechecksum": "UPDATE {history} SET checksum = %(checksum)s, "
+    HistoryWrite.RECHECKSUM: "UPDATE {history} SET checksum = %(checksum)s, "
     "source_fingerprint = %(fingerprint)s WHERE version = %(version)s",
-    "none": "SELECT",
+    HistoryWrite.NONE: "SELECT",
 }
 _LOG_INSERT = (
     "INSERT INTO {log} (version, description, direction, outcome, checksum, duration_ms, "
@@ -580,32 +577,10 @@ _LOG_INSERT = (
 )
 
 
-@dataclass(frozen=True)
-class VerifyReport:
-    """What one script did inside the rolled-back verification transaction."""
-
-    duration_ms: int
-    locks: list[tuple[str, str]]  # (relation, mode) taken on tables that existed before
-    rewrites: list[str]  # tables whose storage (relfilenode) changed
-    failure: SqlFailure | None
-
-
-@dataclass(frozen=True)
-class HistoryChange:
-    """What one step does to the history table, and how the audit log names it."""
-
-    version: int
-    description: str
-    direction: Direction
-    checksum: str
-    fingerprint: str | None = None
-    kind: str = "run"  # run | baseline | rechecksum | clear_dirty_up | clear_dirty_down
-
-    @property
-    def outcome(self) -> str:
-        if self.kind == "run":
-            return "applied" if self.direction == "up" else "reverted"
-        return {"baseline": "baselined", "rechecksum": "rechecksummed"}.get(self.kind, "repaired")
+def _key_halves(key: int) -> tuple[int, int]:
+    """pg_locks shows a bigint advisory key as two oids: its high and low 32 bits."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return unsigned >> 32, unsigned & 0xFFFFFFFF
 
 
 def make_conninfo(**parts: str) -> str:

@@ -1,29 +1,60 @@
-"""What a run carries between its parts: options, the Lambda clock, the outcome, its entries."""
+"""What a run produces: its Outcome and the typed result entries it lists."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
-from patcher.core.errors import DeadlineReached, PatcherError
-from patcher.core.models import AppliedRow, Migration, Step
-from patcher.db.postgres import HistoryChange
-from patcher.sql.scripts import Script
+from patcher.core.errors import PatcherError
+from patcher.core.models import AppliedRow, Direction, HistoryChange, Migration, Step
+from patcher.sql.scripts import Script, ScriptSet
 
-EventSink = Callable[[str, dict[str, Any]], None]
+_ALWAYS = frozenset({"version", "description", "direction", "state", "checksum"})
 
 
-@dataclass(frozen=True)
-class RunOptions:
-    lock_wait_seconds: float = 60.0
-    lock_poll_seconds: tuple[float, float] = (0.02, 0.1)  # first interval, cap (doubling)
-    lock_retries: int = 3  # extra attempts after a statement hits lock_timeout
-    lock_retry_backoff_seconds: float = 1.0  # doubles each retry
-    time_margin_seconds: float = 30.0
-    statement_timeout_ms: int | None = None
-    lock_timeout: str = "10s"
-    verify_lock_timeout_ms: int = 2000  # a preview never queues production behind it for long
+@dataclass
+class ResultEntry:
+    """One entry of a result's ``migrations`` list (SPEC section 4).
+
+    The first five fields are always reported; every other one only when set."""
+
+    version: int
+    description: str
+    direction: Direction
+    state: str
+    checksum: str | None
+    transactional: bool | None = None
+    change: str | None = None
+    sql: str | None = None
+    applied_at: str | None = None
+    duration_ms: int | None = None
+    risks: list[dict[str, Any]] | None = None
+    locks: list[dict[str, str]] | None = None
+    rewrites: list[str] | None = None
+    verified: bool | None = None
+    verify_note: str | None = None
+    statements: list[str] | None = None
+    lock_conflict: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in _FIELDS:
+            value = getattr(self, f)
+            if value is not None or f in _ALWAYS:
+                out[f] = value
+        return out
+
+    def event_fields(self) -> dict[str, Any]:
+        """What the per-migration log line and metric need."""
+        return {
+            "version": self.version,
+            "direction": self.direction,
+            "state": self.state,
+            "duration_ms": self.duration_ms,
+        }
+
+
+_FIELDS = tuple(f.name for f in fields(ResultEntry))
 
 
 @dataclass
@@ -31,95 +62,57 @@ class Outcome:
     """What a run did, before it is shaped into the SPEC result."""
 
     status: str
-    entries: list[dict[str, Any]] = field(default_factory=list)
+    entries: list[ResultEntry] = field(default_factory=list)
     pending: list[Migration] = field(default_factory=list)
     current_version: int | None = None
     warnings: list[str] = field(default_factory=list)
     error: PatcherError | None = None
     unlogged: tuple[HistoryChange, str] | None = None  # a failure the lost session never logged
 
-
-_INVALID = {
-    "InvalidRequest", "InvalidSource", "ConfigError", "ChecksumMismatch", "MissingMigration",
-    "OutOfOrder", "DirtyDatabase", "Irreversible",
-}  # fmt: skip
-
-
-def status_for(error: PatcherError) -> str:
-    """The result status an error ends a run with."""
-    if error.type == "LockTimeout":
-        return "locked"
-    return "invalid" if error.type in _INVALID else "failed"
+    def fail(self, exc: PatcherError) -> Outcome:
+        """End the run with ``exc``: its category decides the status."""
+        self.error = exc
+        self.status = exc.status
+        return self
 
 
-def fail(outcome: Outcome, exc: PatcherError) -> Outcome:
-    outcome.error = exc
-    outcome.status = status_for(exc)
-    return outcome
-
-
-class Deadline:
-    """The Lambda clock: how long a statement may take and whether to start another step."""
-
-    def __init__(self, time_left_ms: Callable[[], int] | None, margin_s: float) -> None:
-        self.time_left_ms, self.margin_ms = time_left_ms, int(margin_s * 1000)
-
-    def budget_ms(self) -> int | None:
-        """Milliseconds usable before the margin, or None without a deadline."""
-        return None if self.time_left_ms is None else self.time_left_ms() - self.margin_ms
-
-    def check(self, what: str) -> None:
-        budget = self.budget_ms()
-        if budget is not None and budget < 1000:
-            raise DeadlineReached(f"stopped before {what}: the Lambda deadline is near")
-
-
-def history_change(step: Step, scripts: dict[tuple[int, str], Script]) -> HistoryChange:
+def history_change(step: Step, script: Script | None) -> HistoryChange:
+    """The history change a step makes, with the checksum it records."""
     m = step.migration
-    script = scripts.get((m.version, step.direction))
-    kind = f"clear_dirty_{step.direction}" if step.kind == "clear_dirty" else step.kind
     return HistoryChange(
         version=m.version,
         description=m.description,
         direction=step.direction,
         checksum=step.checksum or (script.checksum if script else ""),
         fingerprint=m.up.fingerprint,
-        kind=kind,
+        kind=step.kind,
     )
 
 
-def entry(
-    step: Step, scripts: dict[tuple[int, str], Script], state: str, *, preview: bool = False
-) -> dict[str, Any]:
+def step_entry(step: Step, scripts: ScriptSet, state: str, *, preview: bool = False) -> ResultEntry:
+    """A planned step as a result entry; ``preview`` adds the SQL it would run."""
     m = step.migration
-    script = scripts.get((m.version, step.direction))
-    item: dict[str, Any] = {
-        "version": m.version,
-        "description": m.description,
-        "direction": step.direction,
-        "state": state,
-        "checksum": script.checksum if script else step.checksum,
-        "transactional": script.transactional if script else True,
-    }
-    if step.kind != "run":
-        item["change"] = {
-            "baseline": "marked as applied without running it",
-            "clear_dirty": f"clears the dirty mark of an unfinished {step.direction} script",
-            "rechecksum": "records the changed file's new checksum",
-        }[step.kind]
-    if preview and script is not None and step.kind == "run":
-        item["sql"] = script.text
-    return item
+    script = scripts.get(step.key)
+    return ResultEntry(
+        version=m.version,
+        description=m.description,
+        direction=step.direction,
+        state=state,
+        checksum=script.checksum if script else step.checksum,
+        transactional=script.transactional if script else True,
+        change=step.kind.change_text(step.direction),
+        sql=script.text if preview and script is not None and step.kind.runs_sql else None,
+    )
 
 
-def applied_entry(row: AppliedRow) -> dict[str, Any]:
+def applied_entry(row: AppliedRow) -> ResultEntry:
     """A history row as a result entry, for ``status``."""
-    return {
-        "version": row.version,
-        "description": row.description,
-        "direction": "up",
-        "state": "applied",
-        "checksum": row.checksum,
-        "applied_at": row.applied_at.isoformat() if row.applied_at else None,
-        "duration_ms": row.execution_ms,
-    }
+    return ResultEntry(
+        version=row.version,
+        description=row.description,
+        direction="up",
+        state="applied",
+        checksum=row.checksum,
+        applied_at=row.applied_at.isoformat() if row.applied_at else None,
+        duration_ms=row.execution_ms,
+    )

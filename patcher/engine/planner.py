@@ -26,6 +26,7 @@ from patcher.core.models import (
     Plan,
     Request,
     Step,
+    StepKind,
 )
 
 
@@ -138,7 +139,7 @@ def _plan_baseline(request: Request, catalog: Catalog, history: Sequence[Applied
     if not chosen:
         raise InvalidRequest(f"no migration at or below target {target} to baseline")
     pending = tuple(m for m in catalog.migrations if m.version > target)
-    steps = tuple(Step(m, "up", kind="baseline") for m in chosen)
+    steps = tuple(Step(m, "up", kind=StepKind.BASELINE) for m in chosen)
     return Plan(request, steps, None, pending, catalog.warnings)
 
 
@@ -161,9 +162,11 @@ def _plan_repair(
             )
             continue
         if row.dirty:
-            steps.append(Step(migration, row.dirty_direction or "up", kind="clear_dirty"))
+            steps.append(Step(migration, row.dirty_direction or "up", kind=StepKind.CLEAR_DIRTY))
         elif checksums.get(row.version, row.checksum) != row.checksum:
-            steps.append(Step(migration, "up", kind="rechecksum", checksum=checksums[row.version]))
+            steps.append(
+                Step(migration, "up", kind=StepKind.RECHECKSUM, checksum=checksums[row.version])
+            )
     if not steps:
         warnings.append("nothing to repair: no dirty version and no changed file")
     return Plan(request, tuple(steps), current, pending, tuple(warnings))

@@ -7,6 +7,7 @@ from typing import Any
 
 from patcher.engine.outcome import Outcome
 
+NOT_OK = frozenset({"failed", "locked", "invalid"})  # the statuses whose ``ok`` is false
 RESULT_LIMIT_BYTES = 5_500_000  # Lambda's synchronous response limit is 6 MB; keep headroom
 _MARKER = "\n-- [truncated by StackFlowPatcher: {n} more characters; read {name} for the rest]"
 
@@ -22,12 +23,12 @@ def build_result(
 ) -> dict[str, Any]:
     """Shape an Outcome into the SPEC result, truncating SQL previews to fit ``limit``."""
     result: dict[str, Any] = {
-        "ok": outcome.status not in ("failed", "locked", "invalid"),
+        "ok": outcome.status not in NOT_OK,
         "action": action,
         "dry_run": dry_run,
         "status": outcome.status,
         "current_version": outcome.current_version,
-        "migrations": outcome.entries,
+        "migrations": [entry.to_dict() for entry in outcome.entries],
         "pending": [{"version": m.version, "description": m.description} for m in outcome.pending],
         "warnings": outcome.warnings,
         "error": outcome.error.to_dict() if outcome.error else None,

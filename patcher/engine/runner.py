@@ -7,7 +7,8 @@ Validation (request, source, dirty, drift, order, reversibility, script modes) a
 before the first change. Dry runs and ``status`` take no lock and create nothing. The policy
 for carrying out the steps (Lambda deadline, lock_timeout retries, error locations) is in
 ``steps.py``; dry-run previews (risks, verification) in ``preview.py``; the run's options,
-clock and outcome in ``outcome.py``.
+clock and shared state in ``context.py``; what it reports in ``outcome.py``. The engine talks
+to the database only through the ``MigrationBackend`` protocol (``ports.py``).
 """
 
 from __future__ import annotations
@@ -16,43 +17,31 @@ import random
 import time
 from collections.abc import Callable, Iterable
 
-from patcher.core.errors import (
-    LockTimeout,
-    PatcherError,
-)
+from patcher.core.errors import LockTimeout, PatcherError
 from patcher.core.models import MAX_VERSION as MAX
-from patcher.core.models import AppliedRow, Catalog, Plan, Request, Step
-from patcher.db.postgres import HistoryChange, PostgresBackend
-from patcher.engine.outcome import (
-    Deadline,
-    EventSink,
-    Outcome,
-    RunOptions,
-    applied_entry,
-    entry,
-    fail,
-)
+from patcher.core.models import AppliedRow, Catalog, HistoryChange, Request, Step
+from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
+from patcher.engine.outcome import Outcome, applied_entry, step_entry
 from patcher.engine.planner import plan, validate_request
+from patcher.engine.ports import Connect, MigrationBackend
 from patcher.engine.preview import add_risks, verify
 from patcher.engine.steps import execute_steps, record_only
 from patcher.sources.base import MigrationSource
 from patcher.sources.catalog import build_catalog
-from patcher.sql.scripts import Script, checksum, load_script
+from patcher.sql.scripts import ScriptSet, checksum, load_script
 
 
 def run(
     request: Request,
     *,
     source: MigrationSource,
-    connect: Callable[[], PostgresBackend],
+    connect: Connect,
     options: RunOptions | None = None,
     time_left_ms: Callable[[], int] | None = None,
     events: EventSink | None = None,
 ) -> Outcome:
     """Carry out one request from start to end; never raises a PatcherError."""
     opts = options or RunOptions()
-    emit = events or (lambda _name, _fields: None)
-    deadline = Deadline(time_left_ms, opts.time_margin_seconds)
     outcome = Outcome(status="invalid")
     try:
         validate_request(request)
@@ -60,12 +49,20 @@ def run(
         outcome.warnings.extend(catalog.warnings)
         backend = connect()
     except PatcherError as exc:
-        return fail(outcome, exc)
+        return outcome.fail(exc)
+    ctx = RunContext(
+        request,
+        backend,
+        opts,
+        Deadline(time_left_ms, opts.time_margin_seconds),
+        events or no_events,
+        outcome,
+    )
     try:
         with backend.errors_translated():
-            _run_locked(request, catalog, source, backend, opts, deadline, emit, outcome)
+            _run_locked(ctx, catalog, source)
     except PatcherError as exc:
-        fail(outcome, exc)
+        outcome.fail(exc)
     finally:
         backend.close()
     if outcome.unlogged is not None:
@@ -73,9 +70,7 @@ def run(
     return outcome
 
 
-def _log_after_reconnect(
-    connect: Callable[[], PostgresBackend], change: HistoryChange, message: str
-) -> None:
+def _log_after_reconnect(connect: Connect, change: HistoryChange, message: str) -> None:
     """Write the audit entry a lost connection could not, on a new session (best effort)."""
     try:
         backend = connect()
@@ -90,16 +85,8 @@ def _log_after_reconnect(
         backend.close()
 
 
-def _run_locked(
-    request: Request,
-    catalog: Catalog,
-    source: MigrationSource,
-    backend: PostgresBackend,
-    opts: RunOptions,
-    deadline: Deadline,
-    emit: EventSink,
-    outcome: Outcome,
-) -> None:
+def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> None:
+    request, backend, outcome = ctx.request, ctx.backend, ctx.outcome
     writes = not request.dry_run and request.action != "status"
     needs_lock = writes or request.verify
     # A migrate waiting behind another run stops waiting once that run has applied everything
@@ -107,51 +94,49 @@ def _run_locked(
     settled = (
         _settled(request, catalog, backend) if writes and request.action == "migrate" else None
     )
-    locked = needs_lock and _acquire_lock(backend, opts, deadline, emit, settled)
+    locked = needs_lock and _acquire_lock(ctx, settled)
     if locked and writes:
         backend.check_writable()  # a replica or read-only target: refuse before any write
-    history, the_plan = _read_and_plan(request, catalog, source, backend, outcome)
-    if needs_lock and not locked and the_plan.steps:  # the history moved again: wait for real
-        _acquire_lock(backend, opts, deadline, emit, None)
+    _read_and_plan(ctx, catalog, source)
+    if needs_lock and not locked and ctx.plan.steps:  # the history moved again: wait for real
+        _acquire_lock(ctx, None)
         backend.check_writable()
-        history, the_plan = _read_and_plan(request, catalog, source, backend, outcome)
-    outcome.warnings = list(the_plan.warnings)  # the plan's include the catalog's
-    outcome.pending = list(the_plan.pending)
-    scripts = _load_scripts(source, the_plan.steps)
-    outcome.warnings += _empty_script_warnings(the_plan.steps, scripts)
+        _read_and_plan(ctx, catalog, source)
+    outcome.warnings = list(ctx.plan.warnings)  # the plan's include the catalog's
+    outcome.pending = list(ctx.plan.pending)
+    ctx.scripts = _load_scripts(source, ctx.plan.steps)
+    outcome.warnings += _empty_script_warnings(ctx.plan.steps, ctx.scripts)
     if request.action == "status":
-        outcome.status = "planned" if the_plan.pending else "up_to_date"
-    elif not the_plan.steps:
+        outcome.status = "planned" if ctx.plan.pending else "up_to_date"
+    elif not ctx.plan.steps:
         outcome.status = "up_to_date"
     elif request.dry_run:
-        outcome.entries = [entry(s, scripts, "planned", preview=True) for s in the_plan.steps]
+        outcome.entries = [
+            step_entry(s, ctx.scripts, "planned", preview=True) for s in ctx.plan.steps
+        ]
         outcome.status = "planned"
-        add_risks(backend, the_plan, scripts, outcome)
+        add_risks(ctx)
         if request.verify:
-            verify(backend, the_plan, scripts, opts, deadline, outcome)
+            verify(ctx)
     elif request.action in ("baseline", "repair"):
         backend.ensure_tables()
-        record_only(backend, the_plan, scripts, outcome)
+        record_only(ctx)
     else:
         backend.ensure_tables()  # only now: a refused run leaves no trace, not even tables
-        execute_steps(backend, the_plan, scripts, history, opts, deadline, emit, outcome)
+        execute_steps(ctx)
 
 
-def _read_and_plan(
-    request: Request,
-    catalog: Catalog,
-    source: MigrationSource,
-    backend: PostgresBackend,
-    outcome: Outcome,
-) -> tuple[list[AppliedRow], Plan]:
-    history = backend.read_history()
-    outcome.current_version = max((r.version for r in history), default=None)
-    if request.action == "status":  # listed even when validation refuses the state below
-        outcome.entries = [applied_entry(row) for row in history]
-    return history, plan(request, catalog, history, _applied_checksums(source, catalog, history))
+def _read_and_plan(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> None:
+    """Read the history into the context and plan the request against it."""
+    ctx.history = history = ctx.backend.read_history()
+    ctx.outcome.current_version = max((r.version for r in history), default=None)
+    if ctx.request.action == "status":  # listed even when validation refuses the state below
+        ctx.outcome.entries = [applied_entry(row) for row in history]
+    sums = _applied_checksums(source, catalog, history)
+    ctx.plan = plan(ctx.request, catalog, history, sums)
 
 
-def _settled(request: Request, catalog: Catalog, backend: PostgresBackend) -> Callable[[], bool]:
+def _settled(request: Request, catalog: Catalog, backend: MigrationBackend) -> Callable[[], bool]:
     """Whether every version this migrate would apply is applied, and none is dirty."""
     target = MAX if request.target is None else request.target
     wanted = [m.version for m in catalog.migrations if m.version <= target]
@@ -159,44 +144,44 @@ def _settled(request: Request, catalog: Catalog, backend: PostgresBackend) -> Ca
     return lambda: backend.applied_count(top) == len(wanted)
 
 
-def _acquire_lock(
-    backend: PostgresBackend,
-    opts: RunOptions,
-    deadline: Deadline,
-    emit: EventSink,
-    settled: Callable[[], bool] | None = None,
-) -> bool:
+def _acquire_lock(ctx: RunContext, settled: Callable[[], bool] | None = None) -> bool:
     """Poll pg_try_advisory_lock with backoff until the wait (or the Lambda budget) runs out.
 
     Returns False, without the lock, as soon as ``settled()`` says there is nothing to wait
     for. Sleeps are jittered so that waiters started together do not poll in lockstep."""
+    backend, opts = ctx.backend, ctx.options
     started = time.monotonic()
     wait_s = opts.lock_wait_seconds
-    budget = deadline.budget_ms()
+    budget = ctx.deadline.budget_ms()
     if budget is not None:
         wait_s = max(0.0, min(wait_s, budget / 1000))
     interval, cap = opts.lock_poll_seconds
     while not backend.try_lock():
         waited = time.monotonic() - started
         if waited >= wait_s:
-            holder = backend.lock_holder()
-            who = holder.describe() if holder else "a session that has since let go"
-            raise LockTimeout(
-                f"another run holds the migration lock (key {backend.key}): {who}. Waited "
-                f"{waited:.1f}s (PATCHER_LOCK_WAIT_SECONDS or the Lambda time left). Let it "
-                "finish and invoke again; if that session is stuck, end it with "
-                f"SELECT pg_terminate_backend({holder.pid if holder else 'pid'})",
-                holder_pid=holder.pid if holder else None,
-                holder_application_name=holder.application_name if holder else None,
-                holder_since=holder.since if holder else None,
-            )
+            raise _lock_timeout(backend, waited)
         if settled is not None and settled():
-            emit("lock_not_needed", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
+            ctx.emit("lock_not_needed", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
             return False
         time.sleep(min(interval * random.uniform(0.5, 1.0), max(0.0, wait_s - waited)))
         interval = min(interval * 2, cap)
-    emit("lock_acquired", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
+    ctx.emit("lock_acquired", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
     return True
+
+
+def _lock_timeout(backend: MigrationBackend, waited: float) -> LockTimeout:
+    """The refusal of a run that waited too long, naming who holds the lock."""
+    holder = backend.lock_holder()
+    who = holder.describe() if holder else "a session that has since let go"
+    return LockTimeout(
+        f"another run holds the migration lock (key {backend.key}): {who}. Waited "
+        f"{waited:.1f}s (PATCHER_LOCK_WAIT_SECONDS or the Lambda time left). Let it "
+        "finish and invoke again; if that session is stuck, end it with "
+        f"SELECT pg_terminate_backend({holder.pid if holder else 'pid'})",
+        holder_pid=holder.pid if holder else None,
+        holder_application_name=holder.application_name if holder else None,
+        holder_since=holder.since if holder else None,
+    )
 
 
 def _applied_checksums(
@@ -221,27 +206,19 @@ def _applied_checksums(
     return sums
 
 
-def _load_scripts(source: MigrationSource, steps: Iterable[Step]) -> dict[tuple[int, str], Script]:
+def _load_scripts(source: MigrationSource, steps: Iterable[Step]) -> ScriptSet:
     """Fetch and check every script the plan runs or records, before anything changes."""
-    wanted = {
-        (s.migration.version, s.direction): s.migration.file(s.direction)
-        for s in steps
-        if s.kind in ("run", "baseline")
-    }
+    wanted = {s.key: s.migration.file(s.direction) for s in steps if s.kind.reads_script}
     keys = {obj.key: slot for slot, obj in wanted.items()}
     return {
         keys[obj.key]: load_script(obj, data) for obj, data in source.read_many(wanted.values())
     }
 
 
-def _empty_script_warnings(
-    steps: Iterable[Step], scripts: dict[tuple[int, str], Script]
-) -> list[str]:
+def _empty_script_warnings(steps: Iterable[Step], scripts: ScriptSet) -> list[str]:
     """A script with no statements runs as a no-op: legal, but often a botched upload."""
     empty = [
-        scripts[(s.migration.version, s.direction)].obj.name
-        for s in steps
-        if s.kind == "run" and not scripts[(s.migration.version, s.direction)].statements
+        scripts[s.key].obj.name for s in steps if s.kind.runs_sql and not scripts[s.key].statements
     ]
     return [
         f"{name} has no statements (empty or only comments): it is recorded as run without "

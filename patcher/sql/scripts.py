@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import overload
 
 from patcher.core.errors import InvalidSource
-from patcher.core.models import SourceObject
+from patcher.core.models import ScriptKey, SourceObject
 from patcher.sql.lexer import (
     NO_TRANSACTION_DIRECTIVE,
     TRANSACTION_CONTROL,
@@ -38,6 +38,10 @@ class Script:
     def statement_texts(self) -> Sequence[str]:
         """Each statement's text, sliced when asked for: never all copies at once."""
         return _Texts(self.statements)
+
+
+ScriptSet = dict[ScriptKey, Script]
+"""The scripts a plan runs or records, by (version, direction): ``scripts[step.key]``."""
 
 
 class _Texts(Sequence[str]):

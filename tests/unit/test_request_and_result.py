@@ -8,7 +8,7 @@ import pytest
 
 from patcher.core.errors import InvalidRequest
 from patcher.core.models import Migration, SourceObject
-from patcher.engine.outcome import Outcome
+from patcher.engine.outcome import Outcome, ResultEntry
 from patcher.engine.result import build_result
 from patcher.request import parse_payload
 
@@ -49,8 +49,8 @@ def test_bad_payloads_are_refused_with_the_reason(event: object, needle: str) ->
 def test_long_sql_previews_are_truncated_with_a_marker() -> None:
     obj = SourceObject(name="1_big.up.sql", key="1_big.up.sql")
     entries = [
-        {"version": v, "description": "big", "direction": "up", "state": "planned",
-         "sql": "INSERT INTO t VALUES ('é');\n" * 100_000}
+        ResultEntry(version=v, description="big", direction="up", state="planned",
+                    checksum=None, sql="INSERT INTO t VALUES ('é');\n" * 100_000)
         for v in range(1, 5)
     ]  # fmt: skip
     outcome = Outcome(status="planned", entries=entries, pending=[Migration(1, "big", obj)])
@@ -65,7 +65,10 @@ def test_long_sql_previews_are_truncated_with_a_marker() -> None:
 
 
 def test_small_results_are_left_alone() -> None:
-    entries = [{"version": 1, "description": "x", "direction": "up", "sql": "SELECT 1;"}]
+    entries = [
+        ResultEntry(version=1, description="x", direction="up", state="planned", checksum=None,
+                    sql="SELECT 1;")
+    ]  # fmt: skip
     result = build_result(
         action="migrate", dry_run=True, outcome=Outcome(status="planned", entries=entries),
         request_id="r", duration_ms=1,

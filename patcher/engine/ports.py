@@ -1,0 +1,145 @@
+"""The two ports the engine drives: a migration source (``patcher.sources.base``) and this
+database backend. The engine imports only these protocols; ``patcher.db`` implements the backend
+for PostgreSQL and ``tests/fakes`` an in-memory one, and ``tests/contract`` holds both to the
+contracts below.
+
+A backend is one session on one database. It is kept dumb: it locks, reads, runs and records
+exactly what it is told; every decision (order, retries, deadlines, dirty marks, what to do on
+a failure) is the engine's. Errors:
+
+- a statement of a migration that fails raises ``StatementFailed`` (with its index and flags);
+- anything else the driver reports (a lost session, failed bookkeeping) surfaces as a driver
+  error that ``errors_translated()`` turns into ``DatabaseUnavailable``;
+- refusals of the target itself (read-only, a foreign history table) are ``PatcherError``s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from patcher.core.models import AppliedRow, HistoryChange, LockHolder, VerifyReport
+
+TimeoutSource = Callable[[], int | None]
+"""Gives the statement timeout (ms) to use for the next statement, or None for the default."""
+
+
+class MigrationBackend(Protocol):
+    """One database session: the advisory lock, the history, and running scripts."""
+
+    key: int
+    """The advisory lock key (documented, derived from the history table's name)."""
+
+    # -- session ------------------------------------------------------------------------------
+
+    def errors_translated(self) -> AbstractContextManager[None]:
+        """A context in which any driver error outside ``StatementFailed`` becomes
+        ``DatabaseUnavailable`` (with a message saying what is known and what to do)."""
+        ...
+
+    def close(self) -> None:
+        """Release the lock if held and disconnect. Never raises."""
+        ...
+
+    def check_writable(self) -> None:
+        """Raise ``DatabaseUnavailable`` for a hot standby or a read-only default."""
+        ...
+
+    # -- the advisory lock --------------------------------------------------------------------
+
+    def try_lock(self) -> bool:
+        """Try once to take the run's lock, without waiting; True when this session holds it.
+
+        Must never block: a blocked waiter deadlocks against CREATE INDEX CONCURRENTLY."""
+        ...
+
+    def holds_lock(self) -> bool:
+        """Whether this session still holds the run's lock (a migration may have released it)."""
+        ...
+
+    def unlock(self) -> None:
+        """Release the run's lock."""
+        ...
+
+    def lock_holder(self) -> LockHolder | None:
+        """The session holding the run's lock in this database, or None when it is free."""
+        ...
+
+    # -- the history --------------------------------------------------------------------------
+
+    def ensure_tables(self) -> None:
+        """Create the history and audit tables when missing. Raise ``ConfigError`` when a table
+        of that name exists but another tool made it (it is left untouched)."""
+        ...
+
+    def read_history(self) -> list[AppliedRow]:
+        """Every history row, oldest version first; empty when the table does not exist."""
+        ...
+
+    def applied_count(self, up_to: int) -> int | None:
+        """Clean rows at or below ``up_to``; None when there is no table or a row is dirty."""
+        ...
+
+    def record(self, changes: Sequence[HistoryChange]) -> None:
+        """Write history changes that run no SQL (baseline, repair), all in one transaction,
+        each with its audit row."""
+        ...
+
+    def log(
+        self,
+        change: HistoryChange,
+        *,
+        outcome: str,
+        duration_ms: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Append one audit row alone (a failed attempt, whose transaction rolled back)."""
+        ...
+
+    # -- running ------------------------------------------------------------------------------
+
+    def run_transactional(
+        self,
+        statements: Sequence[str],
+        change: HistoryChange,
+        timeout_ms: TimeoutSource | None = None,
+    ) -> int:
+        """Run the statements and ``change`` (with its audit row) in one transaction; return the
+        elapsed milliseconds. On ``StatementFailed`` the transaction is rolled back: nothing of
+        it remains, and the audit row is not written (the engine logs the failure)."""
+        ...
+
+    def run_statements(self, statements: Sequence[str], timeout_ms: TimeoutSource | None) -> None:
+        """Run statements one by one outside any transaction; raise ``StatementFailed`` at the
+        first that fails (those before it stay done)."""
+        ...
+
+    def mark_dirty(self, change: HistoryChange) -> None:
+        """Before a no-transaction script: record at once that it started (dirty mark)."""
+        ...
+
+    def finish_clean(self, change: HistoryChange, elapsed_ms: int) -> None:
+        """After a no-transaction script succeeded: clear the mark (up) or drop the row (down)."""
+        ...
+
+    # -- introspection for previews -----------------------------------------------------------
+
+    def table_sizes(self) -> dict[str, int]:
+        """Estimated rows of every user table by ``schema.table`` (-1: never analysed)."""
+        ...
+
+    def verify(
+        self,
+        scripts: Sequence[Sequence[str]],
+        lock_timeout_ms: int,
+        timeout_ms: TimeoutSource | None = None,
+    ) -> list[VerifyReport]:
+        """Run each script in one transaction that is always rolled back, and report the locks
+        each took and the tables it rewrote; stop at the first failure (its report carries the
+        ``StatementFailed``). Nothing is left changed."""
+        ...
+
+
+Connect = Callable[[], MigrationBackend]
+"""Opens a new backend session; raises ``DatabaseUnavailable`` when it cannot."""
