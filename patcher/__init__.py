@@ -1,17 +1,25 @@
 """StackFlowPatcher: numbered SQL migrations for PostgreSQL, from S3 or a directory.
 
-Read in this order:
+Read in this order (imports point one way: adapters -> engine -> sources, db, sql -> core):
 
-- ``runner.py`` tells the whole story: list the source, take the advisory lock, read the
-  history, plan, run each step, report. Its policy continues in ``steps.py`` (deadline,
-  lock_timeout retries, error locations) and ``preview.py`` (risks, verification).
-- ``planner.py`` is pure: catalog + history + request -> steps, with every validation
+- ``engine/runner.py`` tells the whole story: list the source, take the advisory lock, read
+  the history, plan, run each step, report. Its policy continues in ``engine/steps.py``
+  (deadline, lock_timeout retries, error locations) and ``engine/preview.py`` (risks,
+  verification); ``engine/context.py`` holds what a run shares, ``engine/outcome.py`` what it
+  reports, ``engine/result.py`` the SPEC result.
+- ``engine/planner.py`` is pure: catalog + history + request -> steps, with every validation
   (dirty, missing, drift, order, reversibility) done before anything changes.
-- ``sources/`` lists and reads files (``local.py``, ``s3.py``) behind one protocol and one
-  name parser (``naming.py``); ``scripts.py`` + ``sqlscript.py`` turn bytes into statements.
-- ``postgres.py`` only locks, runs and records (history table, audit log).
-- ``handler.py`` (Lambda) and ``cli.py`` (``patcher``) are thin adapters over ``service.py``;
+- ``engine/ports.py``: the ``MigrationBackend`` protocol, the only way the engine reaches a
+  database; ``sources/base.py``: the ``MigrationSource`` protocol.
+- ``core/``: the vocabulary every layer shares (``models.py``, ``errors.py``).
+- ``sources/``: where files come from (``local.py``, ``s3.py``) and the one name parser and
+  catalog builder (``catalog.py``); ``sql/``: bytes to statements (lexer, scripts) and the
+  dry-run risk rules.
+- ``db/``: the PostgreSQL backend; it only locks, runs and records.
+- ``commands.py``: the commands as plain functions (``migrate``, ``rollback``, ``status``,
+  ``baseline``, ``repair``) that ``handler.py`` (Lambda) and ``cli.py`` (``patcher``) call;
   ``config.py`` is the only reader of the environment.
+- ``dev/``: ``make run`` and local clusters; development only, not in the Lambda package.
 """
 
 __version__ = "0.1.0"
