@@ -1,31 +1,21 @@
-"""Migration scripts as text: decoding, splitting into statements, and reading what they ask for.
+"""Migration scripts as text: the lexer, and splitting a script into its statements.
 
 Pure functions, no I/O. Splitting follows psql's rules, so a script that runs under ``psql -f``
 splits the same way here: ``;`` ends a statement unless it sits inside a string, a quoted
 identifier, a dollar-quoted body, a comment, parentheses, or the ``BEGIN ATOMIC ... END`` body of
 a ``CREATE [OR REPLACE] FUNCTION|PROCEDURE``. ``standard_conforming_strings`` is assumed on.
 
-One lexer (``_lex``) serves both the splitter and the statement classifiers. It finds the next
-interesting token with a compiled regex, so runs of ordinary text cost no Python per character.
+One lexer (``lex``) serves both the splitter and the statement classifiers in
+``patcher.sql.classify``. It finds the next interesting token with a compiled regex, so runs of
+ordinary text cost no Python per character.
 """
 
 from __future__ import annotations
 
-import codecs
 import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from itertools import islice, pairwise
-
-from patcher.core.errors import InvalidSource
-
-NO_TRANSACTION_DIRECTIVE = "patcher:no-transaction"
-# The names non_transactional() gives transaction control (refused in a migration, not moved out
-# of its transaction); every other name it returns is a command that needs the directive.
-TRANSACTION_CONTROL = frozenset(
-    {"BEGIN", "START TRANSACTION", "COMMIT", "ROLLBACK", "PREPARE TRANSACTION"}
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +40,7 @@ class Statement:
 
 # Token kinds, the regex group numbers below. Strings, quoted identifiers and words are yielded
 # only in word mode; comments are never yielded.
-_SEMI, _OPEN, _CLOSE, _BLOCK, _ESTRING, _ESTRING_LOWER, _DOLLAR, _WORD, _STRING, _QIDENT = range(
-    1, 11
-)
+SEMI, OPEN, CLOSE, _BLOCK, _ESTRING, _ESTRING_LOWER, _DOLLAR, WORD, STRING, QIDENT = range(1, 11)
 # Every alternative starts with a literal, so the regex engine scans for their first characters
 # in C. Each kind is marked by an empty group after its literal (m.lastindex says which).
 _PARTS = (
@@ -92,7 +80,7 @@ def _is_ident_char(char: str) -> bool:
     return not char.isascii() or char.isalnum() or char in "_$"
 
 
-def _block_comment_end(sql: str, pos: int) -> int:
+def block_comment_end(sql: str, pos: int) -> int:
     """Offset just past the ``*/`` closing a (nested) comment opened before pos; -1 if none."""
     depth = 1
     for mark in _COMMENT_MARK.finditer(sql, pos):
@@ -117,7 +105,7 @@ def _skip_quoted(
     """
     start = match.start()
     if kind == _BLOCK:
-        end = _block_comment_end(sql, match.end())
+        end = block_comment_end(sql, match.end())
         end = len(sql) if end < 0 else end
         return end, end, False
     glued = not words and start > barrier and _is_ident_char(sql[start - 1])
@@ -146,12 +134,12 @@ def _plain_end(sql: str, pos: int, depth: int) -> int:
             kind = match.lastindex
             if kind is None:
                 continue
-            if kind == _SEMI:
+            if kind == SEMI:
                 if depth == 0:
                     return match.start()
-            elif kind == _OPEN:
+            elif kind == OPEN:
                 depth += 1
-            elif kind == _CLOSE:
+            elif kind == CLOSE:
                 if depth:
                     depth -= 1
             else:
@@ -161,10 +149,10 @@ def _plain_end(sql: str, pos: int, depth: int) -> int:
             return len(sql)
 
 
-def _lex(sql: str, pos: int) -> Iterator[tuple[int, int, int]]:
+def lex(sql: str, pos: int) -> Iterator[tuple[int, int, int]]:
     """Yield (kind, start, end) of every significant token from pos; comments are skipped.
 
-    Kinds: _SEMI, _OPEN, _CLOSE, _WORD, _STRING (any string or dollar body), _QIDENT.
+    Kinds: SEMI, OPEN, CLOSE, WORD, STRING (any string or dollar body), QIDENT.
     Unterminated strings, identifiers, bodies and comments end at the end of the script.
     """
     barrier = pos
@@ -177,7 +165,7 @@ def _lex(sql: str, pos: int) -> Iterator[tuple[int, int, int]]:
             if kind in (_BLOCK, _ESTRING, _ESTRING_LOWER, _DOLLAR):
                 pos, barrier, is_string = _skip_quoted(sql, match, kind, barrier, True)
                 if is_string:
-                    yield _STRING, match.start(), pos
+                    yield STRING, match.start(), pos
                 break
             yield kind, match.start(), match.end()
         else:
@@ -192,7 +180,7 @@ def _skip_blank(sql: str, pos: int) -> int:
     """
     pos = _BLANK.match(sql, pos).end()  # type: ignore[union-attr]
     while sql.startswith("/*", pos):
-        end = _block_comment_end(sql, pos + 2)
+        end = block_comment_end(sql, pos + 2)
         if end < 0:
             return pos
         pos = _BLANK.match(sql, end).end()  # type: ignore[union-attr]
@@ -227,16 +215,16 @@ def _routine_aware_end(sql: str, start: int) -> int:
     begin = 0  # BEGIN ... END nesting, tracked only in CREATE FUNCTION/PROCEDURE (like psql)
     routine: bool | None = None
     heads: list[str] = []
-    for kind, tok_start, tok_end in _lex(sql, start):
-        if kind == _SEMI:
+    for kind, tok_start, tok_end in lex(sql, start):
+        if kind == SEMI:
             if depth == 0 and begin == 0:
                 return tok_start
-        elif kind == _OPEN:
+        elif kind == OPEN:
             depth += 1
-        elif kind == _CLOSE:
+        elif kind == CLOSE:
             if depth:
                 depth -= 1
-        elif kind == _WORD and not sql[tok_start].isdigit():
+        elif kind == WORD and not sql[tok_start].isdigit():
             word = sql[tok_start:tok_end].lower()
             if routine is None:
                 heads.append(word)
@@ -291,167 +279,3 @@ def line_col(sql: str, offset: int) -> tuple[int, int]:
     """1-based (line, column) of a 0-based character offset; columns count characters."""
     line = sql.count("\n", 0, offset) + 1
     return line, offset - sql.rfind("\n", 0, offset)
-
-
-def decode_script(name: str, data: bytes) -> str:
-    """Decode a script as UTF-8 (dropping a leading BOM), or raise InvalidSource saying where."""
-    skip = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
-    try:
-        text = str(memoryview(data)[skip:], "utf-8")
-    except UnicodeDecodeError as exc:
-        offset = skip + exc.start
-        line = data.count(b"\n", 0, offset) + 1
-        raise InvalidSource(
-            f"{name} is not valid UTF-8: byte {offset} (line {line}) cannot be decoded; "
-            "re-save the file as UTF-8",
-            file=name,
-        ) from exc
-    nul = text.find("\0")
-    if nul >= 0:  # PostgreSQL refuses NUL in query text; usually a UTF-16 file
-        offset = len(text[:nul].encode()) + skip
-        line = text.count("\n", 0, nul) + 1
-        raise InvalidSource(
-            f"{name} contains a NUL byte at byte {offset} (line {line}); it is probably "
-            "UTF-16: re-save the file as UTF-8",
-            file=name,
-        )
-    return text
-
-
-def has_no_transaction_directive(sql: str) -> bool:
-    """Whether a leading comment line (before the first statement) is the no-transaction one."""
-    pos = 0
-    size = len(sql)
-    while pos < size:
-        pos = _BLANK_SPACE.match(sql, pos).end()  # type: ignore[union-attr]
-        if sql.startswith("--", pos):
-            end = _LINE_END.search(sql, pos)
-            stop = size if end is None else end.start()
-            if sql[pos + 2 : stop].strip().lower() == NO_TRANSACTION_DIRECTIVE:
-                return True
-            pos = stop
-        elif sql.startswith("/*", pos):
-            pos = _block_comment_end(sql, pos + 2)
-            if pos < 0:
-                return False
-        else:
-            return False
-    return False
-
-
-_BLANK_SPACE = re.compile(r"[ \t\n\r\f\v]*+")
-_LINE_END = re.compile(r"[\n\r]")
-
-
-def _head(text: str, limit: int = 16) -> list[str]:
-    """The first significant tokens of a statement: words upper-cased, '(' and ')', and
-    strings or quoted identifiers verbatim."""
-    return [
-        text[start:end].upper() if kind == _WORD else text[start:end]
-        for kind, start, end in islice(_lex(text, 0), limit)
-    ]
-
-
-def _reindex(tokens: list[str]) -> str | None:
-    rest = tokens[1:]
-    concurrently = False
-    if rest[:1] == ["("]:
-        close = rest.index(")") if ")" in rest else len(rest)
-        options = rest[1:close]
-        for i, option in enumerate(options):
-            if option == "CONCURRENTLY":
-                value = options[i + 1] if i + 1 < len(options) else "TRUE"
-                concurrently = value.upper() not in {"FALSE", "OFF", "0", "'0'", "'FALSE'"}
-        rest = rest[close + 1 :]
-    kind = rest[0] if rest else ""
-    if rest[1:2] == ["CONCURRENTLY"] or concurrently:
-        return "REINDEX CONCURRENTLY"
-    if kind in {"SCHEMA", "DATABASE", "SYSTEM"}:
-        return f"REINDEX {kind}"
-    return None
-
-
-def _transaction_control(tokens: list[str]) -> str | None:
-    first, second = tokens[0], tokens[1] if len(tokens) > 1 else ""
-    if first in {"COMMIT", "END"}:
-        return "COMMIT PREPARED" if second == "PREPARED" else "COMMIT"
-    if first in {"ROLLBACK", "ABORT"}:
-        if second == "PREPARED":
-            return "ROLLBACK PREPARED"
-        after = tokens[2:3] if second in {"WORK", "TRANSACTION"} else tokens[1:2]
-        return None if after == ["TO"] else "ROLLBACK"  # ROLLBACK TO SAVEPOINT is fine
-    if first == "BEGIN":
-        return "BEGIN"
-    if first in {"START", "PREPARE"} and second == "TRANSACTION":
-        return f"{first} TRANSACTION"
-    return None
-
-
-# Cheap screens before tokenising: almost every migration statement fails them.
-_FIRST_WORD = re.compile(r"[A-Za-z]+")
-_SCREENED_FIRST_WORDS = frozenset({"CREATE", "DROP", "ALTER"})
-_DDL_HINTS = re.compile(r"concurrently|database|tablespace|system", re.IGNORECASE)
-_OTHER_FIRST_WORDS = frozenset({
-    "VACUUM", "REINDEX", "DISCARD", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT",
-    "PREPARE",
-})  # fmt: skip
-
-
-def non_transactional(stmt: Statement) -> str | None:
-    """The command's name if it cannot run inside a transaction block (or controls one)."""
-    text = stmt.text
-    match = _FIRST_WORD.match(text)  # a statement starts at its first word (no comments)
-    first = match[0].upper() if match else ""
-    if first in _SCREENED_FIRST_WORDS:
-        if _DDL_HINTS.search(text) is None:
-            return None
-    elif first not in _OTHER_FIRST_WORDS:
-        return None
-    tokens = _head(text)
-    if not tokens:
-        return None
-    first, second = tokens[0], tokens[1] if len(tokens) > 1 else ""
-    if first == "VACUUM":
-        return "VACUUM"
-    if first == "REINDEX":
-        return _reindex(tokens)
-    if first in {"CREATE", "DROP"}:
-        rest = tokens[2:] if first == "CREATE" and second == "UNIQUE" else tokens[1:]
-        if rest[:2] == ["INDEX", "CONCURRENTLY"]:
-            return f"{first} INDEX CONCURRENTLY"
-        if second in {"DATABASE", "TABLESPACE"}:
-            return f"{first} {second}"
-        return None
-    if first == "ALTER":
-        if second == "SYSTEM":
-            return "ALTER SYSTEM"
-        if second == "DATABASE" and tokens[3:5] == ["SET", "TABLESPACE"]:
-            return "ALTER DATABASE SET TABLESPACE"
-        detach = ("DETACH", "PARTITION") in pairwise(tokens)
-        if second == "TABLE" and detach and "CONCURRENTLY" in tokens:
-            return "ALTER TABLE DETACH PARTITION CONCURRENTLY"
-        return None
-    if first == "DISCARD" and second == "ALL":
-        return "DISCARD ALL"
-    return _transaction_control(tokens)
-
-
-def is_copy_from_stdin(stmt: Statement) -> bool:
-    """Whether the statement is ``COPY ... FROM STDIN`` (its data cannot come from a script)."""
-    tokens = _lex(stmt.text, 0)
-    first = next(tokens, None)
-    if first is None or stmt.text[first[1] : first[2]].upper() != "COPY":
-        return False
-    depth = 0
-    previous = ""
-    for kind, start, end in tokens:
-        if kind == _OPEN:
-            depth += 1
-        elif kind == _CLOSE:
-            depth = max(depth - 1, 0)
-        elif depth == 0:
-            word = stmt.text[start:end].upper() if kind == _WORD else ""
-            if previous == "FROM" and word == "STDIN":
-                return True
-            previous = word
-    return False

@@ -9,16 +9,15 @@ from typing import overload
 
 from patcher.core.errors import InvalidSource
 from patcher.core.models import ScriptKey, SourceObject
-from patcher.sql.lexer import (
+from patcher.sql.classify import (
     NO_TRANSACTION_DIRECTIVE,
     TRANSACTION_CONTROL,
-    Statement,
     decode_script,
     has_no_transaction_directive,
     is_copy_from_stdin,
     non_transactional,
-    split_statements,
 )
+from patcher.sql.lexer import Statement, split_statements
 
 
 def checksum(data: bytes) -> str:

@@ -7,17 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from patcher.core.errors import InvalidSource
-from patcher.sql.lexer import (
+from patcher.sql.classify import (
     NO_TRANSACTION_DIRECTIVE,
     TRANSACTION_CONTROL,
-    Statement,
     decode_script,
     has_no_transaction_directive,
     is_copy_from_stdin,
-    line_col,
     non_transactional,
-    split_statements,
 )
+from patcher.sql.lexer import Statement, line_col, split_statements
 
 
 def texts(sql: str) -> list[str]:

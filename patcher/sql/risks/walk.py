@@ -1,0 +1,108 @@
+"""What a rule sees and reports: ``Risk``, the tables it names, and the state of the walk."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, lock_mode
+
+if TYPE_CHECKING:
+    from pglast import ast
+
+
+@dataclass(frozen=True)
+class Risk:
+    """One hazard found in a script: a stable ``code``, the statement, and why it matters."""
+
+    code: str
+    statement: str
+    explanation: str
+    table: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "code": self.code,
+            "statement": self.statement,
+            "explanation": self.explanation,
+        }
+        if self.table is not None:
+            out["table"] = self.table
+        return out
+
+
+@dataclass(frozen=True)
+class Table:
+    schema: str | None
+    name: str
+
+    @classmethod
+    def of(cls, rel: ast.RangeVar | None) -> Table | None:
+        return cls(rel.schemaname, rel.relname) if rel is not None and rel.relname else None
+
+    @property
+    def key(self) -> str:
+        """Identity within the script; an unqualified name is taken to be in ``public``."""
+        return f"{self.schema or 'public'}.{self.name}"
+
+    def __str__(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
+
+
+@dataclass
+class Walk:
+    """What the walk knows: tables the script made or renamed, the statement, risks so far."""
+
+    existing: Mapping[str, int] | None
+    created: set[str] = field(default_factory=set)  # Table.key
+    renamed: dict[str, str] = field(default_factory=dict)  # new key -> key before the script
+    statement: str = ""
+    risks: list[Risk] = field(default_factory=list)
+
+    def add(self, code: str, why: str, table: Table | None = None) -> None:
+        name = str(table) if table is not None else None
+        self.risks.append(Risk(code, self.statement, why, name))
+
+    def rows(self, table: Table | None) -> int | None:
+        """Row estimate (-1: unknown) of a table that existed before the script, else None."""
+        if table is None or table.key in self.created:
+            return None
+        if self.existing is None:
+            return -1
+        key = self.renamed.get(table.key, table.key)
+        schema, _, bare = key.partition(".")
+        for candidate in (key, bare) if schema == "public" else (key,):
+            if candidate in self.existing:
+                return int(self.existing[candidate])
+        return None
+
+    def lock(self, kind: str, table: Table | None, rows: int) -> None:
+        """ACCESS_EXCLUSIVE_LOCK when statement ``kind`` takes that mode (see LOCK_MODES)."""
+        if lock_mode(kind) == ACCESS_EXCLUSIVE:
+            self.add(
+                "ACCESS_EXCLUSIVE_LOCK",
+                f"takes an ACCESS EXCLUSIVE lock on {label(table, rows)}: every read and "
+                "write of it waits until the transaction ends, and so does all that queues "
+                "behind; keep the transaction short and SET lock_timeout so it gives up instead",
+                table,
+            )
+
+    def rewrite(self, table: Table | None, rows: int, what: str) -> None:
+        self.add(
+            "TABLE_REWRITE",
+            f"{what} rewrites {label(table, rows)} and all its indexes under an ACCESS "
+            "EXCLUSIVE lock, blocking every use of it for as long as that takes",
+            table,
+        )
+
+
+def label(table: Table | None, rows: int) -> str:
+    """A table's name with its row estimate, for explanations."""
+    name = str(table) if table is not None else "every table of the database"
+    return f"{name} (~{rows:,} rows)" if rows >= 0 else name
+
+
+def enum_name(value: object) -> str:
+    """The member name of a pglast enum value ("" for None)."""
+    return str(getattr(value, "name", ""))
