@@ -1,15 +1,12 @@
 """Shared by every test: the server plugins and a migrations directory per test."""
 
 import pathlib
-import sys
 
 import pytest
 
-sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from tests.enginekit import MigrationDir
 
-from enginekit import MigrationDir
-
-pytest_plugins = ["pgserver", "s3server"]
+pytest_plugins = ["tests.pgserver", "tests.s3server"]
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from pgserver import (
+
+from tests.pgserver import (
     ENV_DSN,
     NoPostgresServer,
     PgConnect,

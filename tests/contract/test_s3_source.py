@@ -10,7 +10,12 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
-from s3server import (
+
+from patcher.core.errors import ConfigError, SourceUnavailable
+from patcher.core.models import SourceObject
+from patcher.sources.catalog import build_catalog
+from patcher.sources.s3 import S3Source, client_config
+from tests.s3server import (
     FAKE_SECRET,
     MOTO_ACCOUNT,
     S3Bucket,
@@ -19,11 +24,6 @@ from s3server import (
     make_client,
     sent_requests,
 )
-
-from patcher.core.errors import ConfigError, SourceUnavailable
-from patcher.core.models import SourceObject
-from patcher.sources.catalog import build_catalog
-from patcher.sources.s3 import S3Source, client_config
 
 OWNER_HEADER = "x-amz-expected-bucket-owner"
 

@@ -19,10 +19,10 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 from botocore.client import BaseClient
-from e2ekit import PREFIX, HandlerS3, LambdaEnv, Secret
-from s3server import S3Bucket
 
 from patcher.sources.s3 import S3Source
+from tests.e2e.e2ekit import PREFIX, HandlerS3, LambdaEnv, Secret
+from tests.s3server import S3Bucket
 
 
 @pytest.fixture(autouse=True)

@@ -9,9 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from s3server import S3Bucket
-
 from patcher.dev.devrun import LambdaContext
+from tests.s3server import S3Bucket
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 PREFIX = "migrations/"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from e2ekit import EVENTS, LambdaEnv, event
-from enginekit import history, query, tables
 
 from patcher.request import parse_payload
+from tests.e2e.e2ekit import EVENTS, LambdaEnv, event
+from tests.enginekit import history, query, tables
 
 USERS_UP = "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL);\n"
 POSTS_UP = """CREATE TABLE posts (

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import time
 
-from e2ekit import LambdaEnv, event
-from enginekit import history, query, tables
-
 from patcher.dev.devrun import LambdaContext
+from tests.e2e.e2ekit import LambdaEnv, event
+from tests.enginekit import history, query, tables
 
 
 class FastClock(LambdaContext):

@@ -11,12 +11,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from e2ekit import LambdaEnv
-from enginekit import query
 
 from patcher.cli import build_parser
 from patcher.dev.devrun import LambdaContext
 from patcher.invoke import invoke_command
+from tests.e2e.e2ekit import LambdaEnv
+from tests.enginekit import query
 
 
 class InProcessLambda:

@@ -8,12 +8,12 @@ import json
 from typing import Any
 
 import pytest
-from e2ekit import LambdaEnv, Secret, event
-from enginekit import query
-from s3server import FAKE_SECRET
 
 from patcher import handler
 from patcher.dev.devrun import LambdaContext
+from tests.e2e.e2ekit import LambdaEnv, Secret, event
+from tests.enginekit import query
+from tests.s3server import FAKE_SECRET
 
 
 @pytest.fixture

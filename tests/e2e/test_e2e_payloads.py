@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from e2ekit import LambdaEnv
-from enginekit import tables
 
 from patcher.dev.devrun import LambdaContext
+from tests.e2e.e2ekit import LambdaEnv
+from tests.enginekit import tables
 
 BAD_PAYLOADS: list[tuple[str, Any, str]] = [
     ("null", None, "JSON object"),

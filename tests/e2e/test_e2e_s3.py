@@ -6,9 +6,10 @@ import collections
 from typing import Any
 
 import pytest
-from e2ekit import HandlerS3, LambdaEnv, event
-from enginekit import history, tables
-from s3server import MOTO_ACCOUNT, count_requests, fail_requests, sent_requests
+
+from tests.e2e.e2ekit import HandlerS3, LambdaEnv, event
+from tests.enginekit import history, tables
+from tests.s3server import MOTO_ACCOUNT, count_requests, fail_requests, sent_requests
 
 MANY = 2_500
 

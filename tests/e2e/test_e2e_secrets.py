@@ -6,8 +6,9 @@ import json
 
 import boto3
 import pytest
-from e2ekit import LambdaEnv, Secret, event
-from enginekit import query
+
+from tests.e2e.e2ekit import LambdaEnv, Secret, event
+from tests.enginekit import query
 
 
 def test_secret_is_read_once_per_warm_container(lambda_env: LambdaEnv, db_secret: Secret) -> None:

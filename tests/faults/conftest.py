@@ -19,7 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from faultkit import (
+
+from tests.faults.faultkit import (
     SESSION_TOKEN,
     FaultProxy,
     LeakScan,
@@ -27,7 +28,7 @@ from faultkit import (
     find_leaks,
     start_own_cluster,
 )
-from pgserver import CLUSTER_OS_USER, PgServer, find_bin_dir
+from tests.pgserver import CLUSTER_OS_USER, PgServer, find_bin_dir
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -21,11 +21,11 @@ from urllib.parse import urlsplit
 
 import psycopg
 import pytest
-from enginekit import query
-from pgserver import PgServer
-from s3server import FAKE_SECRET
 
 from patcher.db.postgres import lock_key
+from tests.enginekit import query
+from tests.pgserver import PgServer
+from tests.s3server import FAKE_SECRET
 
 DB_PASSWORD = "pw-Never-Print-3f9c1e"  # the password of role ``app`` on ``own_cluster``
 SESSION_TOKEN = "tok-Never-Print-8d2a7b"  # AWS_SESSION_TOKEN in the ``aws`` fixture
@@ -189,7 +189,7 @@ class OwnCluster:
 
 
 def start_own_cluster(bin_dir: Path, run_as: str | None) -> OwnCluster:
-    from pgserver import start_local_cluster
+    from tests.pgserver import start_local_cluster
 
     server = start_local_cluster(bin_dir, run_as=run_as)
     hba = server.workdir / "data" / "pg_hba.conf"  # type: ignore[operator]

@@ -12,8 +12,9 @@ import sys
 import time
 
 import pytest
-from enginekit import REPO, MigrationDir, make_runner, query, tables
-from faultkit import (
+
+from tests.enginekit import REPO, MigrationDir, make_runner, query, tables
+from tests.faults.faultkit import (
     SLEEP,
     env_without_patcher,
     in_background,

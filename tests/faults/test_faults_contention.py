@@ -11,8 +11,16 @@ from typing import Any
 
 import psycopg
 import pytest
-from enginekit import MigrationDir, make_runner, query
-from faultkit import SLEEP, in_background, lock_is_free, set_sleep, sleeping_pid, wait_for
+
+from tests.enginekit import MigrationDir, make_runner, query
+from tests.faults.faultkit import (
+    SLEEP,
+    in_background,
+    lock_is_free,
+    set_sleep,
+    sleeping_pid,
+    wait_for,
+)
 
 
 class Sampler:

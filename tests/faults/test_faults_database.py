@@ -10,8 +10,11 @@ from typing import Any
 
 import psycopg
 import pytest
-from enginekit import MigrationDir, make_runner, query, tables
-from faultkit import (
+
+from patcher.db.postgres import lock_key
+from patcher.handler import lambda_handler
+from tests.enginekit import MigrationDir, make_runner, query, tables
+from tests.faults.faultkit import (
     DB_PASSWORD,
     SLEEP,
     FakeContext,
@@ -22,9 +25,6 @@ from faultkit import (
     sleeping_pid,
     wait_for,
 )
-
-from patcher.db.postgres import lock_key
-from patcher.handler import lambda_handler
 
 
 def handler_env(monkeypatch: pytest.MonkeyPatch, source: Path, dsn: str) -> None:

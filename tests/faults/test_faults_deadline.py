@@ -7,8 +7,9 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
-from enginekit import MigrationDir, make_runner, query, tables
-from faultkit import KEY, SLEEP, lock_is_free, set_sleep
+
+from tests.enginekit import MigrationDir, make_runner, query, tables
+from tests.faults.faultkit import KEY, SLEEP, lock_is_free, set_sleep
 
 
 def lambda_clock(seconds: float) -> Callable[[], int]:

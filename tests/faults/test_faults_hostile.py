@@ -12,7 +12,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from faultkit import DB_PASSWORD, FakeContext, closed_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -20,6 +19,7 @@ from patcher.core.errors import InvalidSource
 from patcher.core.models import ACTIONS, MAX_VERSION, SourceObject
 from patcher.handler import lambda_handler
 from patcher.sources.catalog import build_catalog
+from tests.faults.faultkit import DB_PASSWORD, FakeContext, closed_port
 
 RESULT_KEYS = {
     "ok", "action", "dry_run", "status", "current_version", "migrations", "pending",

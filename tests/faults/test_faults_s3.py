@@ -10,9 +10,10 @@ import time
 from typing import Any
 
 import pytest
-from enginekit import Run, make_runner, query, tables
-from faultkit import FaultProxy, Seen
-from s3server import MOTO_ACCOUNT, S3Bucket
+
+from tests.enginekit import Run, make_runner, query, tables
+from tests.faults.faultkit import FaultProxy, Seen
+from tests.s3server import MOTO_ACCOUNT, S3Bucket
 
 PREFIX = "migrations/"
 pytestmark = pytest.mark.usefixtures("fast_retries")

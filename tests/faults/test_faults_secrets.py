@@ -12,8 +12,11 @@ from typing import Any
 import boto3
 import psycopg
 import pytest
-from enginekit import MigrationDir, tables
-from faultkit import (
+
+from patcher.cli import main
+from patcher.handler import lambda_handler
+from tests.enginekit import MigrationDir, tables
+from tests.faults.faultkit import (
     DB_PASSWORD,
     SECRETS,
     FakeContext,
@@ -22,9 +25,6 @@ from faultkit import (
     closed_port,
     find_leaks,
 )
-
-from patcher.cli import main
-from patcher.handler import lambda_handler
 
 
 def test_the_leak_scan_catches_a_leak() -> None:

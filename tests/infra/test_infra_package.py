@@ -33,7 +33,8 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
-from s3server import S3Bucket
+
+from tests.s3server import S3Bucket
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "build_package.py"

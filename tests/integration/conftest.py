@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from enginekit import MigrationDir, Run, make_runner
+
+from tests.enginekit import MigrationDir, Run, make_runner
 
 
 @pytest.fixture

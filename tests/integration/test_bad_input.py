@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from enginekit import MigrationDir, Run, tables
 
 from patcher.cli import main
+from tests.enginekit import MigrationDir, Run, tables
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from enginekit import MigrationDir
 
 from patcher.cli import main
+from tests.enginekit import MigrationDir
 
 
 def test_json_output_is_the_lambda_result(

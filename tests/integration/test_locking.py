@@ -6,9 +6,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
-from enginekit import MigrationDir, make_runner, query
 
 from patcher.db.postgres import lock_key
+from tests.enginekit import MigrationDir, make_runner, query
 
 
 def test_eight_concurrent_migrate_runs_apply_every_version_once(
