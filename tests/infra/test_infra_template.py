@@ -30,7 +30,12 @@ LOG_STREAMS_ARN = re.compile(
     r":log-group:\$\{(?P<group>\w+)\}:\*"
 )
 S3_ACTIONS = {"s3:ListBucket": {BUCKET_ARN}, "s3:GetObject": {OBJECTS_ARN}}
-S3_ACTIONS["s3:GetObjectVersion"] = {OBJECTS_ARN}
+# IAM auth: one database user of one cluster, nothing wider.
+DB_USER_ARN = (
+    "arn:${AWS::Partition}:rds-db:${AWS::Region}:${AWS::AccountId}"
+    ":dbuser:${DatabaseClusterResourceId}/${DatabaseUser}"
+)
+CA_BUNDLE_IN_LAMBDA = "/var/task/patcher/certs/rds-global-bundle.pem"
 
 
 class CfnLoader(yaml.SafeLoader):
@@ -142,6 +147,13 @@ def _statement_problems(
         via = _text(condition.get("StringEquals", {}).get("kms:ViaService"))
         if via != "secretsmanager.${AWS::Region}.amazonaws.com":
             problems.append(f"{where}: kms:Decrypt needs kms:ViaService secretsmanager")
+    elif service == "rds-db":
+        if actions != ["rds-db:connect"] or resources != [DB_USER_ARN]:
+            problems.append(
+                f"{where}: only rds-db:connect on {DB_USER_ARN} (one user of one cluster)"
+            )
+        if not conditional:
+            problems.append(f"{where}: rds-db:connect must depend on DatabaseIamAuth")
     elif service == "logs":
         if not set(actions) <= {"logs:CreateLogStream", "logs:PutLogEvents"}:
             problems.append(f"{where}: logs actions beyond writing {actions}")
@@ -238,6 +250,20 @@ def _inline_statements(template: dict[str, Any]) -> list[Any]:
         {"Effect": "Allow", "Action": "kms:Decrypt", "Resource": {"Ref": "SecretKmsKeyArn"}},
         {"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "*"},
         {"Effect": "Allow", "Action": "rds-db:connect", "Resource": "arn:aws:rds-db:*"},
+        {
+            "Effect": "Allow",
+            "Action": "rds-db:connect",
+            "Resource": {"Fn::Sub": DB_USER_ARN.replace("${DatabaseUser}", "*")},
+        },
+        {
+            "Effect": "Allow",
+            "Action": "rds-db:connect",
+            "Resource": {"Fn::Sub": DB_USER_ARN.replace("${DatabaseClusterResourceId}", "*")},
+        },
+        # The exact grant, but unconditional: it would hold with IAM auth off too.
+        {"Effect": "Allow", "Action": "rds-db:connect", "Resource": {"Fn::Sub": DB_USER_ARN}},
+        {"Effect": "Allow", "Action": "rds-db:*", "Resource": {"Fn::Sub": DB_USER_ARN}},
+        {"Effect": "Allow", "Action": "s3:GetObjectVersion", "Resource": {"Fn::Sub": OBJECTS_ARN}},
         {"Effect": "Allow", "NotAction": "iam:*", "Resource": {"Fn::Sub": OBJECTS_ARN}},
     ],
     ids=lambda s: f"{s.get('Action', s.get('NotAction'))}@{s['Resource']}",
@@ -246,6 +272,84 @@ def test_checker_rejects_an_injected_statement(statement: dict[str, Any]) -> Non
     template = copy.deepcopy(load_template())
     _inline_statements(template).append(statement)
     assert iam_problems(template) != []
+
+
+def _conditional_statements(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Sid -> (condition name, statement) for the Fn::If statements of the inline policy."""
+    found = {}
+    for item in _inline_statements(template):
+        if isinstance(item, dict) and set(item) == {"Fn::If"}:
+            condition, statement, otherwise = item["Fn::If"]
+            assert otherwise == {"Ref": "AWS::NoValue"}
+            found[statement["Sid"]] = (condition, statement)
+    return found
+
+
+def test_iam_auth_grant_is_exactly_one_user_and_only_when_enabled() -> None:
+    template = load_template()
+    condition, statement = _conditional_statements(template)["ConnectWithIamAuth"]
+    assert statement["Action"] == "rds-db:connect"
+    assert statement["Resource"] == {"Fn::Sub": DB_USER_ARN}
+    assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": "DatabaseIamAuth"}, "true"]}
+    params = template["Parameters"]
+    assert params["DatabaseIamAuth"]["Default"] == "false"
+    assert {"DatabaseClusterResourceId", "DatabaseUser"} <= set(params)
+    # CloudFormation refuses IAM auth without the two, or with an unverified server.
+    rule = template["Rules"]["IamAuthNeedsClusterAndUser"]
+    asserted = str(rule["Assertions"])
+    assert "DatabaseClusterResourceId" in asserted and "DatabaseUser" in asserted
+    assert "require" in asserted
+    env = template["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"]
+    assert env["PATCHER_DB_IAM_AUTH"] == {"Ref": "DatabaseIamAuth"}
+
+
+def test_s3_grants_only_what_the_source_calls() -> None:
+    statements = [s for s, _ in _statements(_inline_statements(load_template()))]
+    s3 = sorted(a for s in statements for a in _as_list(s["Action"]) if a.startswith("s3:"))
+    assert s3 == ["s3:GetObject", "s3:ListBucket"]
+
+
+def test_tls_is_verified_by_default_with_the_shipped_bundle() -> None:
+    template = load_template()
+    env = template["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"]
+    assert template["Parameters"]["DatabaseSslMode"]["Default"] == "verify-full"
+    assert env["PATCHER_DB_SSLMODE"] == {"Ref": "DatabaseSslMode"}
+    assert env["PATCHER_DB_SSLROOTCERT"] == CA_BUNDLE_IN_LAMBDA
+    build = (REPO / "scripts" / "build_package.py").read_text()
+    assert f'CA_BUNDLE_PATH = "{CA_BUNDLE_IN_LAMBDA.removeprefix("/var/task/")}"' in build
+
+
+def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+
+
+def test_a_failed_migration_raises_an_alarm() -> None:
+    template = load_template()
+    alarms = _alarms(template)
+    env = template["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"]
+    failed = alarms["MigrationsFailedAlarm"]
+    # What the handler publishes: the metric name, its namespace and service dimension.
+    handler = (REPO / "patcher" / "handler.py").read_text()
+    assert '"MigrationsFailed"' in handler
+    assert "Metrics(namespace=NAMESPACE, service=SERVICE)" in handler
+    assert failed["MetricName"] == "MigrationsFailed"
+    assert failed["Namespace"] == {"Ref": "MetricsNamespace"}
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+    assert failed["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    errors = alarms["FunctionErrorsAlarm"]
+    assert (errors["Namespace"], errors["MetricName"]) == ("AWS/Lambda", "Errors")
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": FUNCTION}}]
+    topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
+    for alarm in (failed, errors):
+        assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
+        assert alarm["ComparisonOperator"] == "GreaterThanThreshold"  # one failure is enough
+        assert alarm["TreatMissingData"] == "notBreaching"
+        assert alarm["AlarmActions"] == topic
+    assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
 
 
 def test_checker_rejects_a_broad_managed_policy() -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +108,7 @@ def lint_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dic
 
 
 def test_there_are_workflows() -> None:
-    assert {p.name for p in WORKFLOWS} >= {"deploy.yml", "rollback.yml"}
+    assert {p.name for p in WORKFLOWS} >= {"deploy.yml", "rollback.yml", "status.yml"}
 
 
 @pytest.mark.slow
@@ -148,12 +150,16 @@ def test_deploy_workflow_order() -> None:
     assert set(workflow["on"]) == {"push", "workflow_dispatch"}
     assert workflow["on"]["push"]["branches"] == ["main"]
     deploy = workflow["jobs"]["deploy"]
-    assert deploy["needs"] == "test"
+    assert deploy["needs"] == ["ref-guard", "test"]
     assert deploy["permissions"] == {"id-token": "write", "contents": "read"}
     steps = _steps(workflow, "deploy")
     runs = [s.get("run", "") for s in steps]
     index = {
+        "ca": next(i for i, r in enumerate(runs) if "truststore.pki.rds.amazonaws.com" in r),
         "package": next(i for i, r in enumerate(runs) if "make package" in r),
+        "credentials": next(
+            i for i, s in enumerate(steps) if "configure-aws-credentials" in s.get("uses", "")
+        ),
         "deploy": next(i for i, r in enumerate(runs) if "sam deploy" in r),
         "sync": next(i for i, r in enumerate(runs) if "aws s3 sync" in r),
     }
@@ -163,15 +169,277 @@ def test_deploy_workflow_order() -> None:
         if s.get("uses") == "./.github/actions/patcher-invoke"
     ]
     payloads = [json.loads(w["payload"]) for _, w in invokes]
-    assert payloads == [
-        {"action": "migrate", "dry_run": True},
-        {"action": "migrate"},
-        {"action": "status"},
-    ]
+    assert payloads == [{"action": "migrate", "dry_run": True}, {"action": "migrate"}]
     assert all(w["function-name"].endswith(":live") for _, w in invokes)
-    assert index["package"] < index["deploy"] < index["sync"] < invokes[0][0]
+    assert index["ca"] < index["package"] < index["deploy"] < index["sync"] < invokes[0][0]
+    assert index["package"] < index["credentials"] < index["deploy"]
+    # The bundle is fetched over verified HTTPS only, checked, then handed to make package.
+    fetch = runs[index["ca"]]
+    assert "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem" in fetch
+    assert "--proto '=https'" in fetch and "--fail" in fetch and "--insecure" not in fetch
+    assert 'scripts/rds_ca.py "$CA_BUNDLE"' in fetch
+    assert 'CA_BUNDLE="$CA_BUNDLE"' in runs[index["package"]]
+    assert "insecure-no-ca" not in deploy_text()
     assert "--no-fail-on-empty-changeset" in runs[index["deploy"]]
     assert "make test" in " ".join(s.get("run", "") for s in _steps(workflow, "test"))
+    # The smoke test is its own job, on the invoke-only role.
+    status = workflow["jobs"]["status"]
+    assert status["needs"] == "deploy"
+    (smoke,) = [s for s in status["steps"] if s.get("uses") == "./.github/actions/patcher-invoke"]
+    assert json.loads(smoke["with"]["payload"]) == {"action": "status"}
+
+
+def deploy_text() -> str:
+    return (REPO / ".github" / "workflows" / "deploy.yml").read_text()
+
+
+# --- supply chain: every action pinned by commit SHA ----------------------------------------
+
+ACTION_FILES = [*WORKFLOWS, *sorted((REPO / ".github" / "actions").glob("*/action.y*ml"))]
+USES_LINE = re.compile(
+    r"""^\s*(?:-\s+)?uses:\s*(?P<q>["']?)(?P<ref>[^\s"'#]+)(?P=q)\s*(?:\#\s*(?P<comment>.*))?$"""
+)
+PINNED = re.compile(r"[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(?:/[^@\s]+)?@[0-9a-f]{40}")
+DOCKER_PINNED = re.compile(r"docker://[^@\s]+@sha256:[0-9a-f]{64}")
+VERSION_COMMENT = re.compile(r"v\d+(?:\.\d+){0,2}\b.*")
+
+
+def unpinned_uses(text: str) -> list[str]:
+    """The ``uses:`` lines of a workflow or action that are not pinned to a full commit SHA
+    (with the version in a trailing comment); local ``./`` actions are ours and pass."""
+    problems = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not re.match(r"^\s*(?:-\s+)?uses:", line):
+            continue
+        match = USES_LINE.match(line)
+        if match is None:
+            problems.append(f"line {number}: unreadable uses: {line.strip()}")
+            continue
+        ref, comment = match["ref"], (match["comment"] or "").strip()
+        if ref.startswith("./"):
+            continue
+        if DOCKER_PINNED.fullmatch(ref):
+            continue
+        if not PINNED.fullmatch(ref):
+            problems.append(f"line {number}: {ref} is not pinned to a 40-hex commit SHA")
+        elif not VERSION_COMMENT.fullmatch(comment):
+            problems.append(f"line {number}: {ref} needs its version in a comment (# vX.Y.Z)")
+    return problems
+
+
+def _all_uses(data: Any) -> list[str]:
+    """Every ``uses`` value in a parsed workflow or action, wherever it sits."""
+    found = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "uses" and isinstance(value, str):
+                found.append(value)
+            else:
+                found += _all_uses(value)
+    elif isinstance(data, list):
+        for item in data:
+            found += _all_uses(item)
+    return found
+
+
+@pytest.mark.parametrize("path", ACTION_FILES, ids=lambda p: p.relative_to(REPO).as_posix())
+def test_every_action_is_pinned_by_commit_sha(path: Path) -> None:
+    text = path.read_text()
+    assert unpinned_uses(text) == []
+    # The line scan saw every `uses` the YAML holds (no flow-style or odd quoting slipped by).
+    scanned = [m["ref"] for line in text.splitlines() if (m := USES_LINE.match(line))]
+    assert sorted(scanned) == sorted(_all_uses(_load(path)))
+
+
+def test_the_pins_are_the_known_releases() -> None:
+    """One SHA per action across the files, each the commit of the tag its comment names."""
+    known = {
+        "actions/checkout": ("11d5960a326750d5838078e36cf38b85af677262", "v4.4.0"),
+        "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
+        "actions/setup-node": ("49933ea5288caeca8642d1e84afbd3f7d6820020", "v4.4.0"),
+        "aws-actions/configure-aws-credentials": (
+            "7474bc4690e29a8392af63c5b98e7449536d5c3a",
+            "v4.3.1",
+        ),
+        "aws-actions/setup-sam": ("f84ec7d548307efafe33230528756de3c5841a17", "v2"),
+    }
+    seen = set()
+    for path in ACTION_FILES:
+        for line in path.read_text().splitlines():
+            match = USES_LINE.match(line)
+            if match and not match["ref"].startswith("./"):
+                name, sha = match["ref"].split("@")
+                assert (sha, (match["comment"] or "").strip()) == known[name], line
+                seen.add(name)
+    assert seen == set(known)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "      - uses: actions/cache@v4",
+        "      - uses: actions/checkout@main",
+        "      - uses: actions/checkout@11d5960",  # a short SHA is a ref name to GitHub
+        "      - uses: actions/checkout@11d5960a326750d5838078e36cf38b85af677262",  # no comment
+        '      - uses: "aws-actions/setup-sam@v2"',
+        "      - uses: docker://alpine:3.20",
+        "        uses: aws-actions/configure-aws-credentials@v4 # v4.3.1",
+    ],
+)
+def test_pin_check_fails_on_an_injected_line(line: str) -> None:
+    text = deploy_text()
+    assert unpinned_uses(text) == []
+    anchor = "      - name: make package\n"
+    injected = text.replace(anchor, line + "\n" + anchor, 1)
+    assert injected != text
+    assert len(unpinned_uses(injected)) == 1
+
+
+# --- who may deploy, with which role ----------------------------------------------------------
+
+
+def _guard_script(workflow: str) -> str:
+    (step,) = _steps(_load(REPO / ".github" / "workflows" / workflow), "ref-guard")
+    run: str = step["run"]
+    return run
+
+
+@pytest.mark.parametrize(
+    ("workflow", "ref", "allowed"),
+    [
+        ("deploy.yml", "refs/heads/main", True),
+        ("deploy.yml", "refs/tags/v1.4.0", True),
+        ("deploy.yml", "refs/heads/feature/x", False),
+        ("deploy.yml", "refs/heads/main-old", False),
+        ("deploy.yml", "refs/pull/7/merge", False),
+        ("deploy.yml", "refs/tags/nightly", False),
+        ("rollback.yml", "refs/heads/main", True),
+        ("rollback.yml", "refs/heads/feature/x", False),
+        ("rollback.yml", "refs/tags/v1.4.0", False),
+        ("status.yml", "refs/heads/main", True),
+        ("status.yml", "refs/heads/feature/x", False),
+    ],
+)
+def test_ref_guard(tmp_path: Path, workflow: str, ref: str, allowed: bool) -> None:
+    proc, _ = _run_step(tmp_path, _guard_script(workflow), {"REF": ref}, [])
+    assert (proc.returncode == 0) == allowed, proc.stdout
+    if not allowed:
+        assert "::error::" in proc.stdout
+
+
+def _jobs() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path in WORKFLOWS:
+        for name, job in _load(path)["jobs"].items():
+            yield path.name, name, job
+
+
+def test_jobs_with_aws_credentials_sit_behind_the_ref_guard() -> None:
+    guarded = 0
+    for workflow, name, job in _jobs():
+        if (job.get("permissions") or {}).get("id-token") != "write":
+            continue
+        guarded += 1
+        needs = job["needs"] if isinstance(job["needs"], list) else [job["needs"]]
+        chain = set(needs)
+        for other in needs:  # one level is enough here: status needs deploy needs ref-guard
+            upstream = _load(REPO / ".github" / "workflows" / workflow)["jobs"][other]
+            chain |= set(_as_list(upstream.get("needs", [])))
+        assert "ref-guard" in chain, f"{workflow}:{name}"
+        condition = job.get("if") or _load(REPO / ".github" / "workflows" / workflow)["jobs"][
+            needs[0]
+        ].get("if", "")
+        assert "refs/heads/main" in condition, f"{workflow}:{name}"
+        assert job.get("environment") == "production", f"{workflow}:{name}"
+    assert guarded == 4  # deploy, deploy's status, rollback, status
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def test_only_the_deploy_job_holds_the_deploy_role() -> None:
+    roles = {}
+    for workflow, name, job in _jobs():
+        for step in job.get("steps", []):
+            if "configure-aws-credentials" in step.get("uses", ""):
+                roles[f"{workflow}:{name}"] = step["with"]["role-to-assume"]
+    assert roles == {
+        "deploy.yml:deploy": "${{ vars.AWS_DEPLOY_ROLE_ARN }}",
+        "deploy.yml:status": "${{ vars.AWS_INVOKE_ROLE_ARN }}",
+        "rollback.yml:rollback": "${{ vars.AWS_INVOKE_ROLE_ARN }}",
+        "status.yml:status": "${{ vars.AWS_INVOKE_ROLE_ARN }}",
+    }
+    # The invoke-only jobs do nothing with AWS but invoke the function through the action.
+    for workflow, name, job in _jobs():
+        if roles.get(f"{workflow}:{name}") == "${{ vars.AWS_INVOKE_ROLE_ARN }}":
+            for step in job["steps"]:
+                assert not re.search(r"\b(aws|sam)\s", step.get("run", "")), (workflow, step)
+
+
+def test_permissions_are_minimal_per_job() -> None:
+    for path in WORKFLOWS:
+        assert _load(path)["permissions"] == {}, path.name  # nothing by default
+    for workflow, name, job in _jobs():
+        permissions = job.get("permissions")
+        assert isinstance(permissions, dict), f"{workflow}:{name} must declare permissions"
+        writes = {k for k, v in permissions.items() if v == "write"}
+        uses_aws = any("configure-aws-credentials" in s.get("uses", "") for s in job["steps"])
+        assert writes == ({"id-token"} if uses_aws else set()), f"{workflow}:{name}"
+        reads = {k for k, v in permissions.items() if v == "read"}
+        checks_out = any("actions/checkout" in s.get("uses", "") for s in job["steps"])
+        calls_gh = any(re.search(r"\bgh\s", s.get("run", "")) for s in job["steps"])
+        expected = ({"contents"} if checks_out else set()) | ({"actions"} if calls_gh else set())
+        assert reads == expected, f"{workflow}:{name}"
+        for step in job["steps"]:
+            if "actions/checkout" in step.get("uses", ""):
+                assert step["with"]["persist-credentials"] is False, f"{workflow}:{name}"
+
+
+def test_concurrency_never_drops_a_queued_rollback() -> None:
+    groups = {}
+    for path in WORKFLOWS:
+        concurrency = _load(path)["concurrency"]
+        assert concurrency["cancel-in-progress"] is False, path.name
+        groups[path.name] = concurrency["group"]
+    # A group holds one pending run, and a newer one replaces it: a rollback's group is its
+    # own run's, so nothing can replace it; deploys share theirs (the newest commit wins).
+    assert "${{ github.run_id }}" in groups["rollback.yml"]
+    assert "${{ github.run_id }}" in groups["status.yml"]
+    assert "${{" not in groups["deploy.yml"]
+    assert len(set(groups.values())) == len(groups)
+    for _, name, job in _jobs():
+        assert "concurrency" not in job, name  # no job-level group to undo the above
+
+
+def _wait_for_deploys(tmp_path: Path, answers: list[int], wait: str) -> tuple[int, int, str]:
+    workflow = _load(REPO / ".github" / "workflows" / "rollback.yml")
+    step = next(s for s in _steps(workflow, "rollback") if s.get("id") == "wait-deploys")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (tmp_path / "answers").write_text("".join(f"{a}\n" for a in answers))
+    gh = bin_dir / "gh"
+    gh.write_text(
+        "#!/usr/bin/env bash\n"
+        'n=$(( $(cat "$FAKE_DIR/n" 2>/dev/null || echo 0) + 1 )); echo "$n" >"$FAKE_DIR/n"\n'
+        'echo "$*" >>"$FAKE_DIR/gh-calls"\n'
+        'sed -n "${n}p" "$FAKE_DIR/answers"\n'
+    )
+    gh.chmod(0o755)
+    env = {"REPO": "o/r", "GH_TOKEN": "t", "WAIT_SECONDS": wait, "POLL_SECONDS": "0"}
+    proc, _ = _run_step(tmp_path, step["run"], env, [])
+    calls = int((tmp_path / "n").read_text())
+    assert "--workflow deploy.yml" in (tmp_path / "gh-calls").read_text()
+    return proc.returncode, calls, proc.stdout
+
+
+def test_rollback_waits_for_running_deploys(tmp_path: Path) -> None:
+    code, calls, _ = _wait_for_deploys(tmp_path, [2, 1, 0], wait="600")
+    assert (code, calls) == (0, 3)
+
+
+def test_rollback_gives_up_waiting_loudly(tmp_path: Path) -> None:
+    code, _, out = _wait_for_deploys(tmp_path, [1] * 5, wait="0")
+    assert code == 1 and "::error::" in out
 
 
 # --- the composite action's script, against a fake aws CLI ---------------------------------
