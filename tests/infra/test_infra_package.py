@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
+from tests.fixtures.tls import make_ca
 from tests.s3server import S3Bucket
 
 REPO = Path(__file__).resolve().parents[2]
@@ -88,13 +89,14 @@ class Package:
             return archive.infolist()
 
 
-def build(where: Path, platform: str, python_version: str) -> Package:
+def build(where: Path, platform: str, python_version: str, *flags: str) -> Package:
     package = Package(where / "lambda.zip", where / "lambda", "")
     proc = subprocess.run(
         [
             *(sys.executable, str(SCRIPT), "--platform", platform),
             *("--python-version", python_version),
             *("--dir", str(package.dir), "--out", str(package.zip)),
+            *flags,
         ],
         capture_output=True,
         text=True,
@@ -107,8 +109,18 @@ def build(where: Path, platform: str, python_version: str) -> Package:
 
 
 @pytest.fixture(scope="module")
-def arm64(tmp_path_factory: pytest.TempPathFactory) -> Package:
-    return build(tmp_path_factory.mktemp("arm64"), ARM64_PLATFORM, "3.12")
+def test_ca_bundle(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """A bundle that passes scripts/rds_ca.py (the real one needs the network): CAs made
+    here with Amazon RDS names; what matters is that the build checks and ships it."""
+    bundle = make_ca().cert_pem + make_ca("Amazon RDS test-region-2 Root CA RSA4096 G1").cert_pem
+    return bundle
+
+
+@pytest.fixture(scope="module")
+def arm64(tmp_path_factory: pytest.TempPathFactory, test_ca_bundle: bytes) -> Package:
+    where = tmp_path_factory.mktemp("arm64")
+    (where / "bundle.pem").write_bytes(test_ca_bundle)
+    return build(where, ARM64_PLATFORM, "3.12", "--ca-bundle", str(where / "bundle.pem"))
 
 
 @dataclass
@@ -123,7 +135,9 @@ class Twin:
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory: pytest.TempPathFactory) -> Twin:
     python, version = twin_python()
-    package = build(tmp_path_factory.mktemp("x86_64"), X86_PLATFORM, version)
+    # Built without the CA bundle, as a local experiment would be (the twin's database has
+    # no TLS): this also proves that --insecure-no-ca builds.
+    package = build(tmp_path_factory.mktemp("x86_64"), X86_PLATFORM, version, "--insecure-no-ca")
     root = tmp_path_factory.mktemp("unzipped")
     with zipfile.ZipFile(package.zip) as archive:
         archive.extractall(root)
@@ -289,6 +303,18 @@ def test_arm64_package_has_only_arm64_binaries(arm64: Package) -> None:
     assert any("psycopg_binary" in name for name in machines)
     assert any(name.startswith("pglast/") for name in machines)
     assert set(machines.values()) == {"aarch64"}, machines
+
+
+def test_arm64_package_ships_the_checked_ca_bundle(arm64: Package, test_ca_bundle: bytes) -> None:
+    with zipfile.ZipFile(arm64.zip) as archive:
+        assert archive.read(build_package.CA_BUNDLE_PATH) == test_ca_bundle
+    assert "2 Amazon RDS CA certificates" in arm64.log
+    # Where the template's PATCHER_DB_SSLROOTCERT points (Lambda unzips into /var/task).
+    assert f"/var/task/{build_package.CA_BUNDLE_PATH}" in (REPO / "template.yaml").read_text()
+
+
+def test_twin_built_without_ca_has_no_bundle(twin: Twin) -> None:
+    assert not (twin.root / build_package.CA_BUNDLE_PATH).exists()
 
 
 def test_arm64_zip_is_deterministic(arm64: Package) -> None:
