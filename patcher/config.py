@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from patcher.core.errors import ConfigError
@@ -14,6 +14,14 @@ DEFAULT_SOURCE = str(Path(__file__).resolve().parent.parent / "migrations")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 _DURATION = re.compile(r"^\s*(\d+)\s*(ms|s|min|h|d)?\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000, None: 1}
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# IAM auth sends a token that is as good as a password for 15 minutes: only to a server whose
+# certificate was verified (require would hand it to anyone on the path).
+IAM_SSLMODES = ("verify-ca", "verify-full")
+# Up to the last "@" of the authority: a password may hold an unencoded "@".
+_URI_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):[^/?#]*@")
+_KV_PASSWORD = re.compile(r"""(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'"&]+)""")
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
 
 
 @dataclass(frozen=True)
@@ -30,10 +38,21 @@ class Config:
     time_margin_seconds: float = 30.0
     sslmode: str | None = None
     sslrootcert: str | None = None
+    iam_auth: bool = False
 
     @property
     def statement_timeout_ms(self) -> int | None:
         return duration_ms(self.statement_timeout) if self.statement_timeout else None
+
+    def __repr__(self) -> str:
+        """Every field, the database URL without its password (repr and str alike)."""
+        shown = []
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if item.name == "database_url" and value:
+                value = redact_url(value)
+            shown.append(f"{item.name}={value!r}")
+        return f"Config({', '.join(shown)})"
 
 
 def load_config(
@@ -75,12 +94,55 @@ def load_config(
         time_margin_seconds=_number(
             "PATCHER_TIME_MARGIN_SECONDS", get("PATCHER_TIME_MARGIN_SECONDS"), 30
         ),
-        sslmode=get("PATCHER_DB_SSLMODE"),
-        sslrootcert=get("PATCHER_DB_SSLROOTCERT"),
+        sslmode=_sslmode(get("PATCHER_DB_SSLMODE")),
+        sslrootcert=_sslrootcert(get("PATCHER_DB_SSLROOTCERT")),
+        iam_auth=_boolean("PATCHER_DB_IAM_AUTH", get("PATCHER_DB_IAM_AUTH")),
     )
     if config.expected_bucket_owner and not re.fullmatch(r"\d{12}", config.expected_bucket_owner):
         raise ConfigError("PATCHER_EXPECTED_BUCKET_OWNER must be a 12-digit AWS account id")
+    if config.iam_auth and config.sslmode not in IAM_SSLMODES:
+        raise ConfigError(
+            f"PATCHER_DB_IAM_AUTH=true needs PATCHER_DB_SSLMODE verify-full (or verify-ca), not "
+            f"{config.sslmode or 'unset'}: the IAM auth token is a credential and is sent only "
+            "to a server whose certificate is verified; set PATCHER_DB_SSLMODE=verify-full and "
+            "PATCHER_DB_SSLROOTCERT to the RDS CA bundle"
+        )
     return config
+
+
+def redact_url(url: str) -> str:
+    """A libpq URL or conninfo string with its password, wherever it sits, replaced by ***."""
+    url = _URI_PASSWORD.sub(r"\1:***@", url)
+    url = _QUERY_PASSWORD.sub(r"\1***", url)
+    return _KV_PASSWORD.sub(r"\1***", url)
+
+
+def _sslmode(value: str | None) -> str | None:
+    if value is not None and value not in SSLMODES:
+        raise ConfigError(f"PATCHER_DB_SSLMODE={value!r} must be one of {', '.join(SSLMODES)}")
+    return value
+
+
+def _sslrootcert(value: str | None) -> str | None:
+    """The CA file must exist: fail closed now rather than let libpq fall back or fail late."""
+    if value is None or value == "system":  # libpq >= 16: the system's trust store
+        return value
+    if not Path(value).is_file():
+        raise ConfigError(
+            f"PATCHER_DB_SSLROOTCERT={value} does not exist or is not a file, so the database "
+            "server's certificate cannot be verified. In Lambda, build the package with the RDS "
+            "CA bundle (make package CA_BUNDLE=global-bundle.pem; see the README's Security "
+            "section); elsewhere, point PATCHER_DB_SSLROOTCERT at the CA file, or unset it"
+        )
+    return value
+
+
+def _boolean(name: str, value: str | None) -> bool:
+    if value is None:
+        return False
+    if value.lower() not in ("true", "false"):
+        raise ConfigError(f"{name}={value!r} must be true or false")
+    return value.lower() == "true"
 
 
 def duration_ms(text: str) -> int:
