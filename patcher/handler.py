@@ -10,6 +10,7 @@ for the handler, the payload check and the run.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -109,9 +110,23 @@ def _publish(result: dict[str, Any]) -> None:
     metrics.add_metric("MigrationsFailed", MetricUnit.Count, counts["failed"])
     metrics.add_metric("RunDuration", MetricUnit.Milliseconds, result["duration_ms"])
     summary = {k: result[k] for k in ("ok", "status", "current_version", "duration_ms")}
-    summary["error"] = result["error"]
+    summary["error"] = _loggable_error(result["error"])
     summary["pending"] = len(result["pending"])
     (logger.info if result["ok"] else logger.error)("run finished", extra=summary)
+
+
+def _loggable_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The result's error for the log: without PostgreSQL's DETAIL, which can quote row
+    values (``Key (email)=(ann@example.com) already exists``), unless the log level is DEBUG.
+    The engine carries DETAIL apart (``detail``) and in the message as `` (DETAIL)``."""
+    if not error or "detail" not in error or logger.log_level <= logging.DEBUG:
+        return error
+    shown = {k: v for k, v in error.items() if k != "detail"}
+    detail = str(error["detail"])
+    message = str(error.get("message", "")).replace(f" ({detail})", "", 1)
+    shown["message"] = message.replace(detail, "(detail hidden)") if detail else message
+    shown["detail_hidden"] = "set POWERTOOLS_LOG_LEVEL=DEBUG to log it; the result has it"
+    return shown
 
 
 def _invoked_by(context: Any) -> str:

@@ -191,4 +191,5 @@ def migration_failed(step: Step, script: Script, exc: StatementFailed) -> Migrat
         column=column,
         statement=None if exc.at_commit else exc.index + 1,
         sqlstate=exc.sqlstate,
+        detail=exc.detail,  # also apart, so that logs can leave it out (it can quote rows)
     )
