@@ -18,7 +18,7 @@ from typing import Any
 from patcher.config import Config, invoked_by_default
 from patcher.core.errors import PatcherError
 from patcher.core.models import Request
-from patcher.db.postgres import PostgresBackend
+from patcher.db import PostgresBackend
 from patcher.engine.context import EventSink, RunOptions
 from patcher.engine.outcome import Outcome
 from patcher.engine.result import build_result

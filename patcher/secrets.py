@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from patcher.core.errors import ConfigError, DatabaseUnavailable
-from patcher.db.postgres import make_conninfo
+from patcher.db import make_conninfo
 
 SECRET_MAX_AGE_SECONDS = 300
 _REQUIRED = ("host", "username", "password")

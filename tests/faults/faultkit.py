@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 
-from patcher.db.postgres import lock_key
+from patcher.db import lock_key
 from tests.enginekit import query
 from tests.pgserver import PgServer
 from tests.s3server import FAKE_SECRET

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from patcher.db.postgres import lock_key
+from patcher.db import lock_key
 from patcher.handler import lambda_handler
 from tests.enginekit import MigrationDir, make_runner, query, tables
 from tests.faults.faultkit import (

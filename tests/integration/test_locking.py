@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
 
-from patcher.db.postgres import lock_key
+from patcher.db import lock_key
 from tests.enginekit import MigrationDir, make_runner, query
 
 

@@ -1,0 +1,169 @@
+"""``PostgresBackend``: the engine's ``MigrationBackend`` on one PostgreSQL session.
+
+It locks, runs and records what it is told; order, retries, deadlines and dirty marks are the
+engine's (``patcher/engine/runner.py``). Each method hands its work to one module of this
+package, which takes the connection: ``connection`` (opening, errors), ``locks``, ``history``,
+``execution`` and ``introspection``. The only state kept here is the session, the lock key and
+whether this session took the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import psycopg
+
+from patcher.core.models import AppliedRow, HistoryChange, LockHolder, VerifyReport
+from patcher.db import connection, execution, introspection, locks
+from patcher.db.execution import TimeoutSource
+from patcher.db.history import History
+
+
+class PostgresBackend:
+    """One session on the writer: the advisory lock and every write go through it."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        *,
+        schema: str = "public",
+        table: str = "schema_migrations",
+        request_id: str = "",
+        invoked_by: str = "",
+    ) -> None:
+        self.conn = conn
+        self.schema, self.table = schema, table
+        self.request_id, self.invoked_by = request_id, invoked_by
+        self.key = locks.lock_key(schema, table)
+        self._history = History(conn, schema, table, request_id=request_id, invoked_by=invoked_by)
+        self._locked = False
+
+    @classmethod
+    def connect(
+        cls,
+        conninfo: str,
+        *,
+        application_name: str,
+        lock_timeout: str = "10s",
+        statement_timeout: str | None = None,
+        connect_timeout: int = 10,
+        sslmode: str | None = None,
+        sslrootcert: str | None = None,
+        **kwargs: Any,
+    ) -> PostgresBackend:
+        """Open an autocommit session named for the tool and request; fail within a bound."""
+        conn = connection.connect(
+            conninfo,
+            application_name=application_name,
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+            connect_timeout=connect_timeout,
+            sslmode=sslmode,
+            sslrootcert=sslrootcert,
+        )
+        return cls(conn, **kwargs)
+
+    # -- session ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the lock (if held) and disconnect; never raises."""
+        try:
+            if self._locked and not self.conn.broken:
+                self.unlock()
+        except psycopg.Error:
+            pass  # the session is gone, and its lock with it
+        finally:
+            self.conn.close()
+
+    @staticmethod
+    def errors_translated() -> AbstractContextManager[None]:
+        """Turn a driver error outside a migration script into DatabaseUnavailable."""
+        return connection.errors_translated()
+
+    def check_writable(self) -> None:
+        connection.check_writable(self.conn)
+
+    # -- lock ---------------------------------------------------------------------------------
+
+    def try_lock(self) -> bool:
+        self._locked = locks.try_lock(self.conn, self.key)
+        return self._locked
+
+    def unlock(self) -> None:
+        locks.unlock(self.conn, self.key)
+        self._locked = False
+
+    def holds_lock(self) -> bool:
+        return locks.holds_lock(self.conn, self.key)
+
+    def lock_holder(self) -> LockHolder | None:
+        return locks.lock_holder(self.conn, self.key)
+
+    # -- history ------------------------------------------------------------------------------
+
+    def ensure_tables(self) -> None:
+        self._history.ensure_tables()
+
+    def read_history(self) -> list[AppliedRow]:
+        return self._history.read_history()
+
+    def applied_count(self, up_to: int) -> int | None:
+        return self._history.applied_count(up_to)
+
+    def record(self, records: Sequence[HistoryChange]) -> None:
+        self._history.record(records)
+
+    def log(
+        self,
+        record: HistoryChange,
+        *,
+        outcome: str,
+        duration_ms: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        self._history.log(record, outcome=outcome, duration_ms=duration_ms, error=error)
+
+    def mark_dirty(self, record: HistoryChange) -> None:
+        self._history.mark_dirty(record)
+
+    def finish_clean(self, record: HistoryChange, elapsed_ms: int) -> None:
+        self._history.finish_clean(record, elapsed_ms)
+
+    # -- running ------------------------------------------------------------------------------
+
+    def set_statement_timeout(self, ms: int | None) -> None:
+        """Cap the next statements (0 or None: the session default)."""
+        execution.set_statement_timeout(self.conn, ms)
+
+    def run_transactional(
+        self,
+        statements: Sequence[str],
+        record: HistoryChange,
+        timeout_ms: TimeoutSource | None = None,
+    ) -> int:
+        """Run the statements and ``record`` (with its audit row) in one transaction."""
+
+        def history_query(elapsed_ms: int) -> tuple[str, dict[str, Any]]:
+            return self._history.write_query(
+                record.write, record, outcome=record.outcome, elapsed_ms=elapsed_ms
+            )
+
+        return execution.run_transactional(self.conn, statements, history_query, timeout_ms)
+
+    def run_statements(self, statements: Sequence[str], timeout_ms: TimeoutSource | None) -> None:
+        execution.run_statements(self.conn, statements, timeout_ms)
+
+    # -- introspection for previews -----------------------------------------------------------
+
+    def table_sizes(self) -> dict[str, int]:
+        return introspection.table_sizes(self.conn)
+
+    def verify(
+        self,
+        scripts: Sequence[Sequence[str]],
+        lock_timeout_ms: int,
+        timeout_ms: TimeoutSource | None = None,
+    ) -> list[VerifyReport]:
+        return introspection.verify(self.conn, scripts, lock_timeout_ms, timeout_ms)

@@ -1,0 +1,236 @@
+"""The history table ``<schema>.<table>`` (one row per applied version) and its append-only
+audit log ``<schema>.<table>_log`` (every attempt): creating them, refusing another tool's table
+of the same name, reading them, and writing each history change together with its audit row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+from patcher.core.errors import ConfigError
+from patcher.core.models import AppliedRow, HistoryChange, HistoryWrite
+
+HISTORY_COLUMNS = {
+    "version", "description", "checksum", "applied_at", "execution_ms", "dirty",
+    "dirty_direction", "source_fingerprint", "applied_by",
+}  # fmt: skip
+LOG_COLUMNS = {
+    "id", "at", "version", "description", "direction", "outcome", "checksum", "duration_ms",
+    "error", "request_id", "invoked_by",
+}  # fmt: skip
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS {table} (
+    version bigint PRIMARY KEY,
+    description text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now(),
+    execution_ms integer NOT NULL DEFAULT 0,
+    dirty boolean NOT NULL DEFAULT false,
+    dirty_direction text CHECK (dirty_direction IN ('up', 'down')),
+    source_fingerprint text,
+    applied_by text
+);
+CREATE TABLE IF NOT EXISTS {log} (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    version bigint,
+    description text,
+    direction text,
+    outcome text NOT NULL,
+    checksum text,
+    duration_ms integer,
+    error text,
+    request_id text,
+    invoked_by text
+);
+"""
+
+# Other tools' history tables by their columns, to name them when refusing one.
+_KNOWN_TABLES = {
+    frozenset({"version", "dirty"}): "golang-migrate's",
+    frozenset({"version"}): "dbmate's or Rails'",
+}
+
+# Every history change, written together with its audit row (see History.write_query).
+_HISTORY_CHANGES = {
+    HistoryWrite.INSERT: "INSERT INTO {history} (version, description, checksum, execution_ms, "
+    "source_fingerprint, applied_by) VALUES (%(version)s, %(description)s, %(checksum)s, "
+    "%(elapsed)s, %(fingerprint)s, %(by)s)",
+    HistoryWrite.DELETE: "DELETE FROM {history} WHERE version = %(version)s",
+    HistoryWrite.MARK_DIRTY_UP: "INSERT INTO {history} (version, description, checksum, dirty, "
+    "dirty_direction, source_fingerprint, applied_by) VALUES (%(version)s, %(description)s, "
+    "%(checksum)s, true, 'up', %(fingerprint)s, %(by)s)",
+    HistoryWrite.MARK_DIRTY_DOWN: "UPDATE {history} SET dirty = true, dirty_direction = 'down' "
+    "WHERE version = %(version)s",
+    HistoryWrite.FINISH_UP: "UPDATE {history} SET dirty = false, dirty_direction = NULL, "
+    "execution_ms = %(elapsed)s, applied_at = now() WHERE version = %(version)s",
+    HistoryWrite.CLEAR_DIRTY: "UPDATE {history} SET dirty = false, dirty_direction = NULL "
+    "WHERE version = %(version)s",
+    HistoryWrite.RECHECKSUM: "UPDATE {history} SET checksum = %(checksum)s, "
+    "source_fingerprint = %(fingerprint)s WHERE version = %(version)s",
+    HistoryWrite.NONE: "SELECT",
+}
+_LOG_INSERT = (
+    "INSERT INTO {log} (version, description, direction, outcome, checksum, duration_ms, "
+    "error, request_id, invoked_by) VALUES (%(version)s, %(description)s, %(direction)s, "
+    "%(outcome)s, %(checksum)s, %(elapsed)s::integer, %(error)s, %(request_id)s, %(by)s)"
+)
+
+
+class History:
+    """The two tables of one schema, written on one session as one requester."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        schema: str,
+        table: str,
+        *,
+        request_id: str,
+        invoked_by: str,
+    ) -> None:
+        self.conn = conn
+        self.schema, self.table = schema, table
+        self.request_id, self.invoked_by = request_id, invoked_by
+        self._history = sql.Identifier(schema, table)
+        self._log = sql.Identifier(schema, f"{table}_log")
+        self._queries: dict[HistoryWrite, str] = {}
+
+    def ensure_tables(self) -> None:
+        """Create the history and log tables on first use; refuse a table another tool made."""
+        self._check_foreign_table(self.table, HISTORY_COLUMNS)
+        self._check_foreign_table(f"{self.table}_log", LOG_COLUMNS)
+        with self.conn.transaction():
+            self.conn.execute(
+                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+            )
+            self.conn.execute(sql.SQL(_DDL).format(table=self._history, log=self._log))
+
+    def _check_foreign_table(self, name: str, expected: set[str]) -> None:
+        rows = self.conn.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) "
+            "AND attnum > 0 AND NOT attisdropped",
+            (sql.Identifier(self.schema, name).as_string(self.conn),),
+        ).fetchall()
+        columns = {r[0] for r in rows}
+        if columns and not expected <= columns:
+            tool = _KNOWN_TABLES.get(frozenset(columns))
+            raise ConfigError(
+                f"table {self.schema}.{name} exists but was not made by StackFlowPatcher"
+                f"{f' (it looks like {tool} history)' if tool else ''} "
+                f"(columns: {', '.join(sorted(columns))}; missing: "
+                f"{', '.join(sorted(expected - columns))}). It was left untouched. Point "
+                "PATCHER_SCHEMA / PATCHER_TABLE at a new table and baseline it, or move the "
+                "other tool's history yourself"
+            )
+
+    def applied_count(self, up_to: int) -> int | None:
+        """Clean history rows at or below ``up_to``; None when there is no table or a dirty row."""
+        try:
+            row = self.conn.execute(
+                sql.SQL(
+                    "SELECT count(*), coalesce(bool_or(dirty), false) FROM {} WHERE version <= %s"
+                ).format(self._history),
+                (up_to,),
+            ).fetchone()
+        except psycopg.errors.UndefinedTable:
+            return None
+        return None if row is None or row[1] else int(row[0])
+
+    def read_history(self) -> list[AppliedRow]:
+        """Every history row, oldest version first; empty when the table does not exist yet."""
+        exists = self.conn.execute(
+            "SELECT to_regclass(%s) IS NOT NULL", (self._history.as_string(self.conn),)
+        ).fetchone()
+        if not (exists and exists[0]):
+            return []
+        self._check_foreign_table(self.table, HISTORY_COLUMNS)
+        cur = self.conn.cursor(row_factory=dict_row)
+        rows = cur.execute(
+            sql.SQL(
+                "SELECT version, description, checksum, applied_at, execution_ms, dirty, "
+                "dirty_direction, source_fingerprint AS fingerprint FROM {} ORDER BY version"
+            ).format(self._history)
+        ).fetchall()
+        return [AppliedRow(**row) for row in rows]
+
+    def record(self, records: Sequence[HistoryChange]) -> None:
+        """Write history changes that run no SQL (baseline, repair) in one transaction."""
+        with self.conn.transaction():
+            for rec in records:
+                self.write(rec.write, rec, outcome=rec.outcome, elapsed_ms=0)
+
+    def log(
+        self,
+        record: HistoryChange,
+        *,
+        outcome: str,
+        duration_ms: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Append one audit row alone (a failed attempt: its transaction was rolled back)."""
+        self.write(HistoryWrite.NONE, record, outcome=outcome, elapsed_ms=duration_ms, error=error)
+
+    def mark_dirty(self, record: HistoryChange) -> None:
+        """Before a no-transaction script: record that it started (committed at once)."""
+        up = record.direction == "up"
+        change = HistoryWrite.MARK_DIRTY_UP if up else HistoryWrite.MARK_DIRTY_DOWN
+        self.write(change, record, outcome="started", elapsed_ms=None)
+
+    def finish_clean(self, record: HistoryChange, elapsed_ms: int) -> None:
+        """After a no-transaction script succeeded: clear the mark (or drop the row for down)."""
+        up = record.direction == "up"
+        change = HistoryWrite.FINISH_UP if up else HistoryWrite.DELETE
+        self.write(change, record, outcome=record.outcome, elapsed_ms=elapsed_ms)
+
+    def write(
+        self,
+        change: HistoryWrite,
+        record: HistoryChange,
+        *,
+        outcome: str,
+        elapsed_ms: int | None,
+        error: str | None = None,
+    ) -> None:
+        """One statement: the history change and its audit row, so they cannot part."""
+        query, params = self.write_query(
+            change, record, outcome=outcome, elapsed_ms=elapsed_ms, error=error
+        )
+        self.conn.execute(query, params)  # composed from the constants above and identifiers
+
+    def write_query(
+        self,
+        change: HistoryWrite,
+        record: HistoryChange,
+        *,
+        outcome: str,
+        elapsed_ms: int | None,
+        error: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """The statement (compiled once per change) and parameters of one ``write``."""
+        query = self._queries.get(change)
+        if query is None:
+            query = self._queries[change] = (
+                sql.SQL(f"WITH change AS ({_HISTORY_CHANGES[change]}) {_LOG_INSERT}")
+                .format(history=self._history, log=self._log)
+                .as_string(self.conn)
+            )
+        params = {
+            "version": record.version,
+            "description": record.description,
+            "direction": record.direction,
+            "checksum": record.checksum,
+            "fingerprint": record.fingerprint,
+            "elapsed": elapsed_ms,
+            "outcome": outcome,
+            "error": error,
+            "request_id": self.request_id,
+            "by": self.invoked_by,
+        }
+        return query, params

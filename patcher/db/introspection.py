@@ -1,0 +1,91 @@
+"""What previews read from the catalogs: estimated table sizes, and ``verify``, which runs
+scripts in a transaction that is always rolled back and reports the relation locks each took
+and the tables it rewrote (a changed relfilenode).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+
+from patcher.core.errors import StatementFailed
+from patcher.core.models import VerifyReport
+from patcher.db.execution import TimeoutSource, ms_since, run_statements
+
+
+def table_sizes(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Estimated rows of every user table, by ``schema.table`` (``-1``: never analysed)."""
+    rows = conn.execute(
+        "SELECT n.nspname || '.' || c.relname, c.reltuples::bigint FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'm') "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+    ).fetchall()
+    return {name: int(count) for name, count in rows}
+
+
+def verify(
+    conn: psycopg.Connection[Any],
+    scripts: Sequence[Sequence[str]],
+    lock_timeout_ms: int,
+    timeout_ms: TimeoutSource | None = None,
+) -> list[VerifyReport]:
+    """Run each script in one transaction that is always rolled back; report what each did.
+
+    Stops at the first failure (later scripts usually build on earlier ones)."""
+    reports: list[VerifyReport] = []
+    try:
+        conn.execute("BEGIN")
+        conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
+        tables = _relations(conn)
+        held: set[tuple[str, str]] = set()
+        for statements in scripts:
+            before = _relfilenodes(conn)
+            started = time.perf_counter()
+            try:
+                run_statements(conn, statements, timeout_ms)
+            except StatementFailed as exc:
+                reports.append(VerifyReport(ms_since(started), [], [], exc))
+                break
+            elapsed = ms_since(started)
+            locks = _own_locks(conn, tables) - held
+            held |= locks
+            after = _relfilenodes(conn)
+            rewritten = sorted(
+                tables[oid] for oid, node in before.items()
+                if oid in tables and after.get(oid, node) != node
+            )  # fmt: skip
+            reports.append(VerifyReport(elapsed, sorted(locks), rewritten, None))
+    finally:
+        if not conn.broken:
+            conn.execute("ROLLBACK")
+    return reports
+
+
+def _relations(conn: psycopg.Connection[Any]) -> dict[int, str]:
+    """Every pre-existing user table (plain or partitioned) and materialised view: oid -> name."""
+    rows = conn.execute(
+        "SELECT c.oid::bigint, n.nspname || '.' || c.relname FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'm') "
+        "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+    ).fetchall()
+    return {int(oid): name for oid, name in rows}
+
+
+def _relfilenodes(conn: psycopg.Connection[Any]) -> dict[int, int]:
+    rows = conn.execute(
+        "SELECT oid::bigint, pg_relation_filenode(oid)::bigint FROM pg_class "
+        "WHERE relkind IN ('r', 'p', 'm') AND relnamespace NOT IN "
+        "('pg_catalog'::regnamespace, 'information_schema'::regnamespace)"
+    ).fetchall()
+    return {int(oid): int(node or 0) for oid, node in rows}
+
+
+def _own_locks(conn: psycopg.Connection[Any], tables: dict[int, str]) -> set[tuple[str, str]]:
+    rows = conn.execute(
+        "SELECT relation::bigint, mode FROM pg_locks WHERE pid = pg_backend_pid() "
+        "AND locktype = 'relation' AND granted AND relation IS NOT NULL"
+    ).fetchall()
+    return {(tables[int(rel)], mode) for rel, mode in rows if int(rel) in tables}

@@ -1,0 +1,63 @@
+"""The run's advisory lock: its documented key and the queries that take, check, release and
+look up its holder. Session-level and never waited on (a blocked waiter deadlocks with CREATE
+INDEX CONCURRENTLY); whether to retry is the engine's call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import psycopg
+
+from patcher.core.models import LockHolder
+
+
+def lock_key(schema: str, table: str) -> int:
+    """The documented advisory lock key for a history table: the first 8 bytes of SHA-256 of
+    ``stackflowpatcher:<schema>.<table>`` as a signed big-endian bigint."""
+    digest = hashlib.sha256(f"stackflowpatcher:{schema}.{table}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _key_halves(key: int) -> tuple[int, int]:
+    """pg_locks shows a bigint advisory key as two oids: its high and low 32 bits."""
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return unsigned >> 32, unsigned & 0xFFFFFFFF
+
+
+def try_lock(conn: psycopg.Connection[Any], key: int) -> bool:
+    """One short autocommit attempt: never blocks (a blocked waiter deadlocks with CIC)."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+    return bool(row and row[0])
+
+
+def unlock(conn: psycopg.Connection[Any], key: int) -> None:
+    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def holds_lock(conn: psycopg.Connection[Any], key: int) -> bool:
+    """Whether this session still holds the lock (asks the server, not a flag)."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = pg_backend_pid() AND granted "
+        "AND locktype = 'advisory' AND objsubid = 1 AND classid = %s::bigint::oid "
+        "AND objid = %s::bigint::oid)",
+        _key_halves(key),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def lock_holder(conn: psycopg.Connection[Any], key: int) -> LockHolder | None:
+    """Who holds the lock in this database, if anyone."""
+    row = conn.execute(
+        """
+            SELECT a.pid, a.application_name, a.backend_start::text, a.usename::text,
+                   a.client_addr::text, a.state
+              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+               AND l.classid = %s::bigint::oid AND l.objid = %s::bigint::oid
+               AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+            """,
+        _key_halves(key),
+    ).fetchone()
+    return LockHolder(*row) if row else None
