@@ -108,6 +108,7 @@ def execute(request: Request, config: Config, invocation: Invocation) -> dict[st
                 config.source,
                 client=invocation.s3_client,
                 expected_bucket_owner=config.expected_bucket_owner,
+                max_script_bytes=config.max_script_bytes,
             )
         except PatcherError as exc:
             return refused(request.action, request.dry_run, exc, invocation.request_id, started)

@@ -39,6 +39,12 @@ class Config:
     sslmode: str | None = None
     sslrootcert: str | None = None
     iam_auth: bool = False
+    max_script_mb: float = 100.0
+
+    @property
+    def max_script_bytes(self) -> int:
+        """PATCHER_MAX_SCRIPT_MB in bytes (1 MB = 1,048,576 bytes)."""
+        return int(self.max_script_mb * 1024 * 1024)
 
     @property
     def statement_timeout_ms(self) -> int | None:
@@ -83,7 +89,7 @@ def load_config(
         db_secret_arn=secret,
         database_url=url,
         schema=_identifier("PATCHER_SCHEMA", get("PATCHER_SCHEMA") or "public"),
-        table=_identifier("PATCHER_TABLE", get("PATCHER_TABLE") or "schema_migrations"),
+        table=_table(get("PATCHER_TABLE") or "schema_migrations"),
         lock_wait_seconds=_number(
             "PATCHER_LOCK_WAIT_SECONDS", get("PATCHER_LOCK_WAIT_SECONDS"), 60
         ),
@@ -97,6 +103,7 @@ def load_config(
         sslmode=_sslmode(get("PATCHER_DB_SSLMODE")),
         sslrootcert=_sslrootcert(get("PATCHER_DB_SSLROOTCERT")),
         iam_auth=_boolean("PATCHER_DB_IAM_AUTH", get("PATCHER_DB_IAM_AUTH")),
+        max_script_mb=_max_script_mb(get("PATCHER_MAX_SCRIPT_MB")),
     )
     if config.expected_bucket_owner and not re.fullmatch(r"\d{12}", config.expected_bucket_owner):
         raise ConfigError("PATCHER_EXPECTED_BUCKET_OWNER must be a 12-digit AWS account id")
@@ -160,6 +167,33 @@ def _identifier(name: str, value: str) -> str:
             "at most 63 characters, not starting with a digit)"
         )
     return value
+
+
+def _table(value: str) -> str:
+    """The history table's name: ``<table>_log`` must fit PostgreSQL's 63-byte identifiers."""
+    table = _identifier("PATCHER_TABLE", value)
+    if len(table.encode()) > 59:
+        raise ConfigError(
+            f"PATCHER_TABLE={table!r} is {len(table.encode())} bytes; at most 59 are allowed, "
+            f"because the audit log table {table}_log must fit PostgreSQL's 63-byte names "
+            "(longer ones are cut, and the log would collide with the history table)"
+        )
+    return table
+
+
+def _max_script_mb(value: str | None) -> float:
+    if value is None:
+        return 100.0
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 < number <= 10_240:
+        raise ConfigError(
+            f"PATCHER_MAX_SCRIPT_MB={value!r} must be a number of megabytes above 0 and at "
+            "most 10240 (the largest script read; default 100)"
+        )
+    return number
 
 
 def _number(name: str, value: str | None, default: float) -> float:

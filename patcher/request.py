@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -9,6 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from patcher.core.errors import InvalidRequest
 from patcher.core.models import ACTIONS, MAX_VERSION, Action, Request
 from patcher.engine.planner import validate_request
+
+QUOTE_CHARS = 200  # a refusal quotes at most this much of any key or value it names
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring, _REPR.maxother = 3, 4, 4, 80, 80
 
 
 class Payload(BaseModel):
@@ -42,18 +47,29 @@ def parse_payload(event: Any) -> Request:
 
 
 def _describe(err: Any) -> str:
-    where = ".".join(str(part) for part in err["loc"]) or "payload"
+    where = quote(".".join(str(part) for part in err["loc"]) or "payload")
     if err["type"] == "extra_forbidden":
         return (
-            f"unknown key {where!r}: allowed keys are "
+            f"unknown key {where}: allowed keys are "
             f"{', '.join(Payload.model_fields)} (the source and database come from configuration)"
         )
     if err["type"] == "missing":
-        return f"{where!r} is required (one of migrate, rollback, status, baseline, repair)"
-    shown = repr(err.get("input"))
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return f"{where!r}: {err['msg']} (got {shown})"
+        return f"{where} is required (one of migrate, rollback, status, baseline, repair)"
+    return f"{where}: {err['msg'][:QUOTE_CHARS]} (got {quote(err.get('input'), 60)})"
+
+
+def quote(value: Any, chars: int = QUOTE_CHARS) -> str:
+    """``repr(value)``, quoting at most ``chars`` characters of it and saying how long it was:
+    a refusal never echoes a 3 MB key back (twice) into a result that must fit 6 MB."""
+    if isinstance(value, str):
+        if len(value) <= chars:
+            return repr(value)
+        return f"{value[:chars]!r}… ({len(value):,} characters)"
+    try:
+        shown = _REPR.repr(value)
+    except Exception:  # a hostile object whose repr fails: name its type only
+        shown = f"<{type(value).__name__}>"
+    return shown if len(shown) <= chars else shown[:chars] + "…"
 
 
 def action_of(event: Any) -> str:

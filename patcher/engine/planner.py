@@ -177,13 +177,26 @@ def _refuse_dirty(history: Sequence[AppliedRow]) -> None:
     if not dirty:
         return
     row = dirty[0]
-    then = "re-run by migrate" if row.dirty_direction != "down" else "reverted again by rollback"
+    direction = row.dirty_direction or "up"
+    if direction == "up":
+        repair_does = (
+            "Repair will remove its history row: the version becomes pending, and the next "
+            "migrate re-runs the whole up script from its first statement. So first undo what "
+            "it half-did, or make the script safe to run again (IF NOT EXISTS; and drop an "
+            "INVALID index it left, which IF NOT EXISTS would keep)"
+        )
+    else:
+        repair_does = (
+            "Repair will clear the mark: the version is applied again, and the next rollback "
+            "re-runs the whole down script from its first statement. So first restore what it "
+            "half-undid, or make the down script safe to run again (IF EXISTS)"
+        )
     raise DirtyDatabase(
-        f"version {row.version} ({row.description}) started a no-transaction "
-        f"{row.dirty_direction or 'up'} script that did not finish, so the database may be "
-        "half-changed. Inspect what it left (for CREATE INDEX CONCURRENTLY: an INVALID index), "
-        "finish or undo it by hand, then run repair (`patcher repair` or "
-        f'{{"action": "repair"}}); the version will then be {then}',
+        f"version {row.version} ({row.description}) started a no-transaction {direction} "
+        "script that did not finish, so the database may be half-changed. Inspect what it "
+        "left (for CREATE INDEX CONCURRENTLY: an INVALID index, SELECT indexrelid::regclass "
+        f"FROM pg_index WHERE NOT indisvalid). {repair_does}; then run repair "
+        '(`patcher repair`, or {"action": "repair"}; with dry_run first to see it)',
         version=row.version,
     )
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from patcher.core.errors import InvalidSource
 from patcher.core.models import Catalog, Direction, Migration, SourceObject
 
+MiB = 1024 * 1024
+DEFAULT_MAX_SCRIPT_BYTES = 100 * MiB  # PATCHER_MAX_SCRIPT_MB's default
 _NAME = re.compile(
     r"^(?P<version>[0-9]{1,18})_(?P<description>[^/]+?)\.(?P<direction>up|down)\.sql$"
 )
@@ -37,6 +39,31 @@ def parse_name(name: str) -> ParsedName:
         )
     direction: Direction = "up" if match["direction"] == "up" else "down"
     return ParsedName(int(match["version"]), match["description"], direction)
+
+
+def refuse_oversized(objects: Iterable[SourceObject], max_bytes: int | None) -> None:
+    """Refuse, from the listed sizes and before any read, every ``*.sql`` over ``max_bytes``.
+
+    Both sources call this on their listing, so a local directory and S3 cannot disagree."""
+    if max_bytes is None:
+        return
+    big = [o for o in objects if o.name.endswith(".sql") and (o.size or 0) > max_bytes]
+    if not big:
+        return
+    problems = [
+        f"{o.name!r} is {o.size:,} bytes ({(o.size or 0) / MiB:.1f} MB), more than "
+        f"PATCHER_MAX_SCRIPT_MB allows ({max_bytes / MiB:g} MB = {max_bytes:,} bytes)"
+        for o in big
+    ]
+    raise InvalidSource(
+        "the migration source is invalid, nothing was run: "
+        + "; ".join(problems)
+        + ". Split the script into several versions, or raise PATCHER_MAX_SCRIPT_MB (the "
+        "function then needs memory for about 3x the largest script)",
+        file=big[0].name,
+        size=big[0].size,
+        problems=problems,
+    )
 
 
 def build_catalog(objects: Iterable[SourceObject]) -> Catalog:

@@ -12,6 +12,9 @@ then read and checksummed again). Reads send ``IfMatch=<ETag>``, so the bytes re
 ones listed, on versioned and unversioned buckets alike: an object rewritten between the list
 and the read fails with ``PreconditionFailed`` instead of mixing two uploads in one run.
 
+``*.sql`` objects larger than the size cap (PATCHER_MAX_SCRIPT_MB) are refused from the
+listing's ``Size``, before any GET; a GET whose ``ContentLength`` is over it is refused unread.
+
 Every botocore error becomes ``SourceUnavailable`` naming the bucket or key, the AWS error code
 and what to do; ``ExpectedBucketOwner`` goes on every request when configured.
 """
@@ -38,6 +41,7 @@ from botocore.exceptions import (
 
 from patcher.core.errors import ConfigError, SourceUnavailable
 from patcher.core.models import SourceObject
+from patcher.sources.catalog import DEFAULT_MAX_SCRIPT_BYTES, refuse_oversized
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -82,8 +86,10 @@ class S3Source:
         client: S3Client | None = None,
         expected_bucket_owner: str | None = None,
         max_workers: int = 16,
+        max_script_bytes: int | None = DEFAULT_MAX_SCRIPT_BYTES,
     ) -> None:
         self.bucket = bucket
+        self.max_script_bytes = max_script_bytes
         self.prefix = prefix if prefix == "" or prefix.endswith("/") else prefix + "/"
         self.max_workers = max(1, max_workers)
         self._owner: dict[str, Any] = (
@@ -99,6 +105,7 @@ class S3Source:
         client: S3Client | None = None,
         expected_bucket_owner: str | None = None,
         max_workers: int = 16,
+        max_script_bytes: int | None = DEFAULT_MAX_SCRIPT_BYTES,
     ) -> S3Source:
         """``s3://bucket/prefix/`` (or ``s3://bucket`` for the bucket's top level)."""
         bucket, _, prefix = url.removeprefix("s3://").partition("/")
@@ -110,6 +117,7 @@ class S3Source:
             client=client,
             expected_bucket_owner=expected_bucket_owner,
             max_workers=max_workers,
+            max_script_bytes=max_script_bytes,
         )
 
     def describe(self) -> str:
@@ -140,6 +148,7 @@ class S3Source:
                     )
         except (BotoCoreError, ClientError) as exc:
             raise self._unavailable(exc, f"cannot list {self.describe()}") from exc
+        refuse_oversized(objects, self.max_script_bytes)
         return sorted(objects, key=lambda o: o.name)
 
     def read(self, obj: SourceObject) -> bytes:
@@ -153,6 +162,7 @@ class S3Source:
                 response = self.client.get_object(**kwargs)
             except (BotoCoreError, ClientError) as exc:
                 raise self._unavailable(exc, where) from exc
+            self._refuse_oversized(obj, response)
             try:
                 body = response["Body"].read()
             except BotoCoreError as exc:  # cut short, timed out or failed its checksum: GET again
@@ -169,6 +179,14 @@ class S3Source:
             f"{where}: the body was cut short ({len(body)} of {expected} bytes) "
             f"{_READ_ATTEMPTS} times; check the network path to S3 and invoke again"
         )
+
+    def _refuse_oversized(self, obj: SourceObject, response: Any) -> None:
+        """A GET over the cap (an object replaced since the listing, unconditionally read)."""
+        length = response.get("ContentLength")
+        if self.max_script_bytes is not None and (length or 0) > self.max_script_bytes:
+            response["Body"].close()
+            grown = SourceObject(obj.name, obj.key, size=length)
+            refuse_oversized([grown], self.max_script_bytes)
 
     def read_many(self, objs: Iterable[SourceObject]) -> Iterator[tuple[SourceObject, bytes]]:
         todo = list(objs)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import overload
 
 from patcher.core.errors import InvalidSource
@@ -17,7 +19,12 @@ from patcher.sql.classify import (
     is_copy_from_stdin,
     non_transactional,
 )
-from patcher.sql.lexer import Statement, split_statements
+from patcher.sql.lexer import WORD, Statement, lex, split_statements
+
+# Transaction control that non_transactional() does not name: it runs inside a transaction
+# block, but only the tool may own the block (refused in every script, the directive or not).
+_CONTROL_PREPARED = frozenset({"COMMIT PREPARED", "ROLLBACK PREPARED"})
+_SAVEPOINT_WORDS = re.compile(r"(?:savepoint|release|rollback|abort)\b", re.IGNORECASE)
 
 
 def checksum(data: bytes) -> str:
@@ -60,6 +67,25 @@ class _Texts(Sequence[str]):
         return self._statements[index].text
 
 
+def transaction_control(stmt: Statement) -> str | None:
+    """The name of the transaction control a statement is (BEGIN, COMMIT, SAVEPOINT...), or
+    None. Bodies (``DO $$ ... COMMIT ... $$``) are not looked into: they are one statement."""
+    command = non_transactional(stmt)
+    if command in TRANSACTION_CONTROL or command in _CONTROL_PREPARED:
+        return command
+    text = stmt.text
+    if command is not None or _SAVEPOINT_WORDS.match(text) is None:
+        return None
+    words = [text[a:b].upper() for kind, a, b in islice(lex(text, 0), 3) if kind == WORD]
+    if words[:1] == ["SAVEPOINT"]:
+        return "SAVEPOINT"
+    if words[:1] == ["RELEASE"]:
+        return "RELEASE SAVEPOINT"
+    if words[:1] in (["ROLLBACK"], ["ABORT"]) and "TO" in words[1:3]:
+        return "ROLLBACK TO SAVEPOINT"
+    return None
+
+
 def load_script(obj: SourceObject, data: bytes) -> Script:
     """Decode, split and check a script; refuse what could not run as its mode promises."""
     text = decode_script(obj.name, data)
@@ -67,31 +93,47 @@ def load_script(obj: SourceObject, data: bytes) -> Script:
     transactional = not has_no_transaction_directive(text)
     for stmt in statements:
         if is_copy_from_stdin(stmt):
-            raise InvalidSource(
-                f"{obj.name} line {stmt.line}: COPY ... FROM STDIN cannot run from a migration "
-                "script; load the data with INSERT statements or from a server-side file",
-                file=obj.name,
-                line=stmt.line,
-                column=stmt.column,
+            raise _refused(
+                obj,
+                stmt,
+                "COPY ... FROM STDIN cannot run from a migration script; load the data with "
+                "INSERT statements or from a server-side file",
             )
+        control = transaction_control(stmt)
+        if control is not None:
+            raise _refused(obj, stmt, _control_reason(control, transactional))
         command = non_transactional(stmt)
-        if command is None or not transactional:
-            continue
-        if command in TRANSACTION_CONTROL:
-            why = (
-                f"{command} would break the transaction StackFlowPatcher wraps around the "
-                "script and its history row; remove it (each migration is already atomic)"
-            )
-        else:
-            why = (
+        if command is not None and transactional:
+            raise _refused(
+                obj,
+                stmt,
                 f"{command} cannot run inside a transaction block; put "
                 f"'-- {NO_TRANSACTION_DIRECTIVE}' as the script's first line to run it "
-                "statement by statement outside a transaction"
+                "statement by statement outside a transaction",
             )
-        raise InvalidSource(
-            f"{obj.name} line {stmt.line}: {why}",
-            file=obj.name,
-            line=stmt.line,
-            column=stmt.column,
-        )
     return Script(obj, text, checksum(data), statements, transactional)
+
+
+def _control_reason(control: str, transactional: bool) -> str:
+    if transactional:
+        return (
+            f"{control} is transaction control, refused in every migration: it would break the "
+            "transaction StackFlowPatcher wraps around the script and its history row; remove "
+            "it (each migration is already atomic)"
+        )
+    return (
+        f"{control} is transaction control, refused in every migration, also with "
+        f"'-- {NO_TRANSACTION_DIRECTIVE}': such a script runs statement by statement in "
+        "autocommit, and a transaction it opened would be left uncommitted (or one it ended "
+        "would not be the one it meant) while the run reports the version applied; remove it, "
+        "or drop the directive to run the whole script in one transaction"
+    )
+
+
+def _refused(obj: SourceObject, stmt: Statement, why: str) -> InvalidSource:
+    return InvalidSource(
+        f"{obj.name} line {stmt.line}: {why}",
+        file=obj.name,
+        line=stmt.line,
+        column=stmt.column,
+    )
