@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests import pgserver
-from tests.pgserver import PgServer
+from tests.fixtures import postgres as pgserver
+from tests.fixtures.postgres import PgServer
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -22,7 +22,7 @@ from bench.common import Settings, Table, cluster, database, median, ratio, time
 from patcher.commands import Invocation, execute
 from patcher.config import Config
 from patcher.core.models import Request
-from tests.s3server import S3Bucket, count_requests, make_client
+from tests.fixtures.s3 import S3Bucket, count_requests, make_client
 
 PREFIX = "migrations/"
 PENDING = 10

@@ -1,17 +1,8 @@
-"""Shared by every test: the server plugins and a migrations directory per test."""
+"""Shared by every test: the fixture plugins, registered once (see tests/fixtures/)."""
 
-import pathlib
-
-import pytest
-
-from tests.enginekit import MigrationDir
-
-pytest_plugins = ["tests.pgserver", "tests.s3server"]
-
-
-@pytest.fixture
-def mdir(tmp_path: pathlib.Path) -> MigrationDir:
-    """An empty migrations directory, written file by file."""
-    path = tmp_path / "migrations"
-    path.mkdir()
-    return MigrationDir(path)
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.s3",
+    "tests.fixtures.engine",
+    "pytester",  # tests/test_postgres_fixtures.py runs the postgres plugin in a subprocess
+]

@@ -15,7 +15,7 @@ from patcher.core.errors import ConfigError, SourceUnavailable
 from patcher.core.models import SourceObject
 from patcher.sources.catalog import build_catalog
 from patcher.sources.s3 import S3Source, client_config
-from tests.s3server import (
+from tests.fixtures.s3 import (
     FAKE_SECRET,
     MOTO_ACCOUNT,
     S3Bucket,

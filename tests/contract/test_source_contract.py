@@ -15,7 +15,7 @@ from patcher.core.errors import InvalidSource, SourceUnavailable
 from patcher.sources import LocalSource, MigrationSource, open_source
 from patcher.sources.catalog import build_catalog
 from patcher.sources.s3 import S3Source
-from tests.s3server import S3Bucket
+from tests.fixtures.s3 import S3Bucket
 
 FILES = {
     "0001_create_users.up.sql": b"create table users (id bigint primary key);\n",

@@ -22,7 +22,7 @@ from botocore.client import BaseClient
 
 from patcher.sources.s3 import S3Source
 from tests.e2e.e2ekit import PREFIX, HandlerS3, LambdaEnv, Secret
-from tests.s3server import S3Bucket
+from tests.fixtures.s3 import S3Bucket
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from patcher.dev.devrun import LambdaContext
-from tests.s3server import S3Bucket
+from tests.fixtures.s3 import S3Bucket
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
 PREFIX = "migrations/"

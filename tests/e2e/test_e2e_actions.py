@@ -8,7 +8,7 @@ import pytest
 
 from patcher.request import parse_payload
 from tests.e2e.e2ekit import EVENTS, LambdaEnv, event
-from tests.enginekit import history, query, tables
+from tests.fixtures.engine import history, query, tables
 
 USERS_UP = "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL);\n"
 POSTS_UP = """CREATE TABLE posts (

@@ -6,7 +6,7 @@ import time
 
 from patcher.dev.devrun import LambdaContext
 from tests.e2e.e2ekit import LambdaEnv, event
-from tests.enginekit import history, query, tables
+from tests.fixtures.engine import history, query, tables
 
 
 class FastClock(LambdaContext):

@@ -16,7 +16,7 @@ from patcher.cli import build_parser
 from patcher.dev.devrun import LambdaContext
 from patcher.invoke import invoke_command
 from tests.e2e.e2ekit import LambdaEnv
-from tests.enginekit import query
+from tests.fixtures.engine import query
 
 
 class InProcessLambda:

@@ -12,8 +12,8 @@ import pytest
 from patcher import handler
 from patcher.dev.devrun import LambdaContext
 from tests.e2e.e2ekit import LambdaEnv, Secret, event
-from tests.enginekit import query
-from tests.s3server import FAKE_SECRET
+from tests.fixtures.engine import query
+from tests.fixtures.s3 import FAKE_SECRET
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from patcher.dev.devrun import LambdaContext
 from tests.e2e.e2ekit import LambdaEnv
-from tests.enginekit import tables
+from tests.fixtures.engine import tables
 
 BAD_PAYLOADS: list[tuple[str, Any, str]] = [
     ("null", None, "JSON object"),

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from tests.e2e.e2ekit import HandlerS3, LambdaEnv, event
-from tests.enginekit import history, tables
-from tests.s3server import MOTO_ACCOUNT, count_requests, fail_requests, sent_requests
+from tests.fixtures.engine import history, tables
+from tests.fixtures.s3 import MOTO_ACCOUNT, count_requests, fail_requests, sent_requests
 
 MANY = 2_500
 

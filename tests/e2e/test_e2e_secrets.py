@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from tests.e2e.e2ekit import LambdaEnv, Secret, event
-from tests.enginekit import query
+from tests.fixtures.engine import query
 
 
 def test_secret_is_read_once_per_warm_container(lambda_env: LambdaEnv, db_secret: Secret) -> None:

@@ -28,7 +28,7 @@ from tests.faults.faultkit import (
     find_leaks,
     start_own_cluster,
 )
-from tests.pgserver import CLUSTER_OS_USER, PgServer, find_bin_dir
+from tests.fixtures.postgres import CLUSTER_OS_USER, PgServer, find_bin_dir
 
 
 @pytest.hookimpl(hookwrapper=True)

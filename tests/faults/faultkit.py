@@ -23,9 +23,9 @@ import psycopg
 import pytest
 
 from patcher.db import lock_key
-from tests.enginekit import query
-from tests.pgserver import PgServer
-from tests.s3server import FAKE_SECRET
+from tests.fixtures.engine import query
+from tests.fixtures.postgres import PgServer
+from tests.fixtures.s3 import FAKE_SECRET
 
 DB_PASSWORD = "pw-Never-Print-3f9c1e"  # the password of role ``app`` on ``own_cluster``
 SESSION_TOKEN = "tok-Never-Print-8d2a7b"  # AWS_SESSION_TOKEN in the ``aws`` fixture
@@ -189,7 +189,7 @@ class OwnCluster:
 
 
 def start_own_cluster(bin_dir: Path, run_as: str | None) -> OwnCluster:
-    from tests.pgserver import start_local_cluster
+    from tests.fixtures.postgres import start_local_cluster
 
     server = start_local_cluster(bin_dir, run_as=run_as)
     hba = server.workdir / "data" / "pg_hba.conf"  # type: ignore[operator]

@@ -13,7 +13,6 @@ import time
 
 import pytest
 
-from tests.enginekit import REPO, MigrationDir, make_runner, query, tables
 from tests.faults.faultkit import (
     SLEEP,
     env_without_patcher,
@@ -23,6 +22,7 @@ from tests.faults.faultkit import (
     sleeping_pid,
     wait_for,
 )
+from tests.fixtures.engine import REPO, MigrationDir, make_runner, query, tables
 
 
 def test_terminated_transactional_migration_leaves_no_trace(

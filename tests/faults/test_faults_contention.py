@@ -12,7 +12,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.enginekit import MigrationDir, make_runner, query
 from tests.faults.faultkit import (
     SLEEP,
     in_background,
@@ -21,6 +20,7 @@ from tests.faults.faultkit import (
     sleeping_pid,
     wait_for,
 )
+from tests.fixtures.engine import MigrationDir, make_runner, query
 
 
 class Sampler:

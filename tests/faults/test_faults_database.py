@@ -13,7 +13,6 @@ import pytest
 
 from patcher.db import lock_key
 from patcher.handler import lambda_handler
-from tests.enginekit import MigrationDir, make_runner, query, tables
 from tests.faults.faultkit import (
     DB_PASSWORD,
     SLEEP,
@@ -25,6 +24,7 @@ from tests.faults.faultkit import (
     sleeping_pid,
     wait_for,
 )
+from tests.fixtures.engine import MigrationDir, make_runner, query, tables
 
 
 def handler_env(monkeypatch: pytest.MonkeyPatch, source: Path, dsn: str) -> None:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 import psycopg
 import pytest
 
-from tests.enginekit import MigrationDir, make_runner, query, tables
 from tests.faults.faultkit import KEY, SLEEP, lock_is_free, set_sleep
+from tests.fixtures.engine import MigrationDir, make_runner, query, tables
 
 
 def lambda_clock(seconds: float) -> Callable[[], int]:

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from tests.enginekit import Run, make_runner, query, tables
 from tests.faults.faultkit import FaultProxy, Seen
-from tests.s3server import MOTO_ACCOUNT, S3Bucket
+from tests.fixtures.engine import Run, make_runner, query, tables
+from tests.fixtures.s3 import MOTO_ACCOUNT, S3Bucket
 
 PREFIX = "migrations/"
 pytestmark = pytest.mark.usefixtures("fast_retries")

@@ -15,7 +15,6 @@ import pytest
 
 from patcher.cli import main
 from patcher.handler import lambda_handler
-from tests.enginekit import MigrationDir, tables
 from tests.faults.faultkit import (
     DB_PASSWORD,
     SECRETS,
@@ -25,6 +24,7 @@ from tests.faults.faultkit import (
     closed_port,
     find_leaks,
 )
+from tests.fixtures.engine import MigrationDir, tables
 
 
 def test_the_leak_scan_catches_a_leak() -> None:

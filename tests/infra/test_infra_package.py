@@ -34,8 +34,8 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
+from tests.fixtures.s3 import S3Bucket
 from tests.fixtures.tls import make_ca
-from tests.s3server import S3Bucket
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "build_package.py"
@@ -190,7 +190,11 @@ outside = sorted(
     if getattr(module, "__file__", None)
     and not os.path.realpath(module.__file__).startswith((os.path.realpath(pkg), stdlib))
 )
+import importlib.util
+patcher_modules = sorted(name for name in sys.modules if name.split(".")[0] == "patcher")
+has_dev = importlib.util.find_spec("patcher.dev") is not None
 json.dump({"results": results, "probes": probes, "leaks": leaks, "outside": outside,
+           "patcher_modules": patcher_modules, "has_dev": has_dev,
            "sys_path": sys.path, "version": sys.version}, open(answer_path, "w"))
 """
 
@@ -277,9 +281,12 @@ def test_arm64_package_is_exactly_the_lock_plus_patcher(arm64: Package) -> None:
     ours = sorted(
         p.relative_to(REPO).as_posix()
         for p in (REPO / "patcher").rglob("*.py")
-        if "__pycache__" not in p.parts
+        if "__pycache__" not in p.parts and not p.is_relative_to(REPO / "patcher" / "dev")
     )
     assert shipped == ours
+    # patcher/dev (devrun, localpg: development tools) stays out of the package.
+    assert (REPO / "patcher" / "dev" / "devrun.py").is_file()
+    assert [n for n in names if n.startswith("patcher/dev")] == []
 
 
 def test_arm64_package_holds_only_what_lambda_runs(arm64: Package) -> None:
@@ -357,6 +364,13 @@ def test_twin_package_runs_alone(twin: Twin, tmp_path: Path) -> None:
         assert probes[service] == service
     expected = "3.12" if twin.python != sys.executable else f"{sys.version_info[0]}."
     assert out["version"].startswith(expected)
+    # The handler ran from the package, which has no patcher.dev, and never needed it.
+    assert "patcher.handler" in out["patcher_modules"]
+    assert [m for m in out["patcher_modules"] if m.startswith("patcher.dev")] == []
+    assert out["has_dev"] is False
+    assert not (twin.root / "patcher" / "dev").exists()
+    with zipfile.ZipFile(twin.package.zip) as archive:
+        assert [n for n in archive.namelist() if n.startswith("patcher/dev")] == []
 
 
 class XRayDaemon:

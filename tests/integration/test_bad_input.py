@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from patcher.cli import main
-from tests.enginekit import MigrationDir, Run, tables
+from tests.fixtures.engine import MigrationDir, Run, tables
 
 
 @pytest.mark.parametrize(

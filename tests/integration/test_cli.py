@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from patcher.cli import main
-from tests.enginekit import MigrationDir
+from tests.fixtures.engine import MigrationDir
 
 
 def test_json_output_is_the_lambda_result(

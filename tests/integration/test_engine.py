@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
-from tests.enginekit import MigrationDir, Run, history, query, tables
+from tests.fixtures.engine import MigrationDir, Run, history, query, tables
 
 THREE = [
     ("0001", "users", "CREATE TABLE users (id bigint PRIMARY KEY);", "DROP TABLE users;"),
@@ -242,7 +242,7 @@ def test_dry_run_and_status_change_nothing(run: Run, mdir: MigrationDir, pg_dsn:
 def test_lock_timeout_statement_is_retried_then_fails_cleanly(
     pg_dsn: str, mdir: MigrationDir
 ) -> None:
-    from tests.enginekit import make_runner
+    from tests.fixtures.engine import make_runner
 
     mdir.pair("1", "t", "CREATE TABLE t (a int);")
     mdir.pair("2", "col", "ALTER TABLE t ADD COLUMN b int;")

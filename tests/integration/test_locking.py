@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 
 from patcher.db import lock_key
-from tests.enginekit import MigrationDir, make_runner, query
+from tests.fixtures.engine import MigrationDir, make_runner, query
 
 
 def test_eight_concurrent_migrate_runs_apply_every_version_once(

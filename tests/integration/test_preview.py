@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.enginekit import REPO, MigrationDir, Run, make_runner, query, schema_snapshot
+from tests.fixtures.engine import REPO, MigrationDir, Run, make_runner, query, schema_snapshot
 
 BASE = (
     "CREATE TABLE accounts (id bigint PRIMARY KEY, name varchar(50), score int);\n"

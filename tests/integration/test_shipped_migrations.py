@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.enginekit import REPO, make_runner, query, schema_snapshot
+from tests.fixtures.engine import REPO, make_runner, query, schema_snapshot
 
 
 def test_all_up_all_down_all_up_gives_the_same_schema(pg_dsn: str) -> None:

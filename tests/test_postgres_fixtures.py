@@ -1,4 +1,4 @@
-"""Tests of the PostgreSQL test-server plugin (tests/pgserver.py)."""
+"""Tests of the PostgreSQL test-server plugin (tests/fixtures/postgres.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.pgserver import (
+from tests.fixtures.postgres import (
     ENV_DSN,
     NoPostgresServer,
     PgConnect,
@@ -206,3 +206,81 @@ def test_local_cluster_starts_and_cleans_up(pg_server: PgServer, tmp_path: Path)
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(dsn, connect_timeout=2).close()
     server.stop()  # idempotent
+
+
+# --------------------------------------------------------------------------- the plugin's hooks
+
+PLUGIN_TESTS = """
+import pytest
+
+@pytest.fixture
+def on_the_server(pg_dsn):  # reaches the server only through another fixture
+    return pg_dsn
+
+@pytest.fixture
+def dev_env():  # named like the e2e fixture whose test starts its own cluster
+    return {}
+
+def test_plain():
+    pass
+
+def test_direct(pg_dsn):
+    pass
+
+def test_indirect(on_the_server):
+    pass
+
+def test_own_cluster(dev_env):
+    pass
+"""
+NOWHERE = "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2"  # port 1: refused
+
+
+def _run_plugin(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, *args: str
+) -> pytest.RunResult:
+    """Run PLUGIN_TESTS in a subprocess with only this plugin and a server that is not there."""
+    monkeypatch.setenv(ENV_DSN, NOWHERE)
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))
+    pytester.makepyfile(test_plugin=PLUGIN_TESTS)
+    return pytester.runpytest_subprocess(
+        "-p", "tests.fixtures.postgres", "-p", "no:cacheprovider", "-s", *args
+    )
+
+
+def test_server_users_are_marked_db_directly_or_through_fixtures(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _run_plugin(pytester, monkeypatch, "-m", "db", "--collect-only", "-q")
+    assert result.ret == 0
+    marked = [line for line in result.stdout.lines if "::" in line]
+    assert marked == [
+        "test_plugin.py::test_direct",
+        "test_plugin.py::test_indirect",
+        "test_plugin.py::test_own_cluster",
+    ]
+
+
+def test_not_db_never_looks_for_a_server(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _run_plugin(pytester, monkeypatch, "-m", "not db")
+    result.assert_outcomes(passed=1, deselected=3)
+    assert "did not answer" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_db_test_without_a_server_stops_the_session(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _run_plugin(pytester, monkeypatch, "-k", "direct")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: ${ENV_DSN} is set but its server did not answer*"])
+    assert "skipped" not in result.stdout.str()
+
+
+def test_a_db_test_without_a_server_fails_under_xdist(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    result = _run_plugin(pytester, monkeypatch, "-n", "2", "-k", "plain or direct or indirect")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines([f"*${ENV_DSN} is set but its server did not answer*"])
