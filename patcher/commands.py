@@ -146,6 +146,7 @@ def _connector(config: Config, invocation: Invocation) -> Callable[[], PostgresB
             invoked_by=invocation.invoked_by,
             sslmode=config.sslmode,
             sslrootcert=config.sslrootcert,
+            iam_auth=config.iam_auth,
         )
 
     return connect

@@ -68,6 +68,7 @@ AWS_SERVICES = (
     "sts",  # botocore's assume-role and web-identity credential providers
     "xray",  # aws_xray_sdk's sampling connector creates an xray client (Tracer)
     "lambda",  # patcher.invoke (the CLI side of `patcher invoke`; 0.1 MB)
+    "rds",  # patcher.db.iam: generate_db_auth_token (signed locally, no call)
 )
 MB = 1024 * 1024
 # Where the RDS CA bundle goes in the package; the template's PATCHER_DB_SSLROOTCERT is

@@ -51,6 +51,7 @@ class PostgresBackend:
         connect_timeout: int = 10,
         sslmode: str | None = None,
         sslrootcert: str | None = None,
+        iam_auth: bool = False,
         **kwargs: Any,
     ) -> PostgresBackend:
         """Open an autocommit session named for the tool and request; fail within a bound."""
@@ -62,6 +63,7 @@ class PostgresBackend:
             connect_timeout=connect_timeout,
             sslmode=sslmode,
             sslrootcert=sslrootcert,
+            iam_auth=iam_auth,
         )
         return cls(conn, **kwargs)
 

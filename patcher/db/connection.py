@@ -17,6 +17,7 @@ import psycopg
 import psycopg.conninfo
 
 from patcher.core.errors import DatabaseUnavailable
+from patcher.db import iam
 
 # A dead client must not keep its backend (and so the advisory lock) alive: the server probes
 # the socket during long statements (PG 14+) and both ends send TCP keepalives, so a killed
@@ -39,8 +40,12 @@ def connect(
     connect_timeout: int,
     sslmode: str | None,
     sslrootcert: str | None,
+    iam_auth: bool = False,
 ) -> psycopg.Connection[Any]:
-    """Open an autocommit session named ``application_name``; fail within ``connect_timeout``."""
+    """Open an autocommit session named ``application_name``; fail within ``connect_timeout``.
+
+    ``iam_auth``: the password is a fresh RDS IAM auth token (``patcher.db.iam``), passed as
+    a parameter and scrubbed from any error; the conninfo's own password, if any, is unused."""
     options = f"-c lock_timeout={lock_timeout} {_SERVER_KEEPALIVES}"
     if statement_timeout:
         options += f" -c statement_timeout={statement_timeout}"
@@ -51,16 +56,75 @@ def connect(
         **_CLIENT_KEEPALIVES,
     }
     params.update({k: v for k, v in (("sslmode", sslmode), ("sslrootcert", sslrootcert)) if v})
+    token = iam.auth_token(conninfo) if iam_auth else None
+    if token is not None:
+        params["password"] = token
     try:
         conn = psycopg.connect(conninfo, autocommit=True, **params)
         _watch_client(conn)
     except psycopg.Error as exc:
+        reason = iam.scrub(_scrub(_error_text(exc), conninfo), token)
+        tls = _tls_failure(reason)
+        if tls:
+            meaning, plain = tls
+            advice = (
+                "Check that the host and port are the database's (a server or proxy without TLS "
+                "answered); do not lower PATCHER_DB_SSLMODE to get past this"
+                if plain
+                else f"Check that PATCHER_DB_SSLROOTCERT ({sslrootcert or 'libpq default'}) is "
+                "the CA bundle of the server (Aurora/RDS: the RDS bundle shipped in the "
+                "package) and that the host is the endpoint name the server's certificate "
+                f"carries (sslmode {sslmode or 'libpq default'})"
+            )
+            raise DatabaseUnavailable(
+                f"cannot connect to PostgreSQL: TLS failed, {meaning}: {reason}. No password "
+                f"was sent. {advice}"
+            ) from None
         raise DatabaseUnavailable(
-            f"cannot connect to PostgreSQL: {_scrub(_first_line(exc), conninfo)}; check the "
+            f"cannot connect to PostgreSQL: {reason}; check the "
             "host, port, credentials and network path (security groups), and that "
             "PATCHER_LOCK_TIMEOUT / PATCHER_STATEMENT_TIMEOUT are valid durations"
-        ) from exc
+            + (
+                "; with IAM auth, that the user is granted rds_iam and the function's role "
+                "has rds-db:connect on it"
+                if iam_auth
+                else ""
+            )
+        ) from (None if token else exc)
     return conn
+
+
+# libpq's words for a failed or refused TLS session, and what each means for the user.
+_TLS_FAILURES = (
+    (re.compile(r"does not match host name|no subjectAltName", re.I),
+     "the server's certificate is for another host name"),
+    (re.compile(r"certificate verify failed|self.signed certificate|unable to get local issuer",
+                re.I),
+     "the server's certificate is not signed by a trusted CA"),
+    (re.compile(r"root certificate file .* does not exist|could not read root certificate", re.I),
+     "the CA file cannot be read"),
+    (re.compile(r"server does not support SSL|SSL off|no encryption", re.I),
+     "the server does not offer TLS but TLS is required"),
+    (re.compile(r"\bSSL\b|\bTLS\b|certificate", re.I), "the TLS session could not be set up"),
+)  # fmt: skip
+
+
+def _tls_failure(text: str) -> tuple[str, bool] | None:
+    """What a TLS failure means, and whether it is "the server has no TLS at all"."""
+    for pattern, meaning in _TLS_FAILURES:
+        if pattern.search(text):
+            return meaning, meaning.startswith("the server does not offer TLS")
+    return None
+
+
+def _error_text(exc: BaseException) -> str:
+    """The first line, plus the TLS reason libpq may put on a later line."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    first = lines[0]
+    extra = [line for line in lines[1:] if _tls_failure(line) and line not in first]
+    return "; ".join([first, *extra[:2]])
 
 
 def _watch_client(conn: psycopg.Connection[Any]) -> None:
