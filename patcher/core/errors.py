@@ -163,3 +163,4 @@ class StatementFailed(Exception):
         self.connection_lost = connection_lost
         self.lock_not_available = lock_not_available
         self.cancelled = cancelled
+        self.note = ""  # what the engine learned of the aftermath (an INVALID index left)

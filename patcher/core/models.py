@@ -205,6 +205,30 @@ class LockHolder:
         return f"{who}, connected since {self.since}, {self.state or 'unknown state'})"
 
 
+class LockState(enum.StrEnum):
+    """Whether the session still held the run's advisory lock after a migration."""
+
+    HELD = "held"  # as it should be
+    RETAKEN = "retaken"  # the migration released it; it was free and is taken back
+    LOST = "lost"  # the migration released it and another session holds it now
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a backend reports after committing a migration with its history change."""
+
+    elapsed_ms: int
+    lock: LockState = LockState.HELD
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """One index as the catalog has it: ``schema.name`` and whether it is valid."""
+
+    name: str
+    valid: bool
+
+
 @dataclass(frozen=True)
 class VerifyReport:
     """What one script did inside the rolled-back verification transaction."""

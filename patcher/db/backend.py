@@ -15,9 +15,17 @@ from typing import Any
 
 import psycopg
 
-from patcher.core.models import AppliedRow, HistoryChange, LockHolder, VerifyReport
+from patcher.core.models import (
+    AppliedRow,
+    Committed,
+    HistoryChange,
+    IndexState,
+    LockHolder,
+    LockState,
+    VerifyReport,
+)
 from patcher.db import connection, execution, introspection, locks
-from patcher.db.execution import TimeoutSource
+from patcher.db.execution import StopCheck
 from patcher.db.history import History
 
 
@@ -39,6 +47,8 @@ class PostgresBackend:
         self.key = locks.lock_key(schema, table)
         self._history = History(conn, schema, table, request_id=request_id, invoked_by=invoked_by)
         self._locked = False
+        self._restore = connection.restore_sql(conn)
+        self._lock_check = locks.check_and_retake(self.key)
 
     @classmethod
     def connect(
@@ -78,6 +88,12 @@ class PostgresBackend:
             pass  # the session is gone, and its lock with it
         finally:
             self.conn.close()
+
+    def cancel(self) -> None:
+        connection.cancel(self.conn)
+
+    def restore_session(self) -> None:
+        self.conn.execute(self._restore, prepare=False)
 
     @staticmethod
     def errors_translated() -> AbstractContextManager[None]:
@@ -130,32 +146,46 @@ class PostgresBackend:
     def mark_dirty(self, record: HistoryChange) -> None:
         self._history.mark_dirty(record)
 
-    def finish_clean(self, record: HistoryChange, elapsed_ms: int) -> None:
-        self._history.finish_clean(record, elapsed_ms)
+    def finish_clean(self, record: HistoryChange, elapsed_ms: int) -> LockState:
+        """Restore the session, clear the mark, check the lock: one round trip."""
+        text = self._history.finish_clean_sql(record, elapsed_ms)
+        cur = self.conn.cursor()
+        cur.execute(f"{self._restore}{text};\n{self._lock_check}", prepare=False)
+        return self._lock_state(execution.last_value(cur))
+
+    def _lock_state(self, answer: str) -> LockState:
+        state = LockState(answer)
+        self._locked = state is not LockState.LOST
+        return state
 
     # -- running ------------------------------------------------------------------------------
-
-    def set_statement_timeout(self, ms: int | None) -> None:
-        """Cap the next statements (0 or None: the session default)."""
-        execution.set_statement_timeout(self.conn, ms)
 
     def run_transactional(
         self,
         statements: Sequence[str],
         record: HistoryChange,
-        timeout_ms: TimeoutSource | None = None,
-    ) -> int:
-        """Run the statements and ``record`` (with its audit row) in one transaction."""
+        stop: StopCheck | None = None,
+    ) -> Committed:
+        """Run the statements and ``record`` (with its audit row) in one transaction; the
+        session restore, the history write, COMMIT and the lock check share one message."""
 
-        def history_query(elapsed_ms: int) -> tuple[str, dict[str, Any]]:
-            return self._history.write_query(
+        def finish_sql(elapsed_ms: int) -> str:
+            write = self._history.sql_text(
                 record.write, record, outcome=record.outcome, elapsed_ms=elapsed_ms
             )
+            return f"{self._restore}{write};\nCOMMIT;\n{self._lock_check}"
 
-        return execution.run_transactional(self.conn, statements, history_query, timeout_ms)
+        elapsed, answer = execution.run_transactional(self.conn, statements, finish_sql, stop)
+        return Committed(elapsed, self._lock_state(answer))
 
-    def run_statements(self, statements: Sequence[str], timeout_ms: TimeoutSource | None) -> None:
-        execution.run_statements(self.conn, statements, timeout_ms)
+    def run_statements(self, statements: Sequence[str], stop: StopCheck | None = None) -> None:
+        execution.run_statements(self.conn, statements, stop)
+
+    def indexes(self) -> list[IndexState]:
+        return introspection.indexes(self.conn)
+
+    def drop_index(self, name: str) -> None:
+        introspection.drop_index(self.conn, name)
 
     # -- introspection for previews -----------------------------------------------------------
 
@@ -166,6 +196,6 @@ class PostgresBackend:
         self,
         scripts: Sequence[Sequence[str]],
         lock_timeout_ms: int,
-        timeout_ms: TimeoutSource | None = None,
+        stop: StopCheck | None = None,
     ) -> list[VerifyReport]:
-        return introspection.verify(self.conn, scripts, lock_timeout_ms, timeout_ms)
+        return introspection.verify(self.conn, scripts, lock_timeout_ms, stop)

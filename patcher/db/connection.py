@@ -60,7 +60,7 @@ def connect(
     if token is not None:
         params["password"] = token
     try:
-        conn = psycopg.connect(conninfo, autocommit=True, **params)
+        conn = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None, **params)
         _watch_client(conn)
     except psycopg.Error as exc:
         reason = iam.scrub(_scrub(_error_text(exc), conninfo), token)
@@ -136,6 +136,29 @@ def _watch_client(conn: psycopg.Connection[Any]) -> None:
             "SELECT set_config('client_connection_check_interval', %s, false)",
             (_CLIENT_CHECK_INTERVAL,),
         )
+
+
+def restore_sql(conn: psycopg.Connection[Any]) -> str:
+    """Statements that bring the session back to what it connected with (SPEC 7 item 2).
+
+    ``RESET ALL`` returns every setting to the session default (what the connection's
+    ``options`` and the role/database settings gave: lock_timeout, statement_timeout,
+    search_path, application_name) but not the role: ``RESET SESSION AUTHORIZATION`` (allowed
+    to any user: it returns to the authenticated one) undoes ``SET ROLE`` and ``SET SESSION
+    AUTHORIZATION``. The client check of ``_watch_client`` is set again after them."""
+    text = "RESET SESSION AUTHORIZATION;\nRESET ALL;\n"
+    row = conn.execute(
+        "SELECT current_setting('client_connection_check_interval', true)"
+    ).fetchone()
+    if row and row[0] not in (None, "0"):
+        text += f"SET client_connection_check_interval = '{_CLIENT_CHECK_INTERVAL}';\n"
+    return text
+
+
+def cancel(conn: psycopg.Connection[Any]) -> None:
+    """Ask the server to cancel what the session runs; from any thread; never raises."""
+    with suppress(Exception):
+        conn.cancel_safe(timeout=5)
 
 
 @contextmanager

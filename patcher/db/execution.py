@@ -16,12 +16,13 @@ from patcher.core.errors import StatementFailed
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
-TimeoutSource = Callable[[], int | None]
-"""Gives the statement timeout (ms) to set before each statement, or None for the default
-(the same alias as ``patcher.engine.ports.TimeoutSource``: db/ never imports the engine)."""
+StopCheck = Callable[[], bool]
+"""Asked before each statement: True when the engine cut the migration (the same alias as
+``patcher.engine.ports.StopCheck``: db/ never imports the engine)."""
 
-HistoryQuery = Callable[[int], tuple[str, dict[str, Any]]]
-"""Gives the history write (query, parameters) to commit with a run that took that many ms."""
+FinishSql = Callable[[int], str]
+"""Gives the text sent with COMMIT for a run that took that many ms: session restore, the
+history write, ``COMMIT``, the lock check (its last statement answers the lock's state)."""
 
 _CONNECTION_LOST = (
     psycopg.errors.AdminShutdown,  # 57P01
@@ -58,36 +59,42 @@ def statement_failed(
     )
 
 
+def _stopped(index: int) -> StatementFailed:
+    return StatementFailed(
+        "cut by the Lambda deadline before this statement was sent", index=index, cancelled=True
+    )
+
+
 def run_transactional(
     conn: psycopg.Connection[Any],
     statements: Sequence[str],
-    history_query: HistoryQuery,
-    timeout_ms: TimeoutSource | None = None,
-) -> int:
-    """Run every statement and the history change in one transaction; return elapsed ms.
+    finish_sql: FinishSql,
+    stop: StopCheck | None = None,
+) -> tuple[int, str]:
+    """Run every statement, then the finish text, in one transaction; return (elapsed ms,
+    what the finish text's last statement answered).
 
-    BEGIN travels with the first statement, the deadline's statement_timeout with each
-    statement, and the history change with COMMIT (simple protocol, several statements
-    per message), so n statements cost n round trips, not n + 3 (or 2n + 3 in Lambda).
-    Raises StatementFailed; the transaction is then rolled back: no trace but the error."""
+    BEGIN travels with the first statement and the history change (after the session restore)
+    with COMMIT and the lock check (simple protocol, several statements per message), so n
+    statements cost n round trips. Raises StatementFailed; the transaction is then rolled
+    back: no trace but the error."""
     started = time.perf_counter()
     cur = conn.cursor()
     try:
         if not statements:
             cur.execute("BEGIN")
         for index, text in enumerate(statements):
+            if stop is not None and stop():
+                raise _stopped(index)
             prefix = "BEGIN;\n" if index == 0 else ""
-            if timeout_ms is not None:  # the deadline's cap rides in the same message
-                prefix += f"SET statement_timeout = {int(timeout_ms() or 0)};\n"
             try:
                 cur.execute(prefix + text, prepare=False)
             except psycopg.Error as exc:
                 raise statement_failed(index, exc, offset=len(prefix)) from exc
         elapsed = ms_since(started)
-        query, params = history_query(elapsed)
-        finish = psycopg.ClientCursor(conn).mogrify(query, params) + ";\nCOMMIT"
         try:
-            cur.execute(finish, prepare=False)
+            cur.execute(finish_sql(elapsed), prepare=False)
+            answer = last_value(cur)
         except psycopg.Error as exc:
             raise statement_failed(len(statements), exc, at_commit=True) from exc
     except BaseException:
@@ -95,27 +102,30 @@ def run_transactional(
             with suppress(psycopg.Error):
                 conn.execute("ROLLBACK")
         raise
-    return elapsed
+    return elapsed, answer
+
+
+def last_value(cur: psycopg.Cursor[Any]) -> str:
+    """The first column of the last result of a multi-statement message."""
+    while cur.nextset():
+        pass
+    row = cur.fetchone()
+    return str(row[0]) if row else ""
 
 
 def run_statements(
-    conn: psycopg.Connection[Any], statements: Sequence[str], timeout_ms: TimeoutSource | None
+    conn: psycopg.Connection[Any], statements: Sequence[str], stop: StopCheck | None = None
 ) -> None:
-    """Run statements one by one as sent (autocommit unless a transaction is open), setting
-    the statement timeout before each when ``timeout_ms`` is given."""
+    """Run statements one by one as sent (autocommit unless a transaction is open); before
+    each, ``stop`` may say the engine cut the run."""
     cur = conn.cursor()
     for index, text in enumerate(statements):
+        if stop is not None and stop():
+            raise _stopped(index)
         try:
-            if timeout_ms is not None:
-                set_statement_timeout(conn, timeout_ms())
             cur.execute(text, prepare=False)
         except psycopg.Error as exc:
             raise statement_failed(index, exc) from exc
-
-
-def set_statement_timeout(conn: psycopg.Connection[Any], ms: int | None) -> None:
-    """Cap the next statements (0 or None: the session default)."""
-    conn.execute("SELECT set_config('statement_timeout', %s, false)", (f"{ms or 0}ms",))
 
 
 def ms_since(started: float) -> int:

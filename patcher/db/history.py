@@ -107,9 +107,13 @@ class History:
         self._check_foreign_table(self.table, HISTORY_COLUMNS)
         self._check_foreign_table(f"{self.table}_log", LOG_COLUMNS)
         with self.conn.transaction():
-            self.conn.execute(
-                sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
-            )
+            # CREATE SCHEMA IF NOT EXISTS checks CREATE on the database first: a runner
+            # granted only USAGE and CREATE on an existing schema must never send it.
+            row = self.conn.execute("SELECT to_regnamespace(%s)", (self.schema,)).fetchone()
+            if row is None or row[0] is None:
+                self.conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+                )
             self.conn.execute(sql.SQL(_DDL).format(table=self._history, log=self._log))
 
     def _check_foreign_table(self, name: str, expected: set[str]) -> None:
@@ -183,11 +187,19 @@ class History:
         change = HistoryWrite.MARK_DIRTY_UP if up else HistoryWrite.MARK_DIRTY_DOWN
         self.write(change, record, outcome="started", elapsed_ms=None)
 
-    def finish_clean(self, record: HistoryChange, elapsed_ms: int) -> None:
-        """After a no-transaction script succeeded: clear the mark (or drop the row for down)."""
+    def finish_clean_sql(self, record: HistoryChange, elapsed_ms: int) -> str:
+        """After a no-transaction script succeeded: the statement that clears the mark (or
+        drops the row for down), with its audit row, as text to send with others."""
         up = record.direction == "up"
         change = HistoryWrite.FINISH_UP if up else HistoryWrite.DELETE
-        self.write(change, record, outcome=record.outcome, elapsed_ms=elapsed_ms)
+        return self.sql_text(change, record, outcome=record.outcome, elapsed_ms=elapsed_ms)
+
+    def sql_text(
+        self, change: HistoryWrite, record: HistoryChange, *, outcome: str, elapsed_ms: int | None
+    ) -> str:
+        """One ``write`` as literal SQL text, to ride in a multi-statement message."""
+        query, params = self.write_query(change, record, outcome=outcome, elapsed_ms=elapsed_ms)
+        return psycopg.ClientCursor(self.conn).mogrify(query, params)
 
     def write(
         self,

@@ -10,10 +10,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from patcher.core.errors import StatementFailed
-from patcher.core.models import VerifyReport
-from patcher.db.execution import TimeoutSource, ms_since, run_statements
+from patcher.core.models import IndexState, VerifyReport
+from patcher.db.execution import StopCheck, ms_since, run_statements
 
 
 def table_sizes(conn: psycopg.Connection[Any]) -> dict[str, int]:
@@ -26,11 +27,27 @@ def table_sizes(conn: psycopg.Connection[Any]) -> dict[str, int]:
     return {name: int(count) for name, count in rows}
 
 
+def indexes(conn: psycopg.Connection[Any]) -> list[IndexState]:
+    """Every index outside the system schemas, ``schema.name`` (quoted where needed), valid?"""
+    rows = conn.execute(
+        "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname), i.indisvalid "
+        "FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+    ).fetchall()
+    return [IndexState(str(name), bool(valid)) for name, valid in rows]
+
+
+def drop_index(conn: psycopg.Connection[Any], name: str) -> None:
+    """DROP INDEX CONCURRENTLY IF EXISTS, for a name ``indexes`` returned (already quoted)."""
+    conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(name)))
+
+
 def verify(
     conn: psycopg.Connection[Any],
     scripts: Sequence[Sequence[str]],
     lock_timeout_ms: int,
-    timeout_ms: TimeoutSource | None = None,
+    stop: StopCheck | None = None,
 ) -> list[VerifyReport]:
     """Run each script in one transaction that is always rolled back; report what each did.
 
@@ -45,7 +62,7 @@ def verify(
             before = _relfilenodes(conn)
             started = time.perf_counter()
             try:
-                run_statements(conn, statements, timeout_ms)
+                run_statements(conn, statements, stop)
             except StatementFailed as exc:
                 reports.append(VerifyReport(ms_since(started), [], [], exc))
                 break

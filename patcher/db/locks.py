@@ -36,15 +36,29 @@ def unlock(conn: psycopg.Connection[Any], key: int) -> None:
     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
+def _held(key: int) -> str:
+    """SQL that is true while this session holds ``key`` (literals: the key is our integer)."""
+    high, low = _key_halves(key)
+    return (
+        "EXISTS (SELECT FROM pg_locks WHERE pid = pg_backend_pid() AND granted "
+        f"AND locktype = 'advisory' AND objsubid = 1 AND classid = {high}::bigint::oid "
+        f"AND objid = {low}::bigint::oid)"
+    )
+
+
 def holds_lock(conn: psycopg.Connection[Any], key: int) -> bool:
     """Whether this session still holds the lock (asks the server, not a flag)."""
-    row = conn.execute(
-        "SELECT EXISTS (SELECT FROM pg_locks WHERE pid = pg_backend_pid() AND granted "
-        "AND locktype = 'advisory' AND objsubid = 1 AND classid = %s::bigint::oid "
-        "AND objid = %s::bigint::oid)",
-        _key_halves(key),
-    ).fetchone()
+    row = conn.execute(f"SELECT {_held(key)}").fetchone()
     return bool(row and row[0])
+
+
+def check_and_retake(key: int) -> str:
+    """One statement answering 'held', 'retaken' (it was free: taken back) or 'lost'; it rides
+    in the message after a migration's COMMIT, so the check costs no round trip."""
+    return (
+        f"SELECT CASE WHEN {_held(key)} THEN 'held' "
+        f"WHEN pg_try_advisory_lock({int(key)}) THEN 'retaken' ELSE 'lost' END"
+    )
 
 
 def lock_holder(conn: psycopg.Connection[Any], key: int) -> LockHolder | None:

@@ -6,6 +6,7 @@ backend, plan, scripts, options, clock, event sink and outcome.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 from patcher.core.errors import DeadlineReached
 from patcher.core.models import AppliedRow, Plan, Request
 from patcher.engine.outcome import Outcome
-from patcher.engine.ports import MigrationBackend, TimeoutSource
+from patcher.engine.ports import Connect, MigrationBackend
 from patcher.sql.scripts import ScriptSet
 
 EventSink = Callable[[str, dict[str, Any]], None]
@@ -35,32 +36,76 @@ class RunOptions:
     verify_lock_timeout_ms: int = 2000  # a preview never queues production behind it for long
 
 
+SAFETY_MS = 3000
+"""How long before the Lambda deadline a running migration is cut: enough to roll it back, write
+the audit row and return the result (measured: rollback + audit row + answer take well under
+0.5 s on a healthy writer; 3 s leaves room for a slow network)."""
+
+START_SLACK_MS = 1000
+"""A migration starts only while more than the margin plus this is left (SPEC 7 item 1)."""
+
+
 class Deadline:
-    """The Lambda clock: how long a statement may take and whether to start another step."""
+    """The Lambda clock: whether a migration may start, and when a running one is cut.
+
+    A migration starts only while more than the margin is left; once started it may use the
+    margin and is cut at the time left minus ``SAFETY_MS`` (the whole migration, however many
+    statements it has: the engine cancels it from the client)."""
 
     def __init__(self, time_left_ms: Callable[[], int] | None, margin_s: float) -> None:
         self.time_left_ms, self.margin_ms = time_left_ms, int(margin_s * 1000)
 
     def budget_ms(self) -> int | None:
-        """Milliseconds usable before the margin, or None without a deadline."""
+        """Milliseconds usable before the margin (to wait for the lock), or None."""
         return None if self.time_left_ms is None else self.time_left_ms() - self.margin_ms
 
     def check(self, what: str) -> None:
         """Raise DeadlineReached when there is too little time left to start ``what``."""
         budget = self.budget_ms()
-        if budget is not None and budget < 1000:
+        if budget is not None and budget < START_SLACK_MS:
             raise DeadlineReached(f"stopped before {what}: the Lambda deadline is near")
 
-    def statement_cap(self, statement_timeout_ms: int | None) -> TimeoutSource | None:
-        """The statement_timeout to send with each statement, or None without a deadline."""
+    def cut_in_seconds(self) -> float | None:
+        """Seconds from now until a running migration must be cut, or None without a deadline."""
         if self.time_left_ms is None:
             return None
+        return max(0.0, (self.time_left_ms() - SAFETY_MS) / 1000)
 
-        def cap() -> int | None:
-            budget = max(1, self.budget_ms() or 1)
-            return min(budget, statement_timeout_ms or budget)
+    def expired(self) -> bool:
+        """True once the time left is down to the safety: send nothing more."""
+        return self.time_left_ms is not None and self.time_left_ms() <= SAFETY_MS
 
-        return cap
+
+class Watchdog:
+    """Cuts a migration at the deadline: a timer cancels what the session runs, and ``stop``
+    tells the backend to send nothing more. ``fired`` says whether it cut."""
+
+    def __init__(self, backend: MigrationBackend, deadline: Deadline) -> None:
+        self.backend, self.deadline = backend, deadline
+        self.fired = False
+        seconds = deadline.cut_in_seconds()
+        self._timer = None if seconds is None else threading.Timer(seconds, self._fire)
+
+    def __enter__(self) -> Watchdog:
+        if self._timer is not None:
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer.join()  # a cancel in flight reaches the server before anything else
+
+    def _fire(self) -> None:
+        self.fired = True
+        self.backend.cancel()
+
+    def stop(self) -> bool:
+        """The backend's StopCheck: True once the deadline has cut the migration."""
+        if not self.fired and self.deadline.expired():
+            self.fired = True
+        return self.fired
 
 
 @dataclass
@@ -76,10 +121,12 @@ class RunContext:
     outcome: Outcome = field(default_factory=lambda: Outcome(status="invalid"))
     history: list[AppliedRow] = field(default_factory=list)
     scripts: ScriptSet = field(default_factory=dict)
+    connect: Connect | None = None  # opens a new session (to learn a COMMIT in doubt)
     plan: Plan = field(init=False)
 
     def __post_init__(self) -> None:
         self.plan = Plan(self.request, (), None)
 
-    def statement_cap(self) -> TimeoutSource | None:
-        return self.deadline.statement_cap(self.options.statement_timeout_ms)
+    def watchdog(self) -> Watchdog:
+        """A fresh deadline watchdog on this run's session, for one migration or preview."""
+        return Watchdog(self.backend, self.deadline)

@@ -19,10 +19,20 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from patcher.core.models import AppliedRow, HistoryChange, LockHolder, VerifyReport
+from patcher.core.models import (
+    AppliedRow,
+    Committed,
+    HistoryChange,
+    IndexState,
+    LockHolder,
+    LockState,
+    VerifyReport,
+)
 
-TimeoutSource = Callable[[], int | None]
-"""Gives the statement timeout (ms) to use for the next statement, or None for the default."""
+StopCheck = Callable[[], bool]
+"""Asked before each statement is sent: True when the engine has cut the migration (its
+deadline passed); the backend then sends nothing more and raises ``StatementFailed`` with
+``cancelled=True`` for that statement."""
 
 
 class MigrationBackend(Protocol):
@@ -40,6 +50,17 @@ class MigrationBackend(Protocol):
 
     def close(self) -> None:
         """Release the lock if held and disconnect. Never raises."""
+        ...
+
+    def cancel(self) -> None:
+        """Ask the server to cancel what this session is running now (the statement fails
+        with ``StatementFailed(cancelled=True)``). Safe to call from another thread; a no-op
+        when nothing runs. Never raises."""
+        ...
+
+    def restore_session(self) -> None:
+        """Bring the session back to the run's own state (role, search_path, timeouts,
+        application_name: what it connected with), undoing what a migration SET."""
         ...
 
     def check_writable(self) -> None:
@@ -103,14 +124,19 @@ class MigrationBackend(Protocol):
         self,
         statements: Sequence[str],
         change: HistoryChange,
-        timeout_ms: TimeoutSource | None = None,
-    ) -> int:
-        """Run the statements and ``change`` (with its audit row) in one transaction; return the
-        elapsed milliseconds. On ``StatementFailed`` the transaction is rolled back: nothing of
-        it remains, and the audit row is not written (the engine logs the failure)."""
+        stop: StopCheck | None = None,
+    ) -> Committed:
+        """Run the statements and ``change`` (with its audit row) in one transaction.
+
+        In the round trip of COMMIT the session is first restored (``restore_session``) so the
+        history change runs in the run's own state, and after COMMIT the lock is checked and
+        taken back when free (``Committed.lock``). On ``StatementFailed`` the transaction is
+        rolled back: nothing of it remains, and the audit row is not written (the engine logs
+        the failure). A failure of the COMMIT message itself has ``at_commit=True``; with
+        ``connection_lost`` too, whether it committed is unknown (read the history)."""
         ...
 
-    def run_statements(self, statements: Sequence[str], timeout_ms: TimeoutSource | None) -> None:
+    def run_statements(self, statements: Sequence[str], stop: StopCheck | None = None) -> None:
         """Run statements one by one outside any transaction; raise ``StatementFailed`` at the
         first that fails (those before it stay done)."""
         ...
@@ -119,8 +145,18 @@ class MigrationBackend(Protocol):
         """Before a no-transaction script: record at once that it started (dirty mark)."""
         ...
 
-    def finish_clean(self, change: HistoryChange, elapsed_ms: int) -> None:
-        """After a no-transaction script succeeded: clear the mark (up) or drop the row (down)."""
+    def finish_clean(self, change: HistoryChange, elapsed_ms: int) -> LockState:
+        """After a no-transaction script succeeded: restore the session, clear the mark (up) or
+        drop the row (down), then check the lock (taken back when free), in one round trip."""
+        ...
+
+    def indexes(self) -> list[IndexState]:
+        """Every index outside the system schemas, with its validity (``pg_index.indisvalid``):
+        a failed CREATE INDEX CONCURRENTLY leaves an INVALID one behind."""
+        ...
+
+    def drop_index(self, name: str) -> None:
+        """``DROP INDEX CONCURRENTLY IF EXISTS`` the index ``schema.name`` (autocommit)."""
         ...
 
     # -- introspection for previews -----------------------------------------------------------
@@ -133,7 +169,7 @@ class MigrationBackend(Protocol):
         self,
         scripts: Sequence[Sequence[str]],
         lock_timeout_ms: int,
-        timeout_ms: TimeoutSource | None = None,
+        stop: StopCheck | None = None,
     ) -> list[VerifyReport]:
         """Run each script in one transaction that is always rolled back, and report the locks
         each took and the tables it rewrote; stop at the first failure (its report carries the

@@ -5,8 +5,8 @@ from __future__ import annotations
 from patcher.core.errors import MigrationFailed
 from patcher.core.models import Step, VerifyReport
 from patcher.engine.context import RunContext
+from patcher.engine.failures import migration_failed
 from patcher.engine.outcome import ResultEntry
-from patcher.engine.steps import migration_failed
 from patcher.sql.scripts import Script
 
 _NOT_EXECUTED = (
@@ -38,11 +38,12 @@ def verify(ctx: RunContext) -> None:
             entry.verified = False
             entry.verify_note = _NOT_EXECUTED
             entry.statements = list(script.statement_texts)
-    reports = ctx.backend.verify(
-        [script.statement_texts for _, script, _ in runnable],
-        ctx.options.verify_lock_timeout_ms,
-        ctx.statement_cap(),
-    )
+    with ctx.watchdog() as dog:
+        reports = ctx.backend.verify(
+            [script.statement_texts for _, script, _ in runnable],
+            ctx.options.verify_lock_timeout_ms,
+            dog.stop,
+        )
     for (step, script, entry), report in zip(runnable, reports, strict=False):
         _annotate(ctx, step, script, entry, report)
     for _, _, entry in runnable[len(reports) :]:

@@ -57,6 +57,7 @@ def run(
         Deadline(time_left_ms, opts.time_margin_seconds),
         events or no_events,
         outcome,
+        connect=connect,
     )
     try:
         with backend.errors_translated():

@@ -1,20 +1,48 @@
-"""Carrying out planned steps: run each migration (deadline, lock_timeout retries), record."""
+"""Carrying out planned steps: each migration under the deadline watchdog, with lock_timeout
+retries, the lock check after it, and the COMMIT-in-doubt check when the session is lost."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from functools import partial
 from typing import TypeVar
 
-from patcher.core.errors import DeadlineReached, MigrationFailed, StatementFailed
-from patcher.core.models import HistoryChange, Step
-from patcher.engine.context import RunContext, RunOptions
+from patcher.core.errors import (
+    DatabaseUnavailable,
+    DeadlineExceeded,
+    LockLost,
+    MigrationFailed,
+    PatcherError,
+    StatementFailed,
+)
+from patcher.core.models import HistoryChange, LockState, Migration, Step
+from patcher.engine.context import RunContext, Watchdog
+from patcher.engine.failures import deadline_exceeded, migration_failed
+from patcher.engine.notx import run_no_transaction
 from patcher.engine.outcome import history_change, step_entry
-from patcher.sql.lexer import line_col
+from patcher.engine.retry import with_lock_retries
 from patcher.sql.scripts import Script
 
 T = TypeVar("T")
+
+
+class _Cut(Exception):
+    """Internal: the deadline cut a transactional migration, which was rolled back."""
+
+    def __init__(self, error: DeadlineExceeded) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class _CommittedThenLost(Exception):
+    """Internal: the session was lost after COMMIT, and the history shows it committed."""
+
+
+class _StoppedAfter(Exception):
+    """Internal: the step completed and is recorded, then the run must stop with ``error``."""
+
+    def __init__(self, error: PatcherError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 def record_only(ctx: RunContext) -> None:
@@ -38,158 +66,194 @@ def execute_steps(ctx: RunContext) -> None:
     unapplied = {m.version: m for m in ctx.plan.pending}
     remaining = list(ctx.plan.steps)
     outcome.status = done_state
+    ran = 0
     try:
         while remaining:
             step = remaining[0]
-            m = step.migration
-            try:
-                ctx.deadline.check(f"version {m.version}")
-            except DeadlineReached as exc:
-                outcome.status = "partial"
-                outcome.warnings.append(f"{exc.message}; invoke again to continue")
+            if not _may_start(ctx, step):
                 break
             try:
-                _run_and_report(ctx, step, done_state)
+                _run_and_report(ctx, step, done_state, first=ran == 0)
+            except _Cut as cut:  # an earlier migration ran: leave this one for the next call
+                outcome.status = "partial"
+                outcome.warnings.append(f"{cut.error.message.split('. To run it')[0]}; "
+                                        "invoke again to continue")  # fmt: skip
+                break
             except MigrationFailed:
                 remaining.pop(0)  # reported as failed, not as not_run
                 raise
+            except _StoppedAfter as stopped:
+                remaining.pop(0)
+                _moved(step, applied, unapplied)
+                raise stopped.error from None
             remaining.pop(0)
-            if step.direction == "up":
-                applied.add(m.version)
-                unapplied.pop(m.version, None)
-            else:
-                applied.discard(m.version)
-                unapplied[m.version] = m
+            ran += 1
+            _moved(step, applied, unapplied)
     finally:
         outcome.entries += [step_entry(s, ctx.scripts, "not_run") for s in remaining]
         outcome.current_version = max(applied, default=None)
         outcome.pending = [unapplied[v] for v in sorted(unapplied)]
 
 
-def _run_and_report(ctx: RunContext, step: Step, done_state: str) -> None:
+def _may_start(ctx: RunContext, step: Step) -> bool:
+    """Whether the deadline leaves room to start ``step``; if not, the run is partial."""
+    if ctx.deadline.budget_ms() is None:
+        return True
+    try:
+        ctx.deadline.check(f"version {step.migration.version}")
+    except PatcherError as exc:
+        ctx.outcome.status = "partial"
+        ctx.outcome.warnings.append(f"{exc.message}; invoke again to continue")
+        return False
+    return True
+
+
+def _moved(step: Step, applied: set[int], unapplied: dict[int, Migration]) -> None:
+    m = step.migration
+    if step.direction == "up":
+        applied.add(m.version)
+        unapplied.pop(m.version, None)
+    else:
+        applied.discard(m.version)
+        unapplied[m.version] = m
+
+
+def _run_and_report(ctx: RunContext, step: Step, done_state: str, *, first: bool) -> None:
     """Run one step and add its entry (and event); a failure is reported, then re-raised."""
     script = ctx.scripts[step.key]
     change = history_change(step, script)
     started = time.perf_counter()
     try:
-        elapsed = _run_step(ctx, step, script, change)
-    except MigrationFailed as exc:
-        cause = exc.__cause__
-        if isinstance(cause, StatementFailed) and cause.connection_lost:
-            ctx.outcome.unlogged = (change, exc.message)
-        failed = step_entry(step, ctx.scripts, "failed")
-        failed.duration_ms = int((time.perf_counter() - started) * 1000)
-        ctx.outcome.entries.append(failed)
-        ctx.emit("migration", {**failed.event_fields(), "error": exc.type})
+        with ctx.watchdog() as dog:
+            elapsed, lock = _run_step(ctx, step, script, change, dog, first=first)
+    except _CommittedThenLost:
+        _report(ctx, step, done_state, started)
+        raise _StoppedAfter(
+            DatabaseUnavailable(
+                f"the connection was lost while the COMMIT of version {step.migration.version} "
+                "was in flight; a new session read the history: it committed, and it is recorded "
+                f"as {done_state}. The run stopped there (the lock went with the session): run "
+                "again to continue"
+            )
+        ) from None
+    except (MigrationFailed, _Cut) as exc:
+        error = exc.error if isinstance(exc, _Cut) else exc
+        if not isinstance(exc, _Cut):
+            _report(ctx, step, "failed", started, error=error.type)
+        cause = error.__cause__
+        if isinstance(cause, StatementFailed) and cause.connection_lost and not cause.at_commit:
+            ctx.outcome.unlogged = (change, error.message)
         raise
-    done = step_entry(step, ctx.scripts, done_state)
-    done.duration_ms = elapsed
-    ctx.outcome.entries.append(done)
-    ctx.emit("migration", done.event_fields())
-
-
-def _run_step(ctx: RunContext, step: Step, script: Script, change: HistoryChange) -> int:
-    """Run one migration with lock_timeout retries; raise MigrationFailed with its location."""
-    backend, opts = ctx.backend, ctx.options
-    timeout = ctx.statement_cap()
-    texts = script.statement_texts
-    started = time.perf_counter()
+    _report(ctx, step, done_state, started, took=elapsed)
     try:
-        if script.transactional:
-            return with_lock_retries(
-                lambda: backend.run_transactional(texts, change, timeout), opts
-            )
-        backend.mark_dirty(change)
-        for index, text in enumerate(texts):
-            try:
-                with_lock_retries(partial(backend.run_statements, [text], timeout), opts)
-            except StatementFailed as exc:
-                exc.index = index
-                raise
-        elapsed = int((time.perf_counter() - started) * 1000)
-        backend.finish_clean(change, elapsed)
-        return elapsed
-    except StatementFailed as exc:
-        error = migration_failed(step, script, exc)
-        if not exc.connection_lost:
-            took = int((time.perf_counter() - started) * 1000)
-            backend.log(change, outcome="failed", error=error.message, duration_ms=took)
-        raise error from exc
+        _check_lock(ctx, step, lock)
+    except LockLost as exc:
+        raise _StoppedAfter(exc) from None
 
 
-def with_lock_retries(action: Callable[[], T], opts: RunOptions) -> T:
-    """Run ``action``; when it hits lock_timeout, retry with doubling back-off."""
-    delay = opts.lock_retry_backoff_seconds
-    for attempt in range(opts.lock_retries + 1):
-        try:
-            return action()
-        except StatementFailed as exc:
-            if not exc.lock_not_available or attempt == opts.lock_retries:
-                raise
-        time.sleep(delay)
-        delay *= 2
-    raise AssertionError("unreachable")
+def _report(
+    ctx: RunContext,
+    step: Step,
+    state: str,
+    started: float,
+    *,
+    took: int | None = None,
+    error: str | None = None,
+) -> None:
+    entry = step_entry(step, ctx.scripts, state)
+    entry.duration_ms = int((time.perf_counter() - started) * 1000) if took is None else took
+    ctx.outcome.entries.append(entry)
+    fields = entry.event_fields()
+    ctx.emit("migration", {**fields, "error": error} if error else fields)
 
 
-def failure_location(script: Script, exc: StatementFailed) -> tuple[int, int, str]:
-    """Line, column and a phrase naming where in ``script`` the failure happened."""
-    if exc.at_commit:  # a deferred constraint, say: no statement of the file to point at
-        line, column = line_col(script.text, len(script.text))
-        return line, column, f"{script.obj.name} at COMMIT, after its last statement"
-    stmt = script.statements[exc.index]
-    line, column = stmt.line, stmt.column
-    if exc.position is not None:
-        line, column = line_col(script.text, stmt.start + exc.position - 1)
-    where = f"{script.obj.name} line {line}, column {column} (statement {exc.index + 1})"
-    return line, column, where
-
-
-def _next_step(script: Script, exc: StatementFailed) -> str:
-    """What the person reading the failure should do about it."""
-    if exc.connection_lost:
-        if script.transactional:
-            return (
-                "the connection was lost; PostgreSQL rolled the migration back, nothing of it "
-                "remains: fix the cause and run again"
-            )
-        return (
-            "the connection was lost part-way through a no-transaction script: the "
-            "version is marked dirty; inspect, then run repair"
+def _check_lock(ctx: RunContext, step: Step, lock: LockState) -> None:
+    """After a migration: it may have released the run's lock (SPEC 7 item 3)."""
+    if lock is LockState.HELD:
+        return
+    v = step.migration.version
+    if lock is LockState.RETAKEN:
+        ctx.outcome.warnings.append(
+            f"version {v} released the run's advisory lock (pg_advisory_unlock*, DISCARD ALL); "
+            "it was free and was taken back before anything else ran: remove that call"
         )
-    if exc.lock_not_available:
-        return (
-            "the statement hit lock_timeout (PATCHER_LOCK_TIMEOUT) on every retry: another "
-            "session's transaction holds a conflicting lock on the table; find it in "
-            "pg_stat_activity / pg_locks and run again when it is gone"
-        )
-    if exc.cancelled:
-        return (
-            "the statement was cancelled by statement_timeout (capped by the Lambda time "
-            "left); make it faster, split the migration, or raise PATCHER_STATEMENT_TIMEOUT"
-        )
-    if script.transactional:
-        return "the migration was rolled back, nothing of it remains: fix the script"
-    return (
-        "earlier statements of this no-transaction script stay applied and the version "
-        "is marked dirty: fix the cause by hand, then run repair"
+        return
+    holder = ctx.backend.lock_holder()
+    who = holder.describe() if holder else "another session"
+    raise LockLost(
+        f"version {v} released the run's advisory lock (pg_advisory_unlock_all(), "
+        f"pg_advisory_unlock or DISCARD ALL in the script) and {who} took it. Version {v} is "
+        "recorded; the run stopped and started nothing more. Ship the script's fix as a new "
+        "version and run again once that session is done",
+        version=v,
+        holder_pid=holder.pid if holder else None,
+        holder_application_name=holder.application_name if holder else None,
     )
 
 
-def migration_failed(step: Step, script: Script, exc: StatementFailed) -> MigrationFailed:
-    """The MigrationFailed a failed statement becomes: version, file, line, column, next step."""
-    m = step.migration
-    line, column, where = failure_location(script, exc)
-    next_step = _next_step(script, exc)
-    detail = f" ({exc.detail})" if exc.detail else ""
-    hint = f" Hint: {exc.hint}" if exc.hint else ""
+def _run_step(
+    ctx: RunContext,
+    step: Step,
+    script: Script,
+    change: HistoryChange,
+    dog: Watchdog,
+    *,
+    first: bool,
+) -> tuple[int, LockState]:
+    """Run one migration with lock_timeout retries; raise MigrationFailed with its location."""
+    backend, opts = ctx.backend, ctx.options
+    texts = script.statement_texts
+    started = time.perf_counter()
+    try:
+        if not script.transactional:
+            return run_no_transaction(ctx, step, script, change, dog)
+        done = with_lock_retries(lambda: backend.run_transactional(texts, change, dog.stop), opts)
+        return done.elapsed_ms, done.lock
+    except StatementFailed as exc:
+        took = int((time.perf_counter() - started) * 1000)
+        error: MigrationFailed = migration_failed(step, script, exc)
+        if exc.cancelled and dog.fired:
+            error = deadline_exceeded(step, script, exc, took / 1000)
+        elif exc.at_commit and exc.connection_lost:
+            error = _in_doubt(ctx, step, script, exc, change)
+        if not exc.connection_lost:
+            backend.log(change, outcome="failed", error=error.message, duration_ms=took)
+        if isinstance(error, DeadlineExceeded) and script.transactional and not first:
+            raise _Cut(error) from exc
+        raise error from exc
+
+
+def _in_doubt(
+    ctx: RunContext, step: Step, script: Script, exc: StatementFailed, change: HistoryChange
+) -> MigrationFailed:
+    """The session died with COMMIT in flight: a new session reads whether it committed."""
+    base = migration_failed(step, script, exc)
+    committed: bool | None = None
+    try:
+        if ctx.connect is None:
+            raise DatabaseUnavailable("no way to open a new session")
+        other = ctx.connect()
+        try:
+            with other.errors_translated():
+                recorded = {row.version for row in other.read_history()}
+                committed = (step.migration.version in recorded) == (step.direction == "up")
+                if not committed:
+                    other.log(change, outcome="failed", error="connection lost at COMMIT")
+        finally:
+            other.close()
+    except PatcherError:
+        pass
+    if committed is None:
+        return MigrationFailed(
+            f"the connection was lost while the COMMIT of version {step.migration.version} "
+            "was in flight, and no new session could be opened to read the history: whether "
+            "it committed is unknown. Run status to see; nothing else was started",
+            **base.details,
+        )
+    if committed:
+        raise _CommittedThenLost()
     return MigrationFailed(
-        f"version {m.version} {step.direction} failed at {where}: {exc.message}{detail}."
-        f"{hint} {next_step[0].upper()}{next_step[1:]}",
-        version=m.version,
-        file=script.obj.name,
-        line=line,
-        column=column,
-        statement=None if exc.at_commit else exc.index + 1,
-        sqlstate=exc.sqlstate,
-        detail=exc.detail,  # also apart, so that logs can leave it out (it can quote rows)
+        f"{base.message.split('. ')[0]}. The connection was lost while COMMIT was in flight; "
+        "a new session read the history: it did not commit, nothing of it remains. Run again",
+        **base.details,
     )

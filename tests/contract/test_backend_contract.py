@@ -17,7 +17,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from patcher.core.errors import ConfigError, DatabaseUnavailable, StatementFailed
-from patcher.core.models import Direction, HistoryChange, StepKind
+from patcher.core.models import Direction, HistoryChange, IndexState, LockState, StepKind
 from patcher.engine.ports import MigrationBackend
 from tests.fakes.backend import FakeDatabase
 
@@ -354,7 +354,7 @@ def test_run_transactional_commits_statements_history_and_audit_row(bench: Bench
     backend.ensure_tables()
     elapsed = backend.run_transactional(
         ["CREATE TABLE a (id int)", "INSERT INTO a VALUES (1), (2)"], change(1)
-    )
+    ).elapsed_ms
     assert "a" in bench.tables() and bench.row_count("a") == 2
     (row,) = backend.read_history()
     assert (row.version, row.dirty, row.execution_ms) == (1, False, elapsed)
@@ -422,26 +422,68 @@ def test_concurrent_index_runs_only_outside_a_transaction(bench: Bench) -> None:
     assert exc.sqlstate == "42P01"
 
 
-def test_timeout_source_cancels_a_slow_statement(bench: Bench) -> None:
+def test_stop_check_cuts_the_migration_before_its_next_statement(bench: Bench) -> None:
     backend = bench.open()
     backend.ensure_tables()
     asked: list[int] = []
 
-    def cap() -> int:
+    def stop() -> bool:
         asked.append(1)
-        return 50
+        return len(asked) >= 2
 
     exc = fails(
         lambda: backend.run_transactional(
-            ["CREATE TABLE a (id int)", "SELECT pg_sleep(5)"], change(1), cap
+            ["CREATE TABLE a (id int)", "CREATE TABLE b (id int)"], change(1), stop
         )
     )
-    assert (exc.index, exc.sqlstate, exc.cancelled) == (1, "57014", True)
-    assert len(asked) >= 2  # asked before each statement
-    assert "a" not in bench.tables() and backend.read_history() == []
-    exc = fails(lambda: backend.run_statements(["SELECT 1", "SELECT pg_sleep(5)"], cap))
     assert (exc.index, exc.cancelled, exc.connection_lost) == (1, True, False)
-    backend.run_statements(["SELECT pg_sleep(0.01)"], cap)  # under the cap: fine
+    assert "a" not in bench.tables() and backend.read_history() == []
+    asked.clear()
+    exc = fails(lambda: backend.run_statements(["SELECT 1", "CREATE TABLE c (id int)"], stop))
+    assert (exc.index, exc.cancelled) == (1, True)
+    assert "c" not in bench.tables()
+    backend.cancel()  # nothing runs: a no-op, and the session stays usable
+    backend.run_statements(["SELECT 1"], None)
+
+
+def test_the_lock_check_after_commit_says_held_retaken_or_lost(bench: Bench) -> None:
+    a, b = bench.open("a"), bench.open("b")
+    a.ensure_tables()
+    assert a.try_lock()
+    assert a.run_transactional(["SELECT 1"], change(1)).lock is LockState.HELD
+    done = a.run_transactional(["SELECT pg_advisory_unlock_all()"], change(2))
+    assert done.lock is LockState.RETAKEN and a.holds_lock()
+    calls: list[int] = []
+
+    def steal_after_unlock() -> bool:
+        calls.append(1)
+        if len(calls) == 2:  # before the 2nd statement: the 1st released the lock
+            assert b.try_lock()
+        return False
+
+    statements = ["SELECT pg_advisory_unlock_all()", "SELECT 1"]
+    assert a.run_transactional(statements, change(3), steal_after_unlock).lock is LockState.LOST
+    assert not a.holds_lock() and b.holds_lock()
+    assert [r.version for r in a.read_history()] == [1, 2, 3]
+
+
+def test_finish_clean_reports_the_lock(bench: Bench) -> None:
+    backend = bench.open()
+    backend.ensure_tables()
+    assert backend.try_lock()
+    backend.mark_dirty(change(1))
+    backend.run_statements(["SELECT pg_advisory_unlock_all()"], None)
+    assert backend.finish_clean(change(1), 3) is LockState.RETAKEN
+    assert backend.holds_lock()
+
+
+def test_indexes_lists_validity_and_drop_index_drops(bench: Bench) -> None:
+    backend = bench.open()
+    backend.run_statements(["CREATE TABLE a (id int)", "CREATE INDEX a_id ON a (id)"], None)
+    assert IndexState("public.a_id", True) in backend.indexes()
+    backend.drop_index("public.a_id")
+    assert "public.a_id" not in {i.name for i in backend.indexes()}
+    backend.drop_index("public.a_id")  # IF EXISTS: no error
 
 
 def test_table_sizes_are_estimates_minus_one_until_analysed(bench: Bench) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -179,11 +180,17 @@ def test_unreachable_database_is_a_failed_result(
     assert "hunter2" not in json.dumps(result)
 
 
-def test_tls_settings_reach_libpq(lambda_env: LambdaEnv, monkeypatch: pytest.MonkeyPatch) -> None:
-    """PATCHER_DB_SSLMODE reaches libpq: verify-full against a server without TLS is refused."""
+def test_tls_settings_reach_libpq(
+    lambda_env: LambdaEnv, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """PATCHER_DB_SSLMODE reaches libpq: verify-full against a server without TLS is refused.
+
+    (A CA file that does not exist is refused earlier, as a ConfigError: tests/unit.)"""
     _upload(lambda_env)
+    bundle = tmp_path / "rds-global-bundle.pem"
+    bundle.write_text("not a certificate\n")
     monkeypatch.setenv("PATCHER_DB_SSLMODE", "verify-full")
-    monkeypatch.setenv("PATCHER_DB_SSLROOTCERT", "/nonexistent/rds-global-bundle.pem")
+    monkeypatch.setenv("PATCHER_DB_SSLROOTCERT", str(bundle))
     result = lambda_env.invoke(event("migrate"))
     assert result["error"]["type"] == "DatabaseUnavailable"
     assert "SSL" in result["error"]["message"]  # the server has no TLS: libpq got sslmode

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from patcher.dev.devrun import LambdaContext
 from tests.e2e.e2ekit import LambdaEnv, event
 from tests.fixtures.engine import history, query, tables
@@ -55,8 +57,13 @@ def test_no_time_at_all_runs_nothing(lambda_env: LambdaEnv) -> None:
     assert "a" not in tables(lambda_env.dsn)
 
 
-def test_a_statement_outliving_the_time_left_is_cancelled_cleanly(lambda_env: LambdaEnv) -> None:
-    """31.5 s left, 30 s margin: statement_timeout is capped near 1.5 s, Postgres cancels it."""
+def test_a_runaway_migration_is_cut_at_the_safety_and_left_for_the_next_invocation(
+    lambda_env: LambdaEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5 s left, 1 s margin: version 2 starts (more than the margin is left), may use the
+    margin, and is cancelled 3 s (the safety) before the deadline; an earlier version ran in
+    this invocation, so the run is partial with version 2 first in pending."""
+    monkeypatch.setenv("PATCHER_TIME_MARGIN_SECONDS", "1")
     lambda_env.put("0001_fast.up.sql", "CREATE TABLE fast (id int);\n")
     lambda_env.put(
         "0002_runaway.up.sql",
@@ -64,19 +71,43 @@ def test_a_statement_outliving_the_time_left_is_cancelled_cleanly(lambda_env: La
         "SELECT pg_sleep(10);\n",
     )
     started = time.monotonic()
-    result = lambda_env.invoke(event("migrate"), LambdaContext(31_500))
+    result = lambda_env.invoke(event("migrate"), LambdaContext(5_000))
     elapsed = time.monotonic() - started
-    assert elapsed < 3.5, "cancelled by statement_timeout, long before the Lambda deadline"
-    assert (result["ok"], result["status"]) == (False, "failed")
-    error = result["error"]
-    assert (error["type"], error["version"], error["sqlstate"]) == ("MigrationFailed", 2, "57014")
-    assert (error["line"], error["statement"]) == (3, 3)
-    assert "statement_timeout" in error["message"]
+    assert 1.5 < elapsed < 4.5, f"cut {elapsed:.1f} s into a 5 s invocation (safety 3 s)"
+    assert (result["ok"], result["status"], result["error"]) == (True, "partial", None)
+    assert [p["version"] for p in result["pending"]] == [2]
     assert [(e["version"], e["state"]) for e in result["migrations"]] == [
         (1, "applied"),
-        (2, "failed"),
+        (2, "not_run"),
     ]
-    assert "half_done" not in tables(lambda_env.dsn), "the failed migration left no trace"
+    assert any("cut by the Lambda deadline" in w for w in result["warnings"])
+    assert "half_done" not in tables(lambda_env.dsn), "the cut migration left no trace"
     assert history(lambda_env.dsn) == [(1, False)]
     log = query(lambda_env.dsn, "SELECT version, outcome FROM schema_migrations_log ORDER BY id")
     assert log == [(1, "applied"), (2, "failed")]
+
+
+def test_a_migration_that_cannot_fit_one_invocation_is_deadline_exceeded(
+    lambda_env: LambdaEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATCHER_TIME_MARGIN_SECONDS", "1")
+    lambda_env.put("0001_runaway.up.sql", "CREATE TABLE r (id int);\nSELECT pg_sleep(10);\n")
+    result = lambda_env.invoke(event("migrate"), LambdaContext(4_500))
+    assert (result["ok"], result["status"]) == (False, "failed")
+    error = result["error"]
+    assert (error["type"], error["version"], error["statement"]) == ("DeadlineExceeded", 1, 2)
+    assert "long-run path" in error["message"] and "patcher migrate --target 1" in error["message"]
+    assert "r" not in tables(lambda_env.dsn) and history(lambda_env.dsn) == []
+
+
+def test_a_migrations_own_statement_timeout_holds_in_lambda(lambda_env: LambdaEnv) -> None:
+    """SET LOCAL statement_timeout in the script is the script's guard; the deadline does not
+    override it (it used to send its own cap before every statement)."""
+    lambda_env.put(
+        "0001_guarded.up.sql",
+        "SET LOCAL statement_timeout = '1s';\nCREATE TABLE g (id int);\nSELECT pg_sleep(3);\n",
+    )
+    result = lambda_env.invoke(event("migrate"), LambdaContext(120_000))
+    assert result["status"] == "failed"
+    assert (result["error"]["type"], result["error"]["sqlstate"]) == ("MigrationFailed", "57014")
+    assert "g" not in tables(lambda_env.dsn)

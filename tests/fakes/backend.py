@@ -39,11 +39,20 @@ from dataclasses import dataclass
 from typing import Any
 
 from patcher.core.errors import ConfigError, DatabaseUnavailable, StatementFailed
-from patcher.core.models import AppliedRow, HistoryChange, HistoryWrite, LockHolder, VerifyReport
+from patcher.core.models import (
+    AppliedRow,
+    Committed,
+    HistoryChange,
+    HistoryWrite,
+    IndexState,
+    LockHolder,
+    LockState,
+    VerifyReport,
+)
 from tests.fakes.sql import Interpreter, UnsupportedSQL, tokenize
 from tests.fakes.state import FakeClock, Index, State, Table
 
-TimeoutSource = Callable[[], int | None]
+StopCheck = Callable[[], bool]
 
 HISTORY_COLUMNS = (
     "version", "description", "checksum", "applied_at", "execution_ms", "dirty",
@@ -216,6 +225,8 @@ class FakeBackend:
         self.broken = False
         self.state_name = "idle"
         self._effects: dict[str, set[Any]] | None = None  # what verify watches: locks, rewrites
+        self.cancel_requested = False
+        self.restores = 0
         db.sessions.append(self)
 
     # -- session ------------------------------------------------------------------------------
@@ -235,6 +246,25 @@ class FakeBackend:
         if not self.closed:
             self._release_all()
             self.closed = True
+
+    def cancel(self) -> None:
+        """Like a cancel request: the statement running (a pg_sleep) ends with 57014; a
+        no-op when the session is idle, as on PostgreSQL."""
+        if self.state_name == "active":
+            self.cancel_requested = True
+
+    def restore_session(self) -> None:
+        self._enter("restore_session")
+        self.restores += 1  # the fake keeps no session settings: SET has no effect on it
+
+    def _lock_state(self) -> LockState:
+        """What the lock check after COMMIT answers: held, retaken when free, or lost."""
+        if self.db.holder_pid(self.key) == self.pid:
+            return LockState.HELD
+        if self.db.locks.get(self.key) is None:
+            self.db.locks[self.key] = (self.pid, 1)
+            return LockState.RETAKEN
+        return LockState.LOST
 
     def check_writable(self) -> None:
         self._enter("check_writable")
@@ -342,13 +372,13 @@ class FakeBackend:
         self,
         statements: Sequence[str],
         change: HistoryChange,
-        timeout_ms: TimeoutSource | None = None,
-    ) -> int:
+        stop: StopCheck | None = None,
+    ) -> Committed:
         self._enter("run_transactional")
         started = self.db.clock.now_ms
         with self._transaction():
             for index, text in enumerate(statements):
-                self._statement(index, text, timeout_ms, in_transaction=True)
+                self._statement(index, text, stop, in_transaction=True)
             elapsed = self.db.clock.now_ms - started
             fault = self.db._faults("commit")
             if fault is not None and fault.error == "constraint":
@@ -368,7 +398,8 @@ class FakeBackend:
                 raise self._lost_at_commit(len(statements))
         if fault is not None:  # the server committed, then the answer never came back
             raise self._lost_at_commit(len(statements))
-        return elapsed
+        self.restores += 1  # the restore rides in the COMMIT message
+        return Committed(elapsed, self._lock_state())
 
     def _lost_at_commit(self, index: int) -> StatementFailed:
         self._lose_session()
@@ -379,10 +410,10 @@ class FakeBackend:
             connection_lost=True,
         )
 
-    def run_statements(self, statements: Sequence[str], timeout_ms: TimeoutSource | None) -> None:
+    def run_statements(self, statements: Sequence[str], stop: StopCheck | None = None) -> None:
         self._enter("run_statements")
         for index, text in enumerate(statements):
-            self._statement(index, text, timeout_ms, in_transaction=False)
+            self._statement(index, text, stop, in_transaction=False)
 
     def mark_dirty(self, change: HistoryChange) -> None:
         self._enter("mark_dirty")
@@ -390,10 +421,20 @@ class FakeBackend:
         write = HistoryWrite.MARK_DIRTY_UP if up else HistoryWrite.MARK_DIRTY_DOWN
         self._write(write, change, outcome="started", elapsed_ms=None)
 
-    def finish_clean(self, change: HistoryChange, elapsed_ms: int) -> None:
+    def finish_clean(self, change: HistoryChange, elapsed_ms: int) -> LockState:
         self._enter("finish_clean")
+        self.restores += 1
         write = HistoryWrite.FINISH_UP if change.direction == "up" else HistoryWrite.DELETE
         self._write(write, change, outcome=change.outcome, elapsed_ms=elapsed_ms)
+        return self._lock_state()
+
+    def indexes(self) -> list[IndexState]:
+        self._enter("indexes")
+        return [IndexState(f"public.{n}", i.valid) for n, i in self.db.state.indexes.items()]
+
+    def drop_index(self, name: str) -> None:
+        self._enter("drop_index")
+        self.db.state.indexes.pop(name.removeprefix("public."), None)
 
     # -- introspection for previews -----------------------------------------------------------
 
@@ -405,7 +446,7 @@ class FakeBackend:
         self,
         scripts: Sequence[Sequence[str]],
         lock_timeout_ms: int,
-        timeout_ms: TimeoutSource | None = None,
+        stop: StopCheck | None = None,
     ) -> list[VerifyReport]:
         self._enter("verify")
         reports: list[VerifyReport] = []
@@ -418,7 +459,7 @@ class FakeBackend:
                 self._effects: dict[str, set[Any]] = {"locks": set(), "rewrites": set()}
                 try:
                     for index, text in enumerate(statements):
-                        self._statement(index, text, timeout_ms, in_transaction=True)
+                        self._statement(index, text, stop, in_transaction=True)
                 except StatementFailed as exc:
                     reports.append(VerifyReport(self.db.clock.now_ms - started, [], [], exc))
                     break
@@ -557,18 +598,18 @@ class FakeBackend:
     # -- statements ------------------------------------------------------------------------------
 
     def _statement(
-        self, index: int, text: str, timeout_ms: TimeoutSource | None, *, in_transaction: bool
+        self, index: int, text: str, stop: StopCheck | None, *, in_transaction: bool
     ) -> None:
         """Run one statement; a failure is StatementFailed with ``index`` (the list's)."""
-        timeout = timeout_ms() if timeout_ms is not None else None
-        if not timeout:
-            timeout = self.statement_timeout_ms
+        timeout = self.statement_timeout_ms
+        if stop is not None and stop():
+            raise StatementFailed("cut before it was sent", index=index, cancelled=True)
         try:
             fault = self.db._faults("statement", text=text)
             if fault is not None:
                 raise self._statement_fault(fault)
             self.state_name = "active"
-            Interpreter(self, text, timeout, in_transaction).run()
+            Interpreter(self, text, timeout, in_transaction, stop).run()
         except StatementFailed as exc:
             exc.index = index
             raise

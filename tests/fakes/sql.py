@@ -28,6 +28,7 @@ of passing on a made-up answer.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -178,11 +179,17 @@ class Interpreter:
     """Carries out one statement of the subset on the session's database."""
 
     def __init__(
-        self, session: FakeBackend, text: str, timeout: int | None, in_transaction: bool
+        self,
+        session: FakeBackend,
+        text: str,
+        timeout: int | None,
+        in_transaction: bool,
+        stop: Callable[[], bool] | None = None,
     ) -> None:
         self.session, self.db = session, session.db
         self.state = session.db.state
         self.text, self.timeout, self.in_transaction = text, timeout, in_transaction
+        self.stop = stop
         self.p = Parser(text)
 
     def run(self) -> None:
@@ -250,12 +257,24 @@ class Interpreter:
         raise UnsupportedSQL(f"the fake does not interpret {self.text!r}")
 
     def _sleep(self, ms: int) -> None:
-        if self.timeout and ms > self.timeout:
-            self.db.clock.advance(self.timeout)
-            raise StatementFailed(
-                "canceling statement due to statement timeout", sqlstate="57014", cancelled=True
-            )
-        self.db.clock.advance(ms)
+        """Sleep on the server clock in 100 ms steps: a statement timeout or a cancel from the
+        client (the engine's deadline cut: ``stop``) ends it as on PostgreSQL (57014)."""
+        slept = 0
+        while slept < ms:
+            if self.timeout and slept >= self.timeout:
+                raise StatementFailed(
+                    "canceling statement due to statement timeout", sqlstate="57014", cancelled=True
+                )
+            if self.session.cancel_requested or (self.stop is not None and self.stop()):
+                self.session.cancel_requested = False
+                raise StatementFailed(
+                    "canceling statement due to user request", sqlstate="57014", cancelled=True
+                )
+            step = min(100, ms - slept, (self.timeout - slept) if self.timeout else ms)
+            self.db.clock.advance(step)
+            slept += step
+        if self.timeout and slept > self.timeout:  # pragma: no cover - guarded above
+            raise AssertionError("slept past the timeout")
 
     def cmd_set(self) -> None:
         self.p.rest()  # SET [LOCAL] anything: accepted, no effect on the fake

@@ -42,12 +42,13 @@ class Env:
         *,
         options: RunOptions = FAST,
         time_left_ms: Callable[[], int] | None = None,
+        session: dict[str, Any] | None = None,
         **fields: Any,
     ) -> Outcome:
         return run(
             Request(action=action, **fields),  # type: ignore[arg-type]
             source=self.source,
-            connect=self.db.connector(request_id="req-1", invoked_by="unit"),
+            connect=self.db.connector(request_id="req-1", invoked_by="unit", **(session or {})),
             options=options,
             time_left_ms=time_left_ms,
             events=lambda name, data: self.events.append((name, data)),

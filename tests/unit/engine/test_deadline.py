@@ -3,10 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
-import pytest
-
 from tests.unit.engine.kit import FAST, NO_TX, Env, error_type, pending, states
 
 MARGIN_MS = int(FAST.time_margin_seconds * 1000)
@@ -50,10 +46,13 @@ def test_without_a_deadline_a_long_statement_is_not_capped(env: Env) -> None:
     assert env.db.clock.now_ms == 600_000
 
 
-def test_statement_timeout_option_caps_statements_under_a_deadline(env: Env) -> None:
+def test_statement_timeout_setting_caps_statements_under_a_deadline(env: Env) -> None:
+    """PATCHER_STATEMENT_TIMEOUT is the session's own statement_timeout (set at connect)."""
     slow(env, 1, 5)
-    options = dataclasses.replace(FAST, statement_timeout_ms=2000)
-    out = env.run(options=options, time_left_ms=env.db.clock.time_left(MARGIN_MS + 100_000))
+    out = env.run(
+        session={"statement_timeout_ms": 2000},
+        time_left_ms=env.db.clock.time_left(MARGIN_MS + 100_000),
+    )
     assert error_type(out) == "MigrationFailed"
     assert env.db.clock.now_ms == 2000
     assert out.error is not None and out.error.details["sqlstate"] == "57014"
@@ -82,11 +81,6 @@ def test_a_cut_no_transaction_script_stays_dirty(env: Env) -> None:
     assert env.dirty() == [(1, "up")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC 7.1: a no-transaction script cut by the deadline must say it stays dirty and "
-    "what to do; the cancelled-statement message talks only about statement_timeout",
-)
 def test_a_cut_no_transaction_script_says_it_stays_dirty(env: Env) -> None:
     slow(env, 1, 999, no_tx=True)
     out = env.run(time_left_ms=env.db.clock.time_left(MARGIN_MS + 10_000))
@@ -94,11 +88,6 @@ def test_a_cut_no_transaction_script_says_it_stays_dirty(env: Env) -> None:
     assert "dirty" in out.error.message and "repair" in out.error.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC 7.1: once started a migration may use the margin (cut at time left minus a "
-    "small safety); Deadline.statement_cap cuts it at time left minus the whole margin",
-)
 def test_a_started_migration_may_use_the_margin(env: Env) -> None:
     slow(env, 1, 15)
     out = env.run(time_left_ms=env.db.clock.time_left(MARGIN_MS + 10_000))  # 40 s left
@@ -106,22 +95,12 @@ def test_a_started_migration_may_use_the_margin(env: Env) -> None:
     assert env.versions() == [1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC 7.1: a migration cut by the deadline as the invocation's first must fail "
-    "with DeadlineExceeded; the engine reports a plain MigrationFailed",
-)
 def test_the_first_migration_cut_by_the_deadline_is_deadline_exceeded(env: Env) -> None:
     slow(env, 1, 999)
     out = env.run(time_left_ms=env.db.clock.time_left(MARGIN_MS + 10_000))
     assert (out.status, error_type(out)) == ("failed", "DeadlineExceeded")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC 7.1: a migration cut by the deadline after an earlier one ran in the same "
-    "invocation must end the run partial (ok, that version first in pending); the engine fails",
-)
 def test_a_later_migration_cut_by_the_deadline_makes_the_run_partial(env: Env) -> None:
     env.tables(1)
     slow(env, 2, 999)

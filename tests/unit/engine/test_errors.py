@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.unit.engine.kit import Env, error_type, pending, states
 
 
@@ -113,11 +111,6 @@ def test_a_commit_lost_before_it_reached_the_server_reports_failed(env: Env) -> 
     assert env.versions() == [] and env.log() == [(1, "up", "failed")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC 7.5: when the connection is lost during COMMIT the run must reconnect and "
-    "read the history; the engine logs 'failed' for a version that committed",
-)
 def test_a_commit_in_doubt_that_committed_is_reported_and_logged_as_applied(env: Env) -> None:
     env.tables(1)
     env.db.fail_commit(error="lost", committed=True)

@@ -132,37 +132,27 @@ def test_verify_needs_the_lock(env: Env) -> None:
     assert out.status == "locked"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC 7.3: the runner never checks holds_lock() after a migration, so a migration "
-    "that released the lock lets the next one run while another session holds it (no LockLost)",
-)
-def test_a_lock_taken_by_another_session_mid_run_stops_with_lock_lost(env: Env) -> None:
+def test_a_lock_taken_by_another_session_mid_run_stops_with_lock_lost(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     env.source.pair(1, "unlock", "SELECT pg_advisory_unlock_all();")
     env.tables(2)
     other = env.other("intruder")
-    seen: list[str] = []
+    release = FakeBackend._release_all
 
-    def steal_after_first(session: FakeBackend, method: str) -> None:
-        if session is other:
-            return
-        if seen == ["run_transactional"]:
-            other.try_lock()  # right after version 1 gave the lock away
-        if method == "run_transactional" or seen:
-            seen.append(method)
+    def release_then_steal(session: FakeBackend) -> None:
+        release(session)
+        if session is not other and not session.closed:
+            other.try_lock()  # the moment version 1 gives the lock away
 
-    env.db.on_call = steal_after_first
+    monkeypatch.setattr(FakeBackend, "_release_all", release_then_steal)
     out = env.run()
     assert error_type(out) == "LockLost"
     assert states(out)[0] == (1, "up", "applied")
     assert env.versions() == [1]
+    assert out.error is not None and "intruder" in out.error.message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SPEC 7.3: after a migration released the lock the runner does not take it back, "
-    "so the next migration runs without the lock",
-)
 def test_a_released_lock_is_taken_back_before_the_next_migration(env: Env) -> None:
     env.source.pair(1, "unlock", "SELECT pg_advisory_unlock_all();")
     env.tables(2)

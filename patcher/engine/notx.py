@@ -1,0 +1,116 @@
+"""No-transaction scripts: statement by statement under a dirty mark, and the concurrent
+indexes they build (SPEC 7 item 4).
+
+A ``CREATE INDEX CONCURRENTLY`` that fails after its first phase leaves an INVALID index.
+Before a lock_timeout retry the leftover the failed attempt created is dropped (never an index
+that existed before the script); the version is never recorded as applied while an index the
+script names or created is INVALID; a failure names every INVALID index left and the statement
+that drops it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from functools import partial
+
+from patcher.core.errors import MigrationFailed, StatementFailed
+from patcher.core.models import HistoryChange, LockState, Step
+from patcher.engine.context import RunContext, Watchdog
+from patcher.engine.ports import MigrationBackend
+from patcher.engine.retry import with_lock_retries
+from patcher.sql.scripts import Script
+
+_CONCURRENT_INDEX = re.compile(
+    r"^\s*create\s+(?:unique\s+)?index\s+concurrently\s+(?:if\s+not\s+exists\s+)?"
+    r'((?:"[^"]+"|[\w$]+)(?:\s*\.\s*(?:"[^"]+"|[\w$]+))?)',
+    re.IGNORECASE,
+)
+
+
+def run_no_transaction(
+    ctx: RunContext, step: Step, script: Script, change: HistoryChange, dog: Watchdog
+) -> tuple[int, LockState]:
+    """Run a no-transaction script; return its duration and the lock's state after it."""
+    backend = ctx.backend
+    before = {i.name for i in backend.indexes()}
+    named = _named_indexes(script)
+    backend.mark_dirty(change)
+    started = time.perf_counter()
+    for index, text in enumerate(script.statement_texts):
+        try:
+            with_lock_retries(
+                partial(backend.run_statements, [text], dog.stop),
+                ctx.options,
+                before_retry=partial(_drop_leftovers, backend, before),
+            )
+        except StatementFailed as exc:
+            exc.index = index
+            if not exc.connection_lost:
+                backend.restore_session()  # the script's SETs must not reach the audit row
+                exc.note = _leftover_note(_invalid(backend, before, named))
+            raise
+    elapsed = int((time.perf_counter() - started) * 1000)
+    invalid = _invalid(backend, before, named)
+    if invalid:
+        backend.restore_session()
+        error = _left_invalid(step, script, invalid)
+        backend.log(change, outcome="failed", error=error.message, duration_ms=elapsed)
+        raise error
+    return elapsed, backend.finish_clean(change, elapsed)
+
+
+def _named_indexes(script: Script) -> set[str]:
+    """The bare names of the indexes the script builds concurrently."""
+    names = set()
+    for text in script.statement_texts:
+        match = _CONCURRENT_INDEX.match(text)
+        if match:
+            names.add(_bare(match[1]))
+    return names
+
+
+def _bare(name: str) -> str:
+    return name.rsplit(".", 1)[-1].strip().strip('"')
+
+
+def _invalid(backend: MigrationBackend, before: set[str], named: set[str]) -> list[str]:
+    """INVALID indexes the script created, or that carry a name it builds."""
+    return sorted(
+        i.name
+        for i in backend.indexes()
+        if not i.valid and (i.name not in before or _bare(i.name) in named)
+    )
+
+
+def _drop_leftovers(backend: MigrationBackend, before: set[str]) -> None:
+    """Before a retry: drop the INVALID indexes the failed attempt created (none older)."""
+    for i in backend.indexes():
+        if not i.valid and i.name not in before:
+            backend.drop_index(i.name)
+
+
+def _drops(names: list[str]) -> str:
+    return "; ".join(f"DROP INDEX CONCURRENTLY IF EXISTS {n}" for n in names)
+
+
+def _leftover_note(invalid: list[str]) -> str:
+    if not invalid:
+        return ""
+    return (
+        f" It left INVALID index(es) {', '.join(invalid)}: drop them before repair with "
+        f"{_drops(invalid)}"
+    )
+
+
+def _left_invalid(step: Step, script: Script, invalid: list[str]) -> MigrationFailed:
+    v = step.migration.version
+    return MigrationFailed(
+        f"version {v} {step.direction} ({script.obj.name}) ran to its end but INVALID "
+        f"index(es) {', '.join(invalid)} remain (a failed concurrent build, kept by IF NOT "
+        "EXISTS): the version is not recorded as applied and stays marked dirty. Drop them "
+        f"({_drops(invalid)}), then run repair and migrate again to build them anew",
+        version=v,
+        file=script.obj.name,
+        invalid_indexes=invalid,
+    )
