@@ -184,8 +184,8 @@ class PostgresBackend:
     def indexes(self) -> list[IndexState]:
         return introspection.indexes(self.conn)
 
-    def drop_index(self, name: str) -> None:
-        introspection.drop_index(self.conn, name)
+    def drop_index(self, name: str) -> bool:
+        return introspection.drop_index(self.conn, name)
 
     # -- introspection for previews -----------------------------------------------------------
 

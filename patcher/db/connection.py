@@ -16,7 +16,7 @@ from urllib.parse import unquote
 import psycopg
 import psycopg.conninfo
 
-from patcher.core.errors import DatabaseUnavailable
+from patcher.core.errors import ConfigError, DatabaseUnavailable
 from patcher.db import iam
 
 # A dead client must not keep its backend (and so the advisory lock) alive: the server probes
@@ -167,6 +167,14 @@ def errors_translated() -> Iterator[None]:
     failed bookkeeping) into DatabaseUnavailable, so a run always ends with a result."""
     try:
         yield
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise ConfigError(
+            f"the database role lacks a privilege the runner needs: {_first_line(exc)}. "
+            "Nothing more was run. Grant what README 'The database side' lists (CONNECT, and "
+            "USAGE and CREATE on the history's schema, or the two tables created beforehand "
+            "and granted), then run again",
+            sqlstate=exc.sqlstate,
+        ) from exc
     except psycopg.Error as exc:
         raise DatabaseUnavailable(
             f"the database session failed during the run: {_first_line(exc)}. Everything "

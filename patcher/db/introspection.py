@@ -38,9 +38,14 @@ def indexes(conn: psycopg.Connection[Any]) -> list[IndexState]:
     return [IndexState(str(name), bool(valid)) for name, valid in rows]
 
 
-def drop_index(conn: psycopg.Connection[Any], name: str) -> None:
-    """DROP INDEX CONCURRENTLY IF EXISTS, for a name ``indexes`` returned (already quoted)."""
-    conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(name)))
+def drop_index(conn: psycopg.Connection[Any], name: str) -> bool:
+    """DROP INDEX CONCURRENTLY IF EXISTS, for a name ``indexes`` returned (already quoted);
+    False when it could not (it waits for the same transactions the failed build did)."""
+    try:
+        conn.execute(sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(sql.SQL(name)))
+    except psycopg.errors.LockNotAvailable:
+        return False
+    return True
 
 
 def verify(

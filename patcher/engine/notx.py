@@ -83,11 +83,17 @@ def _invalid(backend: MigrationBackend, before: set[str], named: set[str]) -> li
     )
 
 
-def _drop_leftovers(backend: MigrationBackend, before: set[str]) -> None:
-    """Before a retry: drop the INVALID indexes the failed attempt created (none older)."""
-    for i in backend.indexes():
-        if not i.valid and i.name not in before:
-            backend.drop_index(i.name)
+def _drop_leftovers(backend: MigrationBackend, before: set[str]) -> bool:
+    """Before a retry: drop the INVALID indexes the failed attempt created (none older).
+
+    False when a drop could not get its lock (the blocking transactions still run): then no
+    retry is made, and the failure names the leftover."""
+    dropped = [
+        backend.drop_index(i.name)
+        for i in backend.indexes()
+        if not i.valid and i.name not in before
+    ]
+    return all(dropped)
 
 
 def _drops(names: list[str]) -> str:

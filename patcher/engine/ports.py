@@ -155,8 +155,9 @@ class MigrationBackend(Protocol):
         a failed CREATE INDEX CONCURRENTLY leaves an INVALID one behind."""
         ...
 
-    def drop_index(self, name: str) -> None:
-        """``DROP INDEX CONCURRENTLY IF EXISTS`` the index ``schema.name`` (autocommit)."""
+    def drop_index(self, name: str) -> bool:
+        """``DROP INDEX CONCURRENTLY IF EXISTS`` the index ``schema.name`` (autocommit); False
+        when it hit lock_timeout (the transactions that blocked the build still run)."""
         ...
 
     # -- introspection for previews -----------------------------------------------------------

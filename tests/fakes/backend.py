@@ -432,9 +432,10 @@ class FakeBackend:
         self._enter("indexes")
         return [IndexState(f"public.{n}", i.valid) for n, i in self.db.state.indexes.items()]
 
-    def drop_index(self, name: str) -> None:
+    def drop_index(self, name: str) -> bool:
         self._enter("drop_index")
         self.db.state.indexes.pop(name.removeprefix("public."), None)
+        return True
 
     # -- introspection for previews -----------------------------------------------------------
 
