@@ -15,11 +15,12 @@ import time
 from functools import partial
 
 from patcher.core.errors import MigrationFailed, StatementFailed
-from patcher.core.models import HistoryChange, LockState, Step
+from patcher.core.models import HistoryChange, LockState, Step, StepKind
 from patcher.engine.context import RunContext, Watchdog
 from patcher.engine.ports import MigrationBackend
 from patcher.engine.retry import with_lock_retries
-from patcher.sql.scripts import Script
+from patcher.sources.base import MigrationSource
+from patcher.sql.scripts import Script, load_script
 
 _CONCURRENT_INDEX = re.compile(
     r"^\s*create\s+(?:unique\s+)?index\s+concurrently\s+(?:if\s+not\s+exists\s+)?"
@@ -120,3 +121,31 @@ def _left_invalid(step: Step, script: Script, invalid: list[str]) -> MigrationFa
         file=script.obj.name,
         invalid_indexes=invalid,
     )
+
+
+def repair_leftovers(ctx: RunContext, source: MigrationSource, *, dry_run: bool) -> None:
+    """Repair of a crashed no-transaction ``up``: the INVALID indexes its crashed attempt left
+    under the names it builds are dropped, so the re-run builds them anew (IF NOT EXISTS would
+    keep them). A dry run says it will; a drop that cannot get its lock says what to run."""
+    for step in ctx.plan.steps:
+        if step.kind is not StepKind.CLEAR_DIRTY or step.direction != "up":
+            continue
+        ((obj, data),) = source.read_many([step.migration.up])
+        script = load_script(obj, data)
+        named = _named_indexes(script)
+        if script.transactional or not named:
+            continue
+        v = step.migration.version
+        for i in ctx.backend.indexes():
+            if i.valid or _bare(i.name) not in named:
+                continue
+            if dry_run:
+                note = f"repair will drop INVALID index {i.name}, left by version {v}'s crash"
+            elif ctx.backend.drop_index(i.name):
+                note = f"repair dropped INVALID index {i.name}, left by version {v}'s crash"
+            else:
+                note = (
+                    f"INVALID index {i.name} (left by version {v}) could not be dropped now (a "
+                    f"transaction holds it): run {_drops([i.name])} before migrating"
+                )
+            ctx.outcome.warnings.append(note)

@@ -21,6 +21,7 @@ from patcher.core.errors import LockTimeout, PatcherError
 from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import AppliedRow, Catalog, HistoryChange, Request, Step
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
+from patcher.engine.notx import repair_leftovers
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
 from patcher.engine.planner import plan, validate_request
 from patcher.engine.ports import Connect, MigrationBackend
@@ -116,11 +117,15 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
             step_entry(s, ctx.scripts, "planned", preview=True) for s in ctx.plan.steps
         ]
         outcome.status = "planned"
+        if request.action == "repair":
+            repair_leftovers(ctx, source, dry_run=True)
         add_risks(ctx)
         if request.verify:
             verify(ctx)
     elif request.action in ("baseline", "repair"):
         backend.ensure_tables()
+        if request.action == "repair":
+            repair_leftovers(ctx, source, dry_run=False)
         record_only(ctx)
     else:
         backend.ensure_tables()  # only now: a refused run leaves no trace, not even tables

@@ -205,8 +205,12 @@ def test_a_concurrent_index_that_keeps_timing_out_names_its_invalid_leftover(
         ]
     finally:
         holder.join()
-    query(pg_dsn, "DROP INDEX CONCURRENTLY IF EXISTS public.t_id")
-    assert cli(mdir, pg_dsn, capsys, "repair")["status"] == "applied"
+    preview = cli(mdir, pg_dsn, capsys, "repair", "--dry-run")
+    assert "repair will drop INVALID index public.t_id" in " ".join(preview["warnings"])
+    assert invalid_indexes(pg_dsn) == ["t_id"], "a dry run changes nothing"
+    repaired = cli(mdir, pg_dsn, capsys, "repair")
+    assert repaired["status"] == "applied"
+    assert "repair dropped INVALID index public.t_id" in " ".join(repaired["warnings"])
     assert cli(mdir, pg_dsn, capsys, "migrate")["status"] == "applied"
     assert invalid_indexes(pg_dsn) == [] and history(pg_dsn) == [(1, False), (2, False)]
 
