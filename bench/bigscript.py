@@ -4,6 +4,11 @@ StackFlowPatcher runs as a ``patcher migrate`` process, psql as ``psql -1 -f`` (
 transaction, as StackFlowPatcher runs a transactional script). Peak RSS is each child's own
 ``ru_maxrss`` from ``os.wait4``. The interpreter baseline is a process that imports the same
 patcher modules and does nothing; the target is on the peak above that baseline.
+
+The same script is also previewed, each in a fresh process and database: ``migrate --dry-run``
+(the plan and the risk analysis, which parses the SQL with pglast) and ``migrate --dry-run
+--verify`` (that, plus executing the script in a rolled-back transaction). SPEC section 7 item
+7: each stays within 3x the script above the baseline, like applying.
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ from bench.common import ROOT, Settings, Table, cluster, database, median, ratio
 ROWS_PER_INSERT = 10
 PAYLOAD = "x" * 180
 BASELINE_CODE = "import patcher.cli, patcher.commands, patcher.engine.runner, patcher.sql.scripts"
+# Each a fresh process on a fresh database: apply, the dry run (risks), the verified dry run.
+PATCHER_CASES: dict[str, tuple[str, ...]] = {
+    "patcher": (),
+    "dry_run": ("--dry-run",),
+    "verify": ("--dry-run", "--verify"),
+}
 
 
 def write_script(path: Path, size: int) -> int:
@@ -73,6 +84,8 @@ def run(settings: Settings) -> Table:
         "floor": [],
         "baseline": [],
         "patcher": [],
+        "dry_run": [],
+        "verify": [],
         "psql": [],
     }
     with cluster(settings) as server, tempfile.TemporaryDirectory(prefix="bench-big-") as tmp:
@@ -84,10 +97,11 @@ def run(settings: Settings) -> Table:
         for _ in range(reps):
             samples["floor"].append(measure(["/bin/true"]))
             samples["baseline"].append(measure([sys.executable, "-c", BASELINE_CODE]))
-            with database(server) as url:
-                samples["patcher"].append(measure(
-                    [sys.executable, "-m", "patcher.cli", "migrate", "--source", str(source),
-                     "--database-url", url, "--json"]))  # fmt: skip
+            for case, flags in PATCHER_CASES.items():
+                with database(server) as url:
+                    samples[case].append(measure(
+                        [sys.executable, "-m", "patcher.cli", "migrate", *flags, "--source",
+                         str(source), "--database-url", url, "--json"]))  # fmt: skip
             with database(server) as url:
                 samples["psql"].append(measure(
                     [psql, "-X", "-q", "-1", "-v", "ON_ERROR_STOP=1", "-f", str(script), "-d", url]
@@ -98,15 +112,19 @@ def run(settings: Settings) -> Table:
     for case, label in (("floor", "launcher floor (/bin/true)"),
                         ("baseline", "python importing patcher (idle)"),
                         ("patcher", "StackFlowPatcher (patcher migrate)"),
+                        ("dry_run", "patcher migrate --dry-run"),
+                        ("verify", "patcher migrate --dry-run --verify"),
                         ("psql", "psql -1 -f")):  # fmt: skip
         wall, rss = median([s[0] for s in samples[case]]), median([s[1] for s in samples[case]])
-        above = rss - base_rss if case == "patcher" else None
+        above = rss - base_rss if case in PATCHER_CASES else None
         table.add(label, wall, ratio(wall, psql_time) if case in ("patcher", "psql") else None,
                   rss / mb, above / mb if above is not None else None,
                   ratio(above, size) if above is not None else None, reps)  # fmt: skip
-    peak = median([s[1] for s in samples["patcher"]])
-    table.target("StackFlowPatcher peak RSS above baseline / script size",
-                 (peak - base_rss) / size, 3.0)  # fmt: skip
+    for case, what in (("patcher", "StackFlowPatcher"), ("dry_run", "dry run"),
+                       ("verify", "dry run with verify")):  # fmt: skip
+        peak = median([s[1] for s in samples[case]])
+        table.target(f"{what} peak RSS above baseline / script size",
+                     (peak - base_rss) / size, 3.0)  # fmt: skip
     table.notes.append(f"script: {size / mb:.1f} MB, {ROWS_PER_INSERT} rows per INSERT; "
                        f"this process's own peak RSS {_self_rss() / mb:.0f} MB")  # fmt: skip
     table.raw = {"script_bytes": size, "samples": samples}

@@ -23,7 +23,12 @@ def add_risks(ctx: RunContext) -> None:
     for step, entry in zip(ctx.plan.steps, ctx.outcome.entries, strict=True):
         script = ctx.scripts.get(step.key)
         if script is not None and step.kind.runs_sql:
-            risks = analyze(script.text, transactional=script.transactional, existing_tables=sizes)
+            risks = analyze(
+                script.text,
+                transactional=script.transactional,
+                existing_tables=sizes,
+                statements=script.statements,  # parsed one by one: never the whole script at once
+            )
             entry.risks = [r.to_dict() for r in risks]
 
 
