@@ -365,3 +365,25 @@ def test_importing_the_module_does_not_import_pglast() -> None:
     )
     assert "patcher.sql.risks" in result.stderr
     assert "pglast" not in result.stderr
+
+
+# --- calls that break the run's guarantees (SPEC 7 item 3) -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "transactional"),
+    [
+        ("SELECT pg_advisory_unlock_all();", True),
+        ("SELECT pg_advisory_unlock(42), now();", True),
+        ("DISCARD ALL;", False),
+    ],
+)
+def test_releasing_the_run_lock_is_a_risk(sql: str, transactional: bool) -> None:
+    risks = analyze(sql, transactional=transactional)
+    assert [r.code for r in risks] == ["RELEASES_RUN_LOCK"]
+    assert "LockLost" in risks[0].explanation
+
+
+@pytest.mark.parametrize("sql", ["DISCARD PLANS;", "SELECT pg_advisory_lock(42);", "SELECT 1;"])
+def test_near_misses_do_not_release_the_run_lock(sql: str) -> None:
+    assert analyze(sql, transactional=False) == []

@@ -273,3 +273,24 @@ def _functions(node: object) -> Iterator[str]:
     elif isinstance(node, tuple):
         for item in node:
             yield from _functions(item)
+
+
+_UNLOCKS: Final = frozenset({"pg_advisory_unlock", "pg_advisory_unlock_all"})
+_RELEASES_LOCK = (
+    "releases the run's advisory lock (SPEC 7 item 3): the runner takes it back after the "
+    "migration when it is free, and stops with LockLost when another session took it "
+    "meanwhile; a migration should never release locks it did not take"
+)
+
+
+def select(walk: Walk, stmt: ast.SelectStmt) -> None:
+    """SELECT pg_advisory_unlock_all() (or pg_advisory_unlock) inside a migration."""
+    called = set(_functions(stmt.targetList)) & _UNLOCKS
+    if called:
+        walk.add("RELEASES_RUN_LOCK", f"{', '.join(sorted(called))}() {_RELEASES_LOCK}")
+
+
+def discard(walk: Walk, stmt: ast.DiscardStmt) -> None:
+    """DISCARD ALL drops the session's advisory locks with everything else."""
+    if enum_name(stmt.target) == "DISCARD_ALL":
+        walk.add("RELEASES_RUN_LOCK", f"DISCARD ALL {_RELEASES_LOCK}")
