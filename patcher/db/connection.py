@@ -147,10 +147,7 @@ def restore_sql(conn: psycopg.Connection[Any]) -> str:
     to any user: it returns to the authenticated one) undoes ``SET ROLE`` and ``SET SESSION
     AUTHORIZATION``. The client check of ``_watch_client`` is set again after them."""
     text = "RESET SESSION AUTHORIZATION;\nRESET ALL;\n"
-    row = conn.execute(
-        "SELECT current_setting('client_connection_check_interval', true)"
-    ).fetchone()
-    if row and row[0] not in (None, "0"):
+    if conn.info.server_version >= 140000:  # no query: what _watch_client set, as it set it
         text += f"SET client_connection_check_interval = '{_CLIENT_CHECK_INTERVAL}';\n"
     return text
 

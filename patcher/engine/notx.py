@@ -14,8 +14,13 @@ import re
 import time
 from functools import partial
 
-from patcher.core.errors import MigrationFailed, StatementFailed
-from patcher.core.models import HistoryChange, LockState, Step, StepKind
+from patcher.core.errors import (
+    DatabaseUnavailable,
+    MigrationFailed,
+    PatcherError,
+    StatementFailed,
+)
+from patcher.core.models import AppliedRow, HistoryChange, LockState, Step, StepKind
 from patcher.engine.context import RunContext, Watchdog
 from patcher.engine.ports import MigrationBackend
 from patcher.engine.retry import with_lock_retries
@@ -149,3 +154,49 @@ def repair_leftovers(ctx: RunContext, source: MigrationSource, *, dry_run: bool)
                     f"transaction holds it): run {_drops([i.name])} before migrating"
                 )
             ctx.outcome.warnings.append(note)
+
+
+def lost_during(ctx: RunContext, step: Step) -> tuple[bool, PatcherError]:
+    """The session died in a no-transaction script's bookkeeping (the dirty mark, the index
+    check, the clearing of the mark): a new session reads where the version really stands.
+
+    Returns whether the version finished (it is recorded) and the error that ends the run."""
+    v, up = step.migration.version, step.direction == "up"
+    where = f"the session was lost during no-transaction version {v} {step.direction}"
+    try:
+        row = _history_row(ctx, v)
+    except PatcherError:
+        return False, MigrationFailed(
+            f"{where}, and no new session could be opened to read the history: whether it "
+            "started or finished is unknown. Run status; if the version is dirty, look at what "
+            "it left, then run repair",
+            version=v,
+        )
+    if row is not None and row.dirty:
+        return False, MigrationFailed(
+            f"{where}: the history shows it marked dirty. Look at what it left (an INVALID "
+            "index: repair drops the ones it names), then run repair (with dry_run first) and "
+            "run again",
+            version=v,
+        )
+    if (row is not None) == up:  # up: its row is there and clean; down: its row is gone
+        done = "applied" if up else "reverted"
+        return True, DatabaseUnavailable(
+            f"{where} after it finished: a new session read the history, it is recorded as "
+            f"{done}. The run stopped there (the lock went with the session): run again"
+        )
+    return False, MigrationFailed(
+        f"{where} before its start was recorded: nothing of it ran. Run again", version=v
+    )
+
+
+def _history_row(ctx: RunContext, version: int) -> AppliedRow | None:
+    """The version's history row, read on a new session; raises PatcherError without one."""
+    if ctx.connect is None:
+        raise DatabaseUnavailable("no way to open a new session")
+    other = ctx.connect()
+    try:
+        with other.errors_translated():
+            return next((r for r in other.read_history() if r.version == version), None)
+    finally:
+        other.close()

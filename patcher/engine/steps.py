@@ -4,6 +4,8 @@ retries, the lock check after it, and the COMMIT-in-doubt check when the session
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from patcher.core.errors import (
@@ -17,7 +19,7 @@ from patcher.core.errors import (
 from patcher.core.models import HistoryChange, LockState, Migration, Step
 from patcher.engine.context import RunContext, Watchdog
 from patcher.engine.failures import deadline_exceeded, migration_failed
-from patcher.engine.notx import run_no_transaction
+from patcher.engine.notx import lost_during, run_no_transaction
 from patcher.engine.outcome import history_change, step_entry
 from patcher.engine.retry import with_lock_retries
 from patcher.sql.scripts import Script
@@ -124,8 +126,17 @@ def _run_and_report(ctx: RunContext, step: Step, done_state: str, *, first: bool
     change = history_change(step, script)
     started = time.perf_counter()
     try:
-        with ctx.watchdog() as dog:
+        with ctx.watchdog() as dog, _bookkeeping_guard(ctx, script):
             elapsed, lock = _run_step(ctx, step, script, change, dog, first=first)
+    except _BookkeepingLost:
+        finished, error = lost_during(ctx, step)
+        if finished:
+            _report(ctx, step, done_state, started)
+        else:
+            _report(ctx, step, "failed", started, error=error.type)
+        if finished:
+            raise _StoppedAfter(error) from None
+        raise error from None
     except _CommittedThenLost:
         _report(ctx, step, done_state, started)
         raise _StoppedAfter(
@@ -149,6 +160,24 @@ def _run_and_report(ctx: RunContext, step: Step, done_state: str, *, first: bool
         _check_lock(ctx, step, lock)
     except LockLost as exc:
         raise _StoppedAfter(exc) from None
+
+
+class _BookkeepingLost(Exception):
+    """Internal: the session died in a no-transaction script's bookkeeping."""
+
+
+@contextmanager
+def _bookkeeping_guard(ctx: RunContext, script: Script) -> Iterator[None]:
+    """For a no-transaction script, a lost session (outside its statements, whose failures
+    are StatementFailed) becomes _BookkeepingLost: the engine then reads where it stands."""
+    if script.transactional:
+        yield
+        return
+    try:
+        with ctx.backend.errors_translated():
+            yield
+    except DatabaseUnavailable as exc:
+        raise _BookkeepingLost() from exc
 
 
 def _report(
