@@ -15,19 +15,22 @@ def conninfo_from_secret(arn: str) -> str:
     """Read the secret through Powertools Parameters (cached) and build a libpq conninfo."""
     from aws_lambda_powertools.utilities import parameters
 
+    not_json = False
     try:
         value: Any = parameters.get_secret(arn, transform="json", max_age=SECRET_MAX_AGE_SECONDS)
-    except parameters.exceptions.TransformParameterError as exc:
-        raise ConfigError(
-            "the database secret is not JSON in the RDS format "
-            "(host, port, username, password, dbname)"
-        ) from exc
+    except parameters.exceptions.TransformParameterError:
+        not_json = True  # refused below: the decoder's error keeps the secret's text (``doc``)
     except Exception as exc:  # botocore errors of every kind: name the code, never the value
         code = _error_code(exc)
         raise DatabaseUnavailable(
             f"cannot read the database secret ({code}); check PATCHER_DB_SECRET_ARN and the "
             "function's secretsmanager:GetSecretValue permission"
         ) from exc
+    if not_json:
+        raise ConfigError(
+            "the database secret is not JSON in the RDS format "
+            "(host, port, username, password, dbname)"
+        )
     if not isinstance(value, dict) or any(not value.get(k) for k in _REQUIRED):
         raise ConfigError(
             "the database secret lacks host, username or password (RDS secret format expected)"

@@ -64,34 +64,38 @@ def connect(
         _watch_client(conn)
     except psycopg.Error as exc:
         reason = iam.scrub(_scrub(_error_text(exc), conninfo), token)
-        tls = _tls_failure(reason)
-        if tls:
-            meaning, plain = tls
-            advice = (
-                "Check that the host and port are the database's (a server or proxy without TLS "
-                "answered); do not lower PATCHER_DB_SSLMODE to get past this"
-                if plain
-                else f"Check that PATCHER_DB_SSLROOTCERT ({sslrootcert or 'libpq default'}) is "
-                "the CA bundle of the server (Aurora/RDS: the RDS bundle shipped in the "
-                "package) and that the host is the endpoint name the server's certificate "
-                f"carries (sslmode {sslmode or 'libpq default'})"
-            )
-            raise DatabaseUnavailable(
-                f"cannot connect to PostgreSQL: TLS failed, {meaning}: {reason}. No password "
-                f"was sent. {advice}"
-            ) from None
+    else:
+        return conn
+    # Raised out here, not in the except block: the driver's error is neither the cause nor the
+    # context, because its ``pgconn`` holds every connection parameter, the password (or the
+    # IAM token) included, and libpq's text may quote the URL; ``reason`` is scrubbed.
+    tls = _tls_failure(reason)
+    if tls:
+        meaning, plain = tls
+        advice = (
+            "Check that the host and port are the database's (a server or proxy without TLS "
+            "answered); do not lower PATCHER_DB_SSLMODE to get past this"
+            if plain
+            else f"Check that PATCHER_DB_SSLROOTCERT ({sslrootcert or 'libpq default'}) is "
+            "the CA bundle of the server (Aurora/RDS: the RDS bundle shipped in the "
+            "package) and that the host is the endpoint name the server's certificate "
+            f"carries (sslmode {sslmode or 'libpq default'})"
+        )
         raise DatabaseUnavailable(
-            f"cannot connect to PostgreSQL: {reason}; check the "
-            "host, port, credentials and network path (security groups), and that "
-            "PATCHER_LOCK_TIMEOUT / PATCHER_STATEMENT_TIMEOUT are valid durations"
-            + (
-                "; with IAM auth, that the user is granted rds_iam and the function's role "
-                "has rds-db:connect on it"
-                if iam_auth
-                else ""
-            )
-        ) from (None if token else exc)
-    return conn
+            f"cannot connect to PostgreSQL: TLS failed, {meaning}: {reason}. No password "
+            f"was sent. {advice}"
+        ) from None
+    raise DatabaseUnavailable(
+        f"cannot connect to PostgreSQL: {reason}; check the "
+        "host, port, credentials and network path (security groups), and that "
+        "PATCHER_LOCK_TIMEOUT / PATCHER_STATEMENT_TIMEOUT are valid durations"
+        + (
+            "; with IAM auth, that the user is granted rds_iam and the function's role "
+            "has rds-db:connect on it"
+            if iam_auth
+            else ""
+        )
+    ) from None
 
 
 # libpq's words for a failed or refused TLS session, and what each means for the user.
