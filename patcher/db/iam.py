@@ -25,7 +25,8 @@ DEFAULT_PORT = 5432
 def _rds_client(region: str | None) -> Any:
     import boto3  # the CLI without IAM auth never pays for it
 
-    return boto3.client("rds", region_name=region)
+    # its own session: boto3's default one may hold credentials resolved long before
+    return boto3.session.Session().client("rds", region_name=region)
 
 
 def auth_token(conninfo: str, *, region: str | None = None) -> str:

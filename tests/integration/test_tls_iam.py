@@ -34,7 +34,7 @@ import pytest
 
 from patcher import handler
 from patcher.core.errors import DatabaseUnavailable
-from patcher.db import PostgresBackend
+from patcher.db import PostgresBackend, iam
 from patcher.db.iam import auth_token
 from patcher.dev.devrun import LambdaContext
 from patcher.dev.localpg import LocalCluster, default_run_as, find_bin_dir, free_port
@@ -269,6 +269,7 @@ def aws_test_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setenv(key, value)
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(key, raising=False)
+    iam._rds_client.cache_clear()  # a client made by an earlier test holds its credentials
 
 
 @pytest.fixture
