@@ -49,6 +49,7 @@ class PostgresBackend:
         self._locked = False
         self._restore = connection.restore_sql(conn)
         self._lock_check = locks.check_and_retake(self.key)
+        self._retake = locks.retake(self.key)
 
     @classmethod
     def connect(
@@ -168,12 +169,13 @@ class PostgresBackend:
     ) -> Committed:
         """Run the statements and ``record`` (with its audit row) in one transaction; the
         session restore, the history write, COMMIT and the lock check share one message."""
+        check = self._lock_check if locks.may_release(statements) else self._retake
 
         def finish_sql(elapsed_ms: int) -> str:
             write = self._history.sql_text(
                 record.write, record, outcome=record.outcome, elapsed_ms=elapsed_ms
             )
-            return f"{self._restore}{write};\nCOMMIT;\n{self._lock_check}"
+            return f"{self._restore}{write};\nCOMMIT;\n{check}"
 
         elapsed, answer = execution.run_transactional(self.conn, statements, finish_sql, stop)
         return Committed(elapsed, self._lock_state(answer))
