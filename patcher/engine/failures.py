@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from patcher.core.errors import DeadlineExceeded, MigrationFailed, StatementFailed
 from patcher.core.models import Step
 from patcher.sql.lexer import line_col
@@ -85,13 +87,7 @@ def migration_failed(
     return MigrationFailed(
         f"version {m.version} {step.direction} failed at {where}: {exc.message}{detail}."
         f"{hint} {next_step[0].upper()}{next_step[1:]}{exc.note}{extra}",
-        version=m.version,
-        file=script.obj.name,
-        line=line,
-        column=column,
-        statement=None if exc.at_commit else exc.index + 1,
-        sqlstate=exc.sqlstate,
-        detail=exc.detail,  # also apart, so that logs can leave it out (it can quote rows)
+        **_details(step, script, exc, line, column),
     )
 
 
@@ -115,10 +111,20 @@ def deadline_exceeded(
     return DeadlineExceeded(
         f"version {m.version} {step.direction} was cut by the Lambda deadline at {where}: {why}. "
         f"{state}.{exc.note} To run it: {path}",
-        version=m.version,
-        file=script.obj.name,
-        line=line,
-        column=column,
-        statement=None if exc.at_commit else exc.index + 1,
-        sqlstate=exc.sqlstate,
+        **_details(step, script, exc, line, column),
     )
+
+
+def _details(
+    step: Step, script: Script, exc: StatementFailed, line: int, column: int
+) -> dict[str, Any]:
+    """What a result's error carries beside the message: where, and what the server said."""
+    return {
+        "version": step.migration.version,
+        "file": script.obj.name,
+        "line": line,
+        "column": column,
+        "statement": None if exc.at_commit else exc.index + 1,
+        "sqlstate": exc.sqlstate,
+        "detail": exc.detail,  # also apart, so that logs can leave it out (it can quote rows)
+    }
