@@ -156,7 +156,6 @@ def _options(config: Config, tuning: Mapping[str, Any] | None) -> RunOptions:
     options = RunOptions(
         lock_wait_seconds=config.lock_wait_seconds,
         time_margin_seconds=config.time_margin_seconds,
-        statement_timeout_ms=config.statement_timeout_ms,
         lock_timeout=config.lock_timeout,
     )
     return replace(options, **tuning) if tuning else options

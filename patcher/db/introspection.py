@@ -16,13 +16,18 @@ from patcher.core.errors import StatementFailed
 from patcher.core.models import IndexState, VerifyReport
 from patcher.db.execution import StopCheck, ms_since, run_statements
 
+_USER_RELATIONS = (
+    "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind IN ('r', 'p', 'm') "
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+)
+"""Tables (plain, partitioned) and materialised views outside the system schemas."""
+
 
 def table_sizes(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Estimated rows of every user table, by ``schema.table`` (``-1``: never analysed)."""
     rows = conn.execute(
-        "SELECT n.nspname || '.' || c.relname, c.reltuples::bigint FROM pg_class c "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'm') "
-        "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+        "SELECT n.nspname || '.' || c.relname, c.reltuples::bigint " + _USER_RELATIONS
     ).fetchall()
     return {name: int(count) for name, count in rows}
 
@@ -89,9 +94,7 @@ def verify(
 def _relations(conn: psycopg.Connection[Any]) -> dict[int, str]:
     """Every pre-existing user table (plain or partitioned) and materialised view: oid -> name."""
     rows = conn.execute(
-        "SELECT c.oid::bigint, n.nspname || '.' || c.relname FROM pg_class c "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'm') "
-        "AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')"
+        "SELECT c.oid::bigint, n.nspname || '.' || c.relname " + _USER_RELATIONS
     ).fetchall()
     return {int(oid): name for oid, name in rows}
 

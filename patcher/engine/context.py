@@ -31,7 +31,6 @@ class RunOptions:
     lock_retries: int = 3  # extra attempts after a statement hits lock_timeout
     lock_retry_backoff_seconds: float = 1.0  # doubles each retry
     time_margin_seconds: float = 30.0
-    statement_timeout_ms: int | None = None
     lock_timeout: str = "10s"
     verify_lock_timeout_ms: int = 2000  # a preview never queues production behind it for long
 
