@@ -6,7 +6,6 @@ Exit status: 0 when the result is ``ok``, 1 when it is not, 2 for bad usage.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 import uuid
@@ -16,7 +15,8 @@ from typing import Any
 from patcher.config import load_config
 from patcher.core.errors import InvalidRequest, PatcherError
 from patcher.core.models import Request
-from patcher.report import render
+from patcher.output import write_json, write_lines
+from patcher.report import render_lines
 
 ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair")
 
@@ -120,7 +120,10 @@ def run_engine(args: argparse.Namespace) -> int:
     else:
         result = execute(request, config, invocation)
     try:
-        print(json.dumps(result, indent=2, default=str) if args.json else render(result))
+        if args.json:
+            write_json(result, sys.stdout)
+        else:
+            write_lines(render_lines(result), sys.stdout)
     except BrokenPipeError:  # piped into head: the reader left, the run itself is done
         sys.stderr.close()
     return exit_code(result)

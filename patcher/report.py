@@ -3,29 +3,32 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from typing import Any
 
 
 def render(result: dict[str, Any]) -> str:
+    return "\n".join(render_lines(result))
+
+
+def render_lines(result: dict[str, Any]) -> Iterator[str]:
+    """The lines of ``render``, made one at a time: a 50 MB SQL preview is never copied whole."""
     mode = " (dry run)" if result["dry_run"] else ""
     current = result["current_version"]
-    lines = [
+    yield (
         f"{result['action']}{mode}: {result['status']} - current version "
         f"{current if current is not None else 'none'} - {result['duration_ms']} ms - "
         f"request {result['request_id']}"
-    ]
-    lines += _table(result["migrations"])
+    )
+    yield from _table(result["migrations"])
     if result["dry_run"]:
         for entry in result["migrations"]:
-            lines += _preview(entry)
+            yield from _preview(entry)
     pending = result["pending"]
-    lines.append(
-        "pending: " + (", ".join(f"{p['version']} {p['description']}" for p in pending) or "none")
-    )
-    lines += [f"warning: {w}" for w in result["warnings"]]
+    yield "pending: " + (", ".join(f"{p['version']} {p['description']}" for p in pending) or "none")
+    yield from (f"warning: {w}" for w in result["warnings"])
     if result["error"]:
-        lines.append(f"error: {result['error']['type']}: {result['error']['message']}")
-    return "\n".join(lines)
+        yield f"error: {result['error']['type']}: {result['error']['message']}"
 
 
 def _table(entries: list[dict[str, Any]]) -> list[str]:
@@ -41,7 +44,7 @@ def _table(entries: list[dict[str, Any]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def _preview(entry: dict[str, Any]) -> list[str]:
+def _preview(entry: dict[str, Any]) -> Iterator[str]:
     """One migration's preview: verification findings, risks, then its SQL."""
     kind = "transactional" if entry.get("transactional", True) else "no-transaction"
     lines = ["", f"== {entry['version']} {entry['description']} ({entry['direction']}, {kind}) =="]
@@ -51,10 +54,27 @@ def _preview(entry: dict[str, Any]) -> list[str]:
         statement = " ".join(risk["statement"].split())
         lines.append(f"risk {risk['code']}: {risk['explanation']}")
         lines.append(f"    in: {statement[:160]}")
+    yield from lines
     if "sql" in entry:
-        lines.append("sql:")
-        lines += [f"    {line}" for line in entry["sql"].rstrip().splitlines()]
-    return lines
+        yield "sql:"
+        yield from (f"    {line}" for line in _split_lines(entry["sql"]))
+
+
+def _split_lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` (ended by \\n, \\r\\n or \\r) without its trailing blank lines, one
+    at a time and without copying the text: blank lines wait until a line with content follows."""
+    blank, start = 0, 0
+    while start < len(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        for line in text[start:end].removesuffix("\r").split("\r"):
+            if not line.strip():
+                blank += 1
+                continue
+            yield from [""] * blank
+            blank = 0
+            yield line
+        start = end + 1
 
 
 def _verification(entry: dict[str, Any]) -> str:
