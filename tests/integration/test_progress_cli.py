@@ -30,7 +30,7 @@ class Terminal:
 
     def __init__(self, *args: str) -> None:
         master, slave = pty.openpty()
-        env = {**os.environ, "TERM": "xterm", "COLUMNS": "200"}
+        env = {**os.environ, "TERM": "xterm", "COLUMNS": "200", "PATCHER_LOCK_WAIT_SECONDS": "60"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "patcher.cli", *args],
             stdin=subprocess.DEVNULL,
