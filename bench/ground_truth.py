@@ -291,9 +291,10 @@ def main(argv: list[str] | None = None) -> int:
             corpus = Path(scratch)
             write(corpus)
         records = collect(corpus, dsn)
-        print(report(records, _server(dsn)))
-    if args.json:
+        server = _server(dsn)
+    if args.json:  # before printing: a reader that leaves early (| head) must not lose it
         args.json.write_text(json.dumps(summary(records), indent=2))
+    print(report(records, server))
     wrong = [s for k in ("rewrites", "locks") for s in (score(records, k),) if s.false or s.missed]
     return 1 if args.strict and wrong else 0
 
