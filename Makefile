@@ -41,6 +41,13 @@ bench: $(STAMP)
 bench-smoke: $(STAMP)
 	$(BIN)/python -m bench.run --smoke
 
+# The dry run's rewrite and ACCESS EXCLUSIVE claims against what verify measured, over a
+# generated 241-migration shop history applied one by one (a throwaway local cluster, ~30 s).
+# GROUND_TRUTH_FLAGS: --json FILE (figures and every miss), --strict (exit 1 on any miss).
+.PHONY: ground-truth
+ground-truth: $(STAMP)
+	$(BIN)/python -m bench.ground_truth $(GROUND_TRUTH_FLAGS)
+
 run: $(STAMP)
 	$(BIN)/python -m patcher.dev.devrun
 

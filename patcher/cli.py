@@ -103,6 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_engine(args: argparse.Namespace) -> int:
     from patcher.commands import Invocation, execute, refused
+    from patcher.progress import for_stream
 
     started = time.perf_counter()
     request = Request(
@@ -112,13 +113,18 @@ def run_engine(args: argparse.Namespace) -> int:
         steps=getattr(args, "steps", None),
         verify=getattr(args, "verify", False),
     )
-    invocation = Invocation(request_id=f"cli-{uuid.uuid4()}")
+    progress = None if _machine_output(args) else for_stream(sys.stderr)
+    invocation = Invocation(request_id=f"cli-{uuid.uuid4()}", events=progress)
     try:
         config = load_config(source=args.source, database_url=args.database_url)
     except PatcherError as exc:
         result = refused(request.action, request.dry_run, exc, invocation.request_id, started)
     else:
-        result = execute(request, config, invocation)
+        try:
+            result = execute(request, config, invocation)
+        finally:
+            if progress is not None:
+                progress.close()
     try:
         if args.json:
             write_json(result, sys.stdout)
@@ -127,6 +133,11 @@ def run_engine(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # piped into head: the reader left, the run itself is done
         sys.stderr.close()
     return exit_code(result)
+
+
+def _machine_output(args: argparse.Namespace) -> bool:
+    """JSON on stdout (--json, --format json): stderr stays quiet, no progress lines."""
+    return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
 
 
 def exit_code(result: dict[str, Any]) -> int:

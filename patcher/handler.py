@@ -21,6 +21,7 @@ from patcher.commands import Invocation, execute, refused
 from patcher.config import Config, load_config, powertools_names
 from patcher.core.errors import PatcherError
 from patcher.core.models import Request
+from patcher.engine.context import PROGRESS_EVENTS
 from patcher.request import action_of, dry_run_of, parse_payload
 
 SERVICE, NAMESPACE = powertools_names()  # the template's POWERTOOLS_* variables win
@@ -68,6 +69,8 @@ def _prepare(event: Any) -> tuple[Request, Config] | PatcherError:
 @tracer.capture_method(capture_response=False)
 def _run(request: Request, config: Config, context: Any, request_id: str) -> dict[str, Any]:
     def on_event(name: str, fields: dict[str, Any]) -> None:
+        if name in PROGRESS_EVENTS:  # for a terminal's live progress, not for the log
+            return
         if name == "migration":
             _log_migration(fields)
         elif name == "lock_acquired":

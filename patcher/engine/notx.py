@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import time
 from functools import partial
+from typing import Any
 
 from patcher.core.errors import (
     DatabaseUnavailable,
@@ -44,6 +45,7 @@ def run_no_transaction(
     backend.mark_dirty(change)
     started = time.perf_counter()
     for index, text in enumerate(script.statement_texts):
+        ctx.emit("statement_started", _statement_fields(step, script, index))
         try:
             with_lock_retries(
                 partial(backend.run_statements, [text], dog.stop),
@@ -64,6 +66,20 @@ def run_no_transaction(
         backend.log(change, outcome="failed", error=error.message, duration_ms=elapsed)
         raise error
     return elapsed, backend.finish_clean(change, elapsed)
+
+
+def _statement_fields(step: Step, script: Script, index: int) -> dict[str, Any]:
+    """The ``statement_started`` event: which statement of the script, where, how it begins."""
+    statement = script.statements[index]
+    head = statement.text[:200].split("\n", 1)[0].strip()
+    return {
+        "version": step.migration.version,
+        "direction": step.direction,
+        "index": index,
+        "count": len(script.statements),
+        "line": statement.line,
+        "text": head[:80],
+    }
 
 
 def _named_indexes(script: Script) -> set[str]:

@@ -89,6 +89,19 @@ def history_change(step: Step, script: Script | None) -> HistoryChange:
     )
 
 
+def started_fields(step: Step, script: Script) -> dict[str, Any]:
+    """What the ``migration_started`` event says: which migration, which way, which file."""
+    m = step.migration
+    return {
+        "version": m.version,
+        "description": m.description,
+        "direction": step.direction,
+        "file": script.obj.name,
+        "transactional": script.transactional,
+        "statements": len(script.statements),
+    }
+
+
 def step_entry(step: Step, scripts: ScriptSet, state: str, *, preview: bool = False) -> ResultEntry:
     """A planned step as a result entry; ``preview`` adds the SQL it would run."""
     m = step.migration

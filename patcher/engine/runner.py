@@ -162,6 +162,7 @@ def _acquire_lock(ctx: RunContext, settled: Callable[[], bool] | None = None) ->
     if budget is not None:
         wait_s = max(0.0, min(wait_s, budget / 1000))
     interval, cap = opts.lock_poll_seconds
+    told = -1.0
     while not backend.try_lock():
         waited = time.monotonic() - started
         if waited >= wait_s:
@@ -169,10 +170,29 @@ def _acquire_lock(ctx: RunContext, settled: Callable[[], bool] | None = None) ->
         if settled is not None and settled():
             ctx.emit("lock_not_needed", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
             return False
+        told = _tell_waiting(ctx, waited, wait_s, told)
         time.sleep(min(interval * random.uniform(0.5, 1.0), max(0.0, wait_s - waited)))
         interval = min(interval * 2, cap)
     ctx.emit("lock_acquired", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
     return True
+
+
+def _tell_waiting(ctx: RunContext, waited: float, wait_s: float, told: float) -> float:
+    """A ``lock_waiting`` event (who holds the lock) when the wait starts, then about once a
+    second; returns when it last told."""
+    if told >= 0 and waited - told < 1.0:
+        return told
+    holder = ctx.backend.lock_holder()
+    ctx.emit(
+        "lock_waiting",
+        {
+            "waited_ms": int(waited * 1000),
+            "wait_limit_ms": int(wait_s * 1000),
+            "holder": holder.describe() if holder else None,
+            "holder_pid": holder.pid if holder else None,
+        },
+    )
+    return waited
 
 
 def _lock_timeout(backend: MigrationBackend, waited: float) -> LockTimeout:

@@ -20,7 +20,7 @@ from patcher.core.models import HistoryChange, LockState, Migration, Step
 from patcher.engine.context import RunContext, Watchdog
 from patcher.engine.failures import deadline_exceeded, migration_failed
 from patcher.engine.notx import lost_during, run_no_transaction
-from patcher.engine.outcome import history_change, step_entry
+from patcher.engine.outcome import history_change, started_fields, step_entry
 from patcher.engine.retry import with_lock_retries
 from patcher.sql.scripts import Script
 
@@ -124,6 +124,7 @@ def _run_and_report(ctx: RunContext, step: Step, done_state: str, *, first: bool
     """Run one step and add its entry (and event); a failure is reported, then re-raised."""
     script = ctx.scripts[step.key]
     change = history_change(step, script)
+    ctx.emit("migration_started", started_fields(step, script))
     started = time.perf_counter()
     try:
         with ctx.watchdog() as dog, _bookkeeping_guard(ctx, script):

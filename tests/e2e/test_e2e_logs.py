@@ -11,6 +11,7 @@ import pytest
 
 from patcher import handler
 from patcher.dev.devrun import LambdaContext
+from patcher.engine.context import PROGRESS_EVENTS
 from tests.e2e.e2ekit import LambdaEnv, Secret, event
 from tests.fixtures.engine import query
 from tests.fixtures.s3 import FAKE_SECRET
@@ -81,6 +82,7 @@ def test_a_full_run_logs_every_migration_and_leaks_no_secret(
             "function_request_id": rollback_id,
         },
     ]
+    assert not [line for line in lines if line["message"] in PROGRESS_EVENTS]  # CLI-only
     ran = [line for line in lines if line["message"] == "migration" and line["outcome"] != "failed"]
     assert all(isinstance(line["duration_ms"], int) for line in ran)
     failed = next(line for line in lines if line.get("outcome") == "failed")

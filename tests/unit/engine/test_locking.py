@@ -42,7 +42,11 @@ def test_the_run_waits_and_proceeds_when_the_holder_lets_go(env: Env) -> None:
     out = env.run(options=options)
     assert out.status == "applied"
     assert len(tries) == 3
-    assert [name for name, _ in env.events if name.startswith("lock")] == ["lock_acquired"]
+    names = [name for name, _ in env.events if name.startswith("lock")]
+    assert names[-1] == "lock_acquired" and set(names[:-1]) == {"lock_waiting"}
+    waiting = next(fields for name, fields in env.events if name == "lock_waiting")
+    assert waiting["holder_pid"] == holder.pid and waiting["waited_ms"] >= 0
+    assert waiting["holder"] and "pid" in waiting["holder"]
 
 
 def test_the_lock_is_released_after_the_run(env: Env) -> None:
