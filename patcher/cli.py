@@ -19,6 +19,7 @@ from patcher.core.models import Request
 from patcher.report import render
 
 ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair")
+FORMATS = ("text", "json", "markdown")  # SPEC section 6: --json is --format json
 
 
 # Which flags each engine command takes (SPEC sections 4 and 6); any other is a usage error.
@@ -60,7 +61,22 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--until-done", action="store_true", help="re-invoke while partial")
     invoke.add_argument("--max-invocations", type=int, default=20)
     invoke.add_argument("--json", action="store_true")
+    _add_format(invoke)
+    render_cmd = sub.add_parser(
+        "render", help="print a saved JSON result (e.g. the Lambda's) as text or markdown"
+    )
+    render_cmd.add_argument("file", help="a result JSON file, or - for stdin")
+    _add_format(render_cmd, default="markdown")
     return parser
+
+
+def _add_format(cmd: Any, default: str | None = None) -> None:
+    cmd.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=default,
+        help="text (default), json (the exact result) or markdown (job summaries, chat)",
+    )
 
 
 def _add_engine_command(sub: Any, action: str) -> None:
@@ -80,6 +96,7 @@ def _add_engine_command(sub: Any, action: str) -> None:
     cmd.add_argument("--source", help="migrations directory or s3://bucket/prefix/")
     cmd.add_argument("--database-url", help="libpq URL (default: PATCHER_DATABASE_URL)")
     cmd.add_argument("--json", action="store_true", help="print the exact Lambda JSON result")
+    _add_format(cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"patcher: {exc.message}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "render":
+        return render_file(args.file, args.format)
     if args.command == "invoke":
         from patcher.invoke import invoke_command
 
@@ -120,10 +139,47 @@ def run_engine(args: argparse.Namespace) -> int:
     else:
         result = execute(request, config, invocation)
     try:
-        print(json.dumps(result, indent=2, default=str) if args.json else render(result))
+        print(formatted(result, output_format(args)))
     except BrokenPipeError:  # piped into head: the reader left, the run itself is done
         sys.stderr.close()
     return exit_code(result)
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """The --format asked for; --json means json (both together must agree)."""
+    chosen = getattr(args, "format", None)
+    if getattr(args, "json", False):
+        if chosen not in (None, "json"):
+            print(f"patcher: --json and --format {chosen} contradict each other", file=sys.stderr)
+            raise SystemExit(2)
+        return "json"
+    return chosen or "text"
+
+
+def formatted(result: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(result, indent=2, default=str)
+    if fmt == "markdown":
+        from patcher.markdown import render_markdown
+
+        return render_markdown(result)
+    return render(result)
+
+
+def render_file(path: str, fmt: str) -> int:
+    """``patcher render``: a saved result printed; 0 once printed, 2 when it is no result."""
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+        result = json.loads(text)
+        if not isinstance(result, dict) or "status" not in result:
+            raise ValueError("not a patcher result (no status)")
+        if "payload" in result and "function_error" in result:
+            raise ValueError(f"the function failed ({result['function_error']})")
+        print(formatted(result, fmt))
+    except (OSError, ValueError) as exc:
+        print(f"patcher render: cannot render {path}: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def exit_code(result: dict[str, Any]) -> int:

@@ -37,8 +37,15 @@ def add_data_at_risk(ctx: RunContext, source: MigrationSource) -> None:
     ]
     if not steps:
         return
-    made = _created(source, [step for step, _ in steps])
-    found = _probes(ctx, [step for step, _ in steps])
+    try:
+        made = _created(source, [step for step, _ in steps])
+        found = _probes(ctx, [step for step, _ in steps])
+    except ImportError:  # pglast is the optional "risks" extra until it becomes a core one
+        ctx.outcome.warnings.append(
+            "data_at_risk: not reported, because pglast is missing to read the scripts; "
+            "install stackflowpatcher[risks]"
+        )
+        return
     measured = _measured(ctx, steps, found) if ctx.request.verify else {}
     applied = {row.version: row.applied_at for row in ctx.history}
     started = time.perf_counter()

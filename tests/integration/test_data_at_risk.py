@@ -4,10 +4,14 @@ nothing either way."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from patcher.cli import main
+from patcher.markdown import render_markdown
 from tests.fixtures.engine import MigrationDir, Run, query, schema_snapshot
 
 ACCOUNTS = (
@@ -212,3 +216,29 @@ def test_past_its_budget_the_preview_falls_back_to_statistics(
     [item] = result["migrations"][0]["data_at_risk"]
     assert (item["rows"], item["estimated"]) == (100, True)
     assert "rows_since_applied" not in item
+
+
+def test_cli_prints_the_preview_as_markdown_and_renders_a_saved_result(
+    mdir: MigrationDir, pg_dsn: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    base = ["--source", str(mdir.path), "--database-url", pg_dsn]
+    mdir.pair("1", "accounts", ACCOUNTS, "DROP TABLE accounts;")
+    assert main(["migrate", *base]) == 0
+    capsys.readouterr()
+    assert main(["rollback", "--dry-run", "--format", "markdown", *base]) == 0
+    md = capsys.readouterr().out
+    assert "**rollback of 1 would drop 100 rows, all written since " in md
+    assert "| public.accounts | - | drop | 100 | all (created by this version) |" in md
+    assert main(["rollback", "--dry-run", "--json", *base]) == 0
+    saved = tmp_path / "result.json"
+    saved.write_text(capsys.readouterr().out)
+    assert main(["render", str(saved)]) == 0
+    assert render_markdown(json.loads(saved.read_text())) in capsys.readouterr().out
+    assert main(["render", "--format", "text", str(saved)]) == 0
+    assert "data at risk: rollback of 1 would drop 100 rows" in capsys.readouterr().out
+    saved.write_text('{"ok": false}')
+    assert main(["render", str(saved)]) == 2
+    assert "not a patcher result" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main(["rollback", "--dry-run", "--json", "--format", "markdown", *base])
+    assert stopped.value.code == 2
