@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Final
 
-from patcher.report_at_risk import HEADER, has_data_at_risk, rows_of, summary
+from patcher.report_at_risk import HEADER, has_data_at_risk, rows_of, summary, when
 
 SQL_CHARS: Final = 4000
 MAX_CHARS: Final = 900_000
@@ -76,9 +76,9 @@ def _section(entry: dict[str, Any]) -> list[str]:
         "",
     ]
     if "data_at_risk" in entry:
-        lines.append(f"Data at risk (applied {entry.get('applied_at') or 'at an unknown time'}):")
-        lines.append("")
-        lines += table(HEADER, rows_of(entry)) if entry["data_at_risk"] else ["none", ""]
+        lines += [f"Data at risk (version applied {when(entry.get('applied_at'))}):", ""]
+        header = [h.lower() for h in HEADER]
+        lines += table(header, rows_of(entry)) if entry["data_at_risk"] else ["none", ""]
     if "verified" in entry:
         lines += _verification(entry)
     risks = entry.get("risks") or []
