@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from patcher.db.data_reach import ForeignKey, cascading_keys, reached
 from patcher.sql.at_risk import ALTER_TYPE, DELETE, DROP, TRUNCATE, UPDATE, Loss, Probe
 
 
@@ -63,16 +64,22 @@ def estimate(
 ) -> list[Loss]:
     """Every probe counted (or estimated), plus the tables a CASCADE or inheritance reaches."""
     losses: list[Loss] = []
+    emptied: set[int] = set()
     for probe in found:
         rel = _relation(conn, probe.key)
         if rel is None:
             continue  # gone already (IF EXISTS), or not a table: nothing to count
         oid, name = rel
         if probe.change in (DROP, TRUNCATE):
-            for child_oid, child in [(oid, name), *_reached(conn, oid, probe)]:
-                losses.append(_rows(conn, child_oid, child, probe.change, since, budget))
+            for child_oid, child in [(oid, name), *reached(conn, oid, probe)]:
+                if child_oid not in emptied:  # each table once per script
+                    emptied.add(child_oid)
+                    losses.append(_rows(conn, child_oid, child, probe.change, since, budget))
         elif probe.change in (DELETE, UPDATE):
             losses.append(_matching(conn, probe, name, since, budget))
+            if probe.change == DELETE:  # ON DELETE CASCADE, one level (verify sees them all)
+                for fk in cascading_keys(conn, oid):
+                    losses.append(_cascaded(conn, probe, name, fk, since, budget))
         elif probe.column is not None and _has_column(conn, oid, probe.column):
             losses.append(_values(conn, probe, oid, name, since, budget))
     return losses
@@ -89,40 +96,6 @@ def _relation(conn: psycopg.Connection[Any], key: str) -> tuple[int, str] | None
     return (int(row[0]), str(row[1])) if row else None
 
 
-def _reached(conn: psycopg.Connection[Any], oid: int, probe: Probe) -> list[tuple[int, str]]:
-    """Tables that go with a dropped or truncated one: inheritance children (a DROP needs
-    CASCADE for them, a TRUNCATE takes them unless ONLY), and with CASCADE the tables whose
-    foreign keys reference it (TRUNCATE) or the materialised views built on it (DROP)."""
-    if probe.change == DROP and not probe.cascade:
-        return []
-    cascade_fk = probe.change == TRUNCATE and probe.cascade
-    cascade_mv = probe.change == DROP
-    rows = conn.execute(
-        """
-        WITH RECURSIVE reached(oid) AS (
-            SELECT %(oid)s::oid
-            UNION
-            SELECT d.rel FROM reached r, LATERAL (
-                SELECT i.inhrelid AS rel FROM pg_inherits i WHERE i.inhparent = r.oid
-                UNION ALL
-                SELECT f.conrelid FROM pg_constraint f
-                 WHERE %(fk)s AND f.contype = 'f' AND f.confrelid = r.oid
-                UNION ALL
-                SELECT w.ev_class FROM pg_depend d2 JOIN pg_rewrite w ON w.oid = d2.objid
-                 WHERE %(mv)s AND d2.classid = 'pg_rewrite'::regclass
-                   AND d2.refobjid = r.oid AND w.ev_class <> r.oid
-            ) d
-        )
-        SELECT c.oid::bigint, n.nspname || '.' || c.relname FROM reached r
-          JOIN pg_class c ON c.oid = r.oid JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.oid <> %(oid)s::oid AND c.relkind IN ('r', 'm') AND NOT c.relispartition
-         ORDER BY 2
-        """,
-        {"oid": oid, "fk": cascade_fk, "mv": cascade_mv},
-    ).fetchall()
-    return [(int(r[0]), str(r[1])) for r in rows]
-
-
 def _has_column(conn: psycopg.Connection[Any], oid: int, column: str) -> bool:
     return bool(
         conn.execute(
@@ -133,9 +106,11 @@ def _has_column(conn: psycopg.Connection[Any], oid: int, column: str) -> bool:
     )
 
 
-def _target(name: str, alias: str = "t") -> sql.Composable:
+def _target(name: str, alias: str = "t", *, only: bool = False) -> sql.Composable:
     schema, _, table = name.partition(".")
-    return sql.SQL("{} {}").format(sql.Identifier(schema, table), sql.Identifier(alias))
+    return sql.SQL("{}{} {}").format(
+        sql.SQL("ONLY " if only else ""), sql.Identifier(schema, table), sql.Identifier(alias)
+    )
 
 
 def _counted(
@@ -215,16 +190,21 @@ def _reltuples(conn: psycopg.Connection[Any], oid: int) -> int | None:
     return None if row is None or row[0] is None else int(row[0])
 
 
+def _from_where(probe: Probe, name: str) -> tuple[str, sql.Composed]:
+    """The alias and ``FROM … WHERE …`` of a DELETE's or UPDATE's rows."""
+    alias = probe.alias or probe.table
+    parts = [_target(name, alias, only=probe.only)]
+    if probe.source:
+        parts.append(sql.SQL(probe.source))
+    where = sql.SQL(" WHERE ({})").format(sql.SQL(probe.where)) if probe.where else sql.SQL("")
+    return alias, sql.SQL("{}{}").format(sql.SQL(", ").join(parts), where)
+
+
 def _matching(
     conn: psycopg.Connection[Any], probe: Probe, name: str, since: Since | None, budget: Budget
 ) -> Loss:
     """The rows a DELETE or UPDATE matches (distinct rows of its table, USING/FROM joined)."""
-    alias = probe.alias or probe.table
-    parts = [_target(name, alias)]
-    if probe.source:
-        parts.append(sql.SQL(probe.source))
-    where = sql.SQL(" WHERE ({})").format(sql.SQL(probe.where)) if probe.where else sql.SQL("")
-    from_where = sql.SQL("{}{}").format(sql.SQL(", ").join(parts), where)
+    alias, from_where = _from_where(probe, name)
     a = sql.Identifier(alias)
     counter = sql.SQL("count(DISTINCT ({a}.tableoid, {a}.ctid))").format(a=a)
     counts = pair(since, alias=alias, counter=counter) if probe.source else pair(since, alias=alias)
@@ -236,6 +216,33 @@ def _matching(
     if counted is not None:
         return Loss(name, None, probe.change, counted[0], since=counted[1])
     return Loss(name, None, probe.change, _planned_rows(conn, from_where), estimated=True)
+
+
+def _cascaded(
+    conn: psycopg.Connection[Any],
+    probe: Probe,
+    name: str,
+    fk: ForeignKey,
+    since: Since | None,
+    budget: Budget,
+) -> Loss:
+    """Rows of a referencing table that ON DELETE CASCADE removes with the deleted ones."""
+    alias, from_where = _from_where(probe, name)
+    mine = sql.SQL(", ").join(sql.SQL("c.{}").format(sql.Identifier(k)) for k in fk.columns)
+    theirs = sql.SQL(", ").join(
+        sql.SQL("{}.{}").format(sql.Identifier(alias), sql.Identifier(k)) for k in fk.referenced
+    )
+    query = sql.SQL("SELECT {p} FROM {t} WHERE ({m}) IN (SELECT {r} FROM {fw})").format(
+        p=pair(since, alias="c"), t=_target(fk.table, "c"), m=mine, r=theirs, fw=from_where
+    )
+    try:
+        counted = _counted(conn, query, budget)
+    except psycopg.Error:
+        counted = None
+    if counted is not None:
+        return Loss(fk.table, None, DELETE, counted[0], since=counted[1])
+    note = "removed by ON DELETE CASCADE; not counted within the budget"
+    return Loss(fk.table, None, DELETE, None, estimated=True, note=note)
 
 
 def _planned_rows(conn: psycopg.Connection[Any], from_where: sql.Composable) -> int | None:

@@ -42,6 +42,7 @@ class Probe:
     new_type: str | None = None
     cast: str | None = None
     cascade: bool = False
+    only: bool = False  # ONLY: the table's inheritance children are left alone
 
     @property
     def key(self) -> str:
@@ -110,7 +111,7 @@ def _probes_of(kind: str, stmt: Any) -> Iterator[Probe]:
     elif kind == "TruncateStmt":
         cascade = _enum(stmt.behavior) == "DROP_CASCADE"
         for rel in stmt.relations or ():
-            yield Probe(TRUNCATE, rel.schemaname, rel.relname, cascade=cascade)
+            yield Probe(TRUNCATE, rel.schemaname, rel.relname, cascade=cascade, only=not rel.inh)
     elif kind in ("DeleteStmt", "UpdateStmt") and stmt.withClause is None:
         rel = stmt.relation
         extra = stmt.usingClause if kind == "DeleteStmt" else stmt.fromClause
@@ -121,6 +122,7 @@ def _probes_of(kind: str, stmt: Any) -> Iterator[Probe]:
             alias=rel.alias.aliasname if rel.alias is not None else None,
             where=_sql(stmt.whereClause) if stmt.whereClause is not None else None,
             source=", ".join(_sql(item) for item in extra) if extra else None,
+            only=not rel.inh,
         )
     elif kind == "AlterTableStmt" and _enum(stmt.objtype) == "OBJECT_TABLE":
         yield from _alter_probes(stmt)

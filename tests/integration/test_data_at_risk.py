@@ -143,8 +143,32 @@ def test_truncate_cascade_and_delete_where_with_its_cascade(
     }
     if verify:  # run for real after the TRUNCATE: nothing is left to delete
         assert items(two) == set()
-    else:  # counted on today's data (each script alone); a DELETE's cascade only with verify
-        assert items(two) == {("public.accounts", None, 10, False, "delete")}
+    else:  # counted on today's data (each script alone), with its ON DELETE CASCADE
+        assert items(two) == {
+            ("public.accounts", None, 10, False, "delete"),
+            ("public.orders", None, 10, False, "delete"),
+        }
+
+
+@pytest.mark.parametrize("verify", MODES)
+def test_truncate_only_leaves_the_inheriting_table(
+    run: Run, mdir: MigrationDir, pg_dsn: str, verify: bool
+) -> None:
+    mdir.pair(
+        "1",
+        "events",
+        "CREATE TABLE events (id bigint, kind text);\n"
+        "CREATE TABLE events_2026 () INHERITS (events);\n"
+        "INSERT INTO events SELECT g, 'a' FROM generate_series(1, 5) g;\n"
+        "INSERT INTO events_2026 SELECT g, 'b' FROM generate_series(6, 12) g;\n",
+    )
+    mdir.pair("2", "reset", "SELECT 1;", "TRUNCATE ONLY events;\nTRUNCATE events_2026, events;")
+    assert run("migrate")["ok"]
+    [entry] = preview(run, pg_dsn, verify)  # each table once, however many statements
+    assert len(entry["data_at_risk"]) == 2 and items(entry) == {
+        ("public.events", None, 5, False, "truncate"),
+        ("public.events_2026", None, 7, False, "truncate"),
+    }
 
 
 def test_verify_catches_the_cascade_of_a_delete_and_an_update(
