@@ -21,7 +21,6 @@ from patcher.core.errors import LockTimeout, PatcherError
 from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import AppliedRow, Catalog, HistoryChange, Request, Step
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
-from patcher.engine.data_at_risk import add_data_at_risk
 from patcher.engine.notx import repair_leftovers
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
 from patcher.engine.planner import plan, validate_request
@@ -124,6 +123,8 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
         if request.verify:
             verify(ctx)
         if request.action == "rollback":
+            from patcher.engine.data_at_risk import add_data_at_risk  # rollback previews only
+
             add_data_at_risk(ctx, source)  # what the down scripts would destroy
     elif request.action in ("baseline", "repair"):
         backend.ensure_tables()
