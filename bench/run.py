@@ -16,6 +16,7 @@ BENCHMARKS = {
     "coldstart": "bench.coldstart",
     "contention": "bench.contention",
     "bigscript": "bench.bigscript",
+    "data_at_risk": "bench.data_at_risk",
 }
 
 

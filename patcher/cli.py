@@ -6,6 +6,7 @@ Exit status: 0 when the result is ``ok``, 1 when it is not, 2 for bad usage.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import uuid
@@ -19,6 +20,7 @@ from patcher.output import write_json, write_lines
 from patcher.report import render_lines
 
 ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair")
+FORMATS = ("text", "json", "markdown")  # SPEC section 6: --json is --format json
 
 
 # Which flags each engine command takes (SPEC sections 4 and 6); any other is a usage error.
@@ -60,7 +62,22 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--until-done", action="store_true", help="re-invoke while partial")
     invoke.add_argument("--max-invocations", type=int, default=20)
     invoke.add_argument("--json", action="store_true")
+    _add_format(invoke)
+    render_cmd = sub.add_parser(
+        "render", help="print a saved JSON result (e.g. the Lambda's) as text or markdown"
+    )
+    render_cmd.add_argument("file", help="a result JSON file, or - for stdin")
+    _add_format(render_cmd, default="markdown")
     return parser
+
+
+def _add_format(cmd: Any, default: str | None = None) -> None:
+    cmd.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=default,
+        help="text (default), json (the exact result) or markdown (job summaries, chat)",
+    )
 
 
 def _add_engine_command(sub: Any, action: str) -> None:
@@ -80,6 +97,7 @@ def _add_engine_command(sub: Any, action: str) -> None:
     cmd.add_argument("--source", help="migrations directory or s3://bucket/prefix/")
     cmd.add_argument("--database-url", help="libpq URL (default: PATCHER_DATABASE_URL)")
     cmd.add_argument("--json", action="store_true", help="print the exact Lambda JSON result")
+    _add_format(cmd)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"patcher: {exc.message}", file=sys.stderr)
             return 2
         return 0
+    if args.command == "render":
+        return render_file(args.file, args.format)
     if args.command == "invoke":
         from patcher.invoke import invoke_command
 
@@ -126,10 +146,7 @@ def run_engine(args: argparse.Namespace) -> int:
             if progress is not None:
                 progress.close()
     try:
-        if args.json:
-            write_json(result, sys.stdout)
-        else:
-            write_lines(render_lines(result), sys.stdout)
+        write_result(result, output_format(args))
     except BrokenPipeError:  # piped into head: the reader left, the run itself is done
         sys.stderr.close()
     return exit_code(result)
@@ -138,6 +155,45 @@ def run_engine(args: argparse.Namespace) -> int:
 def _machine_output(args: argparse.Namespace) -> bool:
     """JSON on stdout (--json, --format json): stderr stays quiet, no progress lines."""
     return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """The --format asked for; --json means json (both together must agree)."""
+    chosen = getattr(args, "format", None)
+    if getattr(args, "json", False):
+        if chosen not in (None, "json"):
+            print(f"patcher: --json and --format {chosen} contradict each other", file=sys.stderr)
+            raise SystemExit(2)
+        return "json"
+    return chosen or "text"
+
+
+def write_result(result: dict[str, Any], fmt: str) -> None:
+    """The result on stdout, written as it is made (a 50 MB SQL preview is never copied whole)."""
+    if fmt == "json":
+        write_json(result, sys.stdout)
+    elif fmt == "markdown":
+        from patcher.markdown import render_markdown
+
+        print(render_markdown(result))  # cut to fit a job summary: small by construction
+    else:
+        write_lines(render_lines(result), sys.stdout)
+
+
+def render_file(path: str, fmt: str) -> int:
+    """``patcher render``: a saved result printed; 0 once printed, 2 when it is no result."""
+    try:
+        text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()  # noqa: SIM115
+        result = json.loads(text)
+        if not isinstance(result, dict) or "status" not in result:
+            raise ValueError("not a patcher result (no status)")
+        if "payload" in result and "function_error" in result:
+            raise ValueError(f"the function failed ({result['function_error']})")
+        write_result(result, fmt)
+    except (OSError, ValueError) as exc:
+        print(f"patcher render: cannot render {path}: {exc}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def exit_code(result: dict[str, Any]) -> int:

@@ -67,7 +67,7 @@ def invoke_command(args: argparse.Namespace, client: Any = None) -> int:
     result: dict[str, Any] = {}
     for _ in range(max(1, args.max_invocations)):
         result = invoke_once(client, args, payload)
-        _print(result, args.json)
+        _print(result, args)
         if not (args.until_done and result.get("status") == "partial"):
             break
     ok = bool(result.get("ok")) and "function_error" not in result
@@ -84,10 +84,11 @@ def invoke_command(args: argparse.Namespace, client: Any = None) -> int:
     return 0 if ok else 1
 
 
-def _print(result: dict[str, Any], as_json: bool) -> None:
-    if as_json or "status" not in result:
+def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
+    from patcher.cli import output_format, write_result
+
+    fmt = output_format(args)
+    if fmt == "json" or "status" not in result:
         print(json.dumps(result, indent=2))
         return
-    from patcher.report import render
-
-    print(render(result))
+    write_result(result, fmt)

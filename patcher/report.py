@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
+
+from patcher.report_at_risk import HEADER, has_data_at_risk, rows_of, summary
 
 
 def render(result: dict[str, Any]) -> str:
@@ -20,6 +22,8 @@ def render_lines(result: dict[str, Any]) -> Iterator[str]:
         f"{current if current is not None else 'none'} - {result['duration_ms']} ms - "
         f"request {result['request_id']}"
     )
+    if has_data_at_risk(result):
+        yield f"data at risk: {summary(result)}"
     yield from _table(result["migrations"])
     if result["dry_run"]:
         for entry in result["migrations"]:
@@ -40,14 +44,15 @@ def _table(entries: list[dict[str, Any]]) -> list[str]:
             str(m["version"]), m["description"], m["direction"], m["state"],
             "yes" if m.get("transactional", True) else "no", str(m.get("duration_ms", "")),
         ))  # fmt: skip
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return _aligned(rows)
 
 
 def _preview(entry: dict[str, Any]) -> Iterator[str]:
     """One migration's preview: verification findings, risks, then its SQL."""
     kind = "transactional" if entry.get("transactional", True) else "no-transaction"
     lines = ["", f"== {entry['version']} {entry['description']} ({entry['direction']}, {kind}) =="]
+    if "data_at_risk" in entry:
+        lines += _at_risk(entry)
     if "verified" in entry:
         lines.append(_verification(entry))
     for risk in entry.get("risks", []):
@@ -75,6 +80,19 @@ def _split_lines(text: str) -> Iterator[str]:
             blank = 0
             yield line
         start = end + 1
+
+
+def _at_risk(entry: dict[str, Any]) -> list[str]:
+    """What this down script would destroy, as a table (``none`` when nothing)."""
+    rows = rows_of(entry)
+    if not rows:
+        return ["data at risk: none"]
+    return ["data at risk:", *("    " + line for line in _aligned([HEADER, *rows]))]
+
+
+def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
 def _verification(entry: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -27,6 +27,10 @@ from patcher.core.models import (
 from patcher.db import connection, execution, introspection, locks
 from patcher.db.execution import StopCheck
 from patcher.db.history import History
+
+if TYPE_CHECKING:
+    from patcher.core.errors import StatementFailed
+    from patcher.sql.at_risk import Loss, Probe
 
 
 class PostgresBackend:
@@ -201,3 +205,33 @@ class PostgresBackend:
         stop: StopCheck | None = None,
     ) -> list[VerifyReport]:
         return introspection.verify(self.conn, scripts, lock_timeout_ms, stop)
+
+    def estimate_at_risk(
+        self, probes: Sequence[Probe], version: int, count_ms: int, budget_ms: int
+    ) -> list[Loss]:
+        from patcher.db import data_counts  # rollback previews only
+
+        since = data_counts.Since((self.schema, self.table), version)
+        budget = data_counts.Budget(count_ms, budget_ms)
+        return data_counts.estimate(self.conn, probes, since, budget)
+
+    def measure_at_risk(
+        self,
+        scripts: Sequence[Sequence[str]],
+        versions: Sequence[int],
+        casts: Sequence[Sequence[Probe]],
+        lock_timeout_ms: int,
+        stop: StopCheck | None = None,
+    ) -> tuple[list[list[Loss]], StatementFailed | None]:
+        from patcher.db import data_counts, data_measure  # rollback previews only
+
+        history = (self.schema, self.table)
+        return data_measure.measure(
+            self.conn,
+            scripts,
+            [data_counts.Since(history, v) for v in versions],
+            casts,
+            lock_timeout_ms=lock_timeout_ms,
+            skip=frozenset({f"{self.schema}.{self.table}", f"{self.schema}.{self.table}_log"}),
+            stop=stop,
+        )

@@ -41,6 +41,8 @@ class RunOptions:
     time_margin_seconds: float = 30.0
     lock_timeout: str = "10s"
     verify_lock_timeout_ms: int = 2000  # a preview never queues production behind it for long
+    count_timeout_ms: int = 1000  # data_at_risk without verify: one count(*), then statistics
+    count_budget_ms: int = 5000  # ... and all of a rollback preview's counts together
 
 
 SAFETY_MS = 3000

@@ -35,6 +35,8 @@ class ResultEntry:
     verify_note: str | None = None
     statements: list[str] | None = None
     lock_conflict: dict[str, Any] | None = None
+    data_at_risk: list[dict[str, Any]] | None = None
+    data_at_risk_truncated: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from patcher.core.models import (
     AppliedRow,
@@ -28,6 +28,10 @@ from patcher.core.models import (
     LockState,
     VerifyReport,
 )
+
+if TYPE_CHECKING:
+    from patcher.core.errors import StatementFailed
+    from patcher.sql.at_risk import Loss, Probe
 
 StopCheck = Callable[[], bool]
 """Asked before each statement is sent: True when the engine has cut the migration (its
@@ -175,6 +179,29 @@ class MigrationBackend(Protocol):
         """Run each script in one transaction that is always rolled back, and report the locks
         each took and the tables it rewrote; stop at the first failure (its report carries the
         ``StatementFailed``). Nothing is left changed."""
+        ...
+
+    def estimate_at_risk(
+        self, probes: Sequence[Probe], version: int, count_ms: int, budget_ms: int
+    ) -> list[Loss]:
+        """What a down script's probes would destroy now, in rows and values (and of them,
+        those written since ``version`` was applied): each counted in at most ``count_ms``,
+        all in ``budget_ms``; past either, from the statistics, marked ``estimated``. Tables
+        a CASCADE or inheritance reaches are added. Read-only."""
+        ...
+
+    def measure_at_risk(
+        self,
+        scripts: Sequence[Sequence[str]],
+        versions: Sequence[int],
+        casts: Sequence[Sequence[Probe]],
+        lock_timeout_ms: int,
+        stop: StopCheck | None = None,
+    ) -> tuple[list[list[Loss]], StatementFailed | None]:
+        """Run each down script (reverting ``versions``, in order) in one transaction that is
+        always rolled back and report exactly what each destroyed in pre-existing tables; stop
+        at the first failure, returned beside the losses of the scripts before it. ``casts``:
+        each script's ALTER COLUMN TYPE probes. Nothing is left changed."""
         ...
 
 

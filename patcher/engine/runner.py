@@ -122,6 +122,10 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
         add_risks(ctx)
         if request.verify:
             verify(ctx)
+        if request.action == "rollback":
+            from patcher.engine.data_at_risk import add_data_at_risk  # rollback previews only
+
+            add_data_at_risk(ctx, source)  # what the down scripts would destroy
     elif request.action in ("baseline", "repair"):
         backend.ensure_tables()
         if request.action == "repair":

@@ -19,6 +19,7 @@ from psycopg.rows import dict_row
 from patcher.core.errors import ConfigError, DatabaseUnavailable, StatementFailed
 from patcher.core.models import Direction, HistoryChange, IndexState, LockState, StepKind
 from patcher.engine.ports import MigrationBackend
+from patcher.sql.at_risk import Probe
 from tests.fakes.backend import FakeDatabase
 
 try:
@@ -524,6 +525,27 @@ def test_verify_stops_at_the_first_failure_and_leaves_nothing(bench: Bench) -> N
     assert "a" not in bench.tables()
     backend.ensure_tables()  # the session is usable afterwards
     assert backend.read_history() == []
+
+
+def test_data_at_risk_counts_and_measures_a_dropped_table_and_leaves_it(bench: Bench) -> None:
+    backend = bench.open()
+    backend.ensure_tables()
+    backend.run_statements(
+        ["CREATE TABLE t (id int)", "INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"], None
+    )
+    counted = backend.estimate_at_risk([Probe("drop", None, "t")], 1, 1000, 5000)
+    assert [(x.relation, x.column, x.change, x.rows) for x in counted] == [
+        ("public.t", None, "drop", 2)
+    ]
+    losses, failure = backend.measure_at_risk([["DROP TABLE t"]], [1], [[]], 2000)
+    assert failure is None
+    assert [(x.relation, x.change, x.rows) for x in losses[0]] == [("public.t", "drop", 2)]
+    assert bench.tables() >= {"t"} and bench.row_count("t") == 2
+    losses, failure = backend.measure_at_risk(
+        [["SELECT 1"], ["SELECT 1/0"]], [2, 1], [[], []], 2000
+    )
+    assert losses == [[]] and failure is not None and failure.sqlstate == "22012"
+    assert backend.read_history() == []  # the session is usable afterwards
 
 
 # -- the session ---------------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from patcher.core.models import (
     LockState,
     VerifyReport,
 )
+from patcher.sql.at_risk import Loss, Probe
 from tests.fakes.sql import Interpreter, UnsupportedSQL, tokenize
 from tests.fakes.state import FakeClock, Index, State, Table
 
@@ -477,6 +478,57 @@ class FakeBackend:
             if not self.broken:
                 self.db.state = saved
         return reports
+
+    def estimate_at_risk(
+        self, probes: Sequence[Probe], version: int, count_ms: int, budget_ms: int
+    ) -> list[Loss]:
+        """Whole-table probes counted from the fake's rows; a condition or a column is not
+        evaluated here: unknown (None), marked estimated."""
+        self._enter("estimate_at_risk")
+        losses: list[Loss] = []
+        for probe in probes:
+            table = self.db.state.tables.get(probe.table)
+            if table is None:
+                continue
+            whole = probe.column is None and (
+                probe.change in ("drop", "truncate") or not probe.where
+            )
+            rows = len(table.rows) if whole else None
+            losses.append(Loss(probe.key, probe.column, probe.change, rows, estimated=not whole))
+        return losses
+
+    def measure_at_risk(
+        self,
+        scripts: Sequence[Sequence[str]],
+        versions: Sequence[int],
+        casts: Sequence[Sequence[Probe]],
+        lock_timeout_ms: int,
+        stop: StopCheck | None = None,
+    ) -> tuple[list[list[Loss]], StatementFailed | None]:
+        """Each script run on a copy of the state: tables gone or with fewer rows."""
+        self._enter("measure_at_risk")
+        saved = copy.deepcopy(self.db.state)
+        found: list[list[Loss]] = []
+        try:
+            for statements in scripts:
+                before = {n: len(t.rows) for n, t in self.db.state.tables.items()}
+                try:
+                    for index, text in enumerate(statements):
+                        self._statement(index, text, stop, in_transaction=True)
+                except StatementFailed as exc:
+                    return found, exc
+                losses = []
+                for name, rows in sorted(before.items()):
+                    left = self.db.state.tables.get(name)
+                    if left is None or len(left.rows) < rows:
+                        change = "drop" if left is None else "delete"
+                        lost = rows - (len(left.rows) if left is not None else 0)
+                        losses.append(Loss(f"public.{name}", None, change, lost))
+                found.append(losses)
+        finally:
+            if not self.broken:
+                self.db.state = saved
+        return found, None
 
     # -- the session's machinery ----------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -350,7 +351,7 @@ def test_jobs_with_aws_credentials_sit_behind_the_ref_guard() -> None:
         ].get("if", "")
         assert "refs/heads/main" in condition, f"{workflow}:{name}"
         assert job.get("environment") == "production", f"{workflow}:{name}"
-    assert guarded == 4  # deploy, deploy's status, rollback, status
+    assert guarded == 5  # deploy, deploy's status, rollback's preview and rollback, status
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -366,6 +367,7 @@ def test_only_the_deploy_job_holds_the_deploy_role() -> None:
     assert roles == {
         "deploy.yml:deploy": "${{ vars.AWS_DEPLOY_ROLE_ARN }}",
         "deploy.yml:status": "${{ vars.AWS_INVOKE_ROLE_ARN }}",
+        "rollback.yml:preview": "${{ vars.AWS_INVOKE_ROLE_ARN }}",
         "rollback.yml:rollback": "${{ vars.AWS_INVOKE_ROLE_ARN }}",
         "status.yml:status": "${{ vars.AWS_INVOKE_ROLE_ARN }}",
     }
@@ -601,12 +603,19 @@ def test_invoke_until_done_gives_up(tmp_path: Path) -> None:
 # --- the rollback workflow's payload -------------------------------------------------------
 
 
-def _rollback_payload(tmp_path: Path, steps: str, target: str, dry_run: str) -> str | None:
+def _rollback_payload(
+    tmp_path: Path, steps: str, target: str, dry_run: str, verify: str = "false"
+) -> str | None:
     workflow = _load(REPO / ".github" / "workflows" / "rollback.yml")
-    step = next(s for s in _steps(workflow, "rollback") if s.get("id") == "payload")
-    env = {"STEPS": steps, "TARGET": target, "DRY_RUN": dry_run}
+    step = next(s for s in _steps(workflow, "preview") if s.get("id") == "payload")
+    env = {"STEPS": steps, "TARGET": target, "DRY_RUN": dry_run, "VERIFY": verify}
     proc, outputs = _run_step(tmp_path, step["run"], env, [])
-    return outputs["payload"] if proc.returncode == 0 else None
+    if proc.returncode != 0:
+        return None
+    preview = json.loads(outputs["preview"])  # the same selection, always a dry run
+    real = json.loads(outputs["payload"])
+    assert preview == {**real, "dry_run": True} | ({"verify": True} if verify == "true" else {})
+    return outputs["payload"]
 
 
 @pytest.mark.parametrize(
@@ -637,3 +646,66 @@ def test_rollback_workflow_inputs() -> None:
     assert inputs["dry_run"] == inputs["dry_run"] | {"type": "boolean", "default": True}
     uses = [s.get("uses") for s in _steps(workflow, "rollback")]
     assert "./.github/actions/patcher-invoke" in uses
+
+
+def test_rollback_payload_of_a_verified_preview(tmp_path: Path) -> None:
+    payload = _rollback_payload(tmp_path, "2", "", "false", verify="true")
+    assert payload is not None and json.loads(payload) == {
+        "action": "rollback", "dry_run": False, "steps": 2,
+    }  # fmt: skip
+
+
+def test_rollback_runs_only_after_its_preview_and_only_when_asked() -> None:
+    workflow = _load(REPO / ".github" / "workflows" / "rollback.yml")
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    assert inputs["verify"] == inputs["verify"] | {"type": "boolean", "default": False}
+    jobs = workflow["jobs"]
+    assert jobs["rollback"]["needs"] == "preview"
+    assert "!inputs.dry_run" in jobs["rollback"]["if"]
+    preview = [s.get("with", {}).get("payload") for s in jobs["preview"]["steps"]]
+    assert "${{ steps.payload.outputs.preview }}" in preview
+    real = [s.get("with", {}).get("payload") for s in jobs["rollback"]["steps"]]
+    assert "${{ needs.preview.outputs.payload }}" in real
+
+
+def _rendered_summary(tmp_path: Path, workflow: str, job: str, name: str) -> str:
+    """Run a workflow's render step on a real preview result, with the real CLI on PATH."""
+    step = next(s for s in _steps(_load(REPO / ".github" / "workflows" / workflow), job)
+                if s.get("name") == name)  # fmt: skip
+    result = {
+        "ok": True, "action": "rollback", "dry_run": True, "status": "planned",
+        "current_version": 2, "pending": [], "warnings": [], "error": None,
+        "request_id": "r", "duration_ms": 5,
+        "migrations": [{
+            "version": 2, "description": "votes", "direction": "down", "state": "planned",
+            "checksum": "c", "applied_at": "2026-11-30T14:02:00+00:00", "sql": "DROP TABLE v;",
+            "data_at_risk": [{"relation": "public.votes", "column": None, "rows": 12408,
+                              "written_since_applied": True, "change": "drop",
+                              "estimated": False}],
+        }],
+    }  # fmt: skip
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps(result))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    venv = bin_dir / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    for link in (bin_dir / "patcher", venv / "patcher"):  # `patcher` or `.venv/bin/patcher`
+        link.symlink_to(Path(sys.executable).parent / "patcher")
+    script = f'cd "{bin_dir}"\n' + step["run"]
+    proc, _ = _run_step(tmp_path, script, {"RESULT": str(path)}, [])
+    assert proc.returncode == 0, proc.stderr
+    return (tmp_path / "summary.md").read_text()
+
+
+def test_rollback_preview_writes_data_at_risk_to_the_job_summary(tmp_path: Path) -> None:
+    md = _rendered_summary(tmp_path, "rollback.yml", "preview", "data at risk in the job summary")
+    assert "read this before approving the rollback job" in md
+    assert "**rollback of 2 would drop 12,408 rows, all written since 2026-11-30 14:02 UTC**" in md
+    assert "| public.votes | - | drop | 12,408 | all (created by this version) |" in md
+
+
+def test_deploy_writes_the_migrate_preview_as_markdown(tmp_path: Path) -> None:
+    md = _rendered_summary(tmp_path, "deploy.yml", "deploy", "migrate preview in the job summary")
+    assert md.startswith("### ✅ patcher rollback (dry run): `planned`")
+    assert "```sql\nDROP TABLE v;\n```" in md
