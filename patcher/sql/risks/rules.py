@@ -8,8 +8,9 @@ script (None: created by it, or not a table), and reports with ``walk.add``, ``w
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from patcher.sql.risks import objects, session
 from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, LOCK_TABLE_ACCESS_EXCLUSIVE, lock_mode
 from patcher.sql.risks.walk import Table, Walk, enum_name, label
 
@@ -34,6 +35,7 @@ _NO_REWRITE_TARGETS: Final = frozenset({"text", "varchar"})
 def create(walk: Walk, stmt: ast.CreateStmt) -> None:
     if (table := Table.of(stmt.relation)) is not None:
         walk.created.add(table.key)
+        session.column_types(walk, stmt.tableElts, f"new table {table}")
 
 
 def create_as(walk: Walk, stmt: ast.CreateTableAsStmt) -> None:
@@ -43,13 +45,18 @@ def create_as(walk: Walk, stmt: ast.CreateTableAsStmt) -> None:
 
 def drop(walk: Walk, stmt: ast.DropStmt) -> None:
     kind = enum_name(stmt.removeType)
-    if kind == "OBJECT_INDEX" and not stmt.concurrent:
-        walk.add(
-            "DROP_INDEX_NOT_CONCURRENT",
-            "DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the index's "
-            "table, blocking reads and writes; use DROP INDEX CONCURRENTLY (no-transaction)",
-        )
+    objects.cascade(walk, stmt)
+    if kind == "OBJECT_INDEX":
+        fresh = [objects.key_of(kind, names) in walk.created for names in stmt.objects or ()]
+        if not stmt.concurrent and not all(fresh):
+            walk.add(
+                "DROP_INDEX_NOT_CONCURRENT",
+                "DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the index's "
+                "table, blocking reads and writes; use DROP INDEX CONCURRENTLY (no-transaction)",
+            )
+        return
     if kind != "OBJECT_TABLE":
+        objects.drop_objects(walk, stmt)
         return
     for names in stmt.objects or ():
         parts = [part.sval for part in names]
@@ -67,6 +74,7 @@ def drop(walk: Walk, stmt: ast.DropStmt) -> None:
 
 
 def truncate(walk: Walk, stmt: ast.TruncateStmt) -> None:
+    objects.cascade(walk, stmt)
     for rel in stmt.relations or ():
         table = Table.of(rel)
         rows = walk.rows(table)
@@ -95,9 +103,12 @@ def delete_or_update(walk: Walk, stmt: ast.DeleteStmt | ast.UpdateStmt) -> None:
 def rename(walk: Walk, stmt: ast.RenameStmt) -> None:
     kind = enum_name(stmt.renameType)
     table = Table.of(stmt.relation)
-    if table is None or kind not in ("OBJECT_TABLE", "OBJECT_COLUMN"):
-        return
-    if kind == "OBJECT_COLUMN" and enum_name(stmt.relationType) != "OBJECT_TABLE":
+    if (
+        table is None
+        or kind not in ("OBJECT_TABLE", "OBJECT_COLUMN")
+        or (kind == "OBJECT_COLUMN" and enum_name(stmt.relationType) != "OBJECT_TABLE")
+    ):
+        objects.rename_object(walk, stmt)
         return
     rows = walk.rows(table)
     if kind == "OBJECT_TABLE" and stmt.newname:
@@ -120,6 +131,7 @@ def rename(walk: Walk, stmt: ast.RenameStmt) -> None:
 
 
 def index(walk: Walk, stmt: ast.IndexStmt) -> None:
+    objects.index_created(walk, stmt)
     table = Table.of(stmt.relation)
     rows = walk.rows(table)
     if stmt.concurrent or rows is None:
@@ -187,13 +199,13 @@ def alter_table(walk: Walk, stmt: ast.AlterTableStmt) -> None:
                 "reading it fails: stop using it in the application first",
                 table,
             )
-        elif kind == "AT_AlterColumnType" and not _binary_coercible(definition):
-            walk.rewrite(table, rows, f"changing the type of column {column}")
-        elif kind in ("AT_SetLogged", "AT_SetUnLogged", "AT_SetTableSpace", "AT_SetAccessMethod"):
-            walk.rewrite(table, rows, kind.removeprefix("AT_"))
+        elif kind == "AT_AlterColumnType":
+            _type_change(walk, table, rows, column, definition)
+        elif kind in _REWRITING:
+            walk.rewrite(table, rows, _REWRITING[kind])
         elif kind == "AT_SetNotNull":
             walk.add(
-                "NOT_NULL_WITHOUT_DEFAULT",
+                "SET_NOT_NULL_SCANS",
                 f"SET NOT NULL on {column} scans all of {label(table, rows)} under an ACCESS "
                 f"EXCLUSIVE lock; first ADD CONSTRAINT ... CHECK ({column} IS NOT NULL) NOT "
                 "VALID and VALIDATE it, then SET NOT NULL skips the scan",
@@ -203,6 +215,8 @@ def alter_table(walk: Walk, stmt: ast.AlterTableStmt) -> None:
             _add_column(walk, table, rows, definition)
         elif kind == "AT_AddConstraint":
             _add_constraint(walk, table, rows, definition)
+        else:
+            _other_subcommand(walk, table, kind, cmd)
     if any(lock_mode(kind) == ACCESS_EXCLUSIVE for kind in kinds):
         walk.lock("AlterTableStmt", table, rows)
 
@@ -230,10 +244,15 @@ def _add_column(walk: Walk, table: Table | None, rows: int, col: ast.ColumnDef) 
         )
     for constraint in constraints:
         _add_constraint(walk, table, rows, constraint)
+    session.column_types(walk, [col], f"table {table}")
 
 
 def _add_constraint(walk: Walk, table: Table | None, rows: int, constraint: ast.Constraint) -> None:
     kind = enum_name(constraint.contype)
+    if constraint.conname and table is not None:
+        walk.created.add(f"constraint:{table.key}.{constraint.conname}")
+    if kind == "CONSTR_FOREIGN" and not constraint.skip_validation:
+        _locks_referenced(walk, constraint)  # for the whole validating scan
     if kind in ("CONSTR_FOREIGN", "CONSTR_CHECK") and not constraint.skip_validation:
         code, what = ("FOREIGN_KEY", "FOREIGN KEY") if kind == "CONSTR_FOREIGN" else ("CHECK",) * 2
         walk.add(
@@ -261,18 +280,85 @@ def _binary_coercible(col: ast.ColumnDef) -> bool:
     return bool(names) and names[-1].sval in _NO_REWRITE_TARGETS
 
 
-def _functions(node: object) -> Iterator[str]:
-    """The name of every function an expression calls, at any depth."""
+def _type_change(
+    walk: Walk, table: Table | None, rows: int, column: str | None, col: ast.ColumnDef
+) -> None:
+    """ALTER COLUMN TYPE: decided from the catalog in a dry run (``walk.rewrites``), from the
+    target type alone when no catalog answer is at hand, and "may rewrite" offline."""
+    what = f"changing the type of column {column}"
+    decided = walk.rewrites(table, column, col) if walk.rewrites and table else None
+    if decided is not None:
+        if decided:
+            walk.rewrite(table, rows, what)
+    elif walk.existing is None:
+        walk.rewrite(table, rows, what, maybe=True)
+    elif not _binary_coercible(col):
+        walk.rewrite(table, rows, what)
+
+
+def _locks_referenced(walk: Walk, constraint: ast.Constraint) -> None:
+    """A validating foreign key holds SHARE ROW EXCLUSIVE on the table it references while it
+    scans the referencing table (a new, empty table's check is instant: no risk there)."""
+    referenced = Table.of(constraint.pktable)
+    rows = walk.rows(referenced)
+    if rows is not None:
+        walk.add(
+            "FOREIGN_KEY_LOCKS_REFERENCED",
+            f"the foreign key takes a SHARE ROW EXCLUSIVE lock on the table it references, "
+            f"{label(referenced, rows)}: writes to it wait while every row is checked, and until "
+            "this migration commits",
+            referenced,
+        )
+
+
+_REWRITING: Final = {
+    "AT_SetLogged": "SetLogged",
+    "AT_SetUnLogged": "SetUnLogged",
+    "AT_SetTableSpace": "SetTableSpace",
+    "AT_SetAccessMethod": "SetAccessMethod",
+    "AT_SetExpression": "SET EXPRESSION on a generated column",
+}
+
+
+def _other_subcommand(walk: Walk, table: Table | None, kind: str, cmd: ast.AlterTableCmd) -> None:
+    """DROP NOT NULL, DROP CONSTRAINT, DETACH PARTITION without CONCURRENTLY."""
+    if kind == "AT_DropNotNull":
+        walk.add("DROP_NOT_NULL", f"column {cmd.name} of {table} may now hold NULL", table)
+    elif kind == "AT_DropConstraint" and table is not None:
+        if f"constraint:{table.key}.{cmd.name}" not in walk.created:
+            walk.add(
+                "DROP_CONSTRAINT",
+                f"drops constraint {cmd.name} of {table}: the data it protected can go wrong, "
+                "and a unique or primary key takes its index along",
+                table,
+            )
+    elif kind == "AT_DetachPartition" and not getattr(cmd.def_, "concurrent", False):
+        walk.add(
+            "DETACH_PARTITION_NOT_CONCURRENT",
+            f"DETACH PARTITION without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on {table}; "
+            "use DETACH PARTITION ... CONCURRENTLY in a no-transaction migration",
+            table,
+        )
+
+
+def calls(node: object) -> Iterator[Any]:
+    """Every function call in a statement or expression, at any depth."""
     from pglast.ast import FuncCall, Node
 
     if isinstance(node, FuncCall) and node.funcname:
-        yield node.funcname[-1].sval
+        yield node
     if isinstance(node, Node):
         for attribute in node:
-            yield from _functions(getattr(node, attribute))
+            yield from calls(getattr(node, attribute))
     elif isinstance(node, tuple):
         for item in node:
-            yield from _functions(item)
+            yield from calls(item)
+
+
+def _functions(node: object) -> Iterator[str]:
+    """The name of every function an expression calls, at any depth."""
+    for call in calls(node):
+        yield call.funcname[-1].sval
 
 
 _UNLOCKS: Final = frozenset({"pg_advisory_unlock", "pg_advisory_unlock_all"})
@@ -288,6 +374,7 @@ def select(walk: Walk, stmt: ast.SelectStmt) -> None:
     called = set(_functions(stmt.targetList)) & _UNLOCKS
     if called:
         walk.add("RELEASES_RUN_LOCK", f"{', '.join(sorted(called))}() {_RELEASES_LOCK}")
+    session.set_config_call(walk, stmt.targetList)
 
 
 def discard(walk: Walk, stmt: ast.DiscardStmt) -> None:
