@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--until-done", action="store_true", help="re-invoke while partial")
     invoke.add_argument("--max-invocations", type=int, default=20)
     invoke.add_argument("--json", action="store_true")
+    from patcher.lint.command import add_parser as add_lint
+
+    add_lint(sub)
     return parser
 
 
@@ -98,6 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from patcher.invoke import invoke_command
 
         return int(invoke_command(args))
+    if args.command == "lint":
+        from patcher.lint.command import run as run_lint
+
+        return run_lint(args)
     return run_engine(args)
 
 
