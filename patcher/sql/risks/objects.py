@@ -104,7 +104,8 @@ def created(walk: Walk, stmt: Any) -> None:
     elif isinstance(stmt, a.CreateTrigStmt | a.CreatePolicyStmt):
         name = stmt.trigname if isinstance(stmt, a.CreateTrigStmt) else stmt.policy_name
         space = "trigger" if isinstance(stmt, a.CreateTrigStmt) else "policy"
-        key = f"{space}:{Table.of(stmt.relation).key}.{name}"  # type: ignore[union-attr]
+        relation = stmt.relation if isinstance(stmt, a.CreateTrigStmt) else stmt.table
+        key = f"{space}:{Table.of(relation).key}.{name}"  # type: ignore[union-attr]
     if key is not None:
         walk.created.add(key)
 

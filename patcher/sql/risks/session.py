@@ -24,11 +24,9 @@ def variable_set(walk: Walk, stmt: ast.VariableSetStmt) -> None:
     if kind in ("VAR_RESET", "VAR_RESET_ALL", "VAR_SET_DEFAULT"):
         walk.pending_session.pop(name, None) if name else walk.pending_session.clear()
         return
-    if stmt.is_local:
-        return
-    if name in _SESSION or name == "search_path":
+    if (name in _SESSION or name == "search_path") and not stmt.is_local:
         walk.pending_session[name] = (walk.statement, walk.offset)
-    elif name in _TIMEOUTS and _is_zero(stmt.args):
+    elif name in _TIMEOUTS and _is_zero(stmt.args):  # SET LOCAL too: it holds for the script
         walk.add(
             "LOCK_TIMEOUT_DISABLED",
             f"{name} = 0 turns off the limit the runner sets, so a statement waiting for a lock "
