@@ -29,14 +29,14 @@ $(SARIF_TOOL):
 
 sarif-tool: $(SARIF_TOOL)
 
-test: $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL)
+test: $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK)
 	$(BIN)/pytest -q
 
-test-fast: $(STAMP) $(SARIF_TOOL)
+test-fast: $(STAMP) $(SARIF_TOOL) $(SQUAWK)
 	$(BIN)/pytest -q -m "not slow"
 
 # Every test that needs no PostgreSQL server (the `db` marker): none is looked for or started.
-test-unit: $(STAMP) $(SARIF_TOOL)
+test-unit: $(STAMP) $(SARIF_TOOL) $(SQUAWK)
 	$(BIN)/pytest -q -m "not db"
 
 lint: $(STAMP)
@@ -52,6 +52,14 @@ bench-smoke: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m patcher.dev.devrun
+
+# squawk (PyPI squawk-cli ships its binary) beside patcher lint over a generated 250-migration
+# history: findings, noise on objects made in the same file, squawk findings we miss.
+$(SQUAWK):
+	$(PYTHON) -m pip install --quiet --target .local/tools/squawk squawk-cli==2.70.0
+
+lint-compare: $(STAMP) $(SQUAWK)
+	$(BIN)/python -m bench.lint_compare --squawk $(SQUAWK)
 
 UV_DIR := .local/tools/uv
 UV := $(UV_DIR)/bin/uv

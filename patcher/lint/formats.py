@@ -17,7 +17,8 @@ def summary(report: LintReport) -> str:
     counts = report.counts()
     files = len(report.files)
     parts = [f"{counts[s]} {s}{'s' if counts[s] != 1 and s != 'info' else ''}" for s in counts]
-    line = f"{len(report.findings)} findings ({', '.join(parts)}) in {files} file"
+    total = len(report.findings)
+    line = f"{total} finding{'s' if total != 1 else ''} ({', '.join(parts)}) in {files} file"
     line += "s" if files != 1 else ""
     if report.suppressed:
         line += f"; {len(report.suppressed)} suppressed by patcher:ignore"

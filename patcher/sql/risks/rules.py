@@ -286,6 +286,7 @@ def _type_change(
     """ALTER COLUMN TYPE: decided from the catalog in a dry run (``walk.rewrites``), from the
     target type alone when no catalog answer is at hand, and "may rewrite" offline."""
     what = f"changing the type of column {column}"
+    session.column_types(walk, [col], f"table {table}", column)
     decided = walk.rewrites(table, column, col) if walk.rewrites and table else None
     if decided is not None:
         if decided:

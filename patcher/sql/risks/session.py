@@ -78,8 +78,9 @@ def transaction(walk: Walk, stmt: ast.TransactionStmt) -> None:
 # --- design rules (lint only) -----------------------------------------------------------------
 
 
-def column_types(walk: Walk, columns: Any, where: str) -> None:
-    """PREFER_* for the columns a CREATE TABLE or ADD COLUMN defines."""
+def column_types(walk: Walk, columns: Any, where: str, column: str | None = None) -> None:
+    """PREFER_* for the columns a CREATE TABLE, ADD COLUMN or ALTER COLUMN TYPE (``column``,
+    the ColumnDef then has no name) defines."""
     if not walk.design:
         return
     for col in columns or ():
@@ -89,7 +90,8 @@ def column_types(walk: Walk, columns: Any, where: str) -> None:
         advice = _type_advice(name, bool(col.typeName.typmods))
         if advice is not None:
             code, what = advice
-            walk.add(code, f"column {col.colname} of {where} is {what}")
+            verb = "becomes" if col.colname is None else "is"
+            walk.add(code, f"column {col.colname or column} of {where} {verb} {what}")
 
 
 def _type_advice(name: str, has_typmod: bool) -> tuple[str, str] | None:

@@ -318,3 +318,9 @@ def test_rule_is_suppressed_on_the_line_before(code: str, fires: str, near: str)
     assert code not in [f.code for f in report.findings]
     assert "UNUSED_SUPPRESSION" not in [f.code for f in report.findings]
     assert code in [f.code for f in report.suppressed]
+
+
+def test_design_rules_see_a_type_change() -> None:
+    report = lint("ALTER TABLE users ALTER COLUMN name TYPE varchar(200);")
+    [prefer] = [f for f in report.findings if f.code == "PREFER_TEXT"]
+    assert prefer.message == "column name of table users becomes varchar(n): use text"
