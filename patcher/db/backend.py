@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -27,6 +27,9 @@ from patcher.core.models import (
 from patcher.db import connection, execution, introspection, locks
 from patcher.db.execution import StopCheck
 from patcher.db.history import History
+
+if TYPE_CHECKING:
+    from patcher.sql.risks.rewrites import Catalog
 
 
 class PostgresBackend:
@@ -193,6 +196,11 @@ class PostgresBackend:
 
     def table_sizes(self) -> dict[str, int]:
         return introspection.table_sizes(self.conn)
+
+    def catalog_facts(self) -> Catalog:
+        from patcher.db.catalog_facts import CatalogFacts
+
+        return CatalogFacts(self.conn)
 
     def verify(
         self,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from patcher.core.models import (
     AppliedRow,
@@ -28,6 +28,9 @@ from patcher.core.models import (
     LockState,
     VerifyReport,
 )
+
+if TYPE_CHECKING:
+    from patcher.sql.risks.rewrites import Catalog
 
 StopCheck = Callable[[], bool]
 """Asked before each statement is sent: True when the engine has cut the migration (its
@@ -164,6 +167,11 @@ class MigrationBackend(Protocol):
 
     def table_sizes(self) -> dict[str, int]:
         """Estimated rows of every user table by ``schema.table`` (-1: never analysed)."""
+        ...
+
+    def catalog_facts(self) -> Catalog | None:
+        """What rewrite decisions read from the catalog (column types, casts, volatility), or
+        None when there is no catalog to ask (the preview then judges from the SQL alone)."""
         ...
 
     def verify(

@@ -37,7 +37,8 @@ from patcher.sql.lexer import SEMI, Statement, lex, line_col, split_statements
 from patcher.sql.risks import objects, rules, session
 from patcher.sql.risks.codes import RULE_INFO, RuleInfo
 from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, LOCK_MODES, lock_mode
-from patcher.sql.risks.walk import RewriteCheck, Risk, Table, Walk
+from patcher.sql.risks.rewrites import Catalog
+from patcher.sql.risks.walk import Risk, Table, Walk
 
 __all__ = [
     "ACCESS_EXCLUSIVE",
@@ -45,7 +46,7 @@ __all__ = [
     "MAX_STATEMENT_CHARS",
     "RULES",
     "RULE_INFO",
-    "RewriteCheck",
+    "Catalog",
     "Risk",
     "RuleInfo",
     "Table",
@@ -119,16 +120,17 @@ def analyze(
     statements: Iterable[Statement] | None = None,
     created: set[str] | None = None,
     design: bool = False,
-    rewrites: RewriteCheck | None = None,
+    catalog: Catalog | None = None,
 ) -> list[Risk]:
     """The risks of running ``sql``; ``existing_tables`` maps pre-existing tables to row counts.
 
     ``existing_tables=None`` means "not known" (lint): every table the script does not create
     counts as existing, size unknown. ``created`` carries the objects earlier files of a change
     set made (it is updated with this script's). ``design`` adds the design rules (lint);
-    ``rewrites`` answers ALTER COLUMN TYPE from the catalog (dry runs). A statement that does
-    not parse gives a ``PARSE_UNSUPPORTED`` risk naming it, and the walk goes on. ``statements``
-    is ``split_statements(sql)`` (or ``iter_statements``) when the caller has it already.
+    ``catalog`` decides rewrites from the database's catalog (dry runs; see ``rewrites``). A
+    statement that does not parse gives a ``PARSE_UNSUPPORTED`` risk naming it, and the walk
+    goes on. ``statements`` is ``split_statements(sql)`` (or ``iter_statements``) when the
+    caller has it already.
 
     The script is parsed one statement at a time (pglast holds ~19 bytes of parse tree per byte
     of SQL, so a whole 50 MB script would take ~1 GB): each piece is what PostgreSQL's own
@@ -148,7 +150,7 @@ def analyze(
     if statements is None:
         statements = split_statements(sql)
 
-    walk = Walk(existing_tables, transactional=transactional, design=design, rewrites=rewrites)
+    walk = Walk(existing_tables, transactional=transactional, design=design, catalog=catalog)
     if created is not None:
         walk.created = created
     count = 0

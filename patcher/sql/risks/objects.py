@@ -95,6 +95,7 @@ def created(walk: Walk, stmt: Any) -> None:
         key = "type:" + qualified(stmt.domainname)
     elif isinstance(stmt, a.CreateFunctionStmt):
         key = "function:" + qualified(stmt.funcname)
+        walk.functions[qualified(stmt.funcname).rpartition(".")[2]] = _volatility(stmt.options)
     elif isinstance(stmt, a.CreateSchemaStmt) and stmt.schemaname:
         key = f"schema:{stmt.schemaname}"
         for element in stmt.schemaElts or ():
@@ -108,6 +109,14 @@ def created(walk: Walk, stmt: Any) -> None:
         key = f"{space}:{Table.of(relation).key}.{name}"  # type: ignore[union-attr]
     if key is not None:
         walk.created.add(key)
+
+
+def _volatility(options: Any) -> str:
+    """'v', 's' or 'i' from CREATE FUNCTION's options (VOLATILE when none is given)."""
+    for option in options or ():
+        if option.defname == "volatility":
+            return str(option.arg.sval)[0]
+    return "v"
 
 
 def index_created(walk: Walk, stmt: ast.IndexStmt) -> None:

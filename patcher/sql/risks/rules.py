@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
-from patcher.sql.risks import objects, session
+from patcher.sql.risks import objects, rewrites, session
 from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, LOCK_TABLE_ACCESS_EXCLUSIVE, lock_mode
 from patcher.sql.risks.walk import Table, Walk, enum_name, label
 
@@ -22,6 +22,12 @@ if TYPE_CHECKING:
 _VOLATILE_FUNCTIONS: Final = frozenset({
     "random", "random_normal", "clock_timestamp", "timeofday", "nextval", "gen_random_uuid",
     "uuidv4", "uuidv7", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
+})
+# Builtins a DEFAULT often calls that are not volatile (offline, any other function "may" be).
+_NOT_VOLATILE: Final = frozenset({
+    "now", "lower", "upper", "length", "md5", "concat", "jsonb_build_object", "json_build_object",
+    "jsonb_build_array", "to_jsonb", "array_to_json", "current_setting", "timezone", "date_trunc",
+    "make_interval", "to_timestamp", "transaction_timestamp", "statement_timestamp",
 })
 _SERIAL_TYPES: Final = frozenset({
     "serial", "serial2", "serial4", "serial8", "smallserial", "bigserial",
@@ -226,14 +232,18 @@ def _add_column(walk: Walk, table: Table | None, rows: int, col: ast.ColumnDef) 
     kinds = {enum_name(c.contype) for c in constraints}
     defaults = [c.raw_expr for c in constraints if enum_name(c.contype) == "CONSTR_DEFAULT"]
     type_name = col.typeName.names[-1].sval if col.typeName and col.typeName.names else ""
+    called = [name for default in defaults for name in _functions(default)]
+    volatile = rewrites.volatile_default(walk, called) if called else False
     per_row = (
-        any(name in _VOLATILE_FUNCTIONS for default in defaults for name in _functions(default))
+        (any(name in _VOLATILE_FUNCTIONS for name in called) if volatile is None else volatile)
         or type_name in _SERIAL_TYPES
         or "CONSTR_IDENTITY" in kinds
         or any(c.generated_kind == "s" for c in constraints)  # GENERATED ... STORED
     )
     if per_row:
         walk.rewrite(table, rows, f"adding column {col.colname} with a value computed per row")
+    elif volatile is None and walk.existing is None and set(called) - _NOT_VOLATILE:
+        walk.rewrite(table, rows, f"adding column {col.colname} with that DEFAULT", maybe=True)
     elif kinds & {"CONSTR_NOTNULL", "CONSTR_PRIMARY"} and not defaults:
         walk.add(
             "NOT_NULL_WITHOUT_DEFAULT",
@@ -287,7 +297,7 @@ def _type_change(
     target type alone when no catalog answer is at hand, and "may rewrite" offline."""
     what = f"changing the type of column {column}"
     session.column_types(walk, [col], f"table {table}", column)
-    decided = walk.rewrites(table, column, col) if walk.rewrites and table else None
+    decided = rewrites.type_change(walk, table, column, col) if table is not None else None
     if decided is not None:
         if decided:
             walk.rewrite(table, rows, what)

@@ -23,7 +23,10 @@ def variable_set(walk: Walk, stmt: ast.VariableSetStmt) -> None:
     kind, name = enum_name(stmt.kind), stmt.name or ""
     if kind in ("VAR_RESET", "VAR_RESET_ALL", "VAR_SET_DEFAULT"):
         walk.pending_session.pop(name, None) if name else walk.pending_session.clear()
+        walk.settings.pop(name, None) if name else walk.settings.clear()
         return
+    if name == "timezone" and stmt.args:  # decides timestamp <-> timestamptz rewrites
+        walk.settings[name] = str(getattr(stmt.args[0].val, "sval", ""))
     if (name in _SESSION or name == "search_path") and not stmt.is_local:
         walk.pending_session[name] = (walk.statement, walk.offset)
     elif name in _TIMEOUTS and _is_zero(stmt.args):  # SET LOCAL too: it holds for the script

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -11,8 +11,7 @@ from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, lock_mode
 if TYPE_CHECKING:
     from pglast import ast
 
-
-RewriteCheck = Callable[["Table", str | None, "ast.ColumnDef"], "bool | None"]
+    from patcher.sql.risks.rewrites import Catalog
 
 
 @dataclass(frozen=True)
@@ -71,8 +70,10 @@ class Walk:
     enum_values: set[str] = field(default_factory=set)  # ADD VALUE'd in this transaction
     # SET ROLE / search_path not reset yet: setting -> (statement, offset) of the SET.
     pending_session: dict[str, tuple[str, int]] = field(default_factory=dict)
-    # A dry run's catalog answer to "does this ALTER COLUMN TYPE rewrite?" (None: cannot tell).
-    rewrites: RewriteCheck | None = None
+    # A dry run's database facts for rewrite decisions (patcher.sql.risks.rewrites).
+    catalog: Catalog | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # SET timezone ... in the script
+    functions: dict[str, str] = field(default_factory=dict)  # CREATE FUNCTION name -> volatility
 
     def add(self, code: str, why: str, table: Table | None = None) -> None:
         name = str(table) if table is not None else None
@@ -115,8 +116,9 @@ class Walk:
         )
         if maybe:
             why += (
-                "; whether it does depends on the column's current type and the cast "
-                "(pg_cast), which only a dry run against the database can tell"
+                "; whether it does depends on the catalog (the column's current type and the "
+                "cast in pg_cast, or the function's volatility in pg_proc), which only a dry "
+                "run against the database can tell"
             )
         self.add("TABLE_REWRITE", why, table)
 

@@ -1,0 +1,65 @@
+"""The catalog facts a dry run decides rewrites from (``patcher.sql.risks.rewrites.Catalog``).
+
+Each answer is one small query on the run's connection, cached for the preview: a column's
+current type and typmod (``pg_attribute``), a type name's oid (``to_regtype``), how one type
+casts to another (``pg_cast.castmethod``), a function's volatility (``pg_proc.provolatile``)
+and the session's TimeZone. Only read; nothing is locked beyond what a catalog read takes.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import psycopg
+
+_COLUMN = (
+    "SELECT a.atttypid::int, a.atttypmod FROM pg_attribute a "
+    "WHERE a.attrelid = to_regclass(%s) AND a.attname = %s AND a.attnum > 0 "
+    "AND NOT a.attisdropped"
+)
+_CAST = "SELECT castmethod::text FROM pg_cast WHERE castsource = %s AND casttarget = %s"
+# The strongest volatility among functions of that name on the search_path or qualified.
+_VOLATILITY = (
+    "SELECT max(CASE provolatile WHEN 'v' THEN 3 WHEN 's' THEN 2 ELSE 1 END) FROM pg_proc "
+    "WHERE proname = %s"
+)
+_LEVELS = {3: "v", 2: "s", 1: "i"}
+
+
+class CatalogFacts:
+    """``Catalog`` on a live connection; every answer cached for the lifetime of the object."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self.conn = conn
+
+    def _one(self, query: str, params: tuple[object, ...]) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = self.conn.execute(query, params).fetchone()
+        return row
+
+    @functools.cache  # noqa: B019 (one preview's lifetime, by design)
+    def column_type(self, table: str, column: str) -> tuple[int, int] | None:
+        schema, _, name = table.rpartition(".")
+        qualified = f'"{schema}"."{name}"' if schema else f'"{name}"'
+        row = self._one(_COLUMN, (qualified, column))
+        return (int(row[0]), int(row[1])) if row else None
+
+    @functools.cache  # noqa: B019
+    def type_oid(self, name: str) -> int | None:
+        row = self._one("SELECT to_regtype(%s)::oid::int", (name,))
+        return int(row[0]) if row and row[0] is not None else None
+
+    @functools.cache  # noqa: B019
+    def cast_method(self, source: int, target: int) -> str | None:
+        row = self._one(_CAST, (source, target))
+        return str(row[0]) if row else None
+
+    @functools.cache  # noqa: B019
+    def volatility(self, function: str) -> str | None:
+        row = self._one(_VOLATILITY, (function,))
+        return _LEVELS.get(row[0]) if row and row[0] is not None else None
+
+    @functools.cache  # noqa: B019
+    def timezone(self) -> str:
+        row = self._one("SELECT current_setting('TimeZone')", ())
+        return str(row[0]) if row else ""
