@@ -75,20 +75,33 @@ def lint_files(files: Iterable[LintFile]) -> LintReport:
     change_set: set[str] = set()
     for lint_file in files:
         report.files.append(lint_file.shown)
-        data = lint_file.read()
         created = change_set if lint_file.in_change_set else set()
-        lint_script(lint_file.shown, data, report, created)
+        lint_text(lint_file.shown, _decoded(lint_file), report, created)
     return report
 
 
+def _decoded(lint_file: LintFile) -> str:
+    """The file's text; its bytes are freed on return (the script is then held once)."""
+    from patcher.sql.classify import decode_script
+
+    return decode_script(lint_file.shown, lint_file.read())
+
+
 def lint_script(shown: str, data: bytes, report: LintReport, created: set[str]) -> None:
-    """Findings of one script into ``report``; ``created`` is updated with what it makes."""
-    from patcher.sql.classify import decode_script, has_no_transaction_directive
+    """``lint_text`` of a script's bytes (decoded as the runner does: UTF-8, BOM dropped)."""
+    from patcher.sql.classify import decode_script
+
+    lint_text(shown, decode_script(shown, data), report, created)
+
+
+def lint_text(shown: str, text: str, report: LintReport, created: set[str]) -> None:
+    """Findings of one script into ``report``; ``created`` is updated with what it makes.
+
+    Memory follows one statement: statements are split and parsed one at a time."""
+    from patcher.sql.classify import has_no_transaction_directive
     from patcher.sql.lexer import iter_statements
     from patcher.sql.risks import analyze
 
-    text = decode_script(shown, data)
-    del data
     first = next(iter_statements(text), None)
     suppressions = Suppressions.scan(text, first.line if first is not None else None)
     risks = analyze(

@@ -222,6 +222,11 @@ CASES: list[tuple[str, str, str]] = [
         "ALTER TYPE mood ADD VALUE 'meh' AFTER 'ok';\nUPDATE users SET m = 'meh' WHERE m = 'bad';",
         "ALTER TYPE mood ADD VALUE 'meh' AFTER 'ok';\nUPDATE users SET m = 'ok' WHERE m = 'bad';",
     ),
+    (
+        "ENUM_VALUE_USED_IN_TRANSACTION",
+        "ALTER TYPE mood ADD VALUE 'meh' AFTER 'ok';\nINSERT INTO users (m) VALUES ('meh');",
+        "ALTER TYPE mood ADD VALUE 'meh' AFTER 'ok';\nINSERT INTO users (m) VALUES ('ok');",
+    ),
     ("RELEASES_RUN_LOCK", "SELECT pg_advisory_unlock_all();", "SELECT pg_advisory_lock(1);"),
     ("RELEASES_RUN_LOCK", NOTX + "DISCARD ALL;", NOTX + "DISCARD PLANS;"),
     (
