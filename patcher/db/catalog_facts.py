@@ -25,6 +25,18 @@ _VOLATILITY = (
     "WHERE proname = %s"
 )
 _LEVELS = {3: "v", 2: "s", 1: "i"}
+_QUALIFIED = (
+    "(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n "
+    "ON n.oid = c.relnamespace WHERE c.oid = {})"
+)
+_FOREIGN_KEYS = (
+    f"SELECT conname::text, {_QUALIFIED.format('confrelid')} FROM pg_constraint "
+    "WHERE contype = 'f' AND conrelid = to_regclass(%s) ORDER BY conname"
+)
+_REFERENCING = (
+    f"SELECT DISTINCT {_QUALIFIED.format('conrelid')} FROM pg_constraint "
+    "WHERE contype = 'f' AND confrelid = to_regclass(%s) ORDER BY 1"
+)
 
 
 class CatalogFacts:
@@ -39,9 +51,7 @@ class CatalogFacts:
 
     @functools.cache  # noqa: B019 (one preview's lifetime, by design)
     def column_type(self, table: str, column: str) -> tuple[int, int] | None:
-        schema, _, name = table.rpartition(".")
-        qualified = f'"{schema}"."{name}"' if schema else f'"{name}"'
-        row = self._one(_COLUMN, (qualified, column))
+        row = self._one(_COLUMN, (_quoted(table), column))
         return (int(row[0]), int(row[1])) if row else None
 
     @functools.cache  # noqa: B019
@@ -60,6 +70,22 @@ class CatalogFacts:
         return _LEVELS.get(row[0]) if row and row[0] is not None else None
 
     @functools.cache  # noqa: B019
+    def foreign_keys(self, table: str) -> list[tuple[str, str]]:
+        rows = self.conn.execute(_FOREIGN_KEYS, (_quoted(table),)).fetchall()
+        return [(str(name), str(referenced)) for name, referenced in rows]
+
+    @functools.cache  # noqa: B019
+    def referencing(self, table: str) -> list[str]:
+        rows = self.conn.execute(_REFERENCING, (_quoted(table),)).fetchall()
+        return [str(row[0]) for row in rows]
+
+    @functools.cache  # noqa: B019
     def timezone(self) -> str:
         row = self._one("SELECT current_setting('TimeZone')", ())
         return str(row[0]) if row else ""
+
+
+def _quoted(table: str) -> str:
+    """``schema.name`` as to_regclass reads it exactly (quoted: no case folding)."""
+    parts = table.rpartition(".")[::2] if "." in table else (table,)
+    return ".".join('"' + part.replace('"', '""') + '"' for part in parts)

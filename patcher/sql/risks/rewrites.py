@@ -28,7 +28,8 @@ _TIMESTAMP, _TIMESTAMPTZ = 1114, 1184
 
 
 class Catalog(Protocol):
-    """What a dry run can ask the database (``patcher.db.catalog_facts.CatalogFacts``)."""
+    """What a dry run can ask the database (``patcher.db.catalog_facts.CatalogFacts``), for
+    rewrites (here) and for the tables a statement reaches through foreign keys (``reach``)."""
 
     def column_type(self, table: str, column: str) -> tuple[int, int] | None:
         """(type oid, typmod) of ``table.column`` (``table`` as ``schema.name``), or None."""
@@ -48,6 +49,14 @@ class Catalog(Protocol):
 
     def timezone(self) -> str:
         """The session's TimeZone setting."""
+        ...
+
+    def foreign_keys(self, table: str) -> list[tuple[str, str]]:
+        """(constraint name, referenced ``schema.table``) of every foreign key of ``table``."""
+        ...
+
+    def referencing(self, table: str) -> list[str]:
+        """Every ``schema.table`` with a foreign key to ``table``."""
         ...
 
 

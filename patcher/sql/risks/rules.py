@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
-from patcher.sql.risks import objects, rewrites, session
+from patcher.sql.risks import objects, reach, rewrites, session
 from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, LOCK_TABLE_ACCESS_EXCLUSIVE, lock_mode
 from patcher.sql.risks.walk import Table, Walk, enum_name, label
 
@@ -77,6 +77,7 @@ def drop(walk: Walk, stmt: ast.DropStmt) -> None:
                 table,
             )
             walk.lock("DropStmt", table, rows)
+            reach.dropped_table(walk, table, enum_name(stmt.behavior) == "DROP_CASCADE")
 
 
 def truncate(walk: Walk, stmt: ast.TruncateStmt) -> None:
@@ -88,6 +89,8 @@ def truncate(walk: Walk, stmt: ast.TruncateStmt) -> None:
             why = f"empties {label(table, rows)}: every row is gone, beyond undo without a backup"
             walk.add("TRUNCATE", why, table)
             walk.lock("TruncateStmt", table, rows)
+            if enum_name(stmt.behavior) == "DROP_CASCADE" and table is not None:
+                reach.truncated_cascade(walk, table)
 
 
 def delete_or_update(walk: Walk, stmt: ast.DeleteStmt | ast.UpdateStmt) -> None:
@@ -343,6 +346,7 @@ def _other_subcommand(walk: Walk, table: Table | None, kind: str, cmd: ast.Alter
                 "and a unique or primary key takes its index along",
                 table,
             )
+            reach.dropped_constraint(walk, table, cmd.name)
     elif kind == "AT_DetachPartition" and not getattr(cmd.def_, "concurrent", False):
         walk.add(
             "DETACH_PARTITION_NOT_CONCURRENT",
