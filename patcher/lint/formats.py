@@ -105,10 +105,14 @@ def rules_table() -> str:
     """The markdown table of every rule (``patcher lint --list-rules``, the README)."""
     from patcher.sql.risks.codes import RULE_INFO
 
-    rows = ["| code | severity | what | why, and what to do instead |", "|---|---|---|---|"]
+    rows = [
+        "| code | severity | what | why, and what to do instead | a dry run also tells |",
+        "|---|---|---|---|---|",
+    ]
     for rule in RULE_INFO.values():
         rows.append(
-            f"| `{rule.code}` | {rule.severity} | {_cell(rule.summary)} | {_cell(rule.help)} |"
+            f"| `{rule.code}` | {rule.severity} | {_cell(rule.summary)} | {_cell(rule.help)} "
+            f"| {_cell(rule.database)} |"
         )
     return "\n".join(rows)
 

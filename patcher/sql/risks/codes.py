@@ -70,7 +70,9 @@ _RULES: Final = (
              "Every read and write of the table waits until the migration's transaction ends, "
              "and so does everything queued behind them. Keep the transaction short: one such "
              "statement per migration, nothing slow after it; the runner's lock_timeout makes it "
-             "give up rather than stall the application.", _SIZE),
+             "give up rather than stall the application.",
+             _SIZE + "; the tables reached through foreign keys (DROP TABLE, DROP CONSTRAINT, "
+             "TRUNCATE ... CASCADE), from pg_constraint"),
     RuleInfo("TABLE_REWRITE", "warning", "Rewrites an existing table and its indexes.",
              "The table is copied row by row under an ACCESS EXCLUSIVE lock: reads and writes "
              "wait for the whole copy. Add a new column, backfill it in batches and swap, or use "
