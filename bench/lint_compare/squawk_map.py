@@ -58,7 +58,7 @@ SQUAWK: Final[dict[str, Mapping]] = {
     "ban-create-domain-with-constraint": _m(note="a new domain's CHECK costs nothing; adding one later is DOMAIN_CONSTRAINT_VALIDATING; not covered"),
     "ban-create-policy": _m(note=_POLICY, opt_in=True),
     "ban-detach-inheritance": _m("ACCESS_EXCLUSIVE_LOCK", note="NO INHERIT: we report the lock", opt_in=True),
-    "ban-disable-trigger": _m(note="not covered yet: a trigger left disabled outlives the migration", opt_in=True),
+    "ban-disable-trigger": _m("TRIGGER_DISABLED", note="when the script does not enable it again", opt_in=True),
     "ban-drop-column": _m("DROP_COLUMN"),
     "ban-drop-constraint": _m("DROP_CONSTRAINT"),
     "ban-drop-database": _m("DROP_DATABASE"),

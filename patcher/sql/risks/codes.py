@@ -149,6 +149,11 @@ _RULES: Final = (
              "The rest of the script runs as that role or with that search_path (the runner "
              "restores the session only after the migration). Use SET LOCAL, or RESET it in the "
              "same script, and schema-qualify names."),
+    RuleInfo("TRIGGER_DISABLED", "warning",
+             "ALTER TABLE ... DISABLE TRIGGER never enabled again in the script.",
+             "The trigger stays off after the migration: whatever it keeps (audit rows, "
+             "counters, search vectors) silently stops. ENABLE TRIGGER at the end of the same "
+             "script; if it must stay off, drop it and say so."),
     RuleInfo("LOCK_TIMEOUT_DISABLED", "warning", "Sets lock_timeout (or statement_timeout) to 0.",
              "The runner sets a lock_timeout so that a statement waiting for a lock gives up "
              "instead of queueing the whole application behind it; 0 turns that off. Set a "

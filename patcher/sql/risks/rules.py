@@ -334,9 +334,18 @@ _REWRITING: Final = {
 }
 
 
+_TRIGGER_TOGGLES: Final = frozenset({
+    "AT_DisableTrig", "AT_DisableTrigAll", "AT_DisableTrigUser",
+    "AT_EnableTrig", "AT_EnableTrigAll", "AT_EnableTrigUser",
+    "AT_EnableAlwaysTrig", "AT_EnableReplicaTrig",
+})  # fmt: skip
+
+
 def _other_subcommand(walk: Walk, table: Table | None, kind: str, cmd: ast.AlterTableCmd) -> None:
-    """DROP NOT NULL, DROP CONSTRAINT, DETACH PARTITION without CONCURRENTLY."""
-    if kind == "AT_DropNotNull":
+    """DISABLE TRIGGER, DROP NOT NULL, DROP CONSTRAINT, DETACH PARTITION without CONCURRENTLY."""
+    if kind in _TRIGGER_TOGGLES and table is not None and table.key not in walk.created:
+        session.toggle_trigger(walk, table, kind, cmd.name)
+    elif kind == "AT_DropNotNull":
         walk.add("DROP_NOT_NULL", f"column {cmd.name} of {table} may now hold NULL", table)
     elif kind == "AT_DropConstraint" and table is not None:
         if f"constraint:{table.key}.{cmd.name}" not in walk.created:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from patcher.sql.lexer import QIDENT, WORD, lex
-from patcher.sql.risks.walk import Walk, enum_name
+from patcher.sql.risks.walk import Table, Walk, enum_name
 
 if TYPE_CHECKING:
     from pglast import ast
@@ -55,8 +55,29 @@ def set_config_call(walk: Walk, stmt: Any) -> None:
             walk.pending_session[setting] = (walk.statement, walk.offset)
 
 
+def toggle_trigger(walk: Walk, table: Table, kind: str, name: str | None) -> None:
+    """DISABLE TRIGGER is pending until the same (or a broader) ENABLE in the script."""
+    which = name or ("USER" if kind.endswith("User") else "ALL")
+    if kind.startswith("AT_Disable"):
+        walk.disabled_triggers[(table.key, which)] = (walk.statement, walk.offset, str(table))
+        return
+    for key in [k for k in walk.disabled_triggers if k[0] == table.key]:
+        if which in ("ALL", key[1]) or (which == "USER" and key[1] != "ALL"):
+            del walk.disabled_triggers[key]
+
+
 def report_session(walk: Walk) -> None:
-    """At the end of a script: every session setting it changed and never reset."""
+    """At the end of a script: every session setting it changed and never reset, and every
+    trigger it disabled and never enabled again."""
+    for (_key, which), (statement, offset, table) in walk.disabled_triggers.items():
+        walk.statement, walk.offset = statement, offset
+        what = f"trigger {which}" if which not in ("ALL", "USER") else f"{which} triggers"
+        walk.add(
+            "TRIGGER_DISABLED",
+            f"disables {what} of {table} and never enables it again: it stays off after the "
+            "migration (audit rows, denormalised counts...); ENABLE it in the same script",
+        )
+    walk.disabled_triggers.clear()
     for name, (statement, offset) in walk.pending_session.items():
         what = _SESSION.get(name, "SET search_path")
         walk.statement, walk.offset = statement, offset

@@ -70,6 +70,8 @@ class Walk:
     enum_values: set[str] = field(default_factory=set)  # ADD VALUE'd in this transaction
     # SET ROLE / search_path not reset yet: setting -> (statement, offset) of the SET.
     pending_session: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Triggers DISABLEd and not enabled again yet: (table key, name or "ALL"/"USER") -> where.
+    disabled_triggers: dict[tuple[str, str], tuple[str, int, str]] = field(default_factory=dict)
     # A dry run's database facts for rewrite decisions (patcher.sql.risks.rewrites).
     catalog: Catalog | None = None
     settings: dict[str, str] = field(default_factory=dict)  # SET timezone ... in the script

@@ -240,6 +240,17 @@ CASES: list[tuple[str, str, str]] = [
         "SELECT set_config('search_path', 'app', false);",
         "SELECT set_config('search_path', 'app', true);",
     ),
+    (
+        "TRIGGER_DISABLED",
+        "ALTER TABLE users DISABLE TRIGGER audit;\nUPDATE users SET a = 1 WHERE id = 2;",
+        "ALTER TABLE users DISABLE TRIGGER audit;\nUPDATE users SET a = 1 WHERE id = 2;\n"
+        "ALTER TABLE users ENABLE TRIGGER ALL;",
+    ),
+    (
+        "TRIGGER_DISABLED",
+        "ALTER TABLE users DISABLE TRIGGER ALL;\nALTER TABLE users ENABLE TRIGGER audit;",
+        "CREATE TABLE t (a bigint);\nALTER TABLE t DISABLE TRIGGER ALL;",
+    ),
     ("LOCK_TIMEOUT_DISABLED", "SET LOCAL lock_timeout = 0;", "SET LOCAL lock_timeout = '30s';"),
     ("LOCK_TIMEOUT_DISABLED", "SET statement_timeout TO '0';", "SET statement_timeout TO '5min';"),
     (
