@@ -26,13 +26,28 @@ _VOLATILITY = (
 )
 _LEVELS = {3: "v", 2: "s", 1: "i"}
 _QUALIFIED = (
-    "(SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n "
-    "ON n.oid = c.relnamespace WHERE c.oid = {})"
+    "(SELECT qn.nspname || '.' || qc.relname FROM pg_class qc JOIN pg_namespace qn "
+    "ON qn.oid = qc.relnamespace WHERE qc.oid = {})"
 )
 _FOREIGN_KEYS = (
     f"SELECT conname::text, {_QUALIFIED.format('confrelid')} FROM pg_constraint "
     "WHERE contype = 'f' AND conrelid = to_regclass(%s) ORDER BY conname"
 )
+_DOMAIN = (
+    "SELECT typbasetype::int, typtypmod, EXISTS (SELECT 1 FROM pg_constraint "
+    "WHERE contypid = t.oid) FROM pg_type t WHERE t.oid = %s AND t.typtype = 'd'"
+)
+_INDEX_TABLE = (
+    f"SELECT {_QUALIFIED.format('indrelid')} FROM pg_index WHERE indexrelid = to_regclass(%s)"
+)
+# Tables at the other end of a foreign key that has the column on either side.
+_COLUMN_LINKS = (
+    "SELECT DISTINCT CASE WHEN c.conrelid = r.oid THEN {} ELSE {} END FROM pg_constraint c "
+    "JOIN (SELECT to_regclass(%s) AS oid) r ON r.oid IN (c.conrelid, c.confrelid) "
+    "JOIN pg_attribute a ON a.attrelid = r.oid AND a.attname = %s "
+    "WHERE c.contype = 'f' AND ((c.conrelid = r.oid AND a.attnum = ANY (c.conkey)) "
+    "OR (c.confrelid = r.oid AND a.attnum = ANY (c.confkey)))"
+).format(_QUALIFIED.format("c.confrelid"), _QUALIFIED.format("c.conrelid"))
 _REFERENCING = (
     f"SELECT DISTINCT {_QUALIFIED.format('conrelid')} FROM pg_constraint "
     "WHERE contype = 'f' AND confrelid = to_regclass(%s) ORDER BY 1"
@@ -68,6 +83,21 @@ class CatalogFacts:
     def volatility(self, function: str) -> str | None:
         row = self._one(_VOLATILITY, (function,))
         return _LEVELS.get(row[0]) if row and row[0] is not None else None
+
+    @functools.cache  # noqa: B019
+    def domain(self, oid: int) -> tuple[int, int, bool] | None:
+        row = self._one(_DOMAIN, (oid,))
+        return (int(row[0]), int(row[1]), bool(row[2])) if row else None
+
+    @functools.cache  # noqa: B019
+    def index_table(self, index: str) -> str | None:
+        row = self._one(_INDEX_TABLE, (_quoted(index),))
+        return str(row[0]) if row and row[0] is not None else None
+
+    @functools.cache  # noqa: B019
+    def column_links(self, table: str, column: str) -> list[str]:
+        rows = self.conn.execute(_COLUMN_LINKS, (_quoted(table), column)).fetchall()
+        return sorted(str(row[0]) for row in rows)
 
     @functools.cache  # noqa: B019
     def foreign_keys(self, table: str) -> list[tuple[str, str]]:

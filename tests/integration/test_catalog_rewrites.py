@@ -12,6 +12,8 @@ BASE = """
 CREATE TABLE t (id bigint PRIMARY KEY, b bytea, tx text, v varchar(50), i int,
                 ts timestamp, n numeric(10, 2));
 INSERT INTO t SELECT g, 'x', 'y', 'z', g, now(), 1.5 FROM generate_series(1, 50) g;
+CREATE DOMAIN short_code AS varchar(50);
+CREATE DOMAIN checked_code AS varchar(50) CHECK (VALUE <> '');
 CREATE FUNCTION rand_code() RETURNS text LANGUAGE sql VOLATILE AS $$ SELECT md5(random()::text) $$;
 CREATE FUNCTION fixed_code() RETURNS text LANGUAGE sql STABLE AS $$ SELECT 'c' $$;
 """
@@ -22,6 +24,9 @@ CASES = [
     ("ALTER TABLE t ALTER v TYPE varchar(20);", True),  # shrinking
     ("ALTER TABLE t ALTER v TYPE varchar(100);", False),
     ("ALTER TABLE t ALTER v TYPE text;", False),
+    ("ALTER TABLE t ALTER v TYPE short_code;", False),  # a domain over the same type
+    ("ALTER TABLE t ALTER v TYPE checked_code;", True),  # a domain with a CHECK: every row
+    ("ALTER TABLE t ALTER v TYPE short_code;\nALTER TABLE t ALTER v TYPE varchar(50);", True),
     ("ALTER TABLE t ALTER i TYPE bigint;", True),
     ("ALTER TABLE t ALTER i TYPE bigint USING i + 1;", True),
     ("ALTER TABLE t ALTER n TYPE numeric(12, 2);", False),

@@ -209,8 +209,19 @@ def rename_object(walk: Walk, stmt: ast.RenameStmt) -> None:
         f"renames {what} {name} to {stmt.newname}: code and objects still using the old name "
         "fail at once; add the new name alongside, deploy, then drop the old one",
     )
-    if kind in ("OBJECT_TRIGGER", "OBJECT_VIEW", "OBJECT_MATVIEW") and table is not None:
-        _lock(walk, table.key, f"{'table' if kind == 'OBJECT_TRIGGER' else what} {table}")
+    if kind in _LOCKING_RENAMES and table is not None:
+        on_table = kind in ("OBJECT_TRIGGER", "OBJECT_TABCONSTRAINT")
+        _lock(walk, table.key, f"{'table' if on_table else what} {table}")
+
+
+# Renames that take ACCESS EXCLUSIVE on the relation (PostgreSQL 15: renametrig,
+# RenameConstraint, RenameRelation); an index rename takes SHARE UPDATE EXCLUSIVE.
+_LOCKING_RENAMES: Final = (
+    "OBJECT_TRIGGER",
+    "OBJECT_TABCONSTRAINT",
+    "OBJECT_VIEW",
+    "OBJECT_MATVIEW",
+)
 
 
 def _renamed_key(key: str, new: str | None) -> str:

@@ -66,3 +66,23 @@ def truncated_cascade(walk: Walk, table: Table) -> None:
                 seen.add(other)
                 todo.append(other)
                 _lock(walk, other, f"reached by CASCADE from {table} through a foreign key")
+
+
+def index_table(walk: Walk, index: str) -> None:
+    """DROP INDEX: ACCESS EXCLUSIVE on the index's table (the catalog knows which)."""
+    if walk.catalog is None:
+        return
+    table = walk.catalog.index_table(index)
+    if table is not None:
+        _lock(walk, table, f"the table of index {index}")
+
+
+def column_links(walk: Walk, table: Table, column: str | None, verb: str) -> None:
+    """A column in a foreign key, either side: dropping it or changing its type rebuilds (or
+    drops) the constraint, which locks the table at the other end ACCESS EXCLUSIVE."""
+    if walk.catalog is None or column is None:
+        return
+    key = walk.renamed.get(table.key, table.key)
+    for other in walk.catalog.column_links(key, column):
+        if other != key:
+            _lock(walk, other, f"linked by a foreign key on the column this {verb}")

@@ -51,6 +51,18 @@ class Catalog(Protocol):
         """The session's TimeZone setting."""
         ...
 
+    def domain(self, oid: int) -> tuple[int, int, bool] | None:
+        """(base type oid, base typmod, has constraints) when ``oid`` is a domain, else None."""
+        ...
+
+    def index_table(self, index: str) -> str | None:
+        """The ``schema.table`` an index ``schema.name`` is on, or None."""
+        ...
+
+    def column_links(self, table: str, column: str) -> list[str]:
+        """Every other table joined to ``table`` by a foreign key that involves ``column``."""
+        ...
+
     def foreign_keys(self, table: str) -> list[tuple[str, str]]:
         """(constraint name, referenced ``schema.table``) of every foreign key of ``table``."""
         ...
@@ -67,14 +79,23 @@ def type_change(walk: Walk, table: Table, column: str | None, col: Any) -> bool 
         return None
     if col.raw_default is not None and not _plain_using(col.raw_default, column):
         return True
-    current = catalog.column_type(walk.renamed.get(table.key, table.key), column)
+    key = (walk.renamed.get(table.key, table.key), column)
+    current = walk.column_types.get(key) or catalog.column_type(*key)
     target = _type_oid(catalog, col.typeName)
-    if current is None or target is None:
+    new_mod = _typmod(target, col.typeName) if target is not None else None
+    if current is None or target is None or new_mod is None:
+        walk.column_types.pop(key, None)  # unknown from here on
         return None
     old_type, old_mod = current
-    new_mod = _typmod(target, col.typeName)
-    if new_mod is None:
-        return None
+    domain = catalog.domain(target)
+    walk.column_types[key] = (target, -1 if domain is not None else new_mod)  # for later ALTERs
+    if domain is not None:  # CoerceToDomain: a check per row when it has constraints
+        if domain[2]:
+            return True
+        target, new_mod = domain[0], domain[1]
+    old_domain = catalog.domain(old_type)
+    if old_domain is not None:  # its values are the base type's, but the column's typmod is
+        old_type = old_domain[0]  # -1: PostgreSQL checks every value against a new length
     if old_type == target:
         return not _relaxes(target, old_mod, new_mod)
     if {old_type, target} == {_TIMESTAMP, _TIMESTAMPTZ}:

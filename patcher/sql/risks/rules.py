@@ -60,6 +60,9 @@ def drop(walk: Walk, stmt: ast.DropStmt) -> None:
                 "DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the index's "
                 "table, blocking reads and writes; use DROP INDEX CONCURRENTLY (no-transaction)",
             )
+            for names, new in zip(stmt.objects or (), fresh, strict=True):
+                if not new:
+                    reach.index_table(walk, objects.key_of(kind, names))
         return
     if kind != "OBJECT_TABLE":
         objects.drop_objects(walk, stmt)
@@ -188,6 +191,8 @@ def refresh(walk: Walk, stmt: ast.RefreshMatViewStmt) -> None:
     rows = walk.rows(table)
     if rows is not None:
         kind = "RefreshMatViewStmt CONCURRENTLY" if stmt.concurrent else "RefreshMatViewStmt"
+        if not stmt.concurrent:  # the query runs again into a new heap, swapped in
+            walk.rewrite(table, rows, "REFRESH MATERIALIZED VIEW")
         walk.lock(kind, table, rows)
 
 
@@ -208,8 +213,12 @@ def alter_table(walk: Walk, stmt: ast.AlterTableStmt) -> None:
                 "reading it fails: stop using it in the application first",
                 table,
             )
+            if table is not None:
+                reach.column_links(walk, table, column, "drops")
         elif kind == "AT_AlterColumnType":
             _type_change(walk, table, rows, column, definition)
+            if table is not None:
+                reach.column_links(walk, table, column, "changes the type of")
         elif kind in _REWRITING:
             walk.rewrite(table, rows, _REWRITING[kind])
         elif kind == "AT_SetNotNull":
@@ -347,16 +356,25 @@ def _other_subcommand(walk: Walk, table: Table | None, kind: str, cmd: ast.Alter
         session.toggle_trigger(walk, table, kind, cmd.name)
     elif kind == "AT_DropNotNull":
         walk.add("DROP_NOT_NULL", f"column {cmd.name} of {table} may now hold NULL", table)
-    elif kind == "AT_DropConstraint" and table is not None:
-        if f"constraint:{table.key}.{cmd.name}" not in walk.created:
-            walk.add(
-                "DROP_CONSTRAINT",
-                f"drops constraint {cmd.name} of {table}: the data it protected can go wrong, "
-                "and a unique or primary key takes its index along",
-                table,
-            )
-            reach.dropped_constraint(walk, table, cmd.name)
-    elif kind == "AT_DetachPartition" and not getattr(cmd.def_, "concurrent", False):
+    elif (
+        kind == "AT_DropConstraint"
+        and table is not None
+        and f"constraint:{table.key}.{cmd.name}" not in walk.created
+    ):
+        walk.add(
+            "DROP_CONSTRAINT",
+            f"drops constraint {cmd.name} of {table}: the data it protected can go wrong, "
+            "and a unique or primary key takes its index along",
+            table,
+        )
+        reach.dropped_constraint(walk, table, cmd.name)
+    if kind in ("AT_AttachPartition", "AT_DetachPartition") and table is not None:
+        concurrent = getattr(cmd.def_, "concurrent", False)
+        partition = Table.of(getattr(cmd.def_, "name", None))
+        if partition is not None and not concurrent and partition.key not in walk.created:
+            rows = walk.rows(partition)
+            walk.lock("AlterTableStmt", partition, -1 if rows is None else rows)
+    if kind == "AT_DetachPartition" and not getattr(cmd.def_, "concurrent", False):
         walk.add(
             "DETACH_PARTITION_NOT_CONCURRENT",
             f"DETACH PARTITION without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on {table}; "

@@ -76,9 +76,16 @@ class Walk:
     catalog: Catalog | None = None
     settings: dict[str, str] = field(default_factory=dict)  # SET timezone ... in the script
     functions: dict[str, str] = field(default_factory=dict)  # CREATE FUNCTION name -> volatility
+    # (table key, column) -> (type oid, typmod) after an ALTER COLUMN TYPE earlier in the script
+    column_types: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
 
     def add(self, code: str, why: str, table: Table | None = None) -> None:
+        """One risk; ``table`` is named as it was before the script (a rename earlier in the
+        script changes the explanation's name, not the relation's identity)."""
         name = str(table) if table is not None else None
+        if table is not None and table.key in self.renamed:
+            before = self.renamed[table.key]
+            name = before.removeprefix("public.") if table.schema is None else before
         self.risks.append(Risk(code, self.statement, why, name, self.offset))
 
     def made(self, kind: str, key: str) -> bool:
