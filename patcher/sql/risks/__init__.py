@@ -11,7 +11,8 @@ the script) and walks its statements in order; the script-wide checks (one state
 no-transaction script, statements refused in a transaction) live here, and every other risk
 comes from the one rule that ``RULES`` maps the statement's pglast node name to:
 
-- ``rules``: the rule functions, ``rule(walk, stmt)``, one per statement kind;
+- ``rules`` and ``alter``: the rule functions, ``rule(walk, stmt)``, one per statement kind
+  (``alter`` for ALTER TABLE and its subcommands);
 - ``objects`` and ``session``: rules on other objects (drops, renames, SET SCHEMA, REINDEX,
   enums, domains) and on the runner's guarantees (SET ROLE, search_path, transaction control),
   plus the design rules lint adds;
@@ -34,7 +35,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
 from patcher.sql.lexer import SEMI, Statement, lex, line_col, split_statements
-from patcher.sql.risks import objects, rules, session
+from patcher.sql.risks import alter, objects, rules, session
 from patcher.sql.risks.codes import RULE_INFO, RuleInfo
 from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, LOCK_MODES, lock_mode
 from patcher.sql.risks.rewrites import Catalog
@@ -64,7 +65,7 @@ RULES: Final[dict[str, Rule]] = {
     "AlterDomainStmt": objects.alter_domain,
     "AlterEnumStmt": objects.alter_enum,
     "AlterObjectSchemaStmt": objects.set_schema,
-    "AlterTableStmt": rules.alter_table,
+    "AlterTableStmt": alter.alter_table,
     "ClusterStmt": rules.cluster,
     "CreateStmt": rules.create,
     "CreateTableAsStmt": rules.create_as,
