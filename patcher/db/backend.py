@@ -31,6 +31,7 @@ from patcher.db.history import History
 if TYPE_CHECKING:
     from patcher.core.errors import StatementFailed
     from patcher.sql.at_risk import Loss, Probe
+    from patcher.sql.risks.rewrites import Catalog
 
 
 class PostgresBackend:
@@ -197,6 +198,11 @@ class PostgresBackend:
 
     def table_sizes(self) -> dict[str, int]:
         return introspection.table_sizes(self.conn)
+
+    def catalog_facts(self) -> Catalog:
+        from patcher.db.catalog_facts import CatalogFacts
+
+        return CatalogFacts(self.conn)
 
     def verify(
         self,

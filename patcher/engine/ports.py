@@ -32,6 +32,7 @@ from patcher.core.models import (
 if TYPE_CHECKING:
     from patcher.core.errors import StatementFailed
     from patcher.sql.at_risk import Loss, Probe
+    from patcher.sql.risks.rewrites import Catalog
 
 StopCheck = Callable[[], bool]
 """Asked before each statement is sent: True when the engine has cut the migration (its
@@ -168,6 +169,11 @@ class MigrationBackend(Protocol):
 
     def table_sizes(self) -> dict[str, int]:
         """Estimated rows of every user table by ``schema.table`` (-1: never analysed)."""
+        ...
+
+    def catalog_facts(self) -> Catalog | None:
+        """What rewrite decisions read from the catalog (column types, casts, volatility), or
+        None when there is no catalog to ask (the preview then judges from the SQL alone)."""
         ...
 
     def verify(

@@ -20,6 +20,7 @@ def add_risks(ctx: RunContext) -> None:
     from patcher.sql.risks import analyze  # pglast loads only for previews
 
     sizes = ctx.backend.table_sizes()
+    catalog = ctx.backend.catalog_facts()  # rewrites decided from pg_cast, pg_proc, the column
     for step, entry in zip(ctx.plan.steps, ctx.outcome.entries, strict=True):
         script = ctx.scripts.get(step.key)
         if script is not None and step.kind.runs_sql:
@@ -28,6 +29,7 @@ def add_risks(ctx: RunContext) -> None:
                 transactional=script.transactional,
                 existing_tables=sizes,
                 statements=script.statements,  # parsed one by one: never the whole script at once
+                catalog=catalog,
             )
             entry.risks = [r.to_dict() for r in risks]
 

@@ -244,8 +244,11 @@ def _routine_aware_end(sql: str, start: int) -> int:
 
 def split_statements(sql: str) -> list[Statement]:
     """Split a script into its statements, dropping empty and comment-only ones."""
-    statements: list[Statement] = []
-    append = statements.append  # the loop runs once per statement of scripts of millions
+    return list(iter_statements(sql))
+
+
+def iter_statements(sql: str) -> Iterator[Statement]:
+    """``split_statements`` one statement at a time (lint: memory then follows one statement)."""
     size = len(sql)
     pos = 0
     line, line_start, counted = 1, 0, 0
@@ -255,7 +258,7 @@ def split_statements(sql: str) -> list[Statement]:
         if sql.startswith("/*", start):
             start = _skip_blank(sql, start)
         if start >= size:
-            return statements
+            return
         if sql[start] == ";":
             pos = start + 1
             continue
@@ -271,7 +274,7 @@ def split_statements(sql: str) -> list[Statement]:
             line += newlines
             line_start = sql.rfind("\n", counted, start) + 1
         counted = start
-        append(Statement(sql, start, line, start - line_start + 1, stop))
+        yield Statement(sql, start, line, start - line_start + 1, stop)
         pos = semi + 1
 
 

@@ -109,7 +109,7 @@ def lint_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dic
 
 
 def test_there_are_workflows() -> None:
-    assert {p.name for p in WORKFLOWS} >= {"deploy.yml", "rollback.yml", "status.yml"}
+    assert {p.name for p in WORKFLOWS} >= {"deploy.yml", "rollback.yml", "status.yml", "lint.yml"}
 
 
 @pytest.mark.slow
@@ -263,6 +263,10 @@ def test_the_pins_are_the_known_releases() -> None:
             "v4.3.1",
         ),
         "aws-actions/setup-sam": ("f84ec7d548307efafe33230528756de3c5841a17", "v2"),
+        "github/codeql-action/upload-sarif": (
+            "8aad20d150bbac5944a9f9d289da16a4b0d87c1e",
+            "v4.36.2",
+        ),
     }
     seen = set()
     for path in ACTION_FILES:
@@ -386,11 +390,16 @@ def test_permissions_are_minimal_per_job() -> None:
         assert isinstance(permissions, dict), f"{workflow}:{name} must declare permissions"
         writes = {k for k, v in permissions.items() if v == "write"}
         uses_aws = any("configure-aws-credentials" in s.get("uses", "") for s in job["steps"])
-        assert writes == ({"id-token"} if uses_aws else set()), f"{workflow}:{name}"
+        uploads = any("upload-sarif" in s.get("uses", "") for s in job["steps"])
+        # lint.yml: SARIF to code scanning, and its one PR comment
+        extra = {"security-events", "pull-requests"} if uploads else set()
+        assert writes == ({"id-token"} if uses_aws else set()) | extra, f"{workflow}:{name}"
         reads = {k for k, v in permissions.items() if v == "read"}
         checks_out = any("actions/checkout" in s.get("uses", "") for s in job["steps"])
         calls_gh = any(re.search(r"\bgh\s", s.get("run", "")) for s in job["steps"])
-        expected = ({"contents"} if checks_out else set()) | ({"actions"} if calls_gh else set())
+        expected = ({"contents"} if checks_out else set()) | (
+            {"actions"} if calls_gh or uploads else set()
+        )
         assert reads == expected, f"{workflow}:{name}"
         for step in job["steps"]:
             if "actions/checkout" in step.get("uses", ""):

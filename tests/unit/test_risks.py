@@ -95,7 +95,7 @@ def test_weaker_locks_are_no_access_exclusive_risk(sql: str) -> None:
 
 def test_lock_table_and_refresh() -> None:
     assert codes("LOCK TABLE users;") == ["ACCESS_EXCLUSIVE_LOCK"]
-    assert codes("REFRESH MATERIALIZED VIEW users;") == ["ACCESS_EXCLUSIVE_LOCK"]
+    assert codes("REFRESH MATERIALIZED VIEW users;") == ["TABLE_REWRITE", "ACCESS_EXCLUSIVE_LOCK"]
 
 
 def test_tables_made_by_the_script_take_no_lock_risk() -> None:
@@ -122,7 +122,8 @@ def test_a_renamed_table_keeps_its_size() -> None:
     sql = "ALTER TABLE users RENAME TO members; ALTER TABLE members ADD COLUMN x int;"
     risks = analyze(sql, transactional=True, existing_tables=USERS)
     locks = [r for r in risks if r.code == "ACCESS_EXCLUSIVE_LOCK"]
-    assert [r.table for r in locks] == ["users", "members"]
+    assert [r.table for r in locks] == ["users", "users"]  # the relation, as it was before
+    assert "members (~1,200,000 rows)" in locks[1].explanation
     assert all("~1,200,000 rows" in r.explanation for r in locks)
 
 
@@ -162,7 +163,13 @@ def test_table_rewrite(sql: str) -> None:
     ],
 )
 def test_no_table_rewrite(sql: str) -> None:
-    assert "TABLE_REWRITE" not in codes(sql)
+    assert "TABLE_REWRITE" not in codes(sql, existing=USERS)
+
+
+def test_offline_a_type_change_may_rewrite() -> None:
+    risk = only("ALTER TABLE users ALTER COLUMN name TYPE text;", "TABLE_REWRITE")
+    assert "may rewrite" in risk.explanation
+    assert "dry run" in risk.explanation
 
 
 def test_vacuum_full() -> None:
@@ -226,14 +233,15 @@ def test_not_null_without_default_on_add_column() -> None:
 
 
 def test_set_not_null_scans_the_table() -> None:
-    risk = only("ALTER TABLE users ALTER COLUMN org SET NOT NULL;", "NOT_NULL_WITHOUT_DEFAULT")
+    risk = only("ALTER TABLE users ALTER COLUMN org SET NOT NULL;", "SET_NOT_NULL_SCANS")
     assert "NOT VALID" in risk.explanation
-    assert "NOT_NULL_WITHOUT_DEFAULT" not in codes("ALTER TABLE users ALTER org DROP NOT NULL;")
+    assert "SET_NOT_NULL_SCANS" not in codes("ALTER TABLE users ALTER org DROP NOT NULL;")
 
 
 def test_add_foreign_key_validating() -> None:
     sql = "ALTER TABLE users ADD CONSTRAINT fk FOREIGN KEY (org) REFERENCES orgs (id)"
-    assert codes(sql) == ["ADD_FOREIGN_KEY_VALIDATING"]  # SHARE ROW EXCLUSIVE, not ACCESS EXCLUSIVE
+    # SHARE ROW EXCLUSIVE on both tables, not ACCESS EXCLUSIVE
+    assert codes(sql) == ["FOREIGN_KEY_LOCKS_REFERENCED", "ADD_FOREIGN_KEY_VALIDATING"]
     assert codes(sql + " NOT VALID") == []
     assert (
         codes(
@@ -264,7 +272,10 @@ def test_rename() -> None:
     assert codes("ALTER TABLE users RENAME TO members;") == ["RENAME", "ACCESS_EXCLUSIVE_LOCK"]
     risk = only("ALTER TABLE users RENAME COLUMN name TO full_name;", "RENAME")
     assert "column name of users" in risk.explanation
-    assert codes("ALTER INDEX users_email RENAME TO users_mail;") == []
+    assert codes("ALTER INDEX users_email RENAME TO users_mail;") == ["RENAME"]
+    assert codes("CREATE INDEX i ON users (a); ALTER INDEX i RENAME TO j;") == [
+        "INDEX_NOT_CONCURRENT"
+    ]
     assert (
         codes("CREATE TABLE t (a int); ALTER TABLE t RENAME a TO b; ALTER TABLE t RENAME TO u;")
         == []
@@ -319,13 +330,17 @@ def test_long_statement_is_truncated() -> None:
     assert statement.startswith("UPDATE users SET bio = 'ééé")
 
 
-def test_parse_error_is_a_risk_not_an_exception() -> None:
-    sql = "-- ünïcødé 🚀\nCREATE TABLE ok (id int);\nALTER TABLE users ADD COLUMN x intt NOT NUL;"
-    [risk] = analyze(sql, transactional=True)
-    assert risk.code == "PARSE_ERROR"
+def test_unparsable_statement_is_a_risk_and_the_walk_goes_on() -> None:
+    sql = (
+        "-- ünïcødé 🚀\nCREATE TABLE ok (id int);\nALTER TABLE users ADD COLUMN x intt NOT NUL;"
+        "\nDROP TABLE users;"
+    )
+    [risk, *rest] = analyze(sql, transactional=True)
+    assert risk.code == "PARSE_UNSUPPORTED"
     assert 'syntax error at or near "NUL"' in risk.explanation
-    assert "line 3, column 41" in risk.explanation
+    assert "line 3, column 1" in risk.explanation
     assert risk.statement == "ALTER TABLE users ADD COLUMN x intt NOT NUL;"
+    assert "DROP_TABLE" in [r.code for r in rest]
 
 
 def test_empty_or_comment_only_script() -> None:
@@ -341,18 +356,26 @@ def test_to_dict() -> None:
         "explanation": "why",
         "table": "users",
     }
-    assert "table" not in Risk("PARSE_ERROR", "", "why").to_dict()
+    assert "table" not in Risk("PARSE_UNSUPPORTED", "", "why").to_dict()
 
 
-# --- the optional dependency -----------------------------------------------------------------
+# --- pglast, a core dependency --------------------------------------------------------------
 
 
-def test_without_pglast(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pglast_is_a_core_dependency_with_no_extra() -> None:
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert any(dep.startswith("pglast") for dep in project["dependencies"])
+    assert "risks" not in project.get("optional-dependencies", {})
+
+
+def test_a_broken_install_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pglast", None)
     monkeypatch.setitem(sys.modules, "pglast.parser", None)
     [risk] = analyze("DROP TABLE users;", transactional=True)
     assert risk.code == "ANALYZER_UNAVAILABLE"
-    assert "stackflowpatcher[risks]" in risk.explanation
+    assert "reinstall" in risk.explanation
 
 
 def test_importing_the_module_does_not_import_pglast() -> None:

@@ -1,16 +1,22 @@
 """What a migration script could break, read from its SQL alone, for a dry run's ``risks``.
 
-Pure: the script is parsed by PostgreSQL's own parser (pglast, the optional extra ``risks``,
-imported only when ``analyze`` runs) and no database is touched. Lock, rewrite and data-loss
-risks concern only tables that existed before the script: a table the script creates is empty
-and unseen by other sessions. Risks come in script order, script-wide ones first.
+Pure: the script is parsed by PostgreSQL's own parser (pglast, a core dependency imported
+only when ``analyze`` runs, to keep it off the Lambda's cold start) and no database is
+touched. Lock, rewrite and data-loss risks concern only objects that existed before the script
+(or, for lint, before the change set): a table the script creates is empty and unseen by other
+sessions. Risks come in script order, script-wide ones first.
 
 ``analyze`` parses the script one statement at a time (memory follows the largest statement, not
 the script) and walks its statements in order; the script-wide checks (one statement per
 no-transaction script, statements refused in a transaction) live here, and every other risk
 comes from the one rule that ``RULES`` maps the statement's pglast node name to:
 
-- ``rules``: the rule functions, ``rule(walk, stmt)``, one per statement kind;
+- ``rules`` and ``alter``: the rule functions, ``rule(walk, stmt)``, one per statement kind
+  (``alter`` for ALTER TABLE and its subcommands);
+- ``objects`` and ``session``: rules on other objects (drops, renames, SET SCHEMA, REINDEX,
+  enums, domains) and on the runner's guarantees (SET ROLE, search_path, transaction control),
+  plus the design rules lint adds;
+- ``codes``: every code's severity, summary and help (``RULE_INFO``), for lint and the README;
 - ``walk``: ``Risk``, ``Table`` and ``Walk``, what a rule reads (``walk.rows``: did the table
   exist before the script, how big) and reports with (``walk.add``, ``walk.lock``,
   ``walk.rewrite``);
@@ -25,12 +31,14 @@ new code and one that does not. A node name not in ``RULES`` is not looked at.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
-from patcher.sql.lexer import SEMI, Statement, lex, split_statements
-from patcher.sql.risks import rules
+from patcher.sql.lexer import SEMI, Statement, lex, line_col, split_statements
+from patcher.sql.risks import alter, objects, rules, session
+from patcher.sql.risks.codes import RULE_INFO, RuleInfo
 from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, LOCK_MODES, lock_mode
+from patcher.sql.risks.rewrites import Catalog
 from patcher.sql.risks.walk import Risk, Table, Walk
 
 __all__ = [
@@ -38,7 +46,10 @@ __all__ = [
     "LOCK_MODES",
     "MAX_STATEMENT_CHARS",
     "RULES",
+    "RULE_INFO",
+    "Catalog",
     "Risk",
+    "RuleInfo",
     "Table",
     "Walk",
     "analyze",
@@ -51,22 +62,47 @@ Rule = Callable[[Walk, Any], None]
 
 # The one place a statement kind meets its rule: pglast node name -> rules.<function>.
 RULES: Final[dict[str, Rule]] = {
-    "AlterTableStmt": rules.alter_table,
+    "AlterDomainStmt": objects.alter_domain,
+    "AlterEnumStmt": objects.alter_enum,
+    "AlterObjectSchemaStmt": objects.set_schema,
+    "AlterTableStmt": alter.alter_table,
     "ClusterStmt": rules.cluster,
     "CreateStmt": rules.create,
     "CreateTableAsStmt": rules.create_as,
     "DeleteStmt": rules.delete_or_update,
     "DiscardStmt": rules.discard,
     "DropStmt": rules.drop,
+    "DropdbStmt": objects.drop_database,
     "IndexStmt": rules.index,
     "LockStmt": rules.lock_table,
     "RefreshMatViewStmt": rules.refresh,
+    "ReindexStmt": objects.reindex,
     "RenameStmt": rules.rename,
     "SelectStmt": rules.select,
+    "TransactionStmt": session.transaction,
     "TruncateStmt": rules.truncate,
     "UpdateStmt": rules.delete_or_update,
     "VacuumStmt": rules.vacuum,
+    "VariableSetStmt": session.variable_set,
+    **dict.fromkeys(
+        (
+            "ViewStmt",
+            "CreateSeqStmt",
+            "CreateEnumStmt",
+            "CreateRangeStmt",
+            "CompositeTypeStmt",
+            "CreateDomainStmt",
+            "CreateFunctionStmt",
+            "CreateSchemaStmt",
+            "CreateExtensionStmt",
+            "CreateTrigStmt",
+            "CreatePolicyStmt",
+        ),
+        objects.created,
+    ),
 }
+# Statements whose names IDENTIFIER_TOO_LONG checks (the ones that name new objects).
+_NAMING: Final = ("Create", "Alter", "IndexStmt", "RenameStmt", "ViewStmt", "CompositeTypeStmt")
 
 # fmt: off
 # Statements PostgreSQL refuses inside a transaction block (besides the CONCURRENTLY forms).
@@ -82,13 +118,20 @@ def analyze(
     *,
     transactional: bool,
     existing_tables: Mapping[str, int] | None = None,
-    statements: Sequence[Statement] | None = None,
+    statements: Iterable[Statement] | None = None,
+    created: set[str] | None = None,
+    design: bool = False,
+    catalog: Catalog | None = None,
 ) -> list[Risk]:
     """The risks of running ``sql``; ``existing_tables`` maps pre-existing tables to row counts.
 
-    ``existing_tables=None`` means "not known": every table the script does not create counts
-    as existing, size unknown. Bad SQL does not raise: it gives one ``PARSE_ERROR`` risk.
-    ``statements`` is ``split_statements(sql)`` when the caller has it already.
+    ``existing_tables=None`` means "not known" (lint): every table the script does not create
+    counts as existing, size unknown. ``created`` carries the objects earlier files of a change
+    set made (it is updated with this script's). ``design`` adds the design rules (lint);
+    ``catalog`` decides rewrites from the database's catalog (dry runs; see ``rewrites``). A
+    statement that does not parse gives a ``PARSE_UNSUPPORTED`` risk naming it, and the walk
+    goes on. ``statements`` is ``split_statements(sql)`` (or ``iter_statements``) when the
+    caller has it already.
 
     The script is parsed one statement at a time (pglast holds ~19 bytes of parse tree per byte
     of SQL, so a whole 50 MB script would take ~1 GB): each piece is what PostgreSQL's own
@@ -98,22 +141,31 @@ def analyze(
     """
     try:
         from pglast.parser import ParseError, parse_sql
-    except ImportError:
-        why = "pglast is missing, so the SQL was not checked; install stackflowpatcher[risks]"
+    except ImportError as exc:  # a broken install: pglast is a core dependency
+        why = (
+            f"pglast, a dependency of stackflowpatcher, does not import ({exc}), so the SQL "
+            "was not checked; reinstall the package (pip install --force-reinstall "
+            "stackflowpatcher)"
+        )
         return [Risk("ANALYZER_UNAVAILABLE", "", why)]
     if statements is None:
         statements = split_statements(sql)
 
-    walk = Walk(existing_tables)
+    walk = Walk(existing_tables, transactional=transactional, design=design, catalog=catalog)
+    if created is not None:
+        walk.created = created
     count = 0
     for begin, end in _pieces(sql, statements):
+        if not walk.enum_values and _is_plain_insert(sql, begin, end):
+            count += 1  # no rule looks at an INSERT: data scripts skip the parse
+            continue
         piece = sql[begin:end]
         try:
             raw_statements = parse_sql(piece)
         except ParseError as exc:
-            position = exc.args[1] if len(exc.args) > 1 else None
-            at = begin + position if position is not None else None
-            return [_parse_error(sql, str(exc.args[0]), at)]
+            walk.risks.append(_unsupported(sql, begin, end, str(exc.args[0])))
+            count += 1
+            continue
         del piece
         count += len(raw_statements)
         for raw in raw_statements:
@@ -121,17 +173,8 @@ def analyze(
             # indexes (its parse_sql_json does not); stmt_len 0 means "to the end of the piece".
             start = begin + (raw.stmt_location or 0)
             stop = start + raw.stmt_len if raw.stmt_len else end
-            walk.statement = _clip(sql, start, stop)
-            kind = type(raw.stmt).__name__
-            if transactional and _refuses_transaction(kind, raw.stmt):
-                walk.add(
-                    "CANNOT_RUN_IN_TRANSACTION",
-                    "PostgreSQL refuses this statement inside a transaction block; put it in a "
-                    "migration of its own with the '-- patcher:no-transaction' directive",
-                )
-            rule = RULES.get(kind)
-            if rule is not None:
-                rule(walk, raw.stmt)
+            _check(walk, sql, start, stop, raw.stmt)
+    session.report_session(walk)
     if not transactional and count > 1:
         why = (
             f"this no-transaction script has {count} statements: a failure part-way leaves "
@@ -142,7 +185,7 @@ def analyze(
     return walk.risks
 
 
-def _pieces(sql: str, statements: Sequence[Statement]) -> Iterator[tuple[int, int]]:
+def _pieces(sql: str, statements: Iterable[Statement]) -> Iterator[tuple[int, int]]:
     """(begin, end) of each statement as PostgreSQL's parser delimits it in the whole script.
 
     A statement starts just after the last ``;`` before it (0 for the first, when none) and
@@ -151,6 +194,7 @@ def _pieces(sql: str, statements: Sequence[Statement]) -> Iterator[tuple[int, in
     """
     gap = 0  # where the blanks, comments and ';'s before the next statement begin
     begin = 0
+    index = -1
     for index, stmt in enumerate(statements):
         last_semi = _last_semicolon(sql, gap, stmt.start)
         if index == 0:
@@ -160,7 +204,7 @@ def _pieces(sql: str, statements: Sequence[Statement]) -> Iterator[tuple[int, in
             yield begin, end
             begin = end
         gap = stmt.start + len(stmt.text)  # its end: a slice of one statement, freed at once
-    if statements:
+    if index >= 0:
         yield begin, len(sql)
 
 
@@ -178,6 +222,42 @@ def _last_semicolon(sql: str, pos: int, stop: int) -> int:
     return found
 
 
+def _check(walk: Walk, sql: str, start: int, stop: int, stmt: Any) -> None:
+    """Every rule that applies to one parsed statement, sql[start:stop]."""
+    walk.offset = _first_token(sql, start, stop)
+    walk.statement = _clip(sql, start, stop)
+    kind = type(stmt).__name__
+    if walk.transactional and _refuses_transaction(kind, stmt):
+        walk.add(
+            "CANNOT_RUN_IN_TRANSACTION",
+            "PostgreSQL refuses this statement inside a transaction block; put it in a "
+            "migration of its own with the '-- patcher:no-transaction' directive",
+        )
+    objects.enum_value_used(walk, stmt)
+    rule = RULES.get(kind)
+    if rule is not None:
+        rule(walk, stmt)
+    if kind.startswith(_NAMING):
+        session.identifiers(walk, sql[walk.offset : stop])
+
+
+_SKIP: Final = re.compile(r"(?:\s+|--[^\n]*|/\*(?:[^*]|\*(?!/))*\*/)*")
+
+
+_INSERT: Final = re.compile(r"insert\s", re.IGNORECASE)
+
+
+def _is_plain_insert(sql: str, begin: int, end: int) -> bool:
+    """A statement starting with INSERT: no rule applies to it unless an enum value was added
+    earlier in the transaction (ENUM_VALUE_USED_IN_TRANSACTION)."""
+    return _INSERT.match(sql, _first_token(sql, begin, end), end) is not None
+
+
+def _first_token(sql: str, start: int, stop: int) -> int:
+    """The offset of a statement's first token: past the blanks and comments before it."""
+    return _SKIP.match(sql, start, stop).end()  # type: ignore[union-attr]
+
+
 def _refuses_transaction(kind: str, stmt: Any) -> bool:
     if kind in ("IndexStmt", "DropStmt"):
         return bool(stmt.concurrent)
@@ -186,17 +266,19 @@ def _refuses_transaction(kind: str, stmt: Any) -> bool:
     return kind in _NO_TRANSACTION_KINDS and (kind != "VacuumStmt" or bool(stmt.is_vacuumcmd))
 
 
-def _parse_error(sql: str, message: str, position: int | None) -> Risk:
-    """PARSE_ERROR naming the line and column (pglast reports a str index, not a byte)."""
-    where, statement = "", ""
-    if position is not None and 0 <= position <= len(sql):
-        line_start = sql.rfind("\n", 0, position) + 1
-        line = sql.count("\n", 0, position) + 1
-        where = f" at line {line}, column {position - line_start + 1}"
-        line_end = sql.find("\n", line_start)
-        statement = _clip(sql, line_start, len(sql) if line_end < 0 else line_end)
-    why = f"the script does not parse: {message}{where}; PostgreSQL would refuse it too"
-    return Risk("PARSE_ERROR", statement, why)
+def _unsupported(sql: str, begin: int, end: int, message: str) -> Risk:
+    """PARSE_UNSUPPORTED naming the statement sql[begin:end] that pglast could not parse."""
+    from pglast.parser import get_postgresql_version
+
+    offset = _first_token(sql, begin, end)
+    line, column = line_col(sql, offset)
+    major = get_postgresql_version()[0]
+    why = (
+        f"the statement at line {line}, column {column} does not parse with PostgreSQL "
+        f"{major}'s grammar ({message}): either newer syntax, or a mistake PostgreSQL will "
+        "refuse too; its risks were not checked (the other statements' were)"
+    )
+    return Risk("PARSE_UNSUPPORTED", _clip(sql, offset, end), why, None, offset)
 
 
 _LEADING_SPACE: Final = re.compile(r"\s*")  # \s is str.isspace(), what str.strip() removes

@@ -8,32 +8,20 @@ script (None: created by it, or not a table), and reports with ``walk.add``, ``w
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, LOCK_TABLE_ACCESS_EXCLUSIVE, lock_mode
+from patcher.sql.risks import objects, reach, session
+from patcher.sql.risks.locks import LOCK_TABLE_ACCESS_EXCLUSIVE
 from patcher.sql.risks.walk import Table, Walk, enum_name, label
 
 if TYPE_CHECKING:
     from pglast import ast
 
-# fmt: off
-# Functions whose value differs per row: a DEFAULT calling one is written into every row.
-_VOLATILE_FUNCTIONS: Final = frozenset({
-    "random", "random_normal", "clock_timestamp", "timeofday", "nextval", "gen_random_uuid",
-    "uuidv4", "uuidv7", "uuid_generate_v1", "uuid_generate_v1mc", "uuid_generate_v4",
-})
-_SERIAL_TYPES: Final = frozenset({
-    "serial", "serial2", "serial4", "serial8", "smallserial", "bigserial",
-})
-# ALTER COLUMN TYPE targets reached without a rewrite from the usual sources (text, varchar,
-# a shorter varchar). Only the target is in the walk, so this assumes such a source.
-_NO_REWRITE_TARGETS: Final = frozenset({"text", "varchar"})
-# fmt: on
-
 
 def create(walk: Walk, stmt: ast.CreateStmt) -> None:
     if (table := Table.of(stmt.relation)) is not None:
         walk.created.add(table.key)
+        session.column_types(walk, stmt.tableElts, f"new table {table}")
 
 
 def create_as(walk: Walk, stmt: ast.CreateTableAsStmt) -> None:
@@ -43,13 +31,21 @@ def create_as(walk: Walk, stmt: ast.CreateTableAsStmt) -> None:
 
 def drop(walk: Walk, stmt: ast.DropStmt) -> None:
     kind = enum_name(stmt.removeType)
-    if kind == "OBJECT_INDEX" and not stmt.concurrent:
-        walk.add(
-            "DROP_INDEX_NOT_CONCURRENT",
-            "DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the index's "
-            "table, blocking reads and writes; use DROP INDEX CONCURRENTLY (no-transaction)",
-        )
+    objects.cascade(walk, stmt)
+    if kind == "OBJECT_INDEX":
+        fresh = [objects.key_of(kind, names) in walk.created for names in stmt.objects or ()]
+        if not stmt.concurrent and not all(fresh):
+            walk.add(
+                "DROP_INDEX_NOT_CONCURRENT",
+                "DROP INDEX without CONCURRENTLY takes an ACCESS EXCLUSIVE lock on the index's "
+                "table, blocking reads and writes; use DROP INDEX CONCURRENTLY (no-transaction)",
+            )
+            for names, new in zip(stmt.objects or (), fresh, strict=True):
+                if not new:
+                    reach.index_table(walk, objects.key_of(kind, names))
+        return
     if kind != "OBJECT_TABLE":
+        objects.drop_objects(walk, stmt)
         return
     for names in stmt.objects or ():
         parts = [part.sval for part in names]
@@ -64,9 +60,11 @@ def drop(walk: Walk, stmt: ast.DropStmt) -> None:
                 table,
             )
             walk.lock("DropStmt", table, rows)
+            reach.dropped_table(walk, table, enum_name(stmt.behavior) == "DROP_CASCADE")
 
 
 def truncate(walk: Walk, stmt: ast.TruncateStmt) -> None:
+    objects.cascade(walk, stmt)
     for rel in stmt.relations or ():
         table = Table.of(rel)
         rows = walk.rows(table)
@@ -74,6 +72,8 @@ def truncate(walk: Walk, stmt: ast.TruncateStmt) -> None:
             why = f"empties {label(table, rows)}: every row is gone, beyond undo without a backup"
             walk.add("TRUNCATE", why, table)
             walk.lock("TruncateStmt", table, rows)
+            if enum_name(stmt.behavior) == "DROP_CASCADE" and table is not None:
+                reach.truncated_cascade(walk, table)
 
 
 def delete_or_update(walk: Walk, stmt: ast.DeleteStmt | ast.UpdateStmt) -> None:
@@ -95,9 +95,12 @@ def delete_or_update(walk: Walk, stmt: ast.DeleteStmt | ast.UpdateStmt) -> None:
 def rename(walk: Walk, stmt: ast.RenameStmt) -> None:
     kind = enum_name(stmt.renameType)
     table = Table.of(stmt.relation)
-    if table is None or kind not in ("OBJECT_TABLE", "OBJECT_COLUMN"):
-        return
-    if kind == "OBJECT_COLUMN" and enum_name(stmt.relationType) != "OBJECT_TABLE":
+    if (
+        table is None
+        or kind not in ("OBJECT_TABLE", "OBJECT_COLUMN")
+        or (kind == "OBJECT_COLUMN" and enum_name(stmt.relationType) != "OBJECT_TABLE")
+    ):
+        objects.rename_object(walk, stmt)
         return
     rows = walk.rows(table)
     if kind == "OBJECT_TABLE" and stmt.newname:
@@ -120,6 +123,7 @@ def rename(walk: Walk, stmt: ast.RenameStmt) -> None:
 
 
 def index(walk: Walk, stmt: ast.IndexStmt) -> None:
+    objects.index_created(walk, stmt)
     table = Table.of(stmt.relation)
     rows = walk.rows(table)
     if stmt.concurrent or rows is None:
@@ -167,112 +171,29 @@ def refresh(walk: Walk, stmt: ast.RefreshMatViewStmt) -> None:
     rows = walk.rows(table)
     if rows is not None:
         kind = "RefreshMatViewStmt CONCURRENTLY" if stmt.concurrent else "RefreshMatViewStmt"
+        if not stmt.concurrent:  # the query runs again into a new heap, swapped in
+            walk.rewrite(table, rows, "REFRESH MATERIALIZED VIEW")
         walk.lock(kind, table, rows)
 
 
-def alter_table(walk: Walk, stmt: ast.AlterTableStmt) -> None:
-    table = Table.of(stmt.relation)
-    rows = walk.rows(table)
-    if enum_name(stmt.objtype) != "OBJECT_TABLE" or rows is None:
-        return
-    kinds = []
-    for cmd in stmt.cmds or ():
-        kind, column, definition = enum_name(cmd.subtype), cmd.name, cmd.def_
-        is_fk = enum_name(getattr(definition, "contype", None)) == "CONSTR_FOREIGN"
-        kinds.append(kind + " FOREIGN" if kind == "AT_AddConstraint" and is_fk else kind)
-        if kind == "AT_DropColumn":
-            walk.add(
-                "DROP_COLUMN",
-                f"drops column {column} of {label(table, rows)} with its data; code still "
-                "reading it fails: stop using it in the application first",
-                table,
-            )
-        elif kind == "AT_AlterColumnType" and not _binary_coercible(definition):
-            walk.rewrite(table, rows, f"changing the type of column {column}")
-        elif kind in ("AT_SetLogged", "AT_SetUnLogged", "AT_SetTableSpace", "AT_SetAccessMethod"):
-            walk.rewrite(table, rows, kind.removeprefix("AT_"))
-        elif kind == "AT_SetNotNull":
-            walk.add(
-                "NOT_NULL_WITHOUT_DEFAULT",
-                f"SET NOT NULL on {column} scans all of {label(table, rows)} under an ACCESS "
-                f"EXCLUSIVE lock; first ADD CONSTRAINT ... CHECK ({column} IS NOT NULL) NOT "
-                "VALID and VALIDATE it, then SET NOT NULL skips the scan",
-                table,
-            )
-        elif kind == "AT_AddColumn":
-            _add_column(walk, table, rows, definition)
-        elif kind == "AT_AddConstraint":
-            _add_constraint(walk, table, rows, definition)
-    if any(lock_mode(kind) == ACCESS_EXCLUSIVE for kind in kinds):
-        walk.lock("AlterTableStmt", table, rows)
-
-
-def _add_column(walk: Walk, table: Table | None, rows: int, col: ast.ColumnDef) -> None:
-    constraints = list(col.constraints or ())
-    kinds = {enum_name(c.contype) for c in constraints}
-    defaults = [c.raw_expr for c in constraints if enum_name(c.contype) == "CONSTR_DEFAULT"]
-    type_name = col.typeName.names[-1].sval if col.typeName and col.typeName.names else ""
-    per_row = (
-        any(name in _VOLATILE_FUNCTIONS for default in defaults for name in _functions(default))
-        or type_name in _SERIAL_TYPES
-        or "CONSTR_IDENTITY" in kinds
-        or any(c.generated_kind == "s" for c in constraints)  # GENERATED ... STORED
-    )
-    if per_row:
-        walk.rewrite(table, rows, f"adding column {col.colname} with a value computed per row")
-    elif kinds & {"CONSTR_NOTNULL", "CONSTR_PRIMARY"} and not defaults:
-        walk.add(
-            "NOT_NULL_WITHOUT_DEFAULT",
-            f"adds NOT NULL column {col.colname} without a DEFAULT: this fails if "
-            f"{label(table, rows)} has any row; add a DEFAULT, or add it nullable, backfill, "
-            "then SET NOT NULL",
-            table,
-        )
-    for constraint in constraints:
-        _add_constraint(walk, table, rows, constraint)
-
-
-def _add_constraint(walk: Walk, table: Table | None, rows: int, constraint: ast.Constraint) -> None:
-    kind = enum_name(constraint.contype)
-    if kind in ("CONSTR_FOREIGN", "CONSTR_CHECK") and not constraint.skip_validation:
-        code, what = ("FOREIGN_KEY", "FOREIGN KEY") if kind == "CONSTR_FOREIGN" else ("CHECK",) * 2
-        walk.add(
-            f"ADD_{code}_VALIDATING",
-            f"adding a {what} constraint reads every row of {label(table, rows)} while "
-            "blocking writes to it; add it NOT VALID, then VALIDATE CONSTRAINT separately",
-            table,
-        )
-    elif (
-        kind in ("CONSTR_PRIMARY", "CONSTR_UNIQUE", "CONSTR_EXCLUSION") and not constraint.indexname
-    ):
-        walk.add(
-            "INDEX_NOT_CONCURRENT",
-            f"builds an index on {label(table, rows)} under an ACCESS EXCLUSIVE lock; build "
-            "it with CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... USING INDEX",
-            table,
-        )
-
-
-def _binary_coercible(col: ast.ColumnDef) -> bool:
-    """True when ALTER COLUMN TYPE can skip the rewrite, as far as the script tells."""
-    if col.raw_default is not None:  # USING: an expression evaluated for every row
-        return False
-    names = (col.typeName.names if col.typeName else None) or ()
-    return bool(names) and names[-1].sval in _NO_REWRITE_TARGETS
-
-
-def _functions(node: object) -> Iterator[str]:
-    """The name of every function an expression calls, at any depth."""
+def calls(node: object) -> Iterator[Any]:
+    """Every function call in a statement or expression, at any depth."""
     from pglast.ast import FuncCall, Node
 
     if isinstance(node, FuncCall) and node.funcname:
-        yield node.funcname[-1].sval
+        yield node
     if isinstance(node, Node):
         for attribute in node:
-            yield from _functions(getattr(node, attribute))
+            yield from calls(getattr(node, attribute))
     elif isinstance(node, tuple):
         for item in node:
-            yield from _functions(item)
+            yield from calls(item)
+
+
+def functions(node: object) -> Iterator[str]:
+    """The name of every function an expression calls, at any depth."""
+    for call in calls(node):
+        yield call.funcname[-1].sval
 
 
 _UNLOCKS: Final = frozenset({"pg_advisory_unlock", "pg_advisory_unlock_all"})
@@ -285,9 +206,10 @@ _RELEASES_LOCK = (
 
 def select(walk: Walk, stmt: ast.SelectStmt) -> None:
     """SELECT pg_advisory_unlock_all() (or pg_advisory_unlock) inside a migration."""
-    called = set(_functions(stmt.targetList)) & _UNLOCKS
+    called = set(functions(stmt.targetList)) & _UNLOCKS
     if called:
         walk.add("RELEASES_RUN_LOCK", f"{', '.join(sorted(called))}() {_RELEASES_LOCK}")
+    session.set_config_call(walk, stmt.targetList)
 
 
 def discard(walk: Walk, stmt: ast.DiscardStmt) -> None:

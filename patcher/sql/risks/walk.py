@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, lock_mode
 
 if TYPE_CHECKING:
     from pglast import ast
+
+    from patcher.sql.risks.rewrites import Catalog
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,7 @@ class Risk:
     statement: str
     explanation: str
     table: str | None = None
+    offset: int = field(default=-1, compare=False)  # the statement's first token in the script
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -55,21 +58,47 @@ class Walk:
     """What the walk knows: tables the script made or renamed, the statement, risks so far."""
 
     existing: Mapping[str, int] | None
-    created: set[str] = field(default_factory=set)  # Table.key
+    # Relations (tables, views, indexes, sequences) by Table.key, and other objects by
+    # "kind:key" (see ``made``), that the script or an earlier file of the change set creates.
+    created: set[str] = field(default_factory=set)
     renamed: dict[str, str] = field(default_factory=dict)  # new key -> key before the script
     statement: str = ""
+    offset: int = -1
     risks: list[Risk] = field(default_factory=list)
+    transactional: bool = True
+    design: bool = False  # also the design rules (lint): PREFER_BIGINT, PREFER_TEXT...
+    enum_values: set[str] = field(default_factory=set)  # ADD VALUE'd in this transaction
+    # SET ROLE / search_path not reset yet: setting -> (statement, offset) of the SET.
+    pending_session: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Triggers DISABLEd and not enabled again yet: (table key, name or "ALL"/"USER") -> where.
+    disabled_triggers: dict[tuple[str, str], tuple[str, int, str]] = field(default_factory=dict)
+    # A dry run's database facts for rewrite decisions (patcher.sql.risks.rewrites).
+    catalog: Catalog | None = None
+    settings: dict[str, str] = field(default_factory=dict)  # SET timezone ... in the script
+    functions: dict[str, str] = field(default_factory=dict)  # CREATE FUNCTION name -> volatility
+    # (table key, column) -> (type oid, typmod) after an ALTER COLUMN TYPE earlier in the script
+    column_types: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
 
     def add(self, code: str, why: str, table: Table | None = None) -> None:
+        """One risk; ``table`` is named as it was before the script (a rename earlier in the
+        script changes the explanation's name, not the relation's identity)."""
         name = str(table) if table is not None else None
-        self.risks.append(Risk(code, self.statement, why, name))
+        if table is not None and table.key in self.renamed:
+            before = self.renamed[table.key]
+            name = before.removeprefix("public.") if table.schema is None else before
+        self.risks.append(Risk(code, self.statement, why, name, self.offset))
+
+    def made(self, kind: str, key: str) -> bool:
+        """Whether this script (or the change set before it) created object ``kind:key``."""
+        return f"{kind}:{key}" in self.created or (kind == "rel" and key in self.created)
 
     def rows(self, table: Table | None) -> int | None:
-        """Row estimate (-1: unknown) of a table that existed before the script, else None."""
+        """Row estimate of a table that existed before the script (-1: unknown, -2: offline), else
+        None."""
         if table is None or table.key in self.created:
             return None
         if self.existing is None:
-            return -1
+            return -2
         key = self.renamed.get(table.key, table.key)
         schema, _, bare = key.partition(".")
         for candidate in (key, bare) if schema == "public" else (key,):
@@ -88,18 +117,29 @@ class Walk:
                 table,
             )
 
-    def rewrite(self, table: Table | None, rows: int, what: str) -> None:
-        self.add(
-            "TABLE_REWRITE",
-            f"{what} rewrites {label(table, rows)} and all its indexes under an ACCESS "
-            "EXCLUSIVE lock, blocking every use of it for as long as that takes",
-            table,
+    def rewrite(self, table: Table | None, rows: int, what: str, *, maybe: bool = False) -> None:
+        verb = "may rewrite" if maybe else "rewrites"
+        why = (
+            f"{what} {verb} {label(table, rows)} and all its indexes under an ACCESS "
+            "EXCLUSIVE lock, blocking every use of it for as long as that takes"
         )
+        if maybe:
+            why += (
+                "; whether it does depends on the catalog (the column's current type and the "
+                "cast in pg_cast, or the function's volatility in pg_proc), which only a dry "
+                "run against the database can tell"
+            )
+        self.add("TABLE_REWRITE", why, table)
+
+
+UNKNOWN_SIZE: Final = " (it exists already; how big it is, a dry run against the database tells)"
 
 
 def label(table: Table | None, rows: int) -> str:
-    """A table's name with its row estimate, for explanations."""
+    """A table's name with its row estimate (-1: not known, -2: not known offline)."""
     name = str(table) if table is not None else "every table of the database"
+    if rows == -2:
+        return name + UNKNOWN_SIZE
     return f"{name} (~{rows:,} rows)" if rows >= 0 else name
 
 

@@ -1,0 +1,129 @@
+"""``patcher lint``: the dry run's risk rules over SQL files, with no database (SPEC section 9).
+
+``files`` finds the scripts (local or S3) in change-set order; ``lint_script`` runs the same
+analyzer a dry run uses (``patcher.sql.risks.analyze``, plus the design rules) on one script,
+statement by statement, and applies its ``-- patcher:ignore`` suppressions (``suppress``);
+``formats`` and ``sarif`` render a ``LintReport``; ``command`` is the CLI adapter.
+
+Offline, every object the change set does not create is taken to exist, size unknown: a
+finding on it says a dry run against the database will tell how big it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from patcher.lint.files import LintFile
+from patcher.lint.suppress import Suppressions
+from patcher.sql.risks.codes import SEVERITY_RANK, info
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: str
+    line: int
+    column: int
+    code: str
+    message: str
+    statement: str
+    table: str | None = None
+    suppressed: str | None = None  # the reason, when a patcher:ignore silenced it
+
+    @property
+    def severity(self) -> str:
+        return info(self.code).severity
+
+    def to_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "file": self.path,
+            "line": self.line,
+            "column": self.column,
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "statement": self.statement,
+        }
+        if self.table is not None:
+            out["table"] = self.table
+        return out
+
+
+@dataclass
+class LintReport:
+    files: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)  # not suppressed
+    suppressed: list[Finding] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(("error", "warning", "info"), 0)
+        for finding in self.findings:
+            out[finding.severity] += 1
+        return out
+
+    def fails(self, fail_on: str) -> bool:
+        """Whether a finding at or above ``fail_on`` (error | warning | never) remains."""
+        if fail_on == "never":
+            return False
+        bar = SEVERITY_RANK[fail_on]
+        return any(SEVERITY_RANK[f.severity] >= bar for f in self.findings)
+
+
+def lint_files(files: Iterable[LintFile]) -> LintReport:
+    """Lint every file; up scripts share one change-set context, in the order given."""
+    report = LintReport()
+    change_set: set[str] = set()
+    for lint_file in files:
+        report.files.append(lint_file.shown)
+        created = change_set if lint_file.in_change_set else set()
+        lint_text(lint_file.shown, _decoded(lint_file), report, created)
+    return report
+
+
+def _decoded(lint_file: LintFile) -> str:
+    """The file's text; its bytes are freed on return (the script is then held once)."""
+    from patcher.sql.classify import decode_script
+
+    return decode_script(lint_file.shown, lint_file.read())
+
+
+def lint_script(shown: str, data: bytes, report: LintReport, created: set[str]) -> None:
+    """``lint_text`` of a script's bytes (decoded as the runner does: UTF-8, BOM dropped)."""
+    from patcher.sql.classify import decode_script
+
+    lint_text(shown, decode_script(shown, data), report, created)
+
+
+def lint_text(shown: str, text: str, report: LintReport, created: set[str]) -> None:
+    """Findings of one script into ``report``; ``created`` is updated with what it makes.
+
+    Memory follows one statement: statements are split and parsed one at a time."""
+    from patcher.sql.classify import has_no_transaction_directive
+    from patcher.sql.lexer import iter_statements
+    from patcher.sql.risks import analyze
+
+    first = next(iter_statements(text), None)
+    suppressions = Suppressions.scan(text, first.line if first is not None else None)
+    risks = analyze(
+        text,
+        transactional=not has_no_transaction_directive(text),
+        statements=iter_statements(text),
+        created=created,
+        design=True,
+    )
+    line, counted = 1, 0
+    for risk in sorted(risks, key=lambda r: max(r.offset, 0)):
+        offset = max(risk.offset, 0)
+        line += text.count("\n", counted, offset)
+        counted = offset
+        column = offset - text.rfind("\n", 0, offset)
+        finding = Finding(
+            shown, line, column, risk.code, risk.explanation, risk.statement, risk.table
+        )
+        matched = suppressions.match(risk.code, line if risk.offset >= 0 else 1)
+        if matched is not None:
+            report.suppressed.append(replace(finding, suppressed=matched.reason or "suppressed"))
+        else:
+            report.findings.append(finding)
+    for suppression, why in suppressions.unused():
+        report.findings.append(Finding(shown, suppression.line, 1, "UNUSED_SUPPRESSION", why, ""))
