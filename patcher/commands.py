@@ -112,6 +112,7 @@ def execute(request: Request, config: Config, invocation: Invocation) -> dict[st
             )
         except PatcherError as exc:
             return refused(request.action, request.dry_run, exc, invocation.request_id, started)
+    source = with_layout(source, config.layout)
     outcome = run(
         request,
         source=source,
@@ -127,6 +128,13 @@ def execute(request: Request, config: Config, invocation: Invocation) -> dict[st
         request_id=invocation.request_id,
         duration_ms=_ms_since(started),
     )
+
+
+def with_layout(source: MigrationSource, layout: str) -> MigrationSource:
+    """The source read in PATCHER_LAYOUT's layout (SPEC 2a); ``auto`` detects it."""
+    from patcher.sources.layouts.source import LayoutSource
+
+    return source if isinstance(source, LayoutSource) else LayoutSource(source, layout)
 
 
 def _connector(config: Config, invocation: Invocation) -> Callable[[], PostgresBackend]:

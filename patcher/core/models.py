@@ -23,6 +23,19 @@ MAX_VERSION = 10**18 - 1  # 18 decimal digits
 
 
 @dataclass(frozen=True)
+class ScriptForm:
+    """How a file of another tool's layout becomes a script (``patcher/sources/layouts``).
+
+    ``layout`` names it (``flyway``, ``dbmate``, ``goose``); ``section`` is the part of a
+    one-file layout's file (dbmate, goose) the script is; ``no_transaction`` is a mode set
+    beside the file (Flyway's ``.sql.conf`` ``executeInTransaction=false``)."""
+
+    layout: str
+    section: Direction | None = None
+    no_transaction: bool = False
+
+
+@dataclass(frozen=True)
 class SourceObject:
     """One object a source listed: its file name, where to read it, and a cheap identity.
 
@@ -34,6 +47,7 @@ class SourceObject:
     key: str
     fingerprint: str | None = None
     size: int | None = None
+    form: ScriptForm | None = None  # None: a plain golang-migrate script, the whole file
 
 
 @dataclass(frozen=True)
@@ -57,11 +71,20 @@ class Migration:
 
 
 @dataclass(frozen=True)
+class Repeatable:
+    """A Flyway ``R__<description>.sql`` script: run again whenever its checksum changes."""
+
+    description: str
+    obj: SourceObject
+
+
+@dataclass(frozen=True)
 class Catalog:
     """Every valid migration of a source, ordered by version, and what was ignored."""
 
     migrations: tuple[Migration, ...]
     warnings: tuple[str, ...] = ()
+    repeatables: tuple[Repeatable, ...] = ()  # by description
 
     def by_version(self) -> dict[int, Migration]:
         return {m.version: m for m in self.migrations}

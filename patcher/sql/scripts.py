@@ -89,8 +89,14 @@ def transaction_control(stmt: Statement) -> str | None:
 def load_script(obj: SourceObject, data: bytes) -> Script:
     """Decode, split and check a script; refuse what could not run as its mode promises."""
     text = decode_script(obj.name, data)
-    statements = tuple(split_statements(text))
     transactional = not has_no_transaction_directive(text)
+    if obj.form is not None:  # another tool's layout: its section and its own mode setting
+        text, transactional = _layout_part(obj, text, transactional)
+    statements = tuple(split_statements(text))
+    if obj.form is not None and obj.form.section == "down" and not statements:
+        from patcher.sources.layouts.sections import no_down
+
+        raise no_down(obj)
     for stmt in statements:
         if is_copy_from_stdin(stmt):
             raise _refused(
@@ -112,6 +118,20 @@ def load_script(obj: SourceObject, data: bytes) -> Script:
                 "statement by statement outside a transaction",
             )
     return Script(obj, text, checksum(data), statements, transactional)
+
+
+def _layout_part(obj: SourceObject, text: str, transactional: bool) -> tuple[str, bool]:
+    """A one-file layout's section (line numbers kept) and the mode the layout sets."""
+    form = obj.form
+    assert form is not None
+    if form.section is not None:
+        from patcher.sources.layouts.sections import section
+
+        text, layout_no_tx = section(obj, text)
+        transactional = transactional and not has_no_transaction_directive(text)
+    else:
+        layout_no_tx = form.no_transaction
+    return text, transactional and not layout_no_tx
 
 
 def _control_reason(control: str, transactional: bool) -> str:
