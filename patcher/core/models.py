@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from patcher.core.errors import StatementFailed
 
-Action = Literal["migrate", "rollback", "status", "baseline", "repair"]
+Action = Literal["migrate", "rollback", "status", "baseline", "repair", "adopt"]
 Direction = Literal["up", "down"]
-ACTIONS: tuple[Action, ...] = ("migrate", "rollback", "status", "baseline", "repair")
+ACTIONS: tuple[Action, ...] = ("migrate", "rollback", "status", "baseline", "repair", "adopt")
+ADOPT_TOOLS = ("golang-migrate", "flyway", "dbmate", "goose", "sqlx")  # adopt --from
 MAX_VERSION = 10**18 - 1  # 18 decimal digits
 
 
@@ -113,6 +114,8 @@ class Request:
     target: int | None = None
     steps: int | None = None
     verify: bool = False
+    adopt_from: str | None = None  # adopt: the tool whose history is taken over
+    adopt_table: str | None = None  # adopt: its history table, when not the tool's default
 
 
 class HistoryWrite(enum.StrEnum):
@@ -135,6 +138,7 @@ class StepKind(enum.StrEnum):
     BASELINE = "baseline"
     CLEAR_DIRTY = "clear_dirty"
     RECHECKSUM = "rechecksum"
+    ADOPT = "adopt"  # recorded from another tool's history (patcher/adopt.py)
 
     @property
     def runs_sql(self) -> bool:
@@ -157,9 +161,11 @@ class StepKind(enum.StrEnum):
         """The word the audit log records for the step once it has completed."""
         if self is StepKind.RUN:
             return "applied" if direction == "up" else "reverted"
-        return {StepKind.BASELINE: "baselined", StepKind.RECHECKSUM: "rechecksummed"}.get(
-            self, "repaired"
-        )
+        return {
+            StepKind.BASELINE: "baselined",
+            StepKind.RECHECKSUM: "rechecksummed",
+            StepKind.ADOPT: "adopted",
+        }.get(self, "repaired")
 
     def change_text(self, direction: Direction) -> str | None:
         """What a result entry says the step changes (None for a step that runs its script)."""
@@ -169,6 +175,8 @@ class StepKind(enum.StrEnum):
             return f"clears the dirty mark of an unfinished {direction} script"
         if self is StepKind.RECHECKSUM:
             return "records the changed file's new checksum"
+        if self is StepKind.ADOPT:
+            return "recorded as applied from the other tool's history, not run"
         return None
 
 
