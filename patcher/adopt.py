@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+import zlib
 from dataclasses import dataclass
 
 from patcher.core.errors import (
@@ -137,7 +138,32 @@ def _plan(
                       files[v].up.fingerprint, StepKind.ADOPT)
         for v in versions
     ]  # fmt: skip
+    changes += _repeatables(foreign, catalog, source)
     return Adoption(changes, _warnings(foreign, catalog, versions, sums, files))
+
+
+def _repeatables(
+    foreign: ForeignHistory, catalog: Catalog, source: MigrationSource
+) -> list[HistoryChange]:
+    """Flyway repeatables whose current file has the CRC-32 Flyway last applied: recorded as
+    applied (so they do not run again); the others run at the next migrate."""
+    known = [r for r in catalog.repeatables if r.obj.name in foreign.repeatables]
+    return [
+        HistoryChange(None, rep.description, "up", checksum(data), obj.fingerprint,
+                      StepKind.REPEATABLE)
+        for rep, (obj, data) in zip(known, source.read_many(r.obj for r in known), strict=True)
+        if flyway_checksum(data) == foreign.repeatables[obj.name]
+    ]  # fmt: skip
+
+
+def flyway_checksum(data: bytes) -> int:
+    """Flyway's checksum of a script (ChecksumCalculator): CRC-32 over its UTF-8 lines without
+    line ends, a leading BOM dropped, as a signed 32-bit integer."""
+    crc = 0
+    text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    for line in re.split(r"\r\n|\r|\n", text):  # Java's readLine; "" adds nothing
+        crc = zlib.crc32(line.encode("utf-8"), crc)
+    return crc - (1 << 32) if crc >= 1 << 31 else crc
 
 
 def _warnings(
@@ -171,9 +197,11 @@ def _warnings(
 def _outcome(plan: Adoption, state: str) -> Outcome:
     entries = [
         ResultEntry(c.version, c.description, "up", state, c.checksum,
-                    change=c.kind.change_text("up"))
+                    change=c.kind.change_text("up") if c.version is not None else
+                    "repeatable: recorded as applied, Flyway ran this very file",
+                    repeatable=True if c.version is None else None)
         for c in plan.changes
     ]  # fmt: skip
     status = state if plan.changes else "up_to_date"
-    current = max((c.version for c in plan.changes), default=None)
+    current = max((c.version for c in plan.changes if c.version is not None), default=None)
     return Outcome(status=status, entries=entries, current_version=current, warnings=plan.warnings)

@@ -139,6 +139,7 @@ class StepKind(enum.StrEnum):
     CLEAR_DIRTY = "clear_dirty"
     RECHECKSUM = "rechecksum"
     ADOPT = "adopt"  # recorded from another tool's history (patcher/adopt.py)
+    REPEATABLE = "repeatable"  # a Flyway R__ script run again (engine/repeatables.py)
 
     @property
     def runs_sql(self) -> bool:
@@ -153,13 +154,15 @@ class StepKind(enum.StrEnum):
         """The history change the step makes once it has completed."""
         if self is StepKind.RECHECKSUM:
             return HistoryWrite.RECHECKSUM
+        if self is StepKind.REPEATABLE:  # recorded by its audit row alone (version NULL)
+            return HistoryWrite.NONE
         if self is StepKind.CLEAR_DIRTY:  # back to where it was before the crashed attempt
             return HistoryWrite.DELETE if direction == "up" else HistoryWrite.CLEAR_DIRTY
         return HistoryWrite.INSERT if direction == "up" else HistoryWrite.DELETE
 
     def audit_outcome(self, direction: Direction) -> str:
         """The word the audit log records for the step once it has completed."""
-        if self is StepKind.RUN:
+        if self in (StepKind.RUN, StepKind.REPEATABLE):
             return "applied" if direction == "up" else "reverted"
         return {
             StepKind.BASELINE: "baselined",
@@ -175,6 +178,8 @@ class StepKind(enum.StrEnum):
             return f"clears the dirty mark of an unfinished {direction} script"
         if self is StepKind.RECHECKSUM:
             return "records the changed file's new checksum"
+        if self is StepKind.REPEATABLE:
+            return "repeatable: runs after the versions, as it is new or changed"
         if self is StepKind.ADOPT:
             return "recorded as applied from the other tool's history, not run"
         return None
@@ -202,7 +207,7 @@ class Step:
 class HistoryChange:
     """What one step does to the history table, and how the audit log names it."""
 
-    version: int
+    version: int | None
     description: str
     direction: Direction
     checksum: str
