@@ -34,7 +34,8 @@ def _table(entries: list[dict[str, Any]]) -> list[str]:
     rows = [("VERSION", "DESCRIPTION", "DIR", "STATE", "TX", "MS")]
     for m in entries:
         rows.append((
-            "R" if m["version"] is None else str(m["version"]), m["description"], m["direction"], m["state"],
+            "R" if m["version"] is None else str(m["version"]), m["description"],
+            m["direction"], m["state"],
             "yes" if m.get("transactional", True) else "no", str(m.get("duration_ms", "")),
         ))  # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
