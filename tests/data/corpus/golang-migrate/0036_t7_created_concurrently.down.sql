@@ -1,0 +1,3 @@
+-- patcher:no-transaction
+DROP INDEX CONCURRENTLY t7_created_name;
+DROP INDEX CONCURRENTLY t7_created;
