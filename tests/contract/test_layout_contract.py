@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from patcher.core.errors import InvalidSource, Irreversible, PatcherError
+from patcher.core.errors import InvalidSource, Irreversible, PatcherError, SourceUnavailable
 from patcher.core.models import Catalog
 from patcher.sources import open_source
 from patcher.sources.catalog import build_catalog
@@ -226,3 +226,26 @@ def test_bad_input_is_invalid_source_naming_the_file_and_line(
         assert f"line {line}" in local.message
     for word in words:
         assert word in local.message
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_a_layout_source_keeps_the_source_contract(bench: Bench, layout: str) -> None:
+    """Listing, reading and failing as the wrapped source does (Flyway's .sql.conf files are
+    read for their setting and left out of the listing)."""
+    files = LAYOUTS[layout][0]
+    source = layout_source(bench, {**files, "README.md": b"notes\n"}, "auto")
+    assert source.describe() == bench.location()
+    listed = source.list()
+    expected = {n for n in files if not n.endswith(".conf")} | {"README.md"}
+    assert {o.name for o in listed} == expected
+    assert all(source.read(o) == {**files, "README.md": b"notes\n"}[o.name] for o in listed)
+    reordered = listed[::-1]
+    assert [o for o, _ in source.read_many(reordered)] == reordered
+    assert build_catalog(listed).warnings == ("ignored " + repr(next(
+        o.key for o in listed if o.name == "README.md")) + ": not a .sql migration file",)  # fmt: skip
+    gone = LayoutSource(open_source(bench.missing_location()), layout)
+    with pytest.raises(SourceUnavailable):
+        gone.list()
+    bench.delete(next(iter(files)))
+    with pytest.raises(SourceUnavailable):
+        list(source.read_many(listed))
