@@ -241,8 +241,8 @@ def test_a_layout_source_keeps_the_source_contract(bench: Bench, layout: str) ->
     assert all(source.read(o) == {**files, "README.md": b"notes\n"}[o.name] for o in listed)
     reordered = listed[::-1]
     assert [o for o, _ in source.read_many(reordered)] == reordered
-    assert build_catalog(listed).warnings == ("ignored " + repr(next(
-        o.key for o in listed if o.name == "README.md")) + ": not a .sql migration file",)  # fmt: skip
+    readme = next(o.key for o in listed if o.name == "README.md")
+    assert build_catalog(listed).warnings == (f"ignored {readme!r}: not a .sql migration file",)
     gone = LayoutSource(open_source(bench.missing_location()), layout)
     with pytest.raises(SourceUnavailable):
         gone.list()
