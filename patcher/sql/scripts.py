@@ -113,9 +113,8 @@ def load_script(obj: SourceObject, data: bytes) -> Script:
             raise _refused(
                 obj,
                 stmt,
-                f"{command} cannot run inside a transaction block; put "
-                f"'-- {NO_TRANSACTION_DIRECTIVE}' as the script's first line to run it "
-                "statement by statement outside a transaction",
+                f"{command} cannot run inside a transaction block; {_no_tx_hint(obj)} to "
+                "run it statement by statement outside a transaction",
             )
     return Script(obj, text, checksum(data), statements, transactional)
 
@@ -132,6 +131,21 @@ def _layout_part(obj: SourceObject, text: str, transactional: bool) -> tuple[str
     else:
         layout_no_tx = form.no_transaction
     return text, transactional and not layout_no_tx
+
+
+_LAYOUT_NO_TX = {
+    "dbmate": "write '-- migrate:up transaction:false' (or ':down') as the section's marker",
+    "goose": "add '-- +goose NO TRANSACTION' to the file",
+    "flyway": "put executeInTransaction=false in '{name}.conf' beside it",
+}
+
+
+def _no_tx_hint(obj: SourceObject) -> str:
+    layout = obj.form.layout if obj.form is not None else None
+    hint = _LAYOUT_NO_TX.get(layout or "")
+    if hint is None:
+        return f"put '-- {NO_TRANSACTION_DIRECTIVE}' as the script's first line"
+    return hint.format(name=obj.name)
 
 
 def _control_reason(control: str, transactional: bool) -> str:

@@ -195,6 +195,18 @@ BAD = {
         "goose", {"1_a.sql": b"-- +goose ENVSUB ON\n-- +goose Up\nselect '${X}';\n"}, "1_a.sql", 1,
         ["ENVSUB ON", "not supported"],
     ),
+    "dbmate concurrent index in a transaction": (
+        "dbmate", {"1_a.sql": b"-- migrate:up\ncreate index concurrently i on t (a);\n"
+                   b"-- migrate:down\n"}, "1_a.sql", 2, ["transaction:false"],
+    ),
+    "goose concurrent index in a transaction": (
+        "goose", {"1_a.sql": b"-- +goose Up\ncreate index concurrently i on t (a);\n"},
+        "1_a.sql", 2, ["+goose NO TRANSACTION"],
+    ),
+    "flyway concurrent index in a transaction": (
+        "flyway", {"V1__a.sql": b"\ncreate index concurrently i on t (a);\n"}, "V1__a.sql", 2,
+        ["executeInTransaction=false", "V1__a.sql.conf"],
+    ),
     "auto mixture": (
         "auto", {"0001_a.up.sql": b"", "V2__b.sql": b"", "3_c.sql": b"-- +goose Up\n"},
         "0001_a.up.sql", None,
