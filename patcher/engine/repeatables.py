@@ -58,6 +58,25 @@ def entry(rep: Repeatable, script: Script, state: str, *, preview: bool = False)
     )
 
 
+def preview_entries(ctx: RunContext, plan: RepeatablePlan) -> list[ResultEntry]:
+    """The due repeatables of a dry run, with their SQL and risks (as for versions)."""
+    from patcher.sql.risks import analyze  # pglast loads only for previews
+
+    sizes = ctx.backend.table_sizes()
+    entries = []
+    for rep, script in plan.due:
+        shown = entry(rep, script, "planned", preview=True)
+        risks = analyze(
+            script.text,
+            transactional=script.transactional,
+            existing_tables=sizes,
+            statements=script.statements,
+        )
+        shown.risks = [r.to_dict() for r in risks]
+        entries.append(shown)
+    return entries
+
+
 def status_entries(plan: RepeatablePlan) -> list[ResultEntry]:
     due = {r.description for r, _ in plan.due}
     return [entry(r, s, "planned" if r.description in due else "applied") for r, s in plan.scripts]

@@ -138,7 +138,7 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
 
 def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
     """Flyway R__ scripts after the versioned steps (engine/repeatables.py)."""
-    from patcher.engine.repeatables import entry, run_repeatables, status_entries
+    from patcher.engine.repeatables import preview_entries, run_repeatables, status_entries
 
     request, outcome = ctx.request, ctx.outcome
     if request.action == "status":
@@ -146,7 +146,7 @@ def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
     elif not plan.due or outcome.status not in ("applied", "up_to_date", "planned"):
         return
     elif request.dry_run:
-        outcome.entries += [entry(r, s, "planned", preview=True) for r, s in plan.due]
+        outcome.entries += preview_entries(ctx, plan)
         outcome.status = "planned"
     else:
         if not locked:  # nothing versioned was left to wait for; these need the lock

@@ -43,6 +43,11 @@ def test_repeatables_run_after_versions_when_new_or_changed(run: Run, mdir: Migr
     dry = run("migrate", dry_run=True)
     assert shown(dry) == [(None, "user_names", "planned")]
     assert "upper(name)" in dry["migrations"][0]["sql"]
+    assert dry["migrations"][0]["risks"] == []  # a view replaced: nothing to warn about
+    mdir.write("R__purge.sql", "truncate users;\n")
+    risky = run("migrate", dry_run=True)
+    assert "TRUNCATE" in [r["code"] for r in risky["migrations"][0]["risks"]]
+    (mdir.path / "R__purge.sql").unlink()
     again = run("migrate")
     assert shown(again) == [(None, "user_names", "applied")]
     assert run("migrate")["status"] == "up_to_date"
