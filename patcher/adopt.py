@@ -48,7 +48,10 @@ def adopt(
 ) -> Outcome:
     """Carry out (or, with dry_run, plan) one adoption; raises PatcherError when refused."""
     tool = request.adopt_from or ""
-    schema, table = foreign_table(request.adopt_table or DEFAULT_TABLES[tool], backend.schema)
+    # Unqualified, the table is where the tool itself looks: the session's current schema.
+    row = backend.conn.execute("SELECT current_schema()").fetchone()
+    default_schema = row[0] if row and row[0] else backend.schema
+    schema, table = foreign_table(request.adopt_table or DEFAULT_TABLES[tool], default_schema)
     if (schema, table) == (backend.schema, backend.table):
         raise name_clash(tool, schema, table)
     conn = backend.conn

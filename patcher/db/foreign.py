@@ -79,7 +79,7 @@ def read_foreign(
         raise ConfigError(
             f"no table {schema}.{table}: {tool}'s history was not found. Give its name with "
             f"--table (payload: table), as NAME or SCHEMA.NAME (default {DEFAULT_TABLES[tool]} "
-            "in PATCHER_SCHEMA)"
+            "in the session's current schema, the first of its search_path)"
         )
     if not COLUMNS[tool] <= columns or (tool == "dbmate" and "dirty" in columns):
         raise ConfigError(

@@ -1,4 +1,4 @@
-"""A corpus of 42 migrations per layout (tests/data/corpus): up, down, up again gives the schema
+"""A corpus of 43 migrations per layout (tests/data/corpus): up, down, up again gives the schema
 (and data) that applying the same SQL with psql gives, and down leaves nothing."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 
 from tests.data.corpus import generate
 from tests.fixtures.engine import make_runner, query, schema_snapshot
+from tests.fixtures.foreign_tools import run_dbmate
 from tests.fixtures.postgres import PgServer
 
 CORPUS = Path(generate.__file__).resolve().parent
@@ -66,7 +67,7 @@ def test_corpus_up_down_up_equals_psql(
     up = run("migrate")
     assert up["ok"], up["error"]
     assert len(up["migrations"]) == count >= 40
-    assert sum(not m["transactional"] for m in up["migrations"]) == 2
+    assert sum(not m["transactional"] for m in up["migrations"]) == 3
     first = snapshot(pg_dsn)
     assert first == psql_snapshot
     down = run("rollback", target=0)
@@ -77,3 +78,20 @@ def test_corpus_up_down_up_equals_psql(
     again = run("migrate")
     assert again["ok"], again["error"]
     assert snapshot(pg_dsn) == psql_snapshot
+
+
+def test_the_real_dbmate_reads_the_dbmate_corpus_as_we_do(
+    pg_dsn: str, psql_snapshot: dict[str, Any]
+) -> None:
+    """dbmate itself applies the corpus to the same schema; we adopt its history and revert."""
+    run_dbmate(pg_dsn, CORPUS / "dbmate", "up")
+    run = make_runner(pg_dsn, CORPUS / "dbmate", schema=HISTORY_SCHEMA)
+    adopted = run("adopt", adopt_from="dbmate")
+    assert adopted["ok"], adopted["error"]
+    assert len(adopted["migrations"]) == len(generate.steps())
+    query(pg_dsn, "DROP TABLE public.schema_migrations")  # as the adopt result advises
+    assert snapshot(pg_dsn) == psql_snapshot
+    assert run("migrate")["status"] == "up_to_date"
+    down = run("rollback", target=0)
+    assert down["ok"], down["error"]
+    assert all(not rows for rows in schema_snapshot(pg_dsn).values())

@@ -1,7 +1,5 @@
 -- migrate:up transaction:false
 CREATE INDEX CONCURRENTLY t7_created ON t7 (created_at);
-CREATE INDEX CONCURRENTLY t7_created_name ON t7 (created_at, name);
 
 -- migrate:down transaction:false
-DROP INDEX CONCURRENTLY t7_created_name;
 DROP INDEX CONCURRENTLY t7_created;

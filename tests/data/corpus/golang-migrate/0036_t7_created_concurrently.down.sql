@@ -1,3 +1,2 @@
 -- patcher:no-transaction
-DROP INDEX CONCURRENTLY t7_created_name;
 DROP INDEX CONCURRENTLY t7_created;

@@ -1,3 +1,2 @@
 -- patcher:no-transaction
 CREATE INDEX CONCURRENTLY t7_created ON t7 (created_at);
-CREATE INDEX CONCURRENTLY t7_created_name ON t7 (created_at, name);

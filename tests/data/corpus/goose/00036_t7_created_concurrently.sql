@@ -1,8 +1,6 @@
 -- +goose NO TRANSACTION
 -- +goose Up
 CREATE INDEX CONCURRENTLY t7_created ON t7 (created_at);
-CREATE INDEX CONCURRENTLY t7_created_name ON t7 (created_at, name);
 
 -- +goose Down
-DROP INDEX CONCURRENTLY t7_created_name;
 DROP INDEX CONCURRENTLY t7_created;
