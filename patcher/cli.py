@@ -47,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for action in ENGINE_ACTIONS:
         _add_engine_command(sub, action)
+    _add_adopt_command(sub)
     new = sub.add_parser("new", help="write the next numbered up/down pair")
     new.add_argument("description", help="what the migration does, e.g. 'add votes'")
     new.add_argument("--dir", default=None, help="migrations directory (default: PATCHER_SOURCE)")
@@ -103,6 +104,20 @@ def _add_engine_command(sub: Any, action: str) -> None:
     _add_format(cmd)
 
 
+def _add_adopt_command(sub: Any) -> None:
+    """``adopt --from TOOL [--table NAME] [--dry-run]`` (SPEC section 10)."""
+    from patcher.core.models import ADOPT_TOOLS
+
+    about = "take over another tool's history table for the versions it applied"
+    cmd = sub.add_parser("adopt", help=about, description=about)
+    cmd.add_argument("--from", dest="adopt_from", required=True, choices=ADOPT_TOOLS)
+    cmd.add_argument("--table", dest="adopt_table", help="its table, NAME or SCHEMA.NAME")
+    cmd.add_argument("--dry-run", action="store_true", help="show what it would write")
+    cmd.add_argument("--source", help="migrations directory or s3://bucket/prefix/")
+    cmd.add_argument("--database-url", help="libpq URL (default: PATCHER_DATABASE_URL)")
+    cmd.add_argument("--json", action="store_true", help="print the exact Lambda JSON result")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "new":
@@ -139,6 +154,8 @@ def run_engine(args: argparse.Namespace) -> int:
         target=getattr(args, "target", None),
         steps=getattr(args, "steps", None),
         verify=getattr(args, "verify", False),
+        adopt_from=getattr(args, "adopt_from", None),
+        adopt_table=getattr(args, "adopt_table", None),
     )
     progress = None if _machine_output(args) else for_stream(sys.stderr)
     invocation = Invocation(request_id=f"cli-{uuid.uuid4()}", events=progress)

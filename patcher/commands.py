@@ -21,6 +21,7 @@ from patcher.core.models import Request
 from patcher.db import PostgresBackend
 from patcher.engine.context import EventSink, RunOptions
 from patcher.engine.outcome import Outcome
+from patcher.engine.planner import validate_request
 from patcher.engine.result import build_result
 from patcher.engine.runner import run
 from patcher.sources import MigrationSource, open_source
@@ -112,14 +113,17 @@ def execute(request: Request, config: Config, invocation: Invocation) -> dict[st
             )
         except PatcherError as exc:
             return refused(request.action, request.dry_run, exc, invocation.request_id, started)
-    outcome = run(
-        request,
-        source=source,
-        connect=_connector(config, invocation),
-        options=_options(config, invocation.tuning),
-        time_left_ms=invocation.time_left_ms,
-        events=invocation.events,
-    )
+    if request.action == "adopt":
+        outcome = _adopt(request, config, invocation, source)
+    else:
+        outcome = run(
+            request,
+            source=with_layout(source, config.layout),
+            connect=_connector(config, invocation),
+            options=_options(config, invocation.tuning),
+            time_left_ms=invocation.time_left_ms,
+            events=invocation.events,
+        )
     return build_result(
         action=request.action,
         dry_run=request.dry_run,
@@ -127,6 +131,48 @@ def execute(request: Request, config: Config, invocation: Invocation) -> dict[st
         request_id=invocation.request_id,
         duration_ms=_ms_since(started),
     )
+
+
+def adopt(
+    config: Config,
+    *,
+    tool: str,
+    table: str | None = None,
+    dry_run: bool = False,
+    invocation: Invocation | None = None,
+) -> dict[str, Any]:
+    """Take over ``tool``'s history for the versions it applied (SPEC section 10)."""
+    request = Request("adopt", dry_run=dry_run, adopt_from=tool, adopt_table=table)
+    return execute(request, config, invocation or Invocation())
+
+
+def _adopt(
+    request: Request, config: Config, invocation: Invocation, source: MigrationSource
+) -> Outcome:
+    """An adoption on one session; the layout is the tool's unless PATCHER_LAYOUT says."""
+    from patcher.adopt import LAYOUT_OF, adopt
+
+    tool = request.adopt_from or ""
+    layout = config.layout if config.layout != "auto" else LAYOUT_OF.get(tool, tool)
+    try:
+        validate_request(request)
+        backend = _connector(config, invocation)()
+    except PatcherError as exc:
+        return Outcome(status="invalid").fail(exc)
+    try:
+        with backend.errors_translated():
+            return adopt(request, with_layout(source, layout), backend, config.lock_wait_seconds)
+    except PatcherError as exc:
+        return Outcome(status="invalid").fail(exc)
+    finally:
+        backend.close()
+
+
+def with_layout(source: MigrationSource, layout: str) -> MigrationSource:
+    """The source read in PATCHER_LAYOUT's layout (SPEC 2a); ``auto`` detects it."""
+    from patcher.sources.layouts.source import LayoutSource
+
+    return source if isinstance(source, LayoutSource) else LayoutSource(source, layout)
 
 
 def _connector(config: Config, invocation: Invocation) -> Callable[[], PostgresBackend]:

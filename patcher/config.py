@@ -40,6 +40,7 @@ class Config:
     sslrootcert: str | None = None
     iam_auth: bool = False
     max_script_mb: float = 100.0
+    layout: str = "auto"
 
     @property
     def max_script_bytes(self) -> int:
@@ -104,6 +105,7 @@ def load_config(
         sslrootcert=_sslrootcert(get("PATCHER_DB_SSLROOTCERT")),
         iam_auth=_boolean("PATCHER_DB_IAM_AUTH", get("PATCHER_DB_IAM_AUTH")),
         max_script_mb=_max_script_mb(get("PATCHER_MAX_SCRIPT_MB")),
+        layout=_layout(get("PATCHER_LAYOUT")),
     )
     if config.expected_bucket_owner and not re.fullmatch(r"\d{12}", config.expected_bucket_owner):
         raise ConfigError("PATCHER_EXPECTED_BUCKET_OWNER must be a 12-digit AWS account id")
@@ -115,6 +117,18 @@ def load_config(
             "PATCHER_DB_SSLROOTCERT to the RDS CA bundle"
         )
     return config
+
+
+def _layout(value: str | None) -> str:
+    from patcher.sources.layouts import LAYOUTS
+
+    layout = (value or "auto").lower()
+    if layout not in LAYOUTS:
+        raise ConfigError(
+            f"PATCHER_LAYOUT must be one of {', '.join(LAYOUTS)}, not {(value or '')[:60]!r}"
+            " (SPEC 2a: the file layout of the migration source)"
+        )
+    return layout
 
 
 def redact_url(url: str) -> str:

@@ -41,7 +41,8 @@ def _table(entries: list[dict[str, Any]]) -> list[str]:
     rows = [("VERSION", "DESCRIPTION", "DIR", "STATE", "TX", "MS")]
     for m in entries:
         rows.append((
-            str(m["version"]), m["description"], m["direction"], m["state"],
+            "R" if m["version"] is None else str(m["version"]), m["description"],
+            m["direction"], m["state"],
             "yes" if m.get("transactional", True) else "no", str(m.get("duration_ms", "")),
         ))  # fmt: skip
     return _aligned(rows)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import reprlib
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,6 +24,13 @@ class Payload(BaseModel):
     target: int | None = Field(default=None, ge=0, le=MAX_VERSION)
     steps: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     verify: bool = False
+    from_: Literal["golang-migrate", "flyway", "dbmate", "goose", "sqlx"] | None = Field(
+        default=None, alias="from"
+    )  # adopt: the tool whose history is taken over
+    table: str | None = Field(default=None, max_length=127)  # adopt: its table, if renamed
+
+
+KEYS = [field.alias or name for name, field in Payload.model_fields.items()]
 
 
 def parse_payload(event: Any) -> Request:
@@ -41,7 +48,8 @@ def parse_payload(event: Any) -> Request:
             "the payload was refused, nothing ran: " + "; ".join(problems[:10]),
             problems=problems[:10],
         ) from None
-    request = Request(**payload.model_dump())
+    fields = payload.model_dump()
+    request = Request(adopt_from=fields.pop("from_"), adopt_table=fields.pop("table"), **fields)
     validate_request(request)
     return request
 
@@ -51,10 +59,10 @@ def _describe(err: Any) -> str:
     if err["type"] == "extra_forbidden":
         return (
             f"unknown key {where}: allowed keys are "
-            f"{', '.join(Payload.model_fields)} (the source and database come from configuration)"
+            f"{', '.join(KEYS)} (the source and database come from configuration)"
         )
     if err["type"] == "missing":
-        return f"{where} is required (one of migrate, rollback, status, baseline, repair)"
+        return f"{where} is required (one of {', '.join(ACTIONS)})"
     return f"{where}: {err['msg'][:QUOTE_CHARS]} (got {quote(err.get('input'), 60)})"
 
 

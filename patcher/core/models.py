@@ -16,10 +16,24 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from patcher.core.errors import StatementFailed
 
-Action = Literal["migrate", "rollback", "status", "baseline", "repair"]
+Action = Literal["migrate", "rollback", "status", "baseline", "repair", "adopt"]
 Direction = Literal["up", "down"]
-ACTIONS: tuple[Action, ...] = ("migrate", "rollback", "status", "baseline", "repair")
+ACTIONS: tuple[Action, ...] = ("migrate", "rollback", "status", "baseline", "repair", "adopt")
+ADOPT_TOOLS = ("golang-migrate", "flyway", "dbmate", "goose", "sqlx")  # adopt --from
 MAX_VERSION = 10**18 - 1  # 18 decimal digits
+
+
+@dataclass(frozen=True)
+class ScriptForm:
+    """How a file of another tool's layout becomes a script (``patcher/sources/layouts``).
+
+    ``layout`` names it (``flyway``, ``dbmate``, ``goose``); ``section`` is the part of a
+    one-file layout's file (dbmate, goose) the script is; ``no_transaction`` is a mode set
+    beside the file (Flyway's ``.sql.conf`` ``executeInTransaction=false``)."""
+
+    layout: str
+    section: Direction | None = None
+    no_transaction: bool = False
 
 
 @dataclass(frozen=True)
@@ -34,6 +48,7 @@ class SourceObject:
     key: str
     fingerprint: str | None = None
     size: int | None = None
+    form: ScriptForm | None = None  # None: a plain golang-migrate script, the whole file
 
 
 @dataclass(frozen=True)
@@ -57,11 +72,20 @@ class Migration:
 
 
 @dataclass(frozen=True)
+class Repeatable:
+    """A Flyway ``R__<description>.sql`` script: run again whenever its checksum changes."""
+
+    description: str
+    obj: SourceObject
+
+
+@dataclass(frozen=True)
 class Catalog:
     """Every valid migration of a source, ordered by version, and what was ignored."""
 
     migrations: tuple[Migration, ...]
     warnings: tuple[str, ...] = ()
+    repeatables: tuple[Repeatable, ...] = ()  # by description
 
     def by_version(self) -> dict[int, Migration]:
         return {m.version: m for m in self.migrations}
@@ -90,6 +114,8 @@ class Request:
     target: int | None = None
     steps: int | None = None
     verify: bool = False
+    adopt_from: str | None = None  # adopt: the tool whose history is taken over
+    adopt_table: str | None = None  # adopt: its history table, when not the tool's default
 
 
 class HistoryWrite(enum.StrEnum):
@@ -112,6 +138,8 @@ class StepKind(enum.StrEnum):
     BASELINE = "baseline"
     CLEAR_DIRTY = "clear_dirty"
     RECHECKSUM = "rechecksum"
+    ADOPT = "adopt"  # recorded from another tool's history (patcher/adopt.py)
+    REPEATABLE = "repeatable"  # a Flyway R__ script run again (engine/repeatables.py)
 
     @property
     def runs_sql(self) -> bool:
@@ -126,17 +154,21 @@ class StepKind(enum.StrEnum):
         """The history change the step makes once it has completed."""
         if self is StepKind.RECHECKSUM:
             return HistoryWrite.RECHECKSUM
+        if self is StepKind.REPEATABLE:  # recorded by its audit row alone (version NULL)
+            return HistoryWrite.NONE
         if self is StepKind.CLEAR_DIRTY:  # back to where it was before the crashed attempt
             return HistoryWrite.DELETE if direction == "up" else HistoryWrite.CLEAR_DIRTY
         return HistoryWrite.INSERT if direction == "up" else HistoryWrite.DELETE
 
     def audit_outcome(self, direction: Direction) -> str:
         """The word the audit log records for the step once it has completed."""
-        if self is StepKind.RUN:
+        if self in (StepKind.RUN, StepKind.REPEATABLE):
             return "applied" if direction == "up" else "reverted"
-        return {StepKind.BASELINE: "baselined", StepKind.RECHECKSUM: "rechecksummed"}.get(
-            self, "repaired"
-        )
+        return {
+            StepKind.BASELINE: "baselined",
+            StepKind.RECHECKSUM: "rechecksummed",
+            StepKind.ADOPT: "adopted",
+        }.get(self, "repaired")
 
     def change_text(self, direction: Direction) -> str | None:
         """What a result entry says the step changes (None for a step that runs its script)."""
@@ -146,6 +178,10 @@ class StepKind(enum.StrEnum):
             return f"clears the dirty mark of an unfinished {direction} script"
         if self is StepKind.RECHECKSUM:
             return "records the changed file's new checksum"
+        if self is StepKind.REPEATABLE:
+            return "repeatable: runs after the versions, as it is new or changed"
+        if self is StepKind.ADOPT:
+            return "recorded as applied from the other tool's history, not run"
         return None
 
 
@@ -171,7 +207,7 @@ class Step:
 class HistoryChange:
     """What one step does to the history table, and how the audit log names it."""
 
-    version: int
+    version: int | None
     description: str
     direction: Direction
     checksum: str

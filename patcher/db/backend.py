@@ -122,6 +122,12 @@ class PostgresBackend:
     def holds_lock(self) -> bool:
         return locks.holds_lock(self.conn, self.key)
 
+    def repeatables(self) -> dict[str, str]:
+        """Each repeatable script's last applied checksum (``patcher/db/repeatables.py``)."""
+        from patcher.db.repeatables import recorded
+
+        return recorded(self.conn, self.schema, self.table)
+
     def lock_holder(self) -> LockHolder | None:
         return locks.lock_holder(self.conn, self.key)
 

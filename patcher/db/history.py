@@ -53,8 +53,8 @@ CREATE TABLE IF NOT EXISTS {log} (
 
 # Other tools' history tables by their columns, to name them when refusing one.
 _KNOWN_TABLES = {
-    frozenset({"version", "dirty"}): "golang-migrate's",
-    frozenset({"version"}): "dbmate's or Rails'",
+    frozenset({"version", "dirty"}): "golang-migrate",
+    frozenset({"version"}): "dbmate",
 }
 
 # Every history change, written together with its audit row (see History.write_query).
@@ -125,13 +125,18 @@ class History:
         columns = {r[0] for r in rows}
         if columns and not expected <= columns:
             tool = _KNOWN_TABLES.get(frozenset(columns))
+            adopt = (
+                f"; to take its history over, set PATCHER_TABLE=patcher_migrations (any other "
+                f"name) for every run and run 'patcher adopt --from {tool}'"
+                if tool
+                else ""
+            )
             raise ConfigError(
                 f"table {self.schema}.{name} exists but was not made by StackFlowPatcher"
                 f"{f' (it looks like {tool} history)' if tool else ''} "
                 f"(columns: {', '.join(sorted(columns))}; missing: "
                 f"{', '.join(sorted(expected - columns))}). It was left untouched. Point "
-                "PATCHER_SCHEMA / PATCHER_TABLE at a new table and baseline it, or move the "
-                "other tool's history yourself"
+                f"PATCHER_SCHEMA / PATCHER_TABLE at a new table and baseline it{adopt}"
             )
 
     def applied_count(self, up_to: int) -> int | None:

@@ -18,12 +18,13 @@ class ResultEntry:
 
     The first five fields are always reported; every other one only when set."""
 
-    version: int
+    version: int | None  # None for a repeatable script
     description: str
     direction: Direction
     state: str
     checksum: str | None
     transactional: bool | None = None
+    repeatable: bool | None = None
     change: str | None = None
     sql: str | None = None
     applied_at: str | None = None

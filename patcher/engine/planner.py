@@ -49,6 +49,12 @@ def validate_request(request: Request) -> None:
         raise InvalidRequest("verify needs dry_run: true and the action migrate or rollback")
     if request.action in ("status", "repair") and request.target is not None:
         raise InvalidRequest(f"{request.action} takes no target")
+    if request.action == "adopt" and request.adopt_from is None:
+        raise InvalidRequest("adopt needs from: golang-migrate, flyway, dbmate, goose or sqlx")
+    if request.action != "adopt" and (request.adopt_from or request.adopt_table) is not None:
+        raise InvalidRequest("from and table are for adopt only (the other tool's history)")
+    if request.action == "adopt" and (request.target is not None or request.steps is not None):
+        raise InvalidRequest("adopt takes no target or steps: it records what the tool applied")
     if request.action == "baseline" and not request.target:
         raise InvalidRequest(
             "baseline needs a target of 1 or more: every version up to it is marked as applied"

@@ -26,6 +26,7 @@ from patcher.engine.outcome import Outcome, applied_entry, step_entry
 from patcher.engine.planner import plan, validate_request
 from patcher.engine.ports import Connect, MigrationBackend
 from patcher.engine.preview import add_risks, verify
+from patcher.engine.repeatables import RepeatablePlan, plan_repeatables
 from patcher.engine.steps import execute_steps, record_only
 from patcher.sources.base import MigrationSource
 from patcher.sources.catalog import build_catalog
@@ -107,9 +108,10 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     outcome.warnings = list(ctx.plan.warnings)  # the plan's include the catalog's
     outcome.pending = list(ctx.plan.pending)
     ctx.scripts = _load_scripts(source, ctx.plan.steps)
+    repeatables = plan_repeatables(ctx, catalog, source)
     outcome.warnings += _empty_script_warnings(ctx.plan.steps, ctx.scripts)
     if request.action == "status":
-        outcome.status = "planned" if ctx.plan.pending else "up_to_date"
+        outcome.status = "planned" if ctx.plan.pending or repeatables.due else "up_to_date"
     elif not ctx.plan.steps:
         outcome.status = "up_to_date"
     elif request.dry_run:
@@ -134,6 +136,29 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     else:
         backend.ensure_tables()  # only now: a refused run leaves no trace, not even tables
         execute_steps(ctx)
+    if repeatables.scripts:
+        _repeatables(ctx, repeatables, locked or bool(needs_lock and ctx.plan.steps))
+
+
+def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
+    """Flyway R__ scripts after the versioned steps (engine/repeatables.py)."""
+    from patcher.engine.repeatables import preview_entries, run_repeatables, status_entries
+
+    request, outcome = ctx.request, ctx.outcome
+    if request.action == "status":
+        outcome.entries += status_entries(plan)
+    elif not plan.due or outcome.status not in ("applied", "up_to_date", "planned"):
+        return
+    elif request.dry_run:
+        outcome.entries += preview_entries(ctx, plan)
+        outcome.status = "planned"
+    else:
+        if not locked:  # nothing versioned was left to wait for; these need the lock
+            _acquire_lock(ctx, None)
+            ctx.backend.check_writable()
+        ctx.backend.ensure_tables()
+        run_repeatables(ctx, plan)
+        outcome.status = "applied"
 
 
 def _read_and_plan(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> None:

@@ -1,17 +1,21 @@
 """File names to migrations: the one parser and duplicate check every source shares.
 
 A migration is ``<version>_<description>.up.sql`` plus an optional ``.down.sql`` with the same
-version and description. ``version`` is 1 to 18 decimal digits compared as an integer.
+version and description. ``version`` is 1 to 18 decimal digits compared as an integer. Objects
+a ``LayoutSource`` marked with another tool's layout are named the way that tool names them
+(``patcher/sources/layouts/names.py``): a one-file layout's file gives both the up and the down
+script (each a section of it), and a Flyway ``R__`` script a repeatable.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from patcher.core.errors import InvalidSource
-from patcher.core.models import Catalog, Direction, Migration, SourceObject
+from patcher.core.models import Catalog, Direction, Migration, Repeatable, SourceObject
+from patcher.sources.layouts import names
 
 MiB = 1024 * 1024
 DEFAULT_MAX_SCRIPT_BYTES = 100 * MiB  # PATCHER_MAX_SCRIPT_MB's default
@@ -72,26 +76,34 @@ def build_catalog(objects: Iterable[SourceObject]) -> Catalog:
     Objects not ending in ``.sql`` (README.md, folders) are ignored with a warning.
     """
     problems: list[str] = []
+    bad_files: list[str] = []
     warnings: list[str] = []
+    repeatables: list[Repeatable] = []
     files: dict[tuple[int, Direction], tuple[ParsedName, SourceObject]] = {}
     for obj in sorted(objects, key=lambda o: o.name):
         if not obj.name.endswith(".sql"):
             warnings.append(f"ignored {obj.key!r}: not a .sql migration file")
             continue
         try:
-            parsed = parse_name(obj.name)
+            scripts = _scripts_of(obj)
         except InvalidSource as exc:
             problems.append(exc.message)
+            bad_files.append(obj.name)
             continue
-        slot = (parsed.version, parsed.direction)
-        if slot in files:
-            first = files[slot][1].name
-            problems.append(
-                f"version {parsed.version} has two {parsed.direction} scripts: {first!r} and "
-                f"{obj.name!r}; versions compare as integers, so keep exactly one"
-            )
+        if isinstance(scripts, Repeatable):
+            repeatables.append(scripts)
             continue
-        files[slot] = (parsed, obj)
+        for parsed, script in scripts:
+            slot = (parsed.version, parsed.direction)
+            if slot in files:
+                first = files[slot][1].name
+                problems.append(
+                    f"version {parsed.version} has two {parsed.direction} scripts: {first!r} "
+                    f"and {obj.name!r}; versions compare as integers, so keep exactly one"
+                )
+                bad_files.append(obj.name)
+                break
+            files[slot] = (parsed, script)
 
     migrations: list[Migration] = []
     for (version, direction), (parsed, obj) in sorted(files.items()):
@@ -107,13 +119,41 @@ def build_catalog(objects: Iterable[SourceObject]) -> Catalog:
                 Migration(version, parsed.description, obj, down[1] if down else None)
             )
         elif (version, "up") not in files:
-            problems.append(
-                f"{obj.name!r} has no matching up script; add "
-                f"'{obj.name[: -len('.down.sql')]}.up.sql' or remove the down script"
+            up_name = (
+                f"'{obj.name[: -len('.down.sql')]}.up.sql'"
+                if obj.form is None
+                else f"'V{version}__{parsed.description}.sql'"
             )
+            problems.append(
+                f"{obj.name!r} has no matching up script; add {up_name} or remove the down script"
+            )
+            bad_files.append(obj.name)
     if problems:
         raise InvalidSource(
             "the migration source is invalid, nothing was run: " + "; ".join(problems),
             problems=problems,
+            file=bad_files[0] if bad_files else None,
         )
-    return Catalog(tuple(migrations), tuple(warnings))
+    repeatables.sort(key=lambda r: r.description)
+    return Catalog(tuple(migrations), tuple(warnings), tuple(repeatables))
+
+
+def _scripts_of(obj: SourceObject) -> list[tuple[ParsedName, SourceObject]] | Repeatable:
+    """The scripts one file gives, by its layout's naming: one, two (a one-file layout's up
+    and down sections) or a Flyway repeatable."""
+    if obj.form is None:
+        return [(parse_name(obj.name), obj)]
+    named = names.parse(obj.name, obj.form.layout)
+    if named.version is None:
+        return Repeatable(named.description, obj)
+    if named.role == "both":
+        sides: tuple[Direction, Direction] = ("up", "down")
+        return [
+            (
+                ParsedName(named.version, named.description, side),
+                replace(obj, form=replace(obj.form, section=side)),
+            )
+            for side in sides
+        ]
+    direction: Direction = "up" if named.role == "up" else "down"
+    return [(ParsedName(named.version, named.description, direction), obj)]

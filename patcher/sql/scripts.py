@@ -89,8 +89,14 @@ def transaction_control(stmt: Statement) -> str | None:
 def load_script(obj: SourceObject, data: bytes) -> Script:
     """Decode, split and check a script; refuse what could not run as its mode promises."""
     text = decode_script(obj.name, data)
-    statements = tuple(split_statements(text))
     transactional = not has_no_transaction_directive(text)
+    if obj.form is not None:  # another tool's layout: its section and its own mode setting
+        text, transactional = _layout_part(obj, text, transactional)
+    statements = tuple(split_statements(text))
+    if obj.form is not None and obj.form.section == "down" and not statements:
+        from patcher.sources.layouts.sections import no_down
+
+        raise no_down(obj)
     for stmt in statements:
         if is_copy_from_stdin(stmt):
             raise _refused(
@@ -107,11 +113,39 @@ def load_script(obj: SourceObject, data: bytes) -> Script:
             raise _refused(
                 obj,
                 stmt,
-                f"{command} cannot run inside a transaction block; put "
-                f"'-- {NO_TRANSACTION_DIRECTIVE}' as the script's first line to run it "
-                "statement by statement outside a transaction",
+                f"{command} cannot run inside a transaction block; {_no_tx_hint(obj)} to "
+                "run it statement by statement outside a transaction",
             )
     return Script(obj, text, checksum(data), statements, transactional)
+
+
+def _layout_part(obj: SourceObject, text: str, transactional: bool) -> tuple[str, bool]:
+    """A one-file layout's section (line numbers kept) and the mode the layout sets."""
+    form = obj.form
+    assert form is not None
+    if form.section is not None:
+        from patcher.sources.layouts.sections import section
+
+        text, layout_no_tx = section(obj, text)
+        transactional = transactional and not has_no_transaction_directive(text)
+    else:
+        layout_no_tx = form.no_transaction
+    return text, transactional and not layout_no_tx
+
+
+_LAYOUT_NO_TX = {
+    "dbmate": "write '-- migrate:up transaction:false' (or ':down') as the section's marker",
+    "goose": "add '-- +goose NO TRANSACTION' to the file",
+    "flyway": "put executeInTransaction=false in '{name}.conf' beside it",
+}
+
+
+def _no_tx_hint(obj: SourceObject) -> str:
+    layout = obj.form.layout if obj.form is not None else None
+    hint = _LAYOUT_NO_TX.get(layout or "")
+    if hint is None:
+        return f"put '-- {NO_TRANSACTION_DIRECTIVE}' as the script's first line"
+    return hint.format(name=obj.name)
 
 
 def _control_reason(control: str, transactional: bool) -> str:

@@ -1,0 +1,5 @@
+-- migrate:up
+CREATE INDEX t3_name ON t3 (name);
+
+-- migrate:down
+DROP INDEX t3_name;

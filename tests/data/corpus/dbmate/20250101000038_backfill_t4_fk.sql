@@ -1,0 +1,5 @@
+-- migrate:up
+UPDATE t4 SET t3_id = (SELECT min(id) FROM t3) WHERE id % 2 = 0;
+
+-- migrate:down
+UPDATE t4 SET t3_id = NULL;

@@ -1,0 +1,6 @@
+-- migrate:up
+INSERT INTO audit (what)
+SELECT 'seed ' || score_of(id) FROM t1 ORDER BY id LIMIT 20;
+
+-- migrate:down
+TRUNCATE audit;

@@ -1,0 +1,1 @@
+DROP FUNCTION score_of(bigint);

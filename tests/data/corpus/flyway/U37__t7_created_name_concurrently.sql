@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY t7_created_name;

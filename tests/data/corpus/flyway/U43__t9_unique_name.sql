@@ -1,0 +1,1 @@
+ALTER TABLE t9 DROP CONSTRAINT t9_name_key;

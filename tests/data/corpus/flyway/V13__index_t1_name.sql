@@ -1,0 +1,1 @@
+CREATE INDEX t1_name ON t1 (name);

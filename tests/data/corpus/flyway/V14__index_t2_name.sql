@@ -1,0 +1,1 @@
+CREATE INDEX t2_name ON t2 (name);

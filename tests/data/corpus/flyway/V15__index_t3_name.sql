@@ -1,0 +1,1 @@
+CREATE INDEX t3_name ON t3 (name);

@@ -1,0 +1,1 @@
+CREATE INDEX t8_name ON t8 (name);

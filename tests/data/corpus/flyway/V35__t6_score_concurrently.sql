@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY t6_score ON t6 (score);

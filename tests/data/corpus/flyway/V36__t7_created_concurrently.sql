@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY t7_created ON t7 (created_at);

@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY t7_created_name ON t7 (created_at, name);

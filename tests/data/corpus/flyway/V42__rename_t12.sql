@@ -1,0 +1,1 @@
+ALTER TABLE t12 RENAME TO t12_renamed;

@@ -1,0 +1,1 @@
+ALTER TABLE t9 ADD CONSTRAINT t9_name_key UNIQUE (name);

@@ -1,0 +1,6 @@
+CREATE TABLE t5 (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL,
+    score integer DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now()
+);

@@ -1,0 +1,1 @@
+CREATE INDEX t4_name ON t4 (name);

@@ -1,0 +1,1 @@
+CREATE INDEX t5_name ON t5 (name);

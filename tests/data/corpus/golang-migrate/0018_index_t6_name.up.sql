@@ -1,0 +1,1 @@
+CREATE INDEX t6_name ON t6 (name);

@@ -1,0 +1,1 @@
+CREATE INDEX t7_name ON t7 (name);

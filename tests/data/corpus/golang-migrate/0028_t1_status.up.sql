@@ -1,0 +1,1 @@
+ALTER TABLE t1 ADD COLUMN status status NOT NULL DEFAULT 'new';

@@ -1,0 +1,1 @@
+DROP TRIGGER t2_touch ON t2;

@@ -1,0 +1,1 @@
+ALTER TABLE t4 ADD COLUMN t3_id bigint REFERENCES t3 (id);

@@ -1,0 +1,1 @@
+ALTER TABLE t5 DROP CONSTRAINT t5_score_positive;

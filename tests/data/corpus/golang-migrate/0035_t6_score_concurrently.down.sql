@@ -1,0 +1,2 @@
+-- patcher:no-transaction
+DROP INDEX CONCURRENTLY t6_score;

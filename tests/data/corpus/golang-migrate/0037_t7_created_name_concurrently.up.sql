@@ -1,0 +1,2 @@
+-- patcher:no-transaction
+CREATE INDEX CONCURRENTLY t7_created_name ON t7 (created_at, name);

@@ -1,0 +1,1 @@
+UPDATE t4 SET t3_id = NULL;

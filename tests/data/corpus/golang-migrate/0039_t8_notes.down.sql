@@ -1,0 +1,1 @@
+ALTER TABLE t8 DROP COLUMN notes;

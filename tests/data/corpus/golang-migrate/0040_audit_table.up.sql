@@ -1,0 +1,5 @@
+CREATE TABLE audit (
+    at timestamptz DEFAULT now(),
+    what text
+);
+CREATE INDEX audit_at ON audit (at);

@@ -1,0 +1,1 @@
+ALTER TABLE t12_renamed RENAME TO t12;

@@ -1,0 +1,10 @@
+-- +goose Up
+CREATE TABLE t7 (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name text NOT NULL,
+    score integer DEFAULT 0,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- +goose Down
+DROP TABLE t7;

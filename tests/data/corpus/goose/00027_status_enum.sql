@@ -1,0 +1,5 @@
+-- +goose Up
+CREATE TYPE status AS ENUM ('new', 'active', 'gone');
+
+-- +goose Down
+DROP TYPE status;

@@ -1,0 +1,6 @@
+-- +goose Up
+CREATE TRIGGER t2_touch BEFORE INSERT OR UPDATE ON t2
+FOR EACH ROW EXECUTE FUNCTION touch_score();
+
+-- +goose Down
+DROP TRIGGER t2_touch ON t2;

@@ -1,0 +1,5 @@
+-- +goose Up
+UPDATE t4 SET t3_id = (SELECT min(id) FROM t3) WHERE id % 2 = 0;
+
+-- +goose Down
+UPDATE t4 SET t3_id = NULL;

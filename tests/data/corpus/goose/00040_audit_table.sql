@@ -1,0 +1,9 @@
+-- +goose Up
+CREATE TABLE audit (
+    at timestamptz DEFAULT now(),
+    what text
+);
+CREATE INDEX audit_at ON audit (at);
+
+-- +goose Down
+DROP TABLE audit;

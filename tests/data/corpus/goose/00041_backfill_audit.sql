@@ -1,0 +1,6 @@
+-- +goose Up
+INSERT INTO audit (what)
+SELECT 'seed ' || score_of(id) FROM t1 ORDER BY id LIMIT 20;
+
+-- +goose Down
+TRUNCATE audit;

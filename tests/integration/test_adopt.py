@@ -1,0 +1,167 @@
+"""``patcher adopt`` (SPEC 10): per tool, a database whose history that tool wrote, adopted,
+then migrated only past it and rolled back through the adopted versions; and each refusal
+writing nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from patcher.cli import main
+from tests.fixtures.engine import MigrationDir, make_runner, query, tables
+from tests.fixtures.foreign_tools import (
+    FLYWAY_DDL,
+    STEPS,
+    apply_with_tool,
+    flyway_row,
+    run_dbmate,
+    version_of,
+    write_files,
+)
+
+TOOLS = ["golang-migrate", "flyway", "dbmate", "goose", "sqlx"]
+OURS = "patcher_migrations"  # golang-migrate and dbmate hold schema_migrations already
+
+
+def our_rows(dsn: str) -> list[tuple[int, str]]:
+    return [(r[0], r[1]) for r in query(dsn, f"SELECT version, description FROM {OURS} ORDER BY 1")]
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_adopt_then_migrate_only_newer_then_roll_back(
+    pg_dsn: str, mdir: MigrationDir, tool: str
+) -> None:
+    apply_with_tool(tool, pg_dsn, mdir.path, 3)  # the other tool applied three versions
+    write_files(tool, mdir.path, 4)  # and a fourth was written since
+    run = make_runner(pg_dsn, mdir.path, table=OURS)
+    versions = [version_of(tool, n) for n in (1, 2, 3, 4)]
+
+    preview = run("adopt", adopt_from=tool, dry_run=True)
+    assert preview["ok"] and preview["status"] == "planned", preview["error"]
+    assert [m["version"] for m in preview["migrations"]] == versions[:3]
+    assert OURS not in tables(pg_dsn)  # a dry run writes nothing
+
+    adopted = run("adopt", adopt_from=tool)
+    assert adopted["ok"] and adopted["status"] == "applied", adopted["error"]
+    assert our_rows(pg_dsn) == [(v, d) for v, (d, _, _) in zip(versions[:3], STEPS, strict=False)]
+    assert any("DROP TABLE" in w for w in adopted["warnings"])
+    log = query(pg_dsn, f"SELECT version, outcome FROM {OURS}_log ORDER BY id")
+    assert log == [(v, "adopted") for v in versions[:3]]
+
+    migrated = run("migrate")
+    assert migrated["ok"], migrated["error"]
+    assert [m["version"] for m in migrated["migrations"]] == versions[3:]
+    assert query(pg_dsn, "SELECT count(*) FROM information_schema.columns "
+                 "WHERE table_name = 'a' AND column_name = 'note'") == [(1,)]  # fmt: skip
+
+    back = run("rollback", target=0)
+    assert back["ok"], back["error"]
+    assert [m["version"] for m in back["migrations"]] == versions[::-1]
+    assert {"a", "b"} & tables(pg_dsn) == set()
+    assert our_rows(pg_dsn) == []
+
+
+def test_adopting_twice_is_refused(pg_dsn: str, mdir: MigrationDir) -> None:
+    apply_with_tool("goose", pg_dsn, mdir.path, 2)
+    run = make_runner(pg_dsn, mdir.path)
+    assert run("adopt", adopt_from="goose")["ok"]
+    again = run("adopt", adopt_from="goose")
+    assert again["error"]["type"] == "InvalidRequest"
+    assert "already has 2 version(s)" in again["error"]["message"]
+
+
+def test_goose_down_rows_count_as_reverted(pg_dsn: str, mdir: MigrationDir) -> None:
+    apply_with_tool("goose", pg_dsn, mdir.path, 3)
+    query(pg_dsn, "DROP INDEX b_a_id")  # goose down of 3, as goose < 3.x records it:
+    query(pg_dsn, "INSERT INTO goose_db_version (version_id, is_applied) VALUES (3, false)")
+    result = make_runner(pg_dsn, mdir.path)("adopt", adopt_from="goose")
+    assert [m["version"] for m in result["migrations"]] == [1, 2]
+
+
+def refused(
+    pg_dsn: str, mdir: MigrationDir, tool: str, adopt_table: str | None = None, **config: object
+) -> dict[str, object]:
+    run = make_runner(pg_dsn, mdir.path, **config)
+    before = tables(pg_dsn)
+    result = run("adopt", adopt_from=tool, adopt_table=adopt_table)
+    assert result["status"] == "invalid", result
+    assert tables(pg_dsn) == before  # nothing written, not even our tables
+    error = result["error"]
+    assert isinstance(error, dict)
+    return error
+
+
+def test_dirty_golang_migrate_is_refused(pg_dsn: str, mdir: MigrationDir) -> None:
+    apply_with_tool("golang-migrate", pg_dsn, mdir.path, 2)
+    query(pg_dsn, "UPDATE schema_migrations SET dirty = true")
+    error = refused(pg_dsn, mdir, "golang-migrate", table=OURS)
+    assert error["type"] == "DirtyDatabase"
+    assert "version 2 dirty" in error["message"] and "migrate force" in error["message"]
+
+
+def test_failed_sqlx_and_flyway_rows_are_refused(pg_dsn: str, mdir: MigrationDir) -> None:
+    apply_with_tool("sqlx", pg_dsn, mdir.path, 2)
+    query(pg_dsn, "UPDATE _sqlx_migrations SET success = false WHERE version = 2")
+    assert refused(pg_dsn, mdir, "sqlx")["type"] == "DirtyDatabase"
+    query(pg_dsn, FLYWAY_DDL)
+    flyway_dir = MigrationDir(mdir.path.parent / "flyway")
+    flyway_dir.path.mkdir()
+    ups = write_files("flyway", flyway_dir.path, 2)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        flyway_row(conn, 1, ups[1])
+        flyway_row(conn, 2, ups[2], success=False)
+    error = refused(pg_dsn, flyway_dir, "flyway")
+    assert error["type"] == "DirtyDatabase" and "flyway repair" in error["message"]
+
+
+def test_a_version_with_no_file_is_refused(pg_dsn: str, mdir: MigrationDir) -> None:
+    apply_with_tool("dbmate", pg_dsn, mdir.path, 2)
+    (mdir.path / f"{version_of('dbmate', 2)}_create_b.sql").unlink()
+    error = refused(pg_dsn, mdir, "dbmate", table=OURS)
+    assert error["type"] == "MissingMigration"
+    assert str(version_of("dbmate", 2)) in error["message"]
+
+
+@pytest.mark.parametrize("tool", ["golang-migrate", "dbmate"])
+def test_the_schema_migrations_name_clash_names_patcher_table(
+    pg_dsn: str, mdir: MigrationDir, tool: str
+) -> None:
+    apply_with_tool(tool, pg_dsn, mdir.path, 1)
+    error = refused(pg_dsn, mdir, tool)  # PATCHER_TABLE left at schema_migrations
+    assert error["type"] == "ConfigError"
+    assert "PATCHER_TABLE=patcher_migrations" in error["message"]
+    migrate = make_runner(pg_dsn, mdir.path)("migrate")  # and a plain migrate says so too
+    assert "PATCHER_TABLE" in migrate["error"]["message"]
+    assert f"adopt --from {tool}" in migrate["error"]["message"]
+
+
+def test_a_table_of_another_tool_is_named(pg_dsn: str, mdir: MigrationDir) -> None:
+    apply_with_tool("goose", pg_dsn, mdir.path, 1)
+    error = refused(pg_dsn, mdir, "sqlx", adopt_table="goose_db_version")
+    assert error["type"] == "ConfigError" and "--from goose" in error["message"]
+
+
+def test_cli_adopt_with_the_real_dbmate(
+    pg_dsn: str,
+    mdir: MigrationDir,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    apply_with_tool("dbmate", pg_dsn, mdir.path, 2)
+    monkeypatch.setenv("PATCHER_TABLE", OURS)
+    argv = ["adopt", "--from", "dbmate", "--source", str(mdir.path), "--database-url", pg_dsn]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "adopt: applied" in out and "DROP TABLE" in out
+    write_files("dbmate", mdir.path, 4)
+    assert main(["migrate", "--source", str(mdir.path), "--database-url", pg_dsn]) == 0
+    status = run_dbmate(pg_dsn, mdir.path, "status")  # dbmate's own table was left alone
+    assert "[ ] 20240101000003_index_b.sql" in status
+
+
+def test_cli_adopt_bad_usage_exits_2(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["adopt", "--from", "liquibase"])
+    assert info.value.code == 2
