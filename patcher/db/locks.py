@@ -38,7 +38,7 @@ def unlock(conn: psycopg.Connection[Any], key: int) -> None:
     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
-def _held(key: int) -> str:
+def held_sql(key: int) -> str:
     """SQL that is true while this session holds ``key`` (literals: the key is our integer)."""
     high, low = _key_halves(key)
     return (
@@ -50,7 +50,7 @@ def _held(key: int) -> str:
 
 def holds_lock(conn: psycopg.Connection[Any], key: int) -> bool:
     """Whether this session still holds the lock (asks the server, not a flag)."""
-    row = conn.execute(f"SELECT {_held(key)}").fetchone()
+    row = conn.execute(f"SELECT {held_sql(key)}").fetchone()
     return bool(row and row[0])
 
 
@@ -59,7 +59,7 @@ def check_and_retake(key: int) -> str:
     in the message after a migration's COMMIT, so the check costs no round trip. It reads
     pg_locks (~0.2 ms): used after scripts that may release locks (``may_release``)."""
     return (
-        f"SELECT CASE WHEN {_held(key)} THEN 'held' "
+        f"SELECT CASE WHEN {held_sql(key)} THEN 'held' "
         f"WHEN pg_try_advisory_lock({int(key)}) THEN 'retaken' ELSE 'lost' END"
     )
 
