@@ -7,11 +7,14 @@ lock checked after each item."""
 
 from __future__ import annotations
 
+import pytest
+
 from patcher.core.batch import BatchItem
 from patcher.core.models import LockState
+from patcher.db import execution
 from patcher.sql.lexer import split_statements
 from tests.contract import test_backend_contract as contract
-from tests.contract.test_backend_contract import Bench, change, outcomes
+from tests.contract.test_backend_contract import Bench, change, fails, outcomes
 
 bench = contract.bench  # the fixture: each test runs on PostgreSQL and on the fake
 
@@ -129,3 +132,23 @@ def test_a_stop_check_that_says_stop_sends_nothing(bench: Bench) -> None:
     done = backend.run_batch([item(1, "CREATE TABLE a1 (id int);")], None, lambda: True)
     assert done.committed == [] and done.failure is not None and done.failure.cancelled
     assert "a1" not in bench.tables() and backend.read_history() == []
+
+
+def test_statements_sent_several_per_message_fail_at_their_own_index(
+    bench: Bench, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(execution, "CHUNK_CHARS", 30)  # a few statements per message
+    backend = bench.open()
+    backend.ensure_tables()
+    statements = [f"CREATE TABLE c{i} (id int)" for i in range(6)]
+    cases = [("SELECT 1/0", None), ("INSERT INTO missing VALUES (1)", 13),
+             ("CREATE TABEL x (id int)", 8)]  # fmt: skip
+    for bad, position in cases:
+        exc = fails(
+            lambda bad=bad: backend.run_transactional([*statements, bad, "SELECT 2"], change(1))
+        )
+        assert (exc.index, exc.position, exc.at_commit) == (6, position, False), bad
+        assert not {f"c{i}" for i in range(6)} & bench.tables()
+    done = backend.run_transactional([*statements, "SELECT 2"], change(1))
+    assert done.lock is not None and {f"c{i}" for i in range(6)} <= bench.tables()
+    assert [r.version for r in backend.read_history()] == [1]
