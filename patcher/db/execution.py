@@ -93,11 +93,11 @@ def run_transactional(
         if not statements:
             cur.execute("BEGIN")
         index = 0
-        for first, last in _chunks(statements):
+        for first, texts in _chunks(statements):
             if stop is not None and stop():
                 raise _stopped(first)
-            _run_chunk(conn, statements, first, last, "BEGIN;\n" if first == 0 else "")
-            index = last
+            _run_chunk(conn, texts, first, "BEGIN;\n" if first == 0 else "")
+            index = first + len(texts)
         elapsed = ms_since(started)
         try:
             cur.execute(finish_sql(elapsed), prepare=False)
@@ -112,45 +112,46 @@ def run_transactional(
     return elapsed, answer
 
 
-def _chunks(statements: Sequence[str]) -> Iterator[tuple[int, int]]:
-    """(first, end) index ranges of the statements sent together: up to ``CHUNK_CHARS`` of
-    text, and the last statement alone."""
-    n, first, size = len(statements), 0, 0
+def _chunks(statements: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
+    """(index of the first, texts) of the statements sent together: up to ``CHUNK_CHARS`` of
+    text, and the last statement alone. Each text is sliced from the script once."""
+    n = len(statements)
+    first, size, texts = 0, 0, []
     for index in range(n - 1):
-        size += len(statements[index])
+        text = statements[index]
+        texts.append(text)
+        size += len(text)
         if size >= CHUNK_CHARS:
-            yield first, index + 1
-            first, size = index + 1, 0
-    if first < n - 1:
-        yield first, n - 1
+            yield first, texts
+            first, size, texts = index + 1, 0, []
+    if texts:
+        yield first, texts
     if n:
-        yield n - 1, n
+        yield n - 1, [statements[n - 1]]
 
 
-def _run_chunk(
-    conn: psycopg.Connection[Any], statements: Sequence[str], first: int, end: int, prefix: str
-) -> None:
-    """Send statements first..end-1 as one message; a failure names its statement (the
-    results before the error say how many ran) and its position inside it."""
-    if end - first == 1:
+def _run_chunk(conn: psycopg.Connection[Any], texts: list[str], first: int, prefix: str) -> None:
+    """Send ``texts`` (statements from ``first`` on) as one message; a failure names its
+    statement (the results before the error say how many ran) and its position inside it."""
+    if len(texts) == 1:
         try:
-            conn.cursor().execute(prefix + statements[first], prepare=False)
+            conn.cursor().execute(prefix + texts[0], prepare=False)
         except psycopg.Error as exc:
             raise statement_failed(first, exc, offset=len(prefix)) from exc
         return
-    texts = [statements[i] for i in range(first, end)]
     offsets, size = [], len(prefix)
     for text in texts:
         offsets.append(size)
         size += len(text) + 2
     message = prefix + ";\n".join(texts) + ";\n"
-    del texts
     try:
         with conn.lock:
             conn.pgconn.send_query(message.encode(conn.info.encoding))
             results = conn.wait(generators.execute(conn.pgconn))
     except psycopg.Error as exc:
         raise statement_failed(first, exc) from exc
+    finally:
+        texts.clear()
     bad = next((r for r in results if r.status == _ERROR), None)
     if bad is None:
         return

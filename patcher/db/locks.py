@@ -6,7 +6,6 @@ INDEX CONCURRENTLY); whether to retry is the engine's call.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -71,12 +70,19 @@ def retake(key: int) -> str:
     return f"SELECT CASE WHEN pg_try_advisory_lock({int(key)}) THEN 'held' ELSE 'lost' END"
 
 
-_RELEASES = re.compile(r"advisory_unlock|discard", re.IGNORECASE)
+_RELEASES = ("advisory_unlock", "discard")
 
 
 def may_release(statements: Sequence[str]) -> bool:
-    """Whether a script might release the session's advisory locks (then the exact check)."""
-    return any(_RELEASES.search(text) for text in statements)
+    """Whether a script might release the session's advisory locks (then the exact check).
+
+    Plain substring tests on lowered text: a case-insensitive regex alternation scans a 50 MB
+    data script ~10x slower."""
+    for text in statements:
+        low = text.lower()
+        if any(word in low for word in _RELEASES):
+            return True
+    return False
 
 
 def lock_holder(conn: psycopg.Connection[Any], key: int) -> LockHolder | None:
