@@ -126,7 +126,7 @@ def run_batch(
     ]
     budget = ctx.deadline.budget_ms()
     started = time.perf_counter()
-    within = None if budget is None else start_within(budget)
+    within = None if budget is None else int(start_within(budget) / ctx.deadline.rate())
     with ctx.watchdog() as dog:
         try:
             result = ctx.backend.run_batch(items, within, dog.stop)

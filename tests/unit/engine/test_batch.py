@@ -138,3 +138,17 @@ def test_a_released_lock_in_a_batch_is_taken_back_and_reported(env: Env) -> None
     assert env.called("run_batch") == 1
     assert out.status == "applied" and env.versions() == [1, 2]
     assert any("version 1 released the run's advisory lock" in w for w in out.warnings)
+
+
+def test_the_deadline_rate_scales_server_side_waits_to_a_fast_clock() -> None:
+    import time
+
+    from patcher.engine.context import Deadline
+
+    started = time.perf_counter()
+    fast = Deadline(lambda: 60_000 - int((time.perf_counter() - started) * 10_000), 30)
+    real = Deadline(lambda: 60_000 - int((time.perf_counter() - started) * 1_000), 30)
+    assert fast.rate() == 1.0  # too soon to tell: the real clock's rate
+    time.sleep(0.05)
+    assert 5 < fast.rate() < 15
+    assert real.rate() < 1.1 and Deadline(None, 30).rate() == 1.0
