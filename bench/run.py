@@ -17,6 +17,7 @@ BENCHMARKS = {
     "contention": "bench.contention",
     "bigscript": "bench.bigscript",
     "data_at_risk": "bench.data_at_risk",
+    "corpus": "bench.corpus",
 }
 
 

@@ -63,6 +63,7 @@ class Progress:
             "lock_acquired": self._lock_done,
             "lock_not_needed": self._lock_not_needed,
             "migration_started": self._started,
+            "batch_started": self._batch,
             "statement_started": self._statement,
             "migration": self._ended,
         }
@@ -117,6 +118,13 @@ class Progress:
         self._line(f"{_label(*key, fields.get('description'), mode)} started")
         now = self.clock()
         self._now = _Activity(f"{name} running", now, beat=now)
+
+    def _batch(self, fields: dict[str, Any]) -> None:
+        """Several migrations in one round trip: each reports its end; the live line covers all."""
+        span = f"versions {fields['first']} to {fields['last']} {fields['direction']}"
+        self._line(f"{span} started ({fields['count']} migrations in one round trip)")
+        now = self.clock()
+        self._now = _Activity(f"{span} running", now, beat=now)
 
     def _statement(self, fields: dict[str, Any]) -> None:
         count = fields.get("count", 1)

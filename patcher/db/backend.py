@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
+from patcher.core.batch import BatchDone, BatchItem
+from patcher.core.errors import StatementFailed
 from patcher.core.models import (
     AppliedRow,
     Committed,
@@ -25,6 +27,7 @@ from patcher.core.models import (
     VerifyReport,
 )
 from patcher.db import connection, execution, introspection, locks
+from patcher.db.batch import BatchRunner
 from patcher.db.execution import StopCheck
 from patcher.db.history import History
 
@@ -55,6 +58,7 @@ class PostgresBackend:
         self._restore = connection.restore_sql(conn)
         self._lock_check = locks.check_and_retake(self.key)
         self._retake = locks.retake(self.key)
+        self._batch = BatchRunner(conn, self._history, self._restore, self.key)
 
     @classmethod
     def connect(
@@ -190,6 +194,21 @@ class PostgresBackend:
 
         elapsed, answer = execution.run_transactional(self.conn, statements, finish_sql, stop)
         return Committed(elapsed, self._lock_state(answer))
+
+    def run_batch(
+        self,
+        items: Sequence[BatchItem],
+        start_within_ms: int | None,
+        stop: StopCheck | None = None,
+    ) -> BatchDone:
+        """Several transactional migrations in one message, each its own transaction."""
+        if stop is not None and stop():
+            cut = StatementFailed("cut by the Lambda deadline before it was sent", cancelled=True)
+            return BatchDone(failure=cut)
+        done = self._batch.run(items, start_within_ms)
+        if done.committed:
+            self._lock_state(done.committed[-1].lock.value)
+        return done
 
     def run_statements(self, statements: Sequence[str], stop: StopCheck | None = None) -> None:
         execution.run_statements(self.conn, statements, stop)

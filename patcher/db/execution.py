@@ -5,16 +5,19 @@ or one by one in autocommit, and describing a failed statement as the core ``Sta
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from typing import Any
 
 import psycopg
+from psycopg import generators, pq
 
 from patcher.core.errors import StatementFailed
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
+_ERROR = pq.ExecStatus.FATAL_ERROR
 
 StopCheck = Callable[[], bool]
 """Asked before each statement: True when the engine cut the migration (the same alias as
@@ -65,6 +68,12 @@ def _stopped(index: int) -> StatementFailed:
     )
 
 
+CHUNK_CHARS = 256_000
+"""Statements of one transactional script travel together in messages of about this size (a big
+data script then costs a few hundred round trips, not one per statement); the last statement
+goes alone, since only it can leave a string or comment open that would swallow what follows."""
+
+
 def run_transactional(
     conn: psycopg.Connection[Any],
     statements: Sequence[str],
@@ -74,35 +83,84 @@ def run_transactional(
     """Run every statement, then the finish text, in one transaction; return (elapsed ms,
     what the finish text's last statement answered).
 
-    BEGIN travels with the first statement and the history change (after the session restore)
-    with COMMIT and the lock check (simple protocol, several statements per message), so n
-    statements cost n round trips. Raises StatementFailed; the transaction is then rolled
-    back: no trace but the error."""
+    BEGIN travels with the first statements and the history change (after the session
+    restore) with COMMIT and the lock check (simple protocol, several statements per message,
+    ``CHUNK_CHARS`` at a time). ``stop`` is asked before each message. Raises StatementFailed;
+    the transaction is then rolled back: no trace but the error."""
     started = time.perf_counter()
     cur = conn.cursor()
     try:
         if not statements:
             cur.execute("BEGIN")
-        for index, text in enumerate(statements):
+        index = 0
+        for first, texts in _chunks(statements):
             if stop is not None and stop():
-                raise _stopped(index)
-            prefix = "BEGIN;\n" if index == 0 else ""
-            try:
-                cur.execute(prefix + text, prepare=False)
-            except psycopg.Error as exc:
-                raise statement_failed(index, exc, offset=len(prefix)) from exc
+                raise _stopped(first)
+            _run_chunk(conn, texts, first, "BEGIN;\n" if first == 0 else "")
+            index = first + len(texts)
         elapsed = ms_since(started)
         try:
             cur.execute(finish_sql(elapsed), prepare=False)
             answer = last_value(cur)
         except psycopg.Error as exc:
-            raise statement_failed(len(statements), exc, at_commit=True) from exc
+            raise statement_failed(index, exc, at_commit=True) from exc
     except BaseException:
         if not conn.broken and conn.info.transaction_status != _IDLE:
             with suppress(psycopg.Error):
                 conn.execute("ROLLBACK")
         raise
     return elapsed, answer
+
+
+def _chunks(statements: Sequence[str]) -> Iterator[tuple[int, list[str]]]:
+    """(index of the first, texts) of the statements sent together: up to ``CHUNK_CHARS`` of
+    text, and the last statement alone. Each text is sliced from the script once."""
+    n = len(statements)
+    first, size, texts = 0, 0, []
+    for index in range(n - 1):
+        text = statements[index]
+        texts.append(text)
+        size += len(text)
+        if size >= CHUNK_CHARS:
+            yield first, texts
+            first, size, texts = index + 1, 0, []
+    if texts:
+        yield first, texts
+    if n:
+        yield n - 1, [statements[n - 1]]
+
+
+def _run_chunk(conn: psycopg.Connection[Any], texts: list[str], first: int, prefix: str) -> None:
+    """Send ``texts`` (statements from ``first`` on) as one message; a failure names its
+    statement (the results before the error say how many ran) and its position inside it."""
+    if len(texts) == 1:
+        try:
+            conn.cursor().execute(prefix + texts[0], prepare=False)
+        except psycopg.Error as exc:
+            raise statement_failed(first, exc, offset=len(prefix)) from exc
+        return
+    offsets, size = [], len(prefix)
+    for text in texts:
+        offsets.append(size)
+        size += len(text) + 2
+    message = prefix + ";\n".join(texts) + ";\n"
+    try:
+        with conn.lock:
+            conn.pgconn.send_query(message.encode(conn.info.encoding))
+            results = conn.wait(generators.execute(conn.pgconn))
+    except psycopg.Error as exc:
+        raise statement_failed(first, exc) from exc
+    finally:
+        texts.clear()
+    bad = next((r for r in results if r.status == _ERROR), None)
+    if bad is None:
+        return
+    error = psycopg.errors.error_from_result(bad, encoding=conn.info.encoding)
+    done = len(results) - 1 - (1 if prefix else 0)  # the results before it, less BEGIN's
+    raw = error.diag.statement_position
+    if raw:  # a parse error (nothing ran) or an analysis error: located by its position
+        done = max(0, bisect.bisect_right(offsets, int(raw) - 1) - 1)
+    raise statement_failed(first + done, error, offset=offsets[done]) from error
 
 
 def last_value(cur: psycopg.Cursor[Any]) -> str:

@@ -81,6 +81,12 @@ _LOG_INSERT = (
     "error, request_id, invoked_by) VALUES (%(version)s, %(description)s, %(direction)s, "
     "%(outcome)s, %(checksum)s, %(elapsed)s::integer, %(error)s, %(request_id)s, %(by)s)"
 )
+# In a batch (several migrations in one message) the duration comes from the server's clock:
+# since the later of the message's arrival and the audit row of the migration before it.
+_SERVER_MS = (
+    "(SELECT (extract(epoch FROM clock_timestamp() - greatest(statement_timestamp(), "
+    "(SELECT at FROM {log} ORDER BY id DESC LIMIT 1))) * 1000)::integer AS ms)"
+)
 
 
 class History:
@@ -101,6 +107,7 @@ class History:
         self._history = sql.Identifier(schema, table)
         self._log = sql.Identifier(schema, f"{table}_log")
         self._queries: dict[HistoryWrite, str] = {}
+        self._batch_queries: dict[HistoryWrite, str] = {}
 
     def ensure_tables(self) -> None:
         """Create the history and log tables on first use; refuse a table another tool made."""
@@ -205,6 +212,26 @@ class History:
         """One ``write`` as literal SQL text, to ride in a multi-statement message."""
         query, params = self.write_query(change, record, outcome=outcome, elapsed_ms=elapsed_ms)
         return psycopg.ClientCursor(self.conn).mogrify(query, params)
+
+    def batch_sql(self, record: HistoryChange, marker: str) -> str:
+        """``record``'s write as literal SQL for a batch: its duration measured by the server
+        (``_SERVER_MS``), returned as one column named ``marker``."""
+        change = record.write
+        template = self._batch_queries.get(change)
+        if template is None:
+            ms = "(SELECT ms FROM elapsed)"
+            text = (
+                f"WITH elapsed AS {_SERVER_MS}, change AS ("
+                f"{_HISTORY_CHANGES[change].replace('%(elapsed)s', ms)}) "
+                f"{_LOG_INSERT.replace('%(elapsed)s', ms)} RETURNING duration_ms AS {{marker}}"
+            )
+            template = self._batch_queries[change] = (
+                sql.SQL(text)
+                .format(history=self._history, log=self._log, marker=sql.Identifier(marker))
+                .as_string(self.conn)
+            )
+        params = self.write_query(change, record, outcome=record.outcome, elapsed_ms=None)[1]
+        return psycopg.ClientCursor(self.conn).mogrify(template, params)
 
     def write(
         self,

@@ -6,7 +6,6 @@ INDEX CONCURRENTLY); whether to retry is the engine's call.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -38,7 +37,7 @@ def unlock(conn: psycopg.Connection[Any], key: int) -> None:
     conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
-def _held(key: int) -> str:
+def held_sql(key: int) -> str:
     """SQL that is true while this session holds ``key`` (literals: the key is our integer)."""
     high, low = _key_halves(key)
     return (
@@ -50,7 +49,7 @@ def _held(key: int) -> str:
 
 def holds_lock(conn: psycopg.Connection[Any], key: int) -> bool:
     """Whether this session still holds the lock (asks the server, not a flag)."""
-    row = conn.execute(f"SELECT {_held(key)}").fetchone()
+    row = conn.execute(f"SELECT {held_sql(key)}").fetchone()
     return bool(row and row[0])
 
 
@@ -59,7 +58,7 @@ def check_and_retake(key: int) -> str:
     in the message after a migration's COMMIT, so the check costs no round trip. It reads
     pg_locks (~0.2 ms): used after scripts that may release locks (``may_release``)."""
     return (
-        f"SELECT CASE WHEN {_held(key)} THEN 'held' "
+        f"SELECT CASE WHEN {held_sql(key)} THEN 'held' "
         f"WHEN pg_try_advisory_lock({int(key)}) THEN 'retaken' ELSE 'lost' END"
     )
 
@@ -71,12 +70,19 @@ def retake(key: int) -> str:
     return f"SELECT CASE WHEN pg_try_advisory_lock({int(key)}) THEN 'held' ELSE 'lost' END"
 
 
-_RELEASES = re.compile(r"advisory_unlock|discard", re.IGNORECASE)
+_RELEASES = ("advisory_unlock", "discard")
 
 
 def may_release(statements: Sequence[str]) -> bool:
-    """Whether a script might release the session's advisory locks (then the exact check)."""
-    return any(_RELEASES.search(text) for text in statements)
+    """Whether a script might release the session's advisory locks (then the exact check).
+
+    Plain substring tests on lowered text: a case-insensitive regex alternation scans a 50 MB
+    data script ~10x slower."""
+    for text in statements:
+        low = text.lower()
+        if any(word in low for word in _RELEASES):
+            return True
+    return False
 
 
 def lock_holder(conn: psycopg.Connection[Any], key: int) -> LockHolder | None:

@@ -7,6 +7,7 @@ backend, plan, scripts, options, clock, event sink and outcome.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +25,15 @@ def no_events(_name: str, _fields: dict[str, Any]) -> None:
     """The event sink of a run nobody watches."""
 
 
-PROGRESS_EVENTS = frozenset({"migration_started", "statement_started", "lock_waiting"})
+PROGRESS_EVENTS = frozenset(
+    {"migration_started", "batch_started", "statement_started", "lock_waiting"}
+)
 """Events for someone watching the run live (the CLI's progress lines), not for logs:
-``migration_started`` (version, description, direction, file), ``statement_started`` (a
-no-transaction script's statement: index, count, line, text), ``lock_waiting`` (waited_ms,
-wait_limit_ms, holder; when the wait starts, then about once a second). ``migration`` (one per
+``migration_started`` (version, description, direction, file), ``batch_started`` (several
+migrations sent in one round trip: count, direction, first and last version),
+``statement_started`` (a no-transaction script's statement: index, count, line, text),
+``lock_waiting`` (waited_ms, wait_limit_ms, holder; when the wait starts, then about once a
+second). ``migration`` (one per
 migration, at its end), ``lock_acquired`` and ``lock_not_needed`` are for logs as well."""
 
 
@@ -63,6 +68,17 @@ class Deadline:
 
     def __init__(self, time_left_ms: Callable[[], int] | None, margin_s: float) -> None:
         self.time_left_ms, self.margin_ms = time_left_ms, int(margin_s * 1000)
+        self._first = (time.perf_counter(), time_left_ms()) if time_left_ms else None
+
+    def rate(self) -> float:
+        """How many of the Lambda clock's ms pass per ms of this process's clock, at least 1
+        (1 in Lambda; a test's clock may run faster): server-side waits are scaled by it."""
+        if self._first is None or self.time_left_ms is None:
+            return 1.0
+        real_ms = (time.perf_counter() - self._first[0]) * 1000
+        if real_ms < 20:
+            return 1.0
+        return max(1.0, (self._first[1] - self.time_left_ms()) / real_ms)
 
     def budget_ms(self) -> int | None:
         """Milliseconds usable before the margin (to wait for the lock), or None."""

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
+from patcher.core.batch import BatchDone, BatchItem
 from patcher.core.models import (
     AppliedRow,
     Committed,
@@ -139,6 +140,28 @@ class MigrationBackend(Protocol):
         rolled back: nothing of it remains, and the audit row is not written (the engine logs
         the failure). A failure of the COMMIT message itself has ``at_commit=True``; with
         ``connection_lost`` too, whether it committed is unknown (read the history)."""
+        ...
+
+    def run_batch(
+        self,
+        items: Sequence[BatchItem],
+        start_within_ms: int | None,
+        stop: StopCheck | None = None,
+    ) -> BatchDone:
+        """Run several transactional migrations in order in one round trip, each as
+        ``run_transactional`` would (its statements, the session restore, its history change
+        with its audit row, COMMIT, the lock check: exact when ``exact_lock_check``), and stop
+        at the first that fails (rolled back, nothing of it remains, its audit row not
+        written), at the first after which the lock is ``LOST``, or before the first that
+        would start more than ``start_within_ms`` after the batch was sent (``deadline``;
+        None: no limit; the first item always starts). Durations are the server's. A lost
+        session is a ``failure`` with ``connection_lost``: the items from the first not
+        listed as committed on may have committed (read the history), unless it is not
+        ``at_commit``: then that item was running its statements and none after it started.
+        ``stop`` is asked
+        before anything is sent (the real backend sends all at once; the engine's cancel cuts
+        it from then on) and, where a backend sends statement by statement, before each. Only
+        a lost session may raise ``StatementFailed`` instead of reporting it."""
         ...
 
     def run_statements(self, statements: Sequence[str], stop: StopCheck | None = None) -> None:

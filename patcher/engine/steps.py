@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TypeVar
 
 from patcher.core.errors import (
@@ -17,34 +18,16 @@ from patcher.core.errors import (
     StatementFailed,
 )
 from patcher.core.models import HistoryChange, LockState, Migration, Step
+from patcher.engine.batch import plan_batch, run_batch
 from patcher.engine.context import RunContext, Watchdog
 from patcher.engine.failures import deadline_exceeded, migration_failed
 from patcher.engine.notx import lost_during, run_no_transaction
 from patcher.engine.outcome import history_change, started_fields, step_entry
 from patcher.engine.retry import with_lock_retries
+from patcher.engine.stepkit import CommittedThenLost, Cut, StoppedAfter, check_lock, report
 from patcher.sql.scripts import Script
 
 T = TypeVar("T")
-
-
-class _Cut(Exception):
-    """Internal: the deadline cut a transactional migration, which was rolled back."""
-
-    def __init__(self, error: DeadlineExceeded) -> None:
-        super().__init__(error.message)
-        self.error = error
-
-
-class _CommittedThenLost(Exception):
-    """Internal: the session was lost after COMMIT, and the history shows it committed."""
-
-
-class _StoppedAfter(Exception):
-    """Internal: the step completed and is recorded, then the run must stop with ``error``."""
-
-    def __init__(self, error: PatcherError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 def record_only(ctx: RunContext) -> None:
@@ -61,7 +44,8 @@ def record_only(ctx: RunContext) -> None:
 
 
 def execute_steps(ctx: RunContext) -> None:
-    """Run the steps in order; stop at the first failure or when the deadline is near."""
+    """Run the steps in order, several per round trip where they can share one (``batch``);
+    stop at the first failure or when the deadline is near."""
     outcome = ctx.outcome
     done_state = "applied" if ctx.plan.request.action == "migrate" else "reverted"
     applied = {row.version for row in ctx.history}
@@ -69,14 +53,30 @@ def execute_steps(ctx: RunContext) -> None:
     remaining = list(ctx.plan.steps)
     outcome.status = done_state
     ran = 0
+
+    def done(step: Step) -> None:
+        nonlocal ran
+        remaining.pop(0)
+        ran += 1
+        _moved(step, applied, unapplied)
+
     try:
         while remaining:
             step = remaining[0]
             if not _may_start(ctx, step):
                 break
+            count = plan_batch(remaining, ctx.scripts, ctx.deadline.budget_ms())
             try:
+                if count:
+                    ended = run_batch(ctx, remaining[:count], done_state, done, first=ran == 0)
+                    if ended == "deadline":
+                        break
+                    if ended == "retry":  # lock_timeout: the one-at-a-time path retries it
+                        _run_and_report(ctx, remaining[0], done_state, first=ran == 0, tried=1)
+                        done(remaining[0])
+                    continue
                 _run_and_report(ctx, step, done_state, first=ran == 0)
-            except _Cut as cut:  # an earlier migration ran: leave this one for the next call
+            except Cut as cut:  # an earlier migration ran: leave this one for the next call
                 outcome.status = "partial"
                 outcome.warnings.append(f"{cut.error.message.split('. To run it')[0]}; "
                                         "invoke again to continue")  # fmt: skip
@@ -84,13 +84,10 @@ def execute_steps(ctx: RunContext) -> None:
             except MigrationFailed:
                 remaining.pop(0)  # reported as failed, not as not_run
                 raise
-            except _StoppedAfter as stopped:
-                remaining.pop(0)
-                _moved(step, applied, unapplied)
+            except StoppedAfter as stopped:
+                _moved(remaining.pop(0), applied, unapplied)
                 raise stopped.error from None
-            remaining.pop(0)
-            ran += 1
-            _moved(step, applied, unapplied)
+            done(step)
     finally:
         outcome.entries += [step_entry(s, ctx.scripts, "not_run") for s in remaining]
         outcome.current_version = max(applied, default=None)
@@ -120,27 +117,30 @@ def _moved(step: Step, applied: set[int], unapplied: dict[int, Migration]) -> No
         unapplied[m.version] = m
 
 
-def _run_and_report(ctx: RunContext, step: Step, done_state: str, *, first: bool) -> None:
-    """Run one step and add its entry (and event); a failure is reported, then re-raised."""
+def _run_and_report(
+    ctx: RunContext, step: Step, done_state: str, *, first: bool, tried: int = 0
+) -> None:
+    """Run one step and add its entry (and event); a failure is reported, then re-raised.
+    ``tried``: attempts a batch already made that hit lock_timeout (they count as retries)."""
     script = ctx.scripts[step.key]
     change = history_change(step, script)
     ctx.emit("migration_started", started_fields(step, script))
     started = time.perf_counter()
     try:
         with ctx.watchdog() as dog, _bookkeeping_guard(ctx, script):
-            elapsed, lock = _run_step(ctx, step, script, change, dog, first=first)
+            elapsed, lock = _run_step(ctx, step, script, change, dog, first=first, tried=tried)
     except _BookkeepingLost:
         finished, error = lost_during(ctx, step)
         if finished:
-            _report(ctx, step, done_state, started)
+            report(ctx, step, done_state, started)
         else:
-            _report(ctx, step, "failed", started, error=error.type)
+            report(ctx, step, "failed", started, error=error.type)
         if finished:
-            raise _StoppedAfter(error) from None
+            raise StoppedAfter(error) from None
         raise error from None
-    except _CommittedThenLost:
-        _report(ctx, step, done_state, started)
-        raise _StoppedAfter(
+    except CommittedThenLost:
+        report(ctx, step, done_state, started)
+        raise StoppedAfter(
             DatabaseUnavailable(
                 f"the connection was lost while the COMMIT of version {step.migration.version} "
                 "was in flight; a new session read the history: it committed, and it is recorded "
@@ -148,19 +148,19 @@ def _run_and_report(ctx: RunContext, step: Step, done_state: str, *, first: bool
                 "again to continue"
             )
         ) from None
-    except (MigrationFailed, _Cut) as exc:
-        error = exc.error if isinstance(exc, _Cut) else exc
-        if not isinstance(exc, _Cut):
-            _report(ctx, step, "failed", started, error=error.type)
+    except (MigrationFailed, Cut) as exc:
+        error = exc.error if isinstance(exc, Cut) else exc
+        if not isinstance(exc, Cut):
+            report(ctx, step, "failed", started, error=error.type)
         cause = error.__cause__
         if isinstance(cause, StatementFailed) and cause.connection_lost and not cause.at_commit:
             ctx.outcome.unlogged = (change, error.message)
         raise
-    _report(ctx, step, done_state, started, took=elapsed)
+    report(ctx, step, done_state, started, took=elapsed)
     try:
-        _check_lock(ctx, step, lock)
+        check_lock(ctx, step, lock)
     except LockLost as exc:
-        raise _StoppedAfter(exc) from None
+        raise StoppedAfter(exc) from None
 
 
 class _BookkeepingLost(Exception):
@@ -181,46 +181,6 @@ def _bookkeeping_guard(ctx: RunContext, script: Script) -> Iterator[None]:
         raise _BookkeepingLost() from exc
 
 
-def _report(
-    ctx: RunContext,
-    step: Step,
-    state: str,
-    started: float,
-    *,
-    took: int | None = None,
-    error: str | None = None,
-) -> None:
-    entry = step_entry(step, ctx.scripts, state)
-    entry.duration_ms = int((time.perf_counter() - started) * 1000) if took is None else took
-    ctx.outcome.entries.append(entry)
-    fields = entry.event_fields()
-    ctx.emit("migration", {**fields, "error": error} if error else fields)
-
-
-def _check_lock(ctx: RunContext, step: Step, lock: LockState) -> None:
-    """After a migration: it may have released the run's lock (SPEC 7 item 3)."""
-    if lock is LockState.HELD:
-        return
-    v = step.migration.version
-    if lock is LockState.RETAKEN:
-        ctx.outcome.warnings.append(
-            f"version {v} released the run's advisory lock (pg_advisory_unlock*, DISCARD ALL); "
-            "it was free and was taken back before anything else ran: remove that call"
-        )
-        return
-    holder = ctx.backend.lock_holder()
-    who = holder.describe() if holder else "another session"
-    raise LockLost(
-        f"version {v} released the run's advisory lock (pg_advisory_unlock_all(), "
-        f"pg_advisory_unlock or DISCARD ALL in the script) and {who} took it. Version {v} is "
-        "recorded; the run stopped and started nothing more. Ship the script's fix as a new "
-        "version and run again once that session is done",
-        version=v,
-        holder_pid=holder.pid if holder else None,
-        holder_application_name=holder.application_name if holder else None,
-    )
-
-
 def _run_step(
     ctx: RunContext,
     step: Step,
@@ -229,9 +189,17 @@ def _run_step(
     dog: Watchdog,
     *,
     first: bool,
+    tried: int = 0,
 ) -> tuple[int, LockState]:
     """Run one migration with lock_timeout retries; raise MigrationFailed with its location."""
     backend, opts = ctx.backend, ctx.options
+    if tried:  # the batch's attempt was the first: back off, then the retries left
+        time.sleep(opts.lock_retry_backoff_seconds)
+        opts = replace(
+            opts,
+            lock_retries=opts.lock_retries - tried,
+            lock_retry_backoff_seconds=opts.lock_retry_backoff_seconds * 2,
+        )
     texts = script.statement_texts
     started = time.perf_counter()
     try:
@@ -249,7 +217,7 @@ def _run_step(
         if not exc.connection_lost:
             backend.log(change, outcome="failed", error=error.message, duration_ms=took)
         if isinstance(error, DeadlineExceeded) and script.transactional and not first:
-            raise _Cut(error) from exc
+            raise Cut(error) from exc
         raise error from exc
 
 
@@ -281,7 +249,7 @@ def _in_doubt(
             **base.details,
         )
     if committed:
-        raise _CommittedThenLost()
+        raise CommittedThenLost()
     return MigrationFailed(
         f"{base.message.split('. ')[0]}. The connection was lost while COMMIT was in flight; "
         "a new session read the history: it did not commit, nothing of it remains. Run again",

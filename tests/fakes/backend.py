@@ -38,6 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from patcher.core.batch import BatchDone, BatchItem
 from patcher.core.errors import ConfigError, DatabaseUnavailable, StatementFailed
 from patcher.core.models import (
     AppliedRow,
@@ -63,7 +64,7 @@ LOG_COLUMNS = (
     "id", "at", "version", "description", "direction", "outcome", "checksum", "duration_ms",
     "error", "request_id", "invoked_by",
 )  # fmt: skip
-_STATEMENT_METHODS = frozenset({"run_transactional", "run_statements", "verify"})
+_STATEMENT_METHODS = frozenset({"run_transactional", "run_batch", "run_statements", "verify"})
 
 
 def lock_key(schema: str, table: str) -> int:
@@ -376,6 +377,40 @@ class FakeBackend:
         stop: StopCheck | None = None,
     ) -> Committed:
         self._enter("run_transactional")
+        return self._commit_one(statements, change, stop)
+
+    def run_batch(
+        self,
+        items: Sequence[BatchItem],
+        start_within_ms: int | None,
+        stop: StopCheck | None = None,
+    ) -> BatchDone:
+        """As on PostgreSQL: each item its own transaction, in order; stop at the first that
+        fails, after one that lost the lock, or before one the server-side guard refuses.
+        ``db.on_call`` also sees each item start, as method ``batch_item``."""
+        self._enter("run_batch")
+        sent = self.db.clock.now_ms
+        done = BatchDone()
+        for i, item in enumerate(items):
+            late = start_within_ms is not None and self.db.clock.now_ms - sent >= start_within_ms
+            if i and late:
+                done.deadline = True
+                return done
+            if self.db.on_call is not None:
+                self.db.on_call(self, "batch_item")
+            try:
+                committed = self._commit_one(item.statements, item.change, stop)
+            except StatementFailed as exc:
+                done.failure = exc
+                return done
+            done.committed.append(committed)
+            if committed.lock is LockState.LOST:
+                return done
+        return done
+
+    def _commit_one(
+        self, statements: Sequence[str], change: HistoryChange, stop: StopCheck | None
+    ) -> Committed:
         started = self.db.clock.now_ms
         with self._transaction():
             for index, text in enumerate(statements):

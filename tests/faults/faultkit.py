@@ -98,11 +98,12 @@ def set_sleep(dsn: str, seconds: float) -> None:
 
 
 def sleeping_pid(dsn: str, app_like: str = "stackflowpatcher:%") -> int | None:
-    """The pid of a patcher session currently running the SLEEP statement."""
+    """The pid of a patcher session currently running the SLEEP statement (by its wait event:
+    in a batch, pg_sleep may sit past the 1 kB of the message that pg_stat_activity shows)."""
     rows = query(
         dsn,
         "SELECT pid FROM pg_stat_activity WHERE application_name LIKE %s AND state = 'active' "
-        "AND query LIKE '%%pg_sleep%%' AND datname = current_database()",
+        "AND wait_event = 'PgSleep' AND datname = current_database()",
         (app_like,),
     )
     return rows[0][0] if rows else None

@@ -343,7 +343,7 @@ def test_crash_at_every_round_trip(world: World) -> None:
                 tried += 1
                 how, sql, problems = cut_once(world, phase, k, variant)
                 # a history write (with its COMMIT) that reached the server, reply lost
-                in_doubt += variant == "after" and "WITH change AS" in (sql or "")
+                in_doubt += variant == "after" and "change AS (" in (sql or "")  # alone or batched
                 label = f"{phase.name} k={k} {variant} [{how}]"
                 failures += [f"{label}: {p}" for p in problems]
     failures += [f"{label}: {p}" for p in settle(world.dsn)]
@@ -354,7 +354,9 @@ def test_crash_at_every_round_trip(world: World) -> None:
         f"{in_doubt} of them a COMMIT whose reply was lost, {took:.1f}s)"
     )
     assert tried == 2 * sum(sizes) and tried > 100, f"only {tried} cut points"
-    assert in_doubt >= 8, f"only {in_doubt} of {tried} cut points lost a COMMIT's reply"
+    # Batched runs carry several migrations' COMMITs in one round trip (issue 12): fewer round
+    # trips hold a COMMIT, each cut "after" puts every COMMIT of its batch in doubt at once.
+    assert in_doubt >= 3, f"only {in_doubt} of {tried} cut points lost a COMMIT's reply"
     summary = f"{len(failures)} failures over {tried} cut points ({in_doubt} COMMITs in doubt)"
     assert not failures, summary + ":\n" + "\n".join(failures)
 
@@ -374,7 +376,7 @@ def _sleeping(dsn: str) -> bool:
     rows = query(
         dsn,
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND strpos(query, 'faults.sleep') > 0 "
+        "AND wait_event = 'PgSleep' "  # the query text shows only a batch's first 1 kB
         "AND pid <> pg_backend_pid() AND state = 'active'",
     )
     return bool(rows[0][0])

@@ -115,7 +115,7 @@ def test_a_lock_taken_by_another_session_stops_the_run_with_lock_lost(
             while not stop.is_set():
                 sleeping = intruder.execute(
                     "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
-                    "AND query LIKE 'SELECT pg_sleep(1.5)%'"
+                    "AND query LIKE '%SELECT pg_sleep(1.5)%' AND pid <> pg_backend_pid()"
                 ).fetchone()
                 if sleeping and sleeping[0]:
                     row = intruder.execute("SELECT pg_try_advisory_lock(%s)", (KEY,)).fetchone()

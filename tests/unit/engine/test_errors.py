@@ -67,7 +67,7 @@ def test_a_failed_down_script_keeps_the_version_applied(env: Env) -> None:
 
 def test_a_lost_connection_in_a_migration_is_logged_from_a_new_session(env: Env) -> None:
     env.tables(1)
-    env.db.fail_call("run_transactional")
+    env.db.fail_call("run_batch")
     out = env.run()
     assert (out.status, error_type(out)) == ("failed", "MigrationFailed")
     assert out.error is not None and "connection was lost" in out.error.message

@@ -63,11 +63,14 @@ def test_the_lock_is_released_after_a_failed_run(env: Env) -> None:
     assert env.db.locks == {}
 
 
+MIGRATION_STARTS = ("run_transactional", "batch_item")  # one at a time, or in a batch
+
+
 def test_the_lock_is_held_while_each_migration_runs(env: Env) -> None:
     env.tables(1, 2)
     holders: list[int | None] = []
     env.db.on_call = lambda session, method: (
-        holders.append(env.db.holder_pid(session.key)) if method == "run_transactional" else None
+        holders.append(env.db.holder_pid(session.key)) if method in MIGRATION_STARTS else None
     )
     env.run()
     runner = env.db.sessions[0].pid
@@ -162,7 +165,7 @@ def test_a_released_lock_is_taken_back_before_the_next_migration(env: Env) -> No
     env.tables(2)
     holders: list[int | None] = []
     env.db.on_call = lambda session, method: (
-        holders.append(env.db.holder_pid(session.key)) if method == "run_transactional" else None
+        holders.append(env.db.holder_pid(session.key)) if method in MIGRATION_STARTS else None
     )
     out = env.run()
     assert out.status == "applied"
