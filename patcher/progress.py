@@ -122,6 +122,9 @@ class Progress:
     def _batch(self, fields: dict[str, Any]) -> None:
         """Several migrations in one round trip: each reports its end; the live line covers all."""
         span = f"versions {fields['first']} to {fields['last']} {fields['direction']}"
+        for version, description in fields.get("migrations", []):
+            key = (version, fields["direction"])
+            self._names[key] = _label(*key, description)
         self._line(f"{span} started ({fields['count']} migrations in one round trip)")
         now = self.clock()
         self._now = _Activity(f"{span} running", now, beat=now)

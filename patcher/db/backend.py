@@ -26,7 +26,7 @@ from patcher.core.models import (
     LockState,
     VerifyReport,
 )
-from patcher.db import connection, execution, introspection, locks
+from patcher.db import connection, execution, locks
 from patcher.db.batch import BatchRunner
 from patcher.db.execution import StopCheck
 from patcher.db.history import History
@@ -214,14 +214,20 @@ class PostgresBackend:
         execution.run_statements(self.conn, statements, stop)
 
     def indexes(self) -> list[IndexState]:
+        from patcher.db import introspection  # no-transaction scripts and previews only
+
         return introspection.indexes(self.conn)
 
     def drop_index(self, name: str) -> bool:
+        from patcher.db import introspection
+
         return introspection.drop_index(self.conn, name)
 
     # -- introspection for previews -----------------------------------------------------------
 
     def table_sizes(self) -> dict[str, int]:
+        from patcher.db import introspection
+
         return introspection.table_sizes(self.conn)
 
     def catalog_facts(self) -> Catalog:
@@ -235,6 +241,8 @@ class PostgresBackend:
         lock_timeout_ms: int,
         stop: StopCheck | None = None,
     ) -> list[VerifyReport]:
+        from patcher.db import introspection
+
         return introspection.verify(self.conn, scripts, lock_timeout_ms, stop)
 
     def estimate_at_risk(

@@ -17,7 +17,6 @@ import psycopg
 import psycopg.conninfo
 
 from patcher.core.errors import ConfigError, DatabaseUnavailable
-from patcher.db import iam
 
 # A dead client must not keep its backend (and so the advisory lock) alive: the server probes
 # the socket during long statements (PG 14+) and both ends send TCP keepalives, so a killed
@@ -56,14 +55,20 @@ def connect(
         **_CLIENT_KEEPALIVES,
     }
     params.update({k: v for k, v in (("sslmode", sslmode), ("sslrootcert", sslrootcert)) if v})
-    token = iam.auth_token(conninfo) if iam_auth else None
-    if token is not None:
-        params["password"] = token
+    token = None
+    if iam_auth:
+        from patcher.db import iam  # IAM authentication only: botocore's signer loads with it
+
+        token = params["password"] = iam.auth_token(conninfo)
     try:
         conn = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None, **params)
         _watch_client(conn)
     except psycopg.Error as exc:
-        reason = iam.scrub(_scrub(_error_text(exc), conninfo), token)
+        reason = _scrub(_error_text(exc), conninfo)
+        if token is not None:
+            from patcher.db import iam
+
+            reason = iam.scrub(reason, token)
     else:
         return conn
     # Raised out here, not in the except block: the driver's error is neither the cause nor the

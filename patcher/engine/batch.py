@@ -38,7 +38,7 @@ from patcher.core.errors import (
 from patcher.core.models import HistoryChange, Step, StepKind
 from patcher.engine.context import START_SLACK_MS, RunContext
 from patcher.engine.failures import deadline_exceeded, migration_failed
-from patcher.engine.outcome import history_change
+from patcher.engine.outcome import history_change, started_fields
 from patcher.engine.stepkit import Cut, StoppedAfter, check_lock, report
 from patcher.sql.lexer import split_statements
 from patcher.sql.scripts import Script, ScriptSet
@@ -125,9 +125,7 @@ def run_batch(
         for sc, change in zip(scripts, changes, strict=True)
     ]
     budget = ctx.deadline.budget_ms()
-    ctx.emit("batch_started", {"count": len(steps), "direction": steps[0].direction,
-                               "first": steps[0].migration.version,
-                               "last": steps[-1].migration.version})  # fmt: skip
+    _announce(ctx, steps, scripts)
     started = time.perf_counter()
     within = None if budget is None else int(start_within(budget) / ctx.deadline.rate())
     with ctx.watchdog() as dog:
@@ -168,6 +166,18 @@ def run_batch(
         raise Cut(error) from failure
     report(ctx, step, "failed", started, error=error.type)
     raise error from failure
+
+
+def _announce(ctx: RunContext, steps: Sequence[Step], scripts: Sequence[Script]) -> None:
+    """A watcher's start event: the migration's own when it goes alone, else the batch's (when
+    each of several starts is known only to the server; each one's end is reported)."""
+    if len(steps) == 1:
+        ctx.emit("migration_started", started_fields(steps[0], scripts[0]))
+        return
+    first, last = steps[0].migration.version, steps[-1].migration.version
+    names = [[s.migration.version, s.migration.description] for s in steps]
+    fields = {"count": len(steps), "direction": steps[0].direction, "first": first, "last": last}
+    ctx.emit("batch_started", {**fields, "migrations": names})
 
 
 def _stopped_by_deadline(ctx: RunContext, step: Step) -> None:

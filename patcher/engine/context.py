@@ -30,7 +30,8 @@ PROGRESS_EVENTS = frozenset(
 )
 """Events for someone watching the run live (the CLI's progress lines), not for logs:
 ``migration_started`` (version, description, direction, file), ``batch_started`` (several
-migrations sent in one round trip: count, direction, first and last version),
+migrations sent in one round trip: count, direction, first and last version, and each one's
+[version, description]),
 ``statement_started`` (a no-transaction script's statement: index, count, line, text),
 ``lock_waiting`` (waited_ms, wait_limit_ms, holder; when the wait starts, then about once a
 second). ``migration`` (one per

@@ -21,11 +21,9 @@ from patcher.core.errors import LockTimeout, PatcherError
 from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import AppliedRow, Catalog, HistoryChange, Request, Step
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
-from patcher.engine.notx import repair_leftovers
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
 from patcher.engine.planner import plan, validate_request
 from patcher.engine.ports import Connect, MigrationBackend
-from patcher.engine.preview import add_risks, verify
 from patcher.engine.repeatables import RepeatablePlan, plan_repeatables
 from patcher.engine.steps import execute_steps, record_only
 from patcher.sources.base import MigrationSource
@@ -115,6 +113,9 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     elif not ctx.plan.steps:
         outcome.status = "up_to_date"
     elif request.dry_run:
+        from patcher.engine.notx import repair_leftovers
+        from patcher.engine.preview import add_risks, verify  # previews only: not on apply
+
         outcome.entries = [
             step_entry(s, ctx.scripts, "planned", preview=True) for s in ctx.plan.steps
         ]
@@ -131,6 +132,8 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     elif request.action in ("baseline", "repair"):
         backend.ensure_tables()
         if request.action == "repair":
+            from patcher.engine.notx import repair_leftovers
+
             repair_leftovers(ctx, source, dry_run=False)
         record_only(ctx)
     else:

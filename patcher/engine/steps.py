@@ -21,7 +21,6 @@ from patcher.core.models import HistoryChange, LockState, Migration, Step
 from patcher.engine.batch import plan_batch, run_batch
 from patcher.engine.context import RunContext, Watchdog
 from patcher.engine.failures import deadline_exceeded, migration_failed
-from patcher.engine.notx import lost_during, run_no_transaction
 from patcher.engine.outcome import history_change, started_fields, step_entry
 from patcher.engine.retry import with_lock_retries
 from patcher.engine.stepkit import CommittedThenLost, Cut, StoppedAfter, check_lock, report
@@ -130,6 +129,8 @@ def _run_and_report(
         with ctx.watchdog() as dog, _bookkeeping_guard(ctx, script):
             elapsed, lock = _run_step(ctx, step, script, change, dog, first=first, tried=tried)
     except _BookkeepingLost:
+        from patcher.engine.notx import lost_during
+
         finished, error = lost_during(ctx, step)
         if finished:
             report(ctx, step, done_state, started)
@@ -204,6 +205,8 @@ def _run_step(
     started = time.perf_counter()
     try:
         if not script.transactional:
+            from patcher.engine.notx import run_no_transaction  # no-transaction scripts only
+
             return run_no_transaction(ctx, step, script, change, dog)
         done = with_lock_retries(lambda: backend.run_transactional(texts, change, dog.stop), opts)
         return done.elapsed_ms, done.lock

@@ -158,7 +158,9 @@ def test_a_stream_that_is_not_a_terminal_gets_plain_lines() -> None:
 
 def test_a_batch_gets_one_start_line_a_live_line_and_an_end_line_per_migration() -> None:
     progress, out, clock = printer(live=True)
-    progress("batch_started", {"count": 3, "direction": "up", "first": 5, "last": 7})
+    names = [[5, "a"], [6, "b"], [7, "c"]]
+    progress("batch_started", {"count": 3, "direction": "up", "first": 5, "last": 7,
+                               "migrations": names})  # fmt: skip
     clock.now += 2.0
     progress.refresh()
     assert out.getvalue().endswith("\r\x1b[K  versions 5 to 7 up running 2.00s")
@@ -168,7 +170,7 @@ def test_a_batch_gets_one_start_line_a_live_line_and_an_end_line_per_migration()
     lines = out.getvalue().replace("\r\x1b[K", "\n").splitlines()
     assert [line for line in lines if line.startswith("patcher:")] == [
         "patcher: versions 5 to 7 up started (3 migrations in one round trip)",
-        "patcher: version 5 up applied in 600ms",
-        "patcher: version 6 up applied in 600ms",
-        "patcher: version 7 up applied in 600ms",
+        "patcher: version 5 up (a) applied in 600ms",
+        "patcher: version 6 up (b) applied in 600ms",
+        "patcher: version 7 up (c) applied in 600ms",
     ]

@@ -7,18 +7,28 @@ from patcher.engine.context import PROGRESS_EVENTS
 from tests.unit.engine.kit import NO_TX, Env
 
 
-def test_each_migration_starts_then_ends_in_order(env: Env) -> None:
-    env.tables(1, 2)
+def test_a_migration_sent_alone_is_started_then_ends(env: Env) -> None:
+    env.tables(1)
     env.run()
     runs = [(name, f["version"]) for name, f in env.events if name.startswith("migration")]
-    assert runs == [
-        ("migration_started", 1), ("migration", 1), ("migration_started", 2), ("migration", 2),
-    ]  # fmt: skip
+    assert runs == [("migration_started", 1), ("migration", 1)]
     started = next(f for name, f in env.events if name == "migration_started")
     assert started == {
         "version": 1, "description": "t1", "direction": "up", "file": "0001_t1.up.sql",
         "transactional": True, "statements": 1,
     }  # fmt: skip
+
+
+def test_migrations_sent_in_one_round_trip_start_as_a_batch_and_end_each(env: Env) -> None:
+    env.tables(1, 2, 3)
+    env.run()
+    names = [name for name, _ in env.events if name.endswith("started") or name == "migration"]
+    assert names == ["batch_started", "migration", "migration", "migration"]
+    batch = next(f for name, f in env.events if name == "batch_started")
+    assert batch == {"count": 3, "direction": "up", "first": 1, "last": 3,
+                     "migrations": [[1, "t1"], [2, "t2"], [3, "t3"]]}  # fmt: skip
+    ended = [f["version"] for name, f in env.events if name == "migration"]
+    assert ended == [1, 2, 3]
 
 
 def test_a_failed_migration_is_started_and_ends_failed(env: Env) -> None:
