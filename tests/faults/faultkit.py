@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
+import shlex
 import socket
 import struct
 import subprocess
@@ -172,8 +173,12 @@ class OwnCluster:
         """A streaming hot standby of this cluster; yields the app DSN of its ``postgres``."""
         data = self.workdir / f"standby-{time.monotonic_ns()}"
         port = str(closed_port())
-        self._as_owner("pg_basebackup", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres",
-                       "-D", str(data), "-R", "-X", "stream", "--no-sync")  # fmt: skip
+        assert self.server.bin_dir is not None
+        if (self.server.bin_dir / "pg_basebackup").is_file():
+            self._as_owner("pg_basebackup", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres",
+                           "-D", str(data), "-R", "-X", "stream", "--no-sync")  # fmt: skip
+        else:  # the npm server builds (tests/fixtures/pgbin.py) ship no pg_basebackup
+            self._cold_copy(data)
         options = (  # max_connections may not be below the primary's
             f"-p {port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c hot_standby=on "
             "-c max_connections=200"
@@ -187,6 +192,25 @@ class OwnCluster:
         finally:
             self._as_owner("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
             subprocess.run(["rm", "-rf", str(data)], check=False)
+
+    def _cold_copy(self, data: Path) -> None:
+        """What ``pg_basebackup -R`` makes, from a copy of the cleanly stopped primary: the
+        primary restarts with the options it ran with (``postmaster.opts``)."""
+        primary = self.workdir / "data"
+        argv = shlex.split((primary / "postmaster.opts").read_text())[1:]
+        at = argv.index("-D")
+        options = shlex.join(argv[:at] + argv[at + 2 :])
+        self._as_owner("pg_ctl", "-D", str(primary), "-m", "fast", "-w", "stop")
+        try:
+            owner = ["runuser", "-u", self.run_as, "--"] if self.run_as else []
+            subprocess.run([*owner, "cp", "-a", str(primary), str(data)], check=True, timeout=120)
+        finally:
+            log = str(self.workdir / "restart.log")
+            self._as_owner("pg_ctl", "-D", str(primary), "-l", log, "-o", options, "-w", "start")
+            self.reset_admin()
+        (data / "standby.signal").touch()
+        with (data / "postgresql.auto.conf").open("a") as conf:
+            conf.write(f"primary_conninfo = 'host=127.0.0.1 port={self.port} user=postgres'\n")
 
 
 def start_own_cluster(bin_dir: Path, run_as: str | None) -> OwnCluster:

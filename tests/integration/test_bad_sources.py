@@ -18,6 +18,7 @@ import pytest
 
 from patcher.sources.local import LocalSource
 from tests.fixtures.engine import MigrationDir, Run, history, make_runner, query, tables
+from tests.fixtures.postgres import PgServer
 
 
 def cli_json(source: Path, dsn: str, *args: str, env: dict[str, str] | None = None) -> Any:
@@ -202,7 +203,9 @@ def test_begin_without_commit_in_a_no_transaction_script_is_never_reported_appli
     assert tables(pg_dsn) == set()
 
 
-def test_bodies_that_mention_commit_still_run(run: Run, mdir: MigrationDir, pg_dsn: str) -> None:
+def test_bodies_that_mention_commit_still_run(
+    run: Run, mdir: MigrationDir, pg_dsn: str, pg_server: PgServer
+) -> None:
     mdir.write(
         "1_a.up.sql",
         "CREATE TABLE a (note text);\n"
@@ -210,7 +213,15 @@ def test_bodies_that_mention_commit_still_run(run: Run, mdir: MigrationDir, pg_d
         "DO $$ BEGIN PERFORM 1; END $$;\n"
         "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\n",
     )
-    assert run("migrate")["status"] == "applied"
+    result = run("migrate")
+    if pg_server.server_version < 140000:
+        # BEGIN ATOMIC bodies are PG 14+: PG 13 itself refuses the script, so the runner did
+        # not take the BEGIN for transaction control (that would be InvalidSource, unsent).
+        assert result["status"] == "failed", result
+        message = result["error"]["message"]
+        assert "(statement 4): syntax error" in message, result["error"]
+        return
+    assert result["status"] == "applied"
     assert query(pg_dsn, "SELECT note FROM a") == [("BEGIN; COMMIT; SAVEPOINT s",)]
 
 

@@ -240,6 +240,9 @@ def least_privilege_dsn(pg_dsn: str) -> Iterator[str]:
     query(pg_dsn, f"CREATE ROLE {name} LOGIN")
     query(pg_dsn, f"REVOKE CREATE ON DATABASE {dbname} FROM PUBLIC")
     query(pg_dsn, f"GRANT CONNECT ON DATABASE {dbname} TO {name}")
+    # PUBLIC had CREATE on public before PG 15: take it away so the role's own grant is what
+    # counts on every major (as on 15+, and as on any database hardened by hand).
+    query(pg_dsn, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
     query(pg_dsn, f"GRANT USAGE, CREATE ON SCHEMA public TO {name}")
     parts = urlsplit(pg_dsn)
     yield urlunsplit(parts._replace(netloc=f"{name}@{parts.hostname}:{parts.port}"))

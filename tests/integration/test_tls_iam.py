@@ -126,7 +126,8 @@ def tls_server() -> Iterator[TlsServer]:
     )
     # ssl_cert_file/ssl_key_file keep their defaults (server.crt/server.key in the data
     # directory): set on the command line they could not be changed by ALTER SYSTEM.
-    settings = ("ssl=on", "fsync=off")
+    # password_encryption: md5 by default before PG 14, and an md5 hash cannot pass scram.
+    settings = ("ssl=on", "fsync=off", "password_encryption=scram-sha-256")
     for _ in range(5):
         if cluster.start(free_port(), settings):
             break
