@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from patcher.config import load_config
+from patcher.config import load_config, select_database
 from patcher.core.errors import InvalidRequest, PatcherError
 from patcher.core.models import Request
 from patcher.report import render
@@ -79,6 +79,7 @@ def _add_engine_command(sub: Any, action: str) -> None:
         cmd.add_argument("--steps", type=int, help="revert the N most recent")
     cmd.add_argument("--source", help="migrations directory or s3://bucket/prefix/")
     cmd.add_argument("--database-url", help="libpq URL (default: PATCHER_DATABASE_URL)")
+    cmd.add_argument("--database", help="a PATCHER_TARGETS name (fleets)")
     cmd.add_argument("--json", action="store_true", help="print the exact Lambda JSON result")
 
 
@@ -111,10 +112,12 @@ def run_engine(args: argparse.Namespace) -> int:
         target=getattr(args, "target", None),
         steps=getattr(args, "steps", None),
         verify=getattr(args, "verify", False),
+        database=args.database,
     )
     invocation = Invocation(request_id=f"cli-{uuid.uuid4()}")
     try:
         config = load_config(source=args.source, database_url=args.database_url)
+        config = select_database(config, request.database)
     except PatcherError as exc:
         result = refused(request.action, request.dry_run, exc, invocation.request_id, started)
     else:

@@ -90,6 +90,7 @@ class Request:
     target: int | None = None
     steps: int | None = None
     verify: bool = False
+    database: str | None = None  # a PATCHER_TARGETS name (fleets); None: the only database
 
 
 class HistoryWrite(enum.StrEnum):
