@@ -472,7 +472,8 @@ def test_orchestration_roles_are_least_privilege() -> None:
 @pytest.mark.parametrize(
     ("role", "statement"),
     [
-        ("StateMachineRole", {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"}),
+        ("StateMachineRole", {"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                              "Resource": "*"}),
         ("StateMachineRole", {"Effect": "Allow", "Action": "ecs:*", "Resource": "arn:aws:ecs:x"}),
         ("LongRunTaskRole", {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
                              "Resource": "*"}),
