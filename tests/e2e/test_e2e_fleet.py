@@ -87,8 +87,9 @@ def test_a_later_failure_fails_the_fleet_at_zero_tolerance_and_is_named(
 def test_a_failure_within_the_tolerated_percentage_succeeds_with_the_summary(
     fleet: tuple[Aws, StateMachine, dict[str, str]],
 ) -> None:
-    """One of twelve is 8.3 %: tolerated at 9 %, not at 8 %."""
-    aws, machine, dsns = fleet
+    """One of twelve is 8.3 %: tolerated at 9 %, not at 8 % (the second run finds the others
+    up to date and the same one failing)."""
+    _, machine, dsns = fleet
     break_database(dsns["db05"])
     execution = machine.run(
         {"action": "migrate", "databases": "*", "tolerated_failure_percentage": 9}
@@ -96,10 +97,9 @@ def test_a_failure_within_the_tolerated_percentage_succeeds_with_the_summary(
     assert execution.status == "SUCCEEDED", execution.cause
     assert execution.output["failed"] == 1
     assert execution.output["failures"][0]["database"] == "db05"
-    strict = machine.run(
-        {"action": "migrate", "databases": ["db05"], "tolerated_failure_percentage": 8}
-    )
-    assert (strict.status, strict.error) == ("FAILED", "CanaryFailed")
+    strict = machine.run({"action": "migrate", "databases": "*", "tolerated_failure_percentage": 8})
+    assert (strict.status, strict.error) == ("FAILED", "FleetFailed")
+    assert strict.cause_json["counts"]["up_to_date"] == N - 1
 
 
 def test_a_fleet_dry_run_changes_nothing_anywhere(
