@@ -60,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     invoke.add_argument("--until-done", action="store_true", help="re-invoke while partial")
     invoke.add_argument("--max-invocations", type=int, default=20)
     invoke.add_argument("--json", action="store_true")
+    from patcher.statemachine import add_parser
+
+    add_parser(sub)
     return parser
 
 
@@ -99,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from patcher.invoke import invoke_command
 
         return int(invoke_command(args))
+    if args.command == "run-state-machine":
+        from patcher.statemachine import run_state_machine
+
+        return run_state_machine(args)
     return run_engine(args)
 
 

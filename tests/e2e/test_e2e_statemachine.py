@@ -3,6 +3,7 @@ with the real handler (partial, locked, failed, no progress) and the long-run co
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -121,3 +122,22 @@ def test_a_migration_longer_than_an_invocation_takes_the_long_run_path(
     assert [m["version"] for m in execution.output["migrations"]] == [3]
     assert history(pg_dsn) == [(1, False), (2, False), (3, False)]
     assert {"fast", "t2", "after_long"} <= tables(pg_dsn)
+
+
+def test_run_state_machine_follows_the_execution_and_reports(
+    aws: Aws, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from patcher.cli import build_parser
+    from patcher.statemachine import run_state_machine
+
+    aws.put("0001_a.up.sql", "CREATE TABLE a (id int);\n")
+    aws.put("0002_b.up.sql", "CREATE TABLE b (id int);\nSELECT 1/0;\n")
+    machine = aws.state_machine()
+    argv = ["run-state-machine", "migrate", "--state-machine-arn", machine.arn, "--wait"]
+    assert run_state_machine(build_parser().parse_args([*argv, "--target", "1"])) == 0
+    assert "applied" in capsys.readouterr().out and history(pg_dsn) == [(1, False)]
+    assert run_state_machine(build_parser().parse_args([*argv, "--json"])) == 1
+    out = capsys.readouterr().out.splitlines()  # the handler's log lines come first
+    printed = json.loads("\n".join(out[len(out) - out[::-1].index("{") - 1 :]))
+    assert (printed["status"], printed["error"]) == ("FAILED", "MigrationFailed")
+    assert [p["target"] for p in aws.invocations] == [1, None]
