@@ -163,15 +163,15 @@ def test_deploy_workflow_order() -> None:
         "deploy": next(i for i, r in enumerate(runs) if "sam deploy" in r),
         "sync": next(i for i, r in enumerate(runs) if "aws s3 sync" in r),
     }
-    invokes = [
-        (i, s["with"])
-        for i, s in enumerate(steps)
-        if s.get("uses") == "./.github/actions/patcher-invoke"
-    ]
-    payloads = [json.loads(w["payload"]) for _, w in invokes]
-    assert payloads == [{"action": "migrate", "dry_run": True}, {"action": "migrate"}]
-    assert all(w["function-name"].endswith(":live") for _, w in invokes)
-    assert index["ca"] < index["package"] < index["deploy"] < index["sync"] < invokes[0][0]
+    # The migration goes through the state machine (SPEC 8): a dry run first, then for real,
+    # after the sync and after the long-run image is pushed.
+    image = next(i for i, r in enumerate(runs) if "docker buildx build" in r)
+    migrate = next(i for i, r in enumerate(runs) if "run-state-machine" in r)
+    script = runs[migrate]
+    assert script.count("patcher run-state-machine migrate") == 2
+    assert script.index('"${fleet[@]}" --dry-run --wait') < script.rindex('"${fleet[@]}" --wait')
+    assert script.rstrip().endswith('"${fleet[@]}" --wait')
+    assert index["ca"] < index["package"] < index["deploy"] < index["sync"] < image < migrate
     assert index["package"] < index["credentials"] < index["deploy"]
     # The bundle is fetched over verified HTTPS only, checked, then handed to make package.
     fetch = runs[index["ca"]]
