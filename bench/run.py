@@ -16,6 +16,7 @@ BENCHMARKS = {
     "coldstart": "bench.coldstart",
     "contention": "bench.contention",
     "bigscript": "bench.bigscript",
+    "fleet": "bench.fleet",
 }
 
 
