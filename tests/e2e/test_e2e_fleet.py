@@ -18,6 +18,10 @@ N = 12
 NAMES = [f"db{i:02d}" for i in range(N)]
 
 
+# Each scenario runs whole executions (seconds to a minute): CI runs them, test-fast does not.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture
 def fleet(
     monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, pg_server: PgServer

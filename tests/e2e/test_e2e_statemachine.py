@@ -16,6 +16,9 @@ from patcher.dev.devrun import LambdaContext
 from tests.e2e.sfnkit import Aws, sfn_world
 from tests.fixtures.engine import history, tables
 
+# Each scenario runs whole executions (seconds to a minute): CI runs them, test-fast does not.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, pg_dsn: str) -> Iterator[Aws]:
