@@ -9,6 +9,7 @@ SARIF_TOOL := .local/node/node_modules/@microsoft/sarif-multitool/package.json
 SQUAWK := .local/tools/squawk/bin/squawk
 # The real dbmate, for the adopt tests (tests/fixtures/foreign_tools.py)
 DBMATE := .local/node/node_modules/@dbmate/linux-x64/bin/dbmate
+ASL_VALIDATOR := .local/node/node_modules/asl-validator/package.json
 
 .PHONY: install test test-unit test-fast test-matrix pg-bin lint run bench bench-smoke package lock clean sarif-tool lint-compare
 
@@ -29,13 +30,18 @@ $(SARIF_TOOL):
 	mkdir -p .local/node
 	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node @microsoft/sarif-multitool@5.7.0
 
+# Amazon States Language validator for statemachine/*.asl.json (runs offline).
+$(ASL_VALIDATOR):
+	mkdir -p .local/node
+	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node asl-validator@4.0.0
+
 sarif-tool: $(SARIF_TOOL)
 
 $(DBMATE):
 	mkdir -p .local/node
 	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node dbmate@2.36.0
 
-TEST_TOOLS := $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK) $(DBMATE)
+TEST_TOOLS := $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK) $(DBMATE) $(ASL_VALIDATOR)
 
 # PG=<major> (13..18): the tests' throwaway cluster is of that major (PATCHER_TEST_PG, see
 # tests/fixtures/postgres.py); its binaries come from the npm build tests/fixtures/pgbin.py

@@ -18,6 +18,7 @@ BENCHMARKS = {
     "bigscript": "bench.bigscript",
     "data_at_risk": "bench.data_at_risk",
     "corpus": "bench.corpus",
+    "fleet": "bench.fleet",
 }
 
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from patcher.config import load_config
+from patcher.config import load_config, select_database
 from patcher.core.errors import InvalidRequest, PatcherError
 from patcher.core.models import Request
 from patcher.output import write_json, write_lines
@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     from patcher.lint.command import add_parser as add_lint
 
     add_lint(sub)
+    from patcher.statemachine import add_parser
+
+    add_parser(sub)
     return parser
 
 
@@ -100,6 +103,7 @@ def _add_engine_command(sub: Any, action: str) -> None:
         cmd.add_argument("--steps", type=int, help="revert the N most recent")
     cmd.add_argument("--source", help="migrations directory or s3://bucket/prefix/")
     cmd.add_argument("--database-url", help="libpq URL (default: PATCHER_DATABASE_URL)")
+    cmd.add_argument("--database", help="a PATCHER_TARGETS name (fleets)")
     cmd.add_argument("--json", action="store_true", help="print the exact Lambda JSON result")
     _add_format(cmd)
 
@@ -140,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from patcher.lint.command import run as run_lint
 
         return run_lint(args)
+    if args.command == "run-state-machine":
+        from patcher.statemachine import run_state_machine
+
+        return run_state_machine(args)
     return run_engine(args)
 
 
@@ -156,11 +164,13 @@ def run_engine(args: argparse.Namespace) -> int:
         verify=getattr(args, "verify", False),
         adopt_from=getattr(args, "adopt_from", None),
         adopt_table=getattr(args, "adopt_table", None),
+        database=getattr(args, "database", None),
     )
     progress = None if _machine_output(args) else for_stream(sys.stderr)
     invocation = Invocation(request_id=f"cli-{uuid.uuid4()}", events=progress)
     try:
         config = load_config(source=args.source, database_url=args.database_url)
+        config = select_database(config, request.database)
     except PatcherError as exc:
         result = refused(request.action, request.dry_run, exc, invocation.request_id, started)
     else:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from patcher.core.errors import ConfigError
+from patcher.core.errors import ConfigError, InvalidRequest
 
 DEFAULT_SOURCE = str(Path(__file__).resolve().parent.parent / "migrations")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
@@ -22,6 +22,8 @@ IAM_SSLMODES = ("verify-ca", "verify-full")
 _URI_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^:@/?#]*):[^/?#]*@")
 _KV_PASSWORD = re.compile(r"""(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s'"&]+)""")
 _QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*")
+TARGET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$")
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Config:
     iam_auth: bool = False
     max_script_mb: float = 100.0
     layout: str = "auto"
+    # fleets: (name, secret ARN) pairs from PATCHER_TARGETS, in the order given
+    targets: tuple[tuple[str, str], ...] = ()
 
     @property
     def max_script_bytes(self) -> int:
@@ -77,12 +81,15 @@ def load_config(
 
     url = database_url or get("PATCHER_DATABASE_URL")
     secret = get("PATCHER_DB_SECRET_ARN")
+    targets = _targets(get("PATCHER_TARGETS"))
     if database_url:
-        secret = None  # an explicit --database-url replaces the deployed secret
-    if bool(url) == bool(secret):
+        secret, targets = None, ()  # an explicit --database-url replaces the deployed ones
+    given = [name for name, value in _database_settings(url, secret, targets) if value]
+    if len(given) != 1:
         raise ConfigError(
-            "set exactly one of PATCHER_DATABASE_URL (a libpq URL) and PATCHER_DB_SECRET_ARN "
-            f"(a Secrets Manager secret); {'both' if url else 'neither'} is set"
+            "set exactly one of PATCHER_DATABASE_URL (a libpq URL), PATCHER_DB_SECRET_ARN "
+            "(a Secrets Manager secret) and PATCHER_TARGETS (a fleet: name -> secret ARN); "
+            f"{' and '.join(given) + ' are' if given else 'none is'} set"
         )
     config = Config(
         source=source or get("PATCHER_SOURCE") or DEFAULT_SOURCE,
@@ -106,6 +113,7 @@ def load_config(
         iam_auth=_boolean("PATCHER_DB_IAM_AUTH", get("PATCHER_DB_IAM_AUTH")),
         max_script_mb=_max_script_mb(get("PATCHER_MAX_SCRIPT_MB")),
         layout=_layout(get("PATCHER_LAYOUT")),
+        targets=targets,
     )
     if config.expected_bucket_owner and not re.fullmatch(r"\d{12}", config.expected_bucket_owner):
         raise ConfigError("PATCHER_EXPECTED_BUCKET_OWNER must be a 12-digit AWS account id")
@@ -129,6 +137,70 @@ def _layout(value: str | None) -> str:
             " (SPEC 2a: the file layout of the migration source)"
         )
     return layout
+
+
+def _database_settings(
+    url: str | None, secret: str | None, targets: object
+) -> list[tuple[str, object]]:
+    return [
+        ("PATCHER_DATABASE_URL", url),
+        ("PATCHER_DB_SECRET_ARN", secret),
+        ("PATCHER_TARGETS", targets),
+    ]
+
+
+def _targets(value: str | None) -> tuple[tuple[str, str], ...]:
+    """PATCHER_TARGETS: a JSON object, target name -> Secrets Manager secret ARN (SPEC 3)."""
+    if value is None:
+        return ()
+    import json
+
+    try:
+        loaded = json.loads(value)
+    except ValueError:
+        loaded = None
+    if not isinstance(loaded, dict) or not loaded:
+        raise ConfigError(
+            "PATCHER_TARGETS must be a non-empty JSON object of target name -> secret ARN, "
+            'e.g. {"staging": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:db-AbCdEf"}'
+        )
+    for name, arn in loaded.items():
+        if not TARGET_NAME.match(name):
+            raise ConfigError(
+                f"PATCHER_TARGETS: target name {name[:80]!r} must be 1 to 64 letters, digits, "
+                "'_', '.' or '-'"
+            )
+        if not isinstance(arn, str) or not _SECRET_ARN.match(arn):
+            raise ConfigError(
+                f"PATCHER_TARGETS: the value of {name!r} must be a Secrets Manager secret ARN "
+                "(arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
+            )
+    return tuple(loaded.items())
+
+
+def select_database(config: Config, name: str | None) -> Config:
+    """The configuration for one request's ``database`` (SPEC section 4): the named target's
+    secret; no name is fine for one target or none; refusals list the names configured."""
+    known = dict(config.targets)
+    if not known:
+        if name is None:
+            return config
+        raise InvalidRequest(
+            f"database {name[:200]!r} was given, but this deployment has a single database "
+            "(PATCHER_TARGETS is not set): leave database out"
+        )
+    if name is None and len(known) == 1:
+        name = next(iter(known))
+    if name is None:
+        raise InvalidRequest(
+            f"database is required: {len(known)} targets are configured ({', '.join(known)}); "
+            'send e.g. {"action": "migrate", "database": "' + next(iter(known)) + '"}'
+        )
+    if name not in known:
+        raise InvalidRequest(
+            f"unknown database {name[:200]!r}: the configured targets are {', '.join(known)}"
+        )
+    return replace(config, db_secret_arn=known[name])
 
 
 def redact_url(url: str) -> str:

@@ -18,7 +18,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from patcher.commands import Invocation, execute, refused
-from patcher.config import Config, load_config, powertools_names
+from patcher.config import Config, load_config, powertools_names, select_database
 from patcher.core.errors import PatcherError
 from patcher.core.models import Request
 from patcher.engine.context import PROGRESS_EVENTS
@@ -61,7 +61,8 @@ def _prepare(event: Any) -> tuple[Request, Config] | PatcherError:
     Returned, not raised: the tracer logs every exception leaving a captured method with its
     traceback at ERROR, and a refused payload is an answer, not a crash."""
     try:
-        return parse_payload(event), load_config()
+        request = parse_payload(event)
+        return request, select_database(load_config(), request.database)
     except PatcherError as exc:
         return exc
 

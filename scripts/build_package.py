@@ -69,6 +69,7 @@ AWS_SERVICES = (
     "xray",  # aws_xray_sdk's sampling connector creates an xray client (Tracer)
     "lambda",  # patcher.invoke (the CLI side of `patcher invoke`; 0.1 MB)
     "rds",  # patcher.db.iam: generate_db_auth_token (signed locally, no call)
+    "stepfunctions",  # patcher.statemachine (the CLI side of `patcher run-state-machine`)
 )
 MB = 1024 * 1024
 # Where the RDS CA bundle goes in the package; the template's PATCHER_DB_SSLROOTCERT is

@@ -116,6 +116,7 @@ class Request:
     verify: bool = False
     adopt_from: str | None = None  # adopt: the tool whose history is taken over
     adopt_table: str | None = None  # adopt: its history table, when not the tool's default
+    database: str | None = None  # a PATCHER_TARGETS name (fleets); None: the only database
 
 
 class HistoryWrite(enum.StrEnum):

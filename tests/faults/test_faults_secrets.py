@@ -134,6 +134,8 @@ def test_a_payload_cannot_choose_source_database_schema_or_table(
     first = lambda_handler({"action": "migrate", key: "x"}, FakeContext())
     if key == "table":  # adopt's key: the other tool's history table to read, never ours
         assert "for adopt only" in first["error"]["message"]
+    elif key == "database":  # a payload key since SPEC 8: only a PATCHER_TARGETS name, none here
+        assert "PATCHER_TARGETS is not set" in first["error"]["message"]
     else:
         assert f"unknown key '{key}'" in first["error"]["message"]
         assert "come from configuration" in first["error"]["message"]

@@ -137,8 +137,13 @@ def _statement_problems(
                     f"{where}: s3:ListBucket needs Condition s3:prefix ${{MigrationsPrefix}}*"
                 )
     elif service == "secretsmanager":
-        if actions != ["secretsmanager:GetSecretValue"] or resources != ["${DatabaseSecretArn}"]:
-            problems.append(f"{where}: only GetSecretValue on DatabaseSecretArn is allowed")
+        allowed = (["${DatabaseSecretArn}"], ["${TargetSecretArns}"])
+        if actions != ["secretsmanager:GetSecretValue"] or resources not in allowed:
+            problems.append(
+                f"{where}: only GetSecretValue on DatabaseSecretArn or TargetSecretArns is allowed"
+            )
+        if not conditional:
+            problems.append(f"{where}: the secret grant must depend on the secret being given")
     elif service == "kms":
         if actions != ["kms:Decrypt"] or resources != ["${SecretKmsKeyArn}"]:
             problems.append(f"{where}: only kms:Decrypt on SecretKmsKeyArn is allowed")
@@ -405,3 +410,137 @@ def test_outputs_name_the_alias() -> None:
     assert outputs["AliasArn"]["Value"] == {"Ref": f"{FUNCTION}Aliaslive"}
     assert outputs["FunctionArn"]["Value"] == {"Fn::GetAtt": [FUNCTION, "Arn"]}
     assert outputs["FunctionName"]["Value"] == {"Ref": FUNCTION}
+
+
+# --- the state machine and the long-run task ----------------------------------------------
+
+# The only actions that may name Resource "*", each because IAM accepts nothing narrower.
+STAR_ACTIONS = {
+    "ecr:GetAuthorizationToken",
+    "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+}  # fmt: skip
+ORCHESTRATION_ROLES = {
+    "StateMachineRole": "states.amazonaws.com",
+    "LongRunExecutionRole": "ecs-tasks.amazonaws.com",
+    "LongRunTaskRole": "ecs-tasks.amazonaws.com",
+}
+
+
+def orchestration_problems(template: dict[str, Any], text: str) -> list[str]:
+    """Why the state machine's or the task's roles grant more than they need."""
+    resources = template["Resources"]
+    problems = []
+    for name, service in ORCHESTRATION_ROLES.items():
+        props = resources[name]["Properties"]
+        if props.get("ManagedPolicyArns"):
+            problems.append(f"{name}: no managed policies")
+        principals = [s.get("Principal") for s, _ in _statements(
+            props["AssumeRolePolicyDocument"]["Statement"])]  # fmt: skip
+        if principals != [{"Service": service}]:
+            problems.append(f"{name}: only {service} may assume it")
+        for policy in props.get("Policies", []):
+            for statement, conditional in _statements(policy["PolicyDocument"]["Statement"]):
+                where = f"{name}[{statement.get('Sid')}]"
+                actions = _as_list(statement.get("Action"))
+                if any("*" in a for a in actions) or "NotAction" in statement:
+                    problems.append(f"{where}: wildcard or NotAction")
+                if "*" in _as_list(statement.get("Resource")):
+                    if not set(actions) <= STAR_ACTIONS:
+                        problems.append(f"{where}: Resource * for {actions}")
+                    if not _commented(text, str(statement.get("Sid"))):
+                        problems.append(f"{where}: a Resource * needs a comment saying why")
+                if name == "LongRunTaskRole":
+                    log_groups = {"StackFlowPatcherLogGroup"}
+                    problems += _statement_problems(where, statement, conditional, log_groups)
+    return problems
+
+
+def _commented(text: str, sid: str) -> bool:
+    lines = text.splitlines()
+    for index, line in enumerate(lines):
+        if line.strip() == f"- Sid: {sid}":
+            return lines[index - 1].strip().startswith("#")
+    return False
+
+
+def test_orchestration_roles_are_least_privilege() -> None:
+    assert orchestration_problems(load_template(), TEMPLATE.read_text()) == []
+
+
+@pytest.mark.parametrize(
+    ("role", "statement"),
+    [
+        ("StateMachineRole", {"Effect": "Allow", "Action": "lambda:InvokeFunction",
+                              "Resource": "*"}),
+        ("StateMachineRole", {"Effect": "Allow", "Action": "ecs:*", "Resource": "arn:aws:ecs:x"}),
+        ("LongRunTaskRole", {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                             "Resource": "*"}),
+        ("LongRunTaskRole", {"Effect": "Allow", "Action": "s3:PutObject",
+                             "Resource": {"Fn::Sub": OBJECTS_ARN}}),
+        ("LongRunExecutionRole", {"Effect": "Allow", "Action": "ecr:BatchGetImage",
+                                  "Resource": "*"}),
+    ],
+)  # fmt: skip
+def test_orchestration_checker_rejects_an_injected_statement(
+    role: str, statement: dict[str, Any]
+) -> None:
+    template = copy.deepcopy(load_template())
+    policy = template["Resources"][role]["Properties"]["Policies"][0]
+    policy["PolicyDocument"]["Statement"].append(statement)
+    assert orchestration_problems(template, TEMPLATE.read_text()) != []
+
+
+def test_the_state_machine_runs_the_definition_file_with_every_substitution() -> None:
+    template = load_template()
+    machine = template["Resources"]["Orchestrator"]
+    assert machine["Type"] == "AWS::Serverless::StateMachine"
+    props = machine["Properties"]
+    assert (props["Type"], props["DefinitionUri"]) == ("STANDARD", "statemachine/patcher.asl.json")
+    assert props["Role"] == {"Fn::GetAtt": ["StateMachineRole", "Arn"]}
+    used = set(re.findall(r"\$\{(\w+)\}", (REPO / props["DefinitionUri"]).read_text()))
+    assert used == set(props["DefinitionSubstitutions"])
+    assert props["DefinitionSubstitutions"]["FunctionArn"] == {"Ref": f"{FUNCTION}Aliaslive"}
+
+
+def test_the_task_has_the_functions_configuration() -> None:
+    template = load_template()
+    function_env = template["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"]
+    (container,) = template["Resources"]["LongRunTaskDefinition"]["Properties"][
+        "ContainerDefinitions"
+    ]
+    task_env = {e["Name"]: e["Value"] for e in container["Environment"]}
+    patcher = {k: v for k, v in function_env.items() if k.startswith("PATCHER_")}
+    assert task_env == patcher
+    assert container["Name"] == "patcher"  # the name the definition's override uses
+
+
+def test_targets_become_the_json_object_the_config_reads() -> None:
+    """Evaluate the template's Join/Split on a sample Targets list, then load_config it."""
+    import json
+
+    from patcher.config import load_config
+
+    env = load_template()["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"]
+    _, expression, _ = env["PATCHER_TARGETS"]["Fn::If"]
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-{}-AbCdEf"
+    pairs = [f"blue={arn.format('blue')}", f"green={arn.format('green')}"]
+    value = _evaluate(expression, {"Targets": pairs})
+    assert json.loads(value) == {"blue": arn.format("blue"), "green": arn.format("green")}
+    config = load_config({"PATCHER_TARGETS": value})
+    assert dict(config.targets)["green"] == arn.format("green")
+
+
+def _evaluate(node: Any, params: dict[str, Any]) -> Any:
+    if isinstance(node, dict) and len(node) == 1:
+        ((key, value),) = node.items()
+        if key == "Ref":
+            return params[value]
+        if key == "Fn::Join":
+            return value[0].join(_evaluate(value[1], params))
+        if key == "Fn::Split":
+            return _evaluate(value[1], params).split(value[0])
+    if isinstance(node, list):
+        return [_evaluate(item, params) for item in node]
+    return node

@@ -164,15 +164,19 @@ def test_deploy_workflow_order() -> None:
         "deploy": next(i for i, r in enumerate(runs) if "sam deploy" in r),
         "sync": next(i for i, r in enumerate(runs) if "aws s3 sync" in r),
     }
-    invokes = [
-        (i, s["with"])
-        for i, s in enumerate(steps)
-        if s.get("uses") == "./.github/actions/patcher-invoke"
-    ]
-    payloads = [json.loads(w["payload"]) for _, w in invokes]
-    assert payloads == [{"action": "migrate", "dry_run": True}, {"action": "migrate"}]
-    assert all(w["function-name"].endswith(":live") for _, w in invokes)
-    assert index["ca"] < index["package"] < index["deploy"] < index["sync"] < invokes[0][0]
+    # The migration goes through the state machine (SPEC 8): a dry run first, then for real,
+    # after the sync and after the long-run image is pushed.
+    image = next(i for i, r in enumerate(runs) if "docker buildx build" in r)
+    machine = [i for i, r in enumerate(runs) if "patcher run-state-machine migrate" in r]
+    preview, migrate = machine  # a dry run, its report in the summary, then for real
+    shown = next(
+        i for i, s in enumerate(steps) if s.get("name") == "migrate preview in the job summary"
+    )
+    assert '"${fleet[@]}" --dry-run --wait --json' in runs[preview]
+    assert runs[migrate].rstrip().endswith('"${fleet[@]}" --wait')
+    assert "--dry-run" not in runs[migrate]
+    assert index["ca"] < index["package"] < index["deploy"] < index["sync"] < image < preview
+    assert preview < shown < migrate
     assert index["package"] < index["credentials"] < index["deploy"]
     # The bundle is fetched over verified HTTPS only, checked, then handed to make package.
     fetch = runs[index["ca"]]

@@ -26,8 +26,8 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("env", "needle"),
     [
-        ({}, "neither is set"),
-        ({**URL, "PATCHER_DB_SECRET_ARN": "arn:aws:secretsmanager:x"}, "both is set"),
+        ({}, "none is set"),
+        ({**URL, "PATCHER_DB_SECRET_ARN": "arn:aws:secretsmanager:x"}, "SECRET_ARN are set"),
         ({**URL, "PATCHER_TABLE": "bad-name"}, "PATCHER_TABLE"),
         ({**URL, "PATCHER_SCHEMA": "x" * 64}, "PATCHER_SCHEMA"),
         ({**URL, "PATCHER_LOCK_TIMEOUT": "ten seconds"}, "PATCHER_LOCK_TIMEOUT"),

