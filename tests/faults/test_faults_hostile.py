@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from patcher.core.errors import InvalidSource
-from patcher.core.models import ACTIONS, MAX_VERSION, SourceObject
+from patcher.core.models import ACTIONS, ADOPT_TOOLS, MAX_VERSION, SourceObject
 from patcher.handler import lambda_handler
 from patcher.sources.catalog import build_catalog
 from tests.faults.faultkit import DB_PASSWORD, FakeContext, closed_port
@@ -25,7 +25,9 @@ RESULT_KEYS = {
     "ok", "action", "dry_run", "status", "current_version", "migrations", "pending",
     "warnings", "error", "request_id", "duration_ms",
 }  # fmt: skip
-KEYS = ("action", "dry_run", "target", "steps", "verify")
+KEYS = ("action", "dry_run", "target", "steps", "verify", "database", "from", "table")
+# The string keys (SPEC 4, 8, 10) and the lengths they may have; null means absent, as for target.
+TEXT_KEYS = {"database": (1, 64), "table": (0, 127)}
 SETTINGS = settings(
     max_examples=2000,
     deadline=None,
@@ -92,7 +94,11 @@ def well_typed(event: Any) -> bool:
         value = event.get(key)
         if value is not None and not (type(value) is int and low <= value <= MAX_VERSION):
             return False
-    return True
+    for key, (shortest, longest) in TEXT_KEYS.items():
+        text = event.get(key)
+        if text is not None and not (type(text) is str and shortest <= len(text) <= longest):
+            return False
+    return event.get("from") is None or event["from"] in ADOPT_TOOLS
 
 
 @pytest.fixture
