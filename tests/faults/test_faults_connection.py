@@ -130,7 +130,11 @@ def test_sigkilled_cli_run_frees_the_lock_within_seconds(pg_dsn: str, mdir: Migr
     result = run("migrate", request_id="after-kill")
     waited = time.monotonic() - killed
     print(f"lock taken over {waited:.2f}s after SIGKILL")
-    assert result["status"] == "applied", result["error"]
+    # PG 14+: the backend notices the dead client mid-statement and rolls back; the next run
+    # applies. PG 13: nothing checks the client during a statement, and the script travelled
+    # in one message with its history change and COMMIT, so the backend finishes it: the
+    # migration committed with its history row, and the next run finds it applied.
+    assert result["status"] == ("applied" if watched else "up_to_date"), result["error"]
     if watched:
         assert waited < 5, f"the killed run's backend held the lock for {waited:.1f}s"
     else:  # PG 13: held until the statement's end, then freed
