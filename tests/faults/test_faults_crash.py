@@ -193,10 +193,12 @@ def world(pg_dsn: str, tmp_path: Path) -> World:
     return World(pg_dsn, tmp_path / "migrations")
 
 
-def settle(dsn: str, timeout: float = 10.0, *, terminate: bool = False) -> list[str]:
+def settle(dsn: str, timeout: float = 30.0, *, terminate: bool = False) -> list[str]:
     """Wait until no session but ours is left in the database (a cut backend exits on its
     own once it reads the reset; a killed client's within client_connection_check_interval).
-    Returns the sessions still there after ``timeout``, ended if ``terminate``."""
+    Returns the sessions still there after ``timeout``, ended if ``terminate``. 30 s: on the
+    2-core CI machine, one cut point in ~1,000 left a backend alive past 10 s (a different point
+    each time, gone on a rerun; not yet explained: see the README's matrix section)."""
     others = (
         "FROM pg_stat_activity WHERE datname = current_database() "
         "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
