@@ -12,12 +12,13 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from typing import Any
 
 from patcher.config import Config, invoked_by_default
 from patcher.core.errors import PatcherError
 from patcher.core.models import Request
+from patcher.core.record import record
 from patcher.db import PostgresBackend
 from patcher.engine.context import EventSink, RunOptions
 from patcher.engine.outcome import Outcome
@@ -30,7 +31,7 @@ APP_NAME = "stackflowpatcher"
 CONNECT_TIMEOUT_SECONDS = 10
 
 
-@dataclass(frozen=True)
+@record
 class Invocation:
     """Who runs a request, and what surrounds the run.
 

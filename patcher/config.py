@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from pathlib import Path
 
 from patcher.core.errors import ConfigError, InvalidRequest
+from patcher.core.record import record
 
 DEFAULT_SOURCE = str(Path(__file__).resolve().parent.parent / "migrations")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
@@ -26,7 +27,7 @@ TARGET_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:\S+$")
 
 
-@dataclass(frozen=True)
+@record
 class Config:
     source: str = DEFAULT_SOURCE
     expected_bucket_owner: str | None = None

@@ -4,13 +4,14 @@ and what the backend reports back (``MigrationBackend.run_batch``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from patcher.core.errors import StatementFailed
 from patcher.core.models import Committed, HistoryChange
+from patcher.core.record import mutable_record, record
 
 
-@dataclass(frozen=True)
+@record
 class BatchItem:
     """One transactional migration of a batch: its whole text, where each statement starts in
     it (to map a server's error position back), the statements themselves and its history
@@ -22,7 +23,7 @@ class BatchItem:
     change: HistoryChange
 
 
-@dataclass
+@mutable_record
 class BatchDone:
     """How far a batch got: ``committed`` holds one ``Committed`` per item that committed, in
     order (server-clock durations). Then at most one of:

@@ -9,9 +9,11 @@ audit log and the result name it. Nothing here does I/O.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
+
+from patcher.core.record import record
 
 if TYPE_CHECKING:
     from patcher.core.errors import StatementFailed
@@ -23,7 +25,7 @@ ADOPT_TOOLS = ("golang-migrate", "flyway", "dbmate", "goose", "sqlx")  # adopt -
 MAX_VERSION = 10**18 - 1  # 18 decimal digits
 
 
-@dataclass(frozen=True)
+@record
 class ScriptForm:
     """How a file of another tool's layout becomes a script (``patcher/sources/layouts``).
 
@@ -36,7 +38,7 @@ class ScriptForm:
     no_transaction: bool = False
 
 
-@dataclass(frozen=True)
+@record
 class SourceObject:
     """One object a source listed: its file name, where to read it, and a cheap identity.
 
@@ -51,7 +53,7 @@ class SourceObject:
     form: ScriptForm | None = None  # None: a plain golang-migrate script, the whole file
 
 
-@dataclass(frozen=True)
+@record
 class Migration:
     """One version: its up script and, when reversible, its down script."""
 
@@ -71,7 +73,7 @@ class Migration:
         return obj
 
 
-@dataclass(frozen=True)
+@record
 class Repeatable:
     """A Flyway ``R__<description>.sql`` script: run again whenever its checksum changes."""
 
@@ -79,7 +81,7 @@ class Repeatable:
     obj: SourceObject
 
 
-@dataclass(frozen=True)
+@record
 class Catalog:
     """Every valid migration of a source, ordered by version, and what was ignored."""
 
@@ -91,7 +93,7 @@ class Catalog:
         return {m.version: m for m in self.migrations}
 
 
-@dataclass(frozen=True)
+@record
 class AppliedRow:
     """One row of the history table."""
 
@@ -105,7 +107,7 @@ class AppliedRow:
     fingerprint: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class Request:
     """A validated request: what the payload or the command line asked for."""
 
@@ -190,7 +192,7 @@ ScriptKey = tuple[int, Direction]
 """A script's identity: its version and direction."""
 
 
-@dataclass(frozen=True)
+@record
 class Step:
     """One unit of planned work."""
 
@@ -204,7 +206,7 @@ class Step:
         return (self.migration.version, self.direction)
 
 
-@dataclass(frozen=True)
+@record
 class HistoryChange:
     """What one step does to the history table, and how the audit log names it."""
 
@@ -224,7 +226,7 @@ class HistoryChange:
         return self.kind.history_write(self.direction)
 
 
-@dataclass(frozen=True)
+@record
 class LockHolder:
     """The session holding the run's advisory lock, as pg_stat_activity shows it."""
 
@@ -250,7 +252,7 @@ class LockState(enum.StrEnum):
     LOST = "lost"  # the migration released it and another session holds it now
 
 
-@dataclass(frozen=True)
+@record
 class Committed:
     """What a backend reports after committing a migration with its history change."""
 
@@ -258,7 +260,7 @@ class Committed:
     lock: LockState = LockState.HELD
 
 
-@dataclass(frozen=True)
+@record
 class IndexState:
     """One index as the catalog has it: ``schema.name`` and whether it is valid."""
 
@@ -266,7 +268,7 @@ class IndexState:
     valid: bool
 
 
-@dataclass(frozen=True)
+@record
 class VerifyReport:
     """What one script did inside the rolled-back verification transaction."""
 
@@ -276,7 +278,7 @@ class VerifyReport:
     failure: StatementFailed | None
 
 
-@dataclass(frozen=True)
+@record
 class Plan:
     """What a request will do, decided from the catalog and the history alone."""
 

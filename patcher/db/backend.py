@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from patcher.core.batch import BatchDone, BatchItem
 from patcher.core.errors import StatementFailed
 from patcher.core.models import (
     AppliedRow,
@@ -26,13 +25,13 @@ from patcher.core.models import (
     LockState,
     VerifyReport,
 )
-from patcher.db import connection, execution, locks
-from patcher.db.batch import BatchRunner
-from patcher.db.execution import StopCheck
+from patcher.db import connection, locks
 from patcher.db.history import History
 
 if TYPE_CHECKING:
-    from patcher.core.errors import StatementFailed
+    from patcher.core.batch import BatchDone, BatchItem
+    from patcher.db.batch import BatchRunner
+    from patcher.db.execution import StopCheck
     from patcher.sql.at_risk import Loss, Probe
     from patcher.sql.risks.rewrites import Catalog
 
@@ -58,7 +57,7 @@ class PostgresBackend:
         self._restore = connection.restore_sql(conn)
         self._lock_check = locks.check_and_retake(self.key)
         self._retake = locks.retake(self.key)
-        self._batch = BatchRunner(conn, self._history, self._restore, self.key)
+        self._batch: BatchRunner | None = None  # made by the first batch: not on up-to-date runs
 
     @classmethod
     def connect(
@@ -167,6 +166,8 @@ class PostgresBackend:
         text = self._history.finish_clean_sql(record, elapsed_ms)
         cur = self.conn.cursor()
         cur.execute(f"{self._restore}{text};\n{self._lock_check}", prepare=False)
+        from patcher.db import execution  # loads with the first statement run
+
         return self._lock_state(execution.last_value(cur))
 
     def _lock_state(self, answer: str) -> LockState:
@@ -192,6 +193,8 @@ class PostgresBackend:
             )
             return f"{self._restore}{write};\nCOMMIT;\n{check}"
 
+        from patcher.db import execution  # loads with the first statement run
+
         elapsed, answer = execution.run_transactional(self.conn, statements, finish_sql, stop)
         return Committed(elapsed, self._lock_state(answer))
 
@@ -202,15 +205,22 @@ class PostgresBackend:
         stop: StopCheck | None = None,
     ) -> BatchDone:
         """Several transactional migrations in one message, each its own transaction."""
+        from patcher.core.batch import BatchDone
+        from patcher.db.batch import BatchRunner
+
         if stop is not None and stop():
             cut = StatementFailed("cut by the Lambda deadline before it was sent", cancelled=True)
             return BatchDone(failure=cut)
+        if self._batch is None:
+            self._batch = BatchRunner(self.conn, self._history, self._restore, self.key)
         done = self._batch.run(items, start_within_ms)
         if done.committed:
             self._lock_state(done.committed[-1].lock.value)
         return done
 
     def run_statements(self, statements: Sequence[str], stop: StopCheck | None = None) -> None:
+        from patcher.db import execution  # loads with the first statement run
+
         execution.run_statements(self.conn, statements, stop)
 
     def indexes(self) -> list[IndexState]:

@@ -25,7 +25,6 @@ import secrets
 import time
 from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -34,6 +33,7 @@ from psycopg import generators, pq
 from patcher.core.batch import BatchDone, BatchItem
 from patcher.core.errors import StatementFailed
 from patcher.core.models import Committed, LockState
+from patcher.core.record import record
 from patcher.db import locks
 from patcher.db.execution import statement_failed
 from patcher.db.history import History
@@ -50,7 +50,7 @@ def _fail(word: str) -> str:
     return f"('{word}_' || pg_backend_pid())::integer::text"
 
 
-@dataclass(frozen=True)
+@record
 class _Placed:
     """Where one item's script sits in the message."""
 

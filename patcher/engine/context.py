@@ -9,14 +9,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import field
+from typing import TYPE_CHECKING, Any
 
 from patcher.core.errors import DeadlineReached
 from patcher.core.models import AppliedRow, Plan, Request
+from patcher.core.record import mutable_record, record
 from patcher.engine.outcome import Outcome
-from patcher.engine.ports import Connect, MigrationBackend
-from patcher.sql.scripts import ScriptSet
+
+if TYPE_CHECKING:
+    from patcher.engine.ports import Connect, MigrationBackend
+    from patcher.sql.scripts import ScriptSet
 
 EventSink = Callable[[str, dict[str, Any]], None]
 
@@ -38,7 +41,7 @@ second). ``migration`` (one per
 migration, at its end), ``lock_acquired`` and ``lock_not_needed`` are for logs as well."""
 
 
-@dataclass(frozen=True)
+@record
 class RunOptions:
     lock_wait_seconds: float = 60.0
     lock_poll_seconds: tuple[float, float] = (0.02, 0.1)  # first interval, cap (doubling)
@@ -134,7 +137,7 @@ class Watchdog:
         return self.fired
 
 
-@dataclass
+@mutable_record
 class RunContext:
     """One run: the request, the session, the knobs, the clock, the event sink, the outcome,
     and (once read and planned) the history, the plan and the scripts it needs."""

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any
+from dataclasses import field, fields
+from typing import TYPE_CHECKING, Any
 
 from patcher.core.errors import PatcherError
 from patcher.core.models import AppliedRow, Direction, HistoryChange, Migration, Step
-from patcher.sql.scripts import Script, ScriptSet
+from patcher.core.record import mutable_record
+
+if TYPE_CHECKING:
+    from patcher.sql.scripts import Script, ScriptSet
 
 _ALWAYS = frozenset({"version", "description", "direction", "state", "checksum"})
 
 
-@dataclass
+@mutable_record
 class ResultEntry:
     """One entry of a result's ``migrations`` list (SPEC section 4).
 
@@ -60,7 +63,7 @@ class ResultEntry:
 _FIELDS = tuple(f.name for f in fields(ResultEntry))
 
 
-@dataclass
+@mutable_record
 class Outcome:
     """What a run did, before it is shaped into the SPEC result."""
 

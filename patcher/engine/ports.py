@@ -19,7 +19,6 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Protocol
 
-from patcher.core.batch import BatchDone, BatchItem
 from patcher.core.models import (
     AppliedRow,
     Committed,
@@ -31,6 +30,7 @@ from patcher.core.models import (
 )
 
 if TYPE_CHECKING:
+    from patcher.core.batch import BatchDone, BatchItem
     from patcher.core.errors import StatementFailed
     from patcher.sql.at_risk import Loss, Probe
     from patcher.sql.risks.rewrites import Catalog

@@ -11,10 +11,11 @@ with the versioned scripts, before anything changes.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from patcher.core.errors import LockLost, MigrationFailed, StatementFailed
 from patcher.core.models import Catalog, HistoryChange, LockState, Repeatable, StepKind
+from patcher.core.record import mutable_record
 from patcher.engine.context import RunContext
 from patcher.engine.failures import failure_location
 from patcher.engine.outcome import ResultEntry
@@ -22,7 +23,7 @@ from patcher.sources.base import MigrationSource
 from patcher.sql.scripts import Script, load_script
 
 
-@dataclass
+@mutable_record
 class RepeatablePlan:
     """Every repeatable with its script, and those due to run (new or changed)."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from patcher.core.errors import LockTimeout, PatcherError
 from patcher.core.models import MAX_VERSION as MAX
@@ -23,12 +24,13 @@ from patcher.core.models import AppliedRow, Catalog, HistoryChange, Request, Ste
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
 from patcher.engine.planner import plan, validate_request
-from patcher.engine.ports import Connect, MigrationBackend
-from patcher.engine.repeatables import RepeatablePlan, plan_repeatables
-from patcher.engine.steps import execute_steps, record_only
 from patcher.sources.base import MigrationSource
 from patcher.sources.catalog import build_catalog
-from patcher.sql.scripts import ScriptSet, checksum, load_script
+
+if TYPE_CHECKING:  # loaded at run time only when needed: an up-to-date run never loads them
+    from patcher.engine.ports import Connect, MigrationBackend
+    from patcher.engine.repeatables import RepeatablePlan
+    from patcher.sql.scripts import ScriptSet
 
 
 def run(
@@ -106,10 +108,11 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     outcome.warnings = list(ctx.plan.warnings)  # the plan's include the catalog's
     outcome.pending = list(ctx.plan.pending)
     ctx.scripts = _load_scripts(source, ctx.plan.steps)
-    repeatables = plan_repeatables(ctx, catalog, source)
+    repeatables = _plan_repeatables(ctx, catalog, source)
     outcome.warnings += _empty_script_warnings(ctx.plan.steps, ctx.scripts)
     if request.action == "status":
-        outcome.status = "planned" if ctx.plan.pending or repeatables.due else "up_to_date"
+        due = repeatables is not None and repeatables.due
+        outcome.status = "planned" if ctx.plan.pending or due else "up_to_date"
     elif not ctx.plan.steps:
         outcome.status = "up_to_date"
     elif request.dry_run:
@@ -135,12 +138,27 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
             from patcher.engine.notx import repair_leftovers
 
             repair_leftovers(ctx, source, dry_run=False)
+        from patcher.engine.steps import record_only
+
         record_only(ctx)
     else:
+        from patcher.engine.steps import execute_steps  # the executors load only to run steps
+
         backend.ensure_tables()  # only now: a refused run leaves no trace, not even tables
         execute_steps(ctx)
-    if repeatables.scripts:
+    if repeatables is not None and repeatables.scripts:
         _repeatables(ctx, repeatables, locked or bool(needs_lock and ctx.plan.steps))
+
+
+def _plan_repeatables(
+    ctx: RunContext, catalog: Catalog, source: MigrationSource
+) -> RepeatablePlan | None:
+    """The repeatables' plan; their module loads only when the source has any."""
+    if not catalog.repeatables:
+        return None
+    from patcher.engine.repeatables import plan_repeatables
+
+    return plan_repeatables(ctx, catalog, source)
 
 
 def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
@@ -258,6 +276,10 @@ def _applied_checksums(
             sums[row.version] = row.checksum
         else:
             to_read.append(migration.up)
+    if not to_read:
+        return sums
+    from patcher.sql.scripts import checksum
+
     version_of = {m.up.key: m.version for m in catalog.migrations}
     for obj, data in source.read_many(to_read):
         sums[version_of[obj.key]] = checksum(data)
@@ -267,6 +289,10 @@ def _applied_checksums(
 def _load_scripts(source: MigrationSource, steps: Iterable[Step]) -> ScriptSet:
     """Fetch and check every script the plan runs or records, before anything changes."""
     wanted = {s.key: s.migration.file(s.direction) for s in steps if s.kind.reads_script}
+    if not wanted:
+        return {}
+    from patcher.sql.scripts import load_script  # the SQL lexer loads only when scripts do
+
     keys = {obj.key: slot for slot, obj in wanted.items()}
     return {
         keys[obj.key]: load_script(obj, data) for obj, data in source.read_many(wanted.values())

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from patcher.core.errors import InvalidSource
 from patcher.core.models import Catalog, Direction, Migration, Repeatable, SourceObject
+from patcher.core.record import record
 from patcher.sources.layouts import names
 
 MiB = 1024 * 1024
@@ -24,7 +25,7 @@ _NAME = re.compile(
 )
 
 
-@dataclass(frozen=True)
+@record
 class ParsedName:
     version: int
     description: str

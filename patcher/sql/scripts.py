@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from itertools import islice
 from typing import overload
 
 from patcher.core.errors import InvalidSource
 from patcher.core.models import ScriptKey, SourceObject
+from patcher.core.record import record
 from patcher.sql.classify import (
     NO_TRANSACTION_DIRECTIVE,
     TRANSACTION_CONTROL,
@@ -32,7 +32,7 @@ def checksum(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-@dataclass(frozen=True)
+@record
 class Script:
     obj: SourceObject
     text: str

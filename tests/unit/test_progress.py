@@ -65,7 +65,10 @@ def test_a_terminal_gets_a_live_line_once_a_migration_runs_long() -> None:
     assert out.getvalue().endswith("applied in 12.4s\n")  # nothing runs: nothing drawn
 
 
-def test_the_live_line_shows_the_running_statement_of_a_no_transaction_script() -> None:
+def test_the_live_line_shows_the_running_statement_of_a_no_transaction_script(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # the live line is cut to the terminal's width
     progress, out, clock = printer(live=True)
     progress("migration_started", started(transactional=False))
     stmt = {"version": 3, "direction": "up", "count": 2, "line": 4}

@@ -9,10 +9,10 @@ golang-migrate / sqlx: ``<N>_<desc>.up.sql`` / ``.down.sql``. Flyway: ``V<N>__<d
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal
 
 from patcher.core.errors import InvalidSource
+from patcher.core.record import record
 
 Role = Literal["up", "down", "repeatable", "both"]  # "both": a one-file layout's file
 
@@ -38,7 +38,7 @@ EXPECTED = {
 EXPECTED["sqlx"] = EXPECTED["golang-migrate"]
 
 
-@dataclass(frozen=True)
+@record
 class Named:
     """What a file name says: its version (None for a repeatable), description and role."""
 
