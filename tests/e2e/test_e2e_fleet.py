@@ -1,6 +1,8 @@
 """SPEC section 8, fleets: twelve real databases through moto's interpreter and the real handler.
 A canary wave first, then the rest at most max_concurrency at a time; failure accounting by the
-definition; each target's result in S3; the summary as output (or as the Fail state's Cause)."""
+Distributed Map itself (a failed target's child execution fails; ToleratedFailurePercentagePath);
+each target's record written by its ResultWriter; the summary function's summary as output (or
+as the Fail state's Cause)."""
 
 from __future__ import annotations
 
@@ -82,10 +84,12 @@ def test_a_later_failure_fails_the_fleet_at_zero_tolerance_and_is_named(
     assert all(migrated(dsns[n]) for n in NAMES if n != "db07")
     assert "schema_migrations" not in tables(dsns["db07"]) or not migrated(dsns["db07"])
     assert sorted(p["database"] for p in aws.invocations) == NAMES  # once each, canary too
-    results = aws.result_keys(execution.name)
+    results = aws.wave_records(execution.name, "rest")  # ResultWriter's, the canary's too
     assert sorted(results) == NAMES
-    assert results["db07"]["result"]["error"]["type"] == "MigrationFailed"
-    assert results["db03"]["result"]["status"] == "applied"
+    assert (results["db07"]["Status"], results["db07"]["Error"]) == ("FAILED", "MigrationFailed")
+    assert "version 1 up failed" in results["db07"]["Cause"]
+    assert results["db03"]["Output"]["result"]["status"] == "applied"
+    assert results["db00"]["Output"]["status"] == "applied"  # the canary's reused result
 
 
 def test_a_failure_within_the_tolerated_percentage_succeeds_with_the_summary(
@@ -104,6 +108,30 @@ def test_a_failure_within_the_tolerated_percentage_succeeds_with_the_summary(
     strict = machine.run({"action": "migrate", "databases": "*", "tolerated_failure_percentage": 8})
     assert (strict.status, strict.error) == ("FAILED", "FleetFailed")
     assert strict.cause_json["counts"]["up_to_date"] == N - 1
+
+
+def test_one_of_twelve_failing_within_ten_percent_succeeds_and_is_named(
+    fleet: tuple[Aws, StateMachine, dict[str, str]],
+) -> None:
+    aws, machine, dsns = fleet
+    break_database(dsns["db09"])
+    execution = machine.run(
+        {"action": "migrate", "databases": "*", "tolerated_failure_percentage": 10}
+    )
+    assert execution.status == "SUCCEEDED", execution.cause
+    summary = execution.output
+    assert (summary["ran"], summary["succeeded"], summary["failed"]) == (N, N - 1, 1)
+    assert summary["counts"]["applied"] == N - 1 and summary["counts"]["failed"] == 1
+    ((name, status, error_type),) = [
+        (f["database"], f["status"], f["error"]["type"]) for f in summary["failures"]
+    ]
+    assert (name, status, error_type) == ("db09", "failed", "MigrationFailed")
+    assert "db09 (MigrationFailed)" in summary["message"]
+    assert summary["results"].endswith(f"/{execution.name}/")
+    assert all(migrated(dsns[n]) for n in NAMES if n != "db09") and not migrated(dsns["db09"])
+    records = aws.wave_records(execution.name, "rest")
+    assert records["db09"]["Error"] == "MigrationFailed" and records["db09"]["Output"] is None
+    assert len(aws.summaries) == 2  # after the canary wave, after the rest
 
 
 def test_a_fleet_dry_run_changes_nothing_anywhere(
