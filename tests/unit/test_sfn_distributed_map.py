@@ -14,7 +14,11 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.fixtures.sfn_distributed_map import complete_distributed_map, exceeds
+from tests.fixtures.sfn_distributed_map import (
+    complete_aws_sdk_error_names,
+    complete_distributed_map,
+    exceeds,
+)
 
 REGION = "us-east-1"
 
@@ -183,3 +187,20 @@ def test_the_threshold_rule(
     failed: int, total: int, count: int | None, percentage: float | None, expected: bool
 ) -> None:
     assert exceeds(failed, total, count, percentage) is expected
+
+
+def test_aws_sdk_s3_errors_are_named_as_aws_names_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto names an aws-sdk:s3 task's unmodelled error s3.s3Exception (no binding for s3):
+    if an upgrade adds it, the first assertion fails and the completion can go."""
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service_aws_sdk as aws_sdk,
+    )
+
+    throttled = ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}}, "PutObject")
+    name = aws_sdk.StateTaskServiceAwsSdk._normalise_service_error_name
+    exception = aws_sdk.StateTaskServiceAwsSdk._normalise_exception_name
+    assert exception(name("s3"), throttled) == "s3.s3Exception"
+    complete_aws_sdk_error_names(monkeypatch)
+    assert exception(name("s3"), throttled) == "S3.S3Exception"
+    assert name("dynamodb") == "DynamoDb"  # moto's own bindings are kept
