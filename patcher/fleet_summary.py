@@ -13,9 +13,11 @@ ResultWriter writes ``<prefix>/<map run id>/manifest.json`` naming ``SUCCEEDED_n
 ``FAILED_n.json`` (and ``PENDING_n.json``): JSON arrays of child execution records, whose
 ``Input`` and ``Output`` are JSON strings, with ``Error`` and ``Cause`` when the child failed
 (https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html). A child
-that succeeded outputs its target's compact result; one that failed ended in a Fail state whose
-Error is the result's error type and Cause its message, so its status is the one that error
-type has (``patcher.core.errors``) or, for the state machine's own types, below.
+that succeeded outputs its target's compact result; one that failed first stored its whole result
+at ``<ResultsPrefix><execution>/failed/<database>.json`` and ended in a Fail state whose Error is
+the result's error type and Cause a compact JSON object (database, status, type, message,
+result_key). A plain-text Cause is taken as the message; a failed item's status is the Cause's,
+else the one its error type has (``patcher.core.errors``) or, for the machine's own, below.
 
 Returns ``{"summary": {...}, "one": <the only child's output> | null}``: ``one`` (single
 database and canary waves) carries the whole last result on.
@@ -47,6 +49,7 @@ MACHINE_TYPES = {
 }
 MAX_FAILURES = 50  # listed; past that, counted: a Fail Cause holds 32,768 characters
 MAX_MESSAGE = 200
+CAUSE_BUDGET = 30_000  # the summary as JSON, at most: long names and keys list fewer failures
 
 
 class ResultsMissing(Exception):
@@ -96,12 +99,32 @@ def entry_of(record: dict[str, Any]) -> dict[str, Any]:
         return {k: out.get(k) for k in keys}
     given = json.loads(record.get("Input") or "null") or {}
     error_type = record.get("Error") or str(record.get("Status"))
-    message = (record.get("Cause") or "")[:MAX_MESSAGE]
-    return {
-        "database": given.get("database"), "ok": False, "status": status_of(error_type),
+    cause = cause_of(record.get("Cause"))
+    status = cause.get("status")
+    entry: dict[str, Any] = {
+        "database": given.get("database"), "ok": False,
+        "status": status if status in STATUSES else status_of(error_type),
         "current_version": None, "invocations": None,
-        "error": {"type": error_type, "message": message},
+        "error": {"type": error_type, "message": str(cause.get("message") or "")[:MAX_MESSAGE]},
+        "result_key": cause.get("result_key") if isinstance(cause.get("result_key"), str) else None,
     }  # fmt: skip
+    if cause.get("not_written"):
+        entry["not_written"] = str(cause["not_written"])[:MAX_MESSAGE]
+    return entry
+
+
+def cause_of(text: str | None) -> dict[str, Any]:
+    """A failed child's Cause: the item's Fail state writes JSON (database, status, type,
+    message, result_key: the key of its whole result, or null and not_written); anything else
+    (an older definition, a child that failed outside it: States.Runtime, States.Timeout...) is
+    plain text, the message."""
+    try:
+        parsed = json.loads(text or "")
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("message"), str):
+        return parsed
+    return {"message": text or ""}
 
 
 def summarize(event: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
@@ -122,6 +145,10 @@ def summarize(event: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -
         "failures_not_listed": max(0, len(failures) - MAX_FAILURES),
     }  # fmt: skip
     summary["message"] = message(summary)
+    while summary["failures"] and len(json.dumps(summary)) > CAUSE_BUDGET:
+        summary["failures"].pop()
+        summary["failures_not_listed"] += 1
+        summary["message"] = message(summary)
     one = None
     if event.get("phase") in ("single", "canary") and len(records.get("SUCCEEDED", [])) == 1:
         one = json.loads(records["SUCCEEDED"][0].get("Output") or "null")

@@ -10,8 +10,8 @@ function, so ``LambdaFunction.invoke`` is hooked to call the handler with a Lamb
 the ``ecs:runTask.sync`` integration is hooked to run the container's command in a subprocess
 (moto's own passes ``Cluster`` where boto3 wants ``cluster``, and reads ``Tasks`` from a
 ``tasks`` response, so it cannot run a task at all). moto's Distributed Map lacks ResultWriter's
-files and the tolerated failure threshold: tests/fixtures/sfn_distributed_map.py completes both
-as AWS documents them.
+files and the tolerated failure threshold, and names an aws-sdk:s3 error s3.<...> rather than
+S3.<...>: tests/fixtures/sfn_distributed_map.py completes them as AWS documents them.
 """
 
 from __future__ import annotations
@@ -34,7 +34,10 @@ from typing import Any
 import boto3
 
 from patcher.dev.devrun import LambdaContext
-from tests.fixtures.sfn_distributed_map import complete_distributed_map
+from tests.fixtures.sfn_distributed_map import (
+    complete_aws_sdk_error_names,
+    complete_distributed_map,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFINITION = REPO / "statemachine" / "patcher.asl.json"
@@ -146,6 +149,33 @@ class Aws:
                     record["Output"] = json.loads(record.get("Output") or "null")
                     found[record["Input"]["database"] or "default"] = record
         return found
+
+    def failed_result(self, execution: str, database: str | None) -> Any:
+        """The whole record a failed item stored before its child failed (WriteFailed):
+        ``<ResultsPrefix><execution>/failed/<database or default>.json``, parsed."""
+        s3 = boto3.client("s3", region_name=REGION)
+        key = f"{RESULTS_PREFIX}{execution}/failed/{database or 'default'}.json"
+        return json.loads(s3.get_object(Bucket=self.results_bucket, Key=key)["Body"].read())
+
+
+def refuse_failed_puts(monkeypatch: Any, times: int | None) -> list[str]:
+    """moto's S3 throttles the first ``times`` PUTs (every one: None) of a key under a
+    ``/failed/`` prefix (SlowDown: the aws-sdk integration's S3.S3Exception); returns the
+    refused keys."""
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.put_object
+    refused: list[str] = []
+
+    def put_object(self: Any, bucket_name: str, key_name: str, *args: Any, **kw: Any) -> Any:
+        if "/failed/" in key_name and (times is None or len(refused) < times):
+            refused.append(key_name)
+            raise S3ClientError("SlowDown", "Please reduce your request rate.")
+        return original(self, bucket_name, key_name, *args, **kw)
+
+    monkeypatch.setattr(S3Backend, "put_object", put_object)
+    return refused
 
 
 @dataclass
@@ -311,6 +341,7 @@ def sfn_world(monkeypatch: Any, endpoint: str) -> Iterator[Aws]:
         aws = make_world(endpoint)
         monkeypatch.setattr(LambdaFunction, "invoke", hook_lambda(aws))
         complete_distributed_map(monkeypatch)
+        complete_aws_sdk_error_names(monkeypatch)
         submit, resolver = hook_ecs(aws)
         monkeypatch.setattr(ecs_service.StateTaskServiceEcs, "_eval_service_task", submit)
         monkeypatch.setattr(ecs_service.StateTaskServiceEcs, "_build_sync_resolver", resolver)
