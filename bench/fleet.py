@@ -5,8 +5,9 @@ The definition of template.yaml runs in moto's Step Functions interpreter with t
 database a real PostgreSQL database with its own Secrets Manager secret. Cases: the fleet of
 one (the canary alone) and the fleet of N (canary, then the rest at max_concurrency 10). Wall
 time runs from start_execution to the end; the ratio to one database is expected well under N
-because the map runs targets in parallel. Invocations are counted against the least possible
-(one per database).
+because the map runs targets in parallel. Invocations of the patcher function are counted
+against the least possible (one per database); the summary function's (one per wave: it reads
+the ResultWriter files, not a database) are not.
 """
 
 from __future__ import annotations

@@ -6,9 +6,12 @@ code (``patcher.handler.lambda_handler``), the container's command (the Dockerfi
 with the task's command, in a subprocess), moto's S3, Secrets Manager, Lambda, ECS and EC2, and
 PostgreSQL. The one stand-in is running code inside AWS: moto's Lambda needs Docker to run a
 function, so ``LambdaFunction.invoke`` is hooked to call the handler with a Lambda-like context
-(the deadline included); and the ``ecs:runTask.sync`` integration is hooked to run the
-container's command in a subprocess (moto's own passes ``Cluster`` where boto3 wants
-``cluster``, and reads ``Tasks`` from a ``tasks`` response, so it cannot run a task at all).
+(the deadline included), and the summary function's invoke runs ``patcher.fleet_summary.handler``;
+the ``ecs:runTask.sync`` integration is hooked to run the container's command in a subprocess
+(moto's own passes ``Cluster`` where boto3 wants ``cluster``, and reads ``Tasks`` from a
+``tasks`` response, so it cannot run a task at all). moto's Distributed Map lacks ResultWriter's
+files and the tolerated failure threshold, and names an aws-sdk:s3 error s3.<...> rather than
+S3.<...>: tests/fixtures/sfn_distributed_map.py completes them as AWS documents them.
 """
 
 from __future__ import annotations
@@ -31,12 +34,17 @@ from typing import Any
 import boto3
 
 from patcher.dev.devrun import LambdaContext
+from tests.fixtures.sfn_distributed_map import (
+    complete_aws_sdk_error_names,
+    complete_distributed_map,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 DEFINITION = REPO / "statemachine" / "patcher.asl.json"
 DOCKERFILE = REPO / "Dockerfile"
 REGION = "us-east-1"
 RESULTS_PREFIX = "runs/"
+SUMMARY_FUNCTION = "StackFlowPatcherFleetSummary"
 MIGRATIONS_PREFIX = "migrations/"
 
 
@@ -69,6 +77,7 @@ class Aws:
     bucket: str
     results_bucket: str
     alias_arn: str
+    summary_arn: str
     cluster_arn: str
     task_definition_arn: str
     subnet: str
@@ -77,6 +86,7 @@ class Aws:
     endpoint: str  # the moto server the container's subprocess talks to
     invocations: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
+    summaries: list[dict[str, Any]] = field(default_factory=list)  # the summary function's
     tasks: list[list[str]] = field(default_factory=list)
     context: Callable[[], LambdaContext] = LambdaContext
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -103,6 +113,7 @@ class Aws:
         pairs = ",".join(f"{n}={a}" for n, a in (targets or {}).items())
         substitutions = {
             "FunctionArn": self.alias_arn,
+            "SummaryFunctionArn": self.summary_arn,
             "ClusterArn": self.cluster_arn,
             "TaskDefinitionArn": self.task_definition_arn,
             "SubnetIds": self.subnet,
@@ -121,16 +132,50 @@ class Aws:
         )["stateMachineArn"]
         return StateMachine(self, arn)
 
-    def result_keys(self, execution: str) -> dict[str, Any]:
-        """Every result object the execution wrote: {database: result}."""
+    def wave_records(self, execution: str, phase: str) -> dict[str, dict[str, Any]]:
+        """What the wave's ResultWriter wrote: {database: child execution record}, read through
+        its manifest.json (Input and Output parsed)."""
         s3 = boto3.client("s3", region_name=REGION)
-        prefix = f"{RESULTS_PREFIX}{execution}/"
+        prefix = f"{RESULTS_PREFIX}{execution}/{phase}/"
         listed = s3.list_objects_v2(Bucket=self.results_bucket, Prefix=prefix)
+        (manifest,) = [o["Key"] for o in listed["Contents"] if o["Key"].endswith("/manifest.json")]
+        body = json.loads(s3.get_object(Bucket=self.results_bucket, Key=manifest)["Body"].read())
         found = {}
-        for item in listed.get("Contents", []):
-            body = s3.get_object(Bucket=self.results_bucket, Key=item["Key"])["Body"].read()
-            found[item["Key"].removeprefix(prefix).removesuffix(".json")] = json.loads(body)
+        for files in body["ResultFiles"].values():
+            for f in files:
+                text = s3.get_object(Bucket=self.results_bucket, Key=f["Key"])["Body"].read()
+                for record in json.loads(text):
+                    record["Input"] = json.loads(record["Input"])
+                    record["Output"] = json.loads(record.get("Output") or "null")
+                    found[record["Input"]["database"] or "default"] = record
         return found
+
+    def failed_result(self, execution: str, database: str | None) -> Any:
+        """The whole record a failed item stored before its child failed (WriteFailed):
+        ``<ResultsPrefix><execution>/failed/<database or default>.json``, parsed."""
+        s3 = boto3.client("s3", region_name=REGION)
+        key = f"{RESULTS_PREFIX}{execution}/failed/{database or 'default'}.json"
+        return json.loads(s3.get_object(Bucket=self.results_bucket, Key=key)["Body"].read())
+
+
+def refuse_failed_puts(monkeypatch: Any, times: int | None) -> list[str]:
+    """moto's S3 throttles the first ``times`` PUTs (every one: None) of a key under a
+    ``/failed/`` prefix (SlowDown: the aws-sdk integration's S3.S3Exception); returns the
+    refused keys."""
+    from moto.s3.exceptions import S3ClientError
+    from moto.s3.models import S3Backend
+
+    original = S3Backend.put_object
+    refused: list[str] = []
+
+    def put_object(self: Any, bucket_name: str, key_name: str, *args: Any, **kw: Any) -> Any:
+        if "/failed/" in key_name and (times is None or len(refused) < times):
+            refused.append(key_name)
+            raise S3ClientError("SlowDown", "Please reduce your request rate.")
+        return original(self, bucket_name, key_name, *args, **kw)
+
+    monkeypatch.setattr(S3Backend, "put_object", put_object)
+    return refused
 
 
 @dataclass
@@ -162,12 +207,19 @@ class StateMachine:
 
 
 def hook_lambda(aws: Aws) -> Callable[..., bytes]:
-    """What moto's LambdaFunction.invoke does instead of starting a container."""
+    """What moto's LambdaFunction.invoke does instead of starting a container: the patcher
+    function runs ``lambda_handler``, the summary function ``fleet_summary.handler``."""
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
+        from patcher.fleet_summary import handler as summary_handler
         from patcher.handler import lambda_handler
 
         payload = json.loads(body)
+        if self.function_name == SUMMARY_FUNCTION:
+            summary = summary_handler(payload, aws.context())
+            with aws.lock:
+                aws.summaries.append(summary)
+            return json.dumps(summary).encode()
         with aws.lock:
             aws.invocations.append(payload)
         result = lambda_handler(payload, aws.context())
@@ -244,6 +296,10 @@ def make_world(endpoint: str) -> Aws:
     )  # fmt: skip
     version = lam.publish_version(FunctionName="StackFlowPatcher")["Version"]
     alias = lam.create_alias(FunctionName="StackFlowPatcher", Name="live", FunctionVersion=version)
+    summary = lam.create_function(
+        FunctionName=SUMMARY_FUNCTION, Runtime="python3.12", Role=role,
+        Handler="patcher.fleet_summary.handler", Code={"ZipFile": code.getvalue()},
+    )["FunctionArn"]  # fmt: skip
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
@@ -256,7 +312,7 @@ def make_world(endpoint: str) -> Aws:
         containerDefinitions=[{"name": "patcher", "image": "patcher:test", "essential": True}],
     )["taskDefinition"]["taskDefinitionArn"]  # fmt: skip
     return Aws(
-        bucket=bucket, results_bucket=results, alias_arn=alias["AliasArn"],
+        bucket=bucket, results_bucket=results, alias_arn=alias["AliasArn"], summary_arn=summary,
         cluster_arn=cluster, task_definition_arn=task_def, subnet=subnet,
         security_group=group, role_arn=role, endpoint=endpoint,
     )  # fmt: skip
@@ -284,6 +340,8 @@ def sfn_world(monkeypatch: Any, endpoint: str) -> Iterator[Aws]:
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         aws = make_world(endpoint)
         monkeypatch.setattr(LambdaFunction, "invoke", hook_lambda(aws))
+        complete_distributed_map(monkeypatch)
+        complete_aws_sdk_error_names(monkeypatch)
         submit, resolver = hook_ecs(aws)
         monkeypatch.setattr(ecs_service.StateTaskServiceEcs, "_eval_service_task", submit)
         monkeypatch.setattr(ecs_service.StateTaskServiceEcs, "_build_sync_resolver", resolver)

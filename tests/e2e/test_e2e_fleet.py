@@ -1,16 +1,20 @@
 """SPEC section 8, fleets: twelve real databases through moto's interpreter and the real handler.
 A canary wave first, then the rest at most max_concurrency at a time; failure accounting by the
-definition; each target's result in S3; the summary as output (or as the Fail state's Cause)."""
+Distributed Map itself (a failed target's child execution fails; ToleratedFailurePercentagePath);
+each target's record written by its ResultWriter; the summary function's summary as output (or
+as the Fail state's Cause)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import psycopg
 import pytest
 
-from tests.e2e.sfnkit import Aws, StateMachine, sfn_world
+from tests.e2e.sfnkit import REGION, RESULTS_PREFIX, Aws, StateMachine, sfn_world
 from tests.fixtures.engine import schema_snapshot, tables
 from tests.fixtures.postgres import PgServer
 
@@ -46,6 +50,31 @@ def break_database(dsn: str) -> None:
         conn.execute("CREATE TABLE t (other text)")
 
 
+def key_of(execution: str, database: str) -> str:
+    return f"{RESULTS_PREFIX}{execution}/failed/{database}.json"
+
+
+def stored_keys(aws: Aws, execution: str) -> list[str]:
+    s3 = boto3.client("s3", region_name=REGION)
+    listed = s3.list_objects_v2(Bucket=aws.results_bucket, Prefix=f"{RESULTS_PREFIX}{execution}/")
+    return sorted(o["Key"] for o in listed.get("Contents", []) if "/failed/" in o["Key"])
+
+
+def assert_stored_as_returned(
+    aws: Aws, execution: str, database: str, returned: dict[str, Any], file: str
+) -> None:
+    """The failed target's whole result is in S3, as the function returned it: its error's
+    type, message and position, its entries and current_version."""
+    stored = aws.failed_result(execution, database)
+    assert stored["result"] == returned
+    assert (stored["database"], stored["ok"], stored["status"]) == (database, False, "failed")
+    assert stored["error"] == {"type": "MigrationFailed", "message": returned["error"]["message"]}
+    error = stored["result"]["error"]
+    assert (error["type"], error["file"], error["line"]) == ("MigrationFailed", file, 1)
+    assert stored["result"]["current_version"] is None  # nothing applied there
+    assert stored["result_key"] == key_of(execution, database)
+
+
 def migrated(dsn: str) -> bool:
     return "schema_migrations" in tables(dsn) and "u" in tables(dsn)
 
@@ -64,6 +93,9 @@ def test_a_failing_canary_stops_the_fleet_before_any_other_database(
     ]
     assert [p["database"] for p in aws.invocations] == ["db00"]
     assert not any("schema_migrations" in tables(dsns[n]) for n in NAMES[1:])
+    (returned,) = aws.results
+    assert_stored_as_returned(aws, execution.name, "db00", returned, "0001_t.up.sql")
+    assert summary["failures"][0]["result_key"] == key_of(execution.name, "db00")
 
 
 def test_a_later_failure_fails_the_fleet_at_zero_tolerance_and_is_named(
@@ -82,10 +114,20 @@ def test_a_later_failure_fails_the_fleet_at_zero_tolerance_and_is_named(
     assert all(migrated(dsns[n]) for n in NAMES if n != "db07")
     assert "schema_migrations" not in tables(dsns["db07"]) or not migrated(dsns["db07"])
     assert sorted(p["database"] for p in aws.invocations) == NAMES  # once each, canary too
-    results = aws.result_keys(execution.name)
+    results = aws.wave_records(execution.name, "rest")  # ResultWriter's, the canary's too
     assert sorted(results) == NAMES
-    assert results["db07"]["result"]["error"]["type"] == "MigrationFailed"
-    assert results["db03"]["result"]["status"] == "applied"
+    assert (results["db07"]["Status"], results["db07"]["Error"]) == ("FAILED", "MigrationFailed")
+    (returned,) = [r for r in aws.results if not r["ok"]]
+    assert json.loads(results["db07"]["Cause"]) == {
+        "database": "db07", "status": "failed", "type": "MigrationFailed",
+        "message": returned["error"]["message"], "result_key": key_of(execution.name, "db07"),
+    }  # fmt: skip
+    assert "version 1 up failed" in returned["error"]["message"]
+    assert_stored_as_returned(aws, execution.name, "db07", returned, "0001_t.up.sql")
+    assert summary["failures"][0]["result_key"] == key_of(execution.name, "db07")
+    assert stored_keys(aws, execution.name) == [key_of(execution.name, "db07")]  # failed only
+    assert results["db03"]["Output"]["result"]["status"] == "applied"
+    assert results["db00"]["Output"]["status"] == "applied"  # the canary's reused result
 
 
 def test_a_failure_within_the_tolerated_percentage_succeeds_with_the_summary(
@@ -104,6 +146,33 @@ def test_a_failure_within_the_tolerated_percentage_succeeds_with_the_summary(
     strict = machine.run({"action": "migrate", "databases": "*", "tolerated_failure_percentage": 8})
     assert (strict.status, strict.error) == ("FAILED", "FleetFailed")
     assert strict.cause_json["counts"]["up_to_date"] == N - 1
+
+
+def test_one_of_twelve_failing_within_ten_percent_succeeds_and_is_named(
+    fleet: tuple[Aws, StateMachine, dict[str, str]],
+) -> None:
+    aws, machine, dsns = fleet
+    break_database(dsns["db09"])
+    execution = machine.run(
+        {"action": "migrate", "databases": "*", "tolerated_failure_percentage": 10}
+    )
+    assert execution.status == "SUCCEEDED", execution.cause
+    summary = execution.output
+    assert (summary["ran"], summary["succeeded"], summary["failed"]) == (N, N - 1, 1)
+    assert summary["counts"]["applied"] == N - 1 and summary["counts"]["failed"] == 1
+    ((name, status, error_type),) = [
+        (f["database"], f["status"], f["error"]["type"]) for f in summary["failures"]
+    ]
+    assert (name, status, error_type) == ("db09", "failed", "MigrationFailed")
+    assert "db09 (MigrationFailed)" in summary["message"]
+    assert summary["results"].endswith(f"/{execution.name}/")
+    assert all(migrated(dsns[n]) for n in NAMES if n != "db09") and not migrated(dsns["db09"])
+    records = aws.wave_records(execution.name, "rest")
+    assert records["db09"]["Error"] == "MigrationFailed" and records["db09"]["Output"] is None
+    (returned,) = [r for r in aws.results if not r["ok"]]
+    assert_stored_as_returned(aws, execution.name, "db09", returned, "0001_t.up.sql")
+    assert summary["failures"][0]["result_key"] == key_of(execution.name, "db09")
+    assert len(aws.summaries) == 2  # after the canary wave, after the rest
 
 
 def test_a_fleet_dry_run_changes_nothing_anywhere(

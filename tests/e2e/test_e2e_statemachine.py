@@ -10,10 +10,11 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from botocore.exceptions import ClientError
 
 from patcher.db.locks import lock_key
 from patcher.dev.devrun import LambdaContext
-from tests.e2e.sfnkit import Aws, sfn_world
+from tests.e2e.sfnkit import RESULTS_PREFIX, Aws, refuse_failed_puts, sfn_world
 from tests.fixtures.engine import history, tables
 
 # Each scenario runs whole executions (seconds to a minute): CI runs them, test-fast does not.
@@ -84,6 +85,8 @@ def test_a_database_locked_too_long_fails_as_locked(aws: Aws, pg_dsn: str) -> No
     assert (execution.status, execution.error) == ("FAILED", "LockTimeout")
     assert "lock" in (execution.cause or "")
     assert len(aws.invocations) == 3  # the first try and two retries
+    stored = aws.failed_result(execution.name, None)
+    assert (stored["status"], stored["result"]) == ("locked", aws.results[-1])
     assert "a" not in tables(pg_dsn)
 
 
@@ -95,6 +98,49 @@ def test_a_failed_migration_fails_with_its_type_and_message(aws: Aws, pg_dsn: st
     assert "version 2 up failed" in (execution.cause or "")
     assert history(pg_dsn) == [(1, False)] and "bad" not in tables(pg_dsn)
     assert len(aws.invocations) == 1
+    (returned,) = aws.results
+    stored = aws.failed_result(execution.name, None)  # the whole result, before the child failed
+    assert stored["result"] == returned
+    assert (stored["ok"], stored["status"], stored["invocations"]) == (False, "failed", 1)
+    assert stored["error"] == {"type": "MigrationFailed", "message": returned["error"]["message"]}
+    error = stored["result"]["error"]
+    assert (error["version"], error["file"], error["line"]) == (2, "0002_bad.up.sql", 2)
+    assert error["column"] == returned["error"]["column"] and error["column"] >= 1
+    assert stored["result"]["current_version"] == 1
+    assert 1 in [m["version"] for m in stored["result"]["migrations"]]  # applied before it
+    key = f"{RESULTS_PREFIX}{execution.name}/failed/default.json"
+    assert stored["result_key"] == key
+    record = aws.wave_records(execution.name, "single")["default"]
+    assert json.loads(record["Cause"]) == {
+        "database": None, "status": "failed", "type": "MigrationFailed",
+        "message": returned["error"]["message"], "result_key": key,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(("refusals", "stored"), [(1, True), (None, False)])
+def test_a_failed_targets_result_write_is_retried_and_never_hides_its_error(
+    aws: Aws, pg_dsn: str, monkeypatch: pytest.MonkeyPatch, refusals: int | None, stored: bool
+) -> None:
+    """S3 throttles the failed result's PUT once (retried: stored) or always (1 + 3 tries: the
+    child still fails with MigrationFailed and its message; the Cause says why nothing is
+    stored)."""
+    refused = refuse_failed_puts(monkeypatch, refusals)
+    aws.put("0001_bad.up.sql", "SELECT 1/0;\n")
+    execution = aws.state_machine().run({"action": "migrate"})
+    assert (execution.status, execution.error) == ("FAILED", "MigrationFailed")
+    (returned,) = aws.results
+    assert execution.cause == returned["error"]["message"]
+    assert len(refused) == (1 if stored else 4)
+    cause = json.loads(aws.wave_records(execution.name, "single")["default"]["Cause"])
+    assert (cause["type"], cause["message"]) == ("MigrationFailed", returned["error"]["message"])
+    if stored:
+        assert aws.failed_result(execution.name, None)["result"] == returned
+        assert cause["result_key"] == refused[0] and "not_written" not in cause
+    else:
+        with pytest.raises(ClientError, match="NoSuchKey"):
+            aws.failed_result(execution.name, None)
+        assert cause["result_key"] is None
+        assert cause["not_written"].startswith("S3.S3Exception: Please reduce your request rate.")
 
 
 def test_no_progress_fails_the_execution(aws: Aws, pg_dsn: str) -> None:

@@ -92,3 +92,31 @@ def test_the_container_runs_the_cli_from_the_lambda_package() -> None:
     assert 'ENTRYPOINT ["python", "-m", "patcher.cli"]' in text
     assert "COPY build/lambda/ /var/task/" in text  # the same code and CA path as the function
     assert "USER 10001" in text
+
+
+def test_a_failed_target_is_stored_under_the_results_prefix_and_still_fails() -> None:
+    """The item's own S3 write: into the results bucket under ResultsPrefix (what the role may
+    write), retried, and whatever it does, on to the Fail state (never to the item's success)."""
+    wave = json.loads(DEFINITION.read_text())["States"]["Wave"]
+    assert wave["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+    item = wave["ItemProcessor"]["States"]
+    puts = [
+        n for n, s in item.items() if s.get("Resource") == "arn:aws:states:::aws-sdk:s3:putObject"
+    ]
+    assert puts == ["WriteFailed"]
+    write = item["WriteFailed"]
+    assert write["Parameters"]["Bucket"] == "${ResultsBucket}"
+    assert write["Parameters"]["Key.$"] == "$.result_key"
+    assert item["FailedRecord"]["Parameters"]["result_key.$"].startswith(
+        "States.Format('${ResultsPrefix}{}/failed/"
+    )
+    assert write["Retry"] and "States.ALL" not in write["Retry"][0]["ErrorEquals"]
+    (catch,) = write["Catch"]
+    assert catch["ErrorEquals"] == ["States.ALL"]
+    for after in (item[catch["Next"]], item[write["Next"]]):
+        assert after["Type"] == "Pass" and item[after["Next"]]["Type"] == "Fail"
+    fail = item["ItemFailed"]
+    assert (fail["ErrorPath"], fail["CausePath"]) == (
+        "$.error.type",
+        "States.JsonToString($.cause)",
+    )

@@ -425,6 +425,7 @@ ORCHESTRATION_ROLES = {
     "StateMachineRole": "states.amazonaws.com",
     "LongRunExecutionRole": "ecs-tasks.amazonaws.com",
     "LongRunTaskRole": "ecs-tasks.amazonaws.com",
+    "FleetSummaryRole": "lambda.amazonaws.com",
 }
 
 
@@ -544,3 +545,45 @@ def _evaluate(node: Any, params: dict[str, Any]) -> Any:
     if isinstance(node, list):
         return [_evaluate(item, params) for item in node]
     return node
+
+
+def _grants(role: dict[str, Any]) -> set[tuple[tuple[str, ...], str | None]]:
+    statements = [s for p in role["Properties"]["Policies"] for s, _ in _statements(
+        p["PolicyDocument"]["Statement"])]  # fmt: skip
+    return {(tuple(_as_list(s["Action"])), _text(s["Resource"])) for s in statements}
+
+
+RESULTS_ARN = "arn:${AWS::Partition}:s3:::${ResultsBucket}/${ResultsPrefix}*"
+
+
+def test_the_fleet_summary_only_reads_the_results_prefix() -> None:
+    """The second function: same package, its own handler, outside the VPC, read-only."""
+    resources = load_template()["Resources"]
+    props = resources["FleetSummary"]["Properties"]
+    assert props["Handler"] == "patcher.fleet_summary.handler"
+    assert props["CodeUri"] == resources[FUNCTION]["Properties"]["CodeUri"]
+    assert props["Role"] == {"Fn::GetAtt": ["FleetSummaryRole", "Arn"]}
+    assert "VpcConfig" not in props and "Policies" not in props
+    role = resources["FleetSummaryRole"]
+    assert not role["Properties"].get("ManagedPolicyArns")
+    logs = "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+    assert _grants(role) == {
+        (("s3:ListBucket",), "arn:${AWS::Partition}:s3:::${ResultsBucket}"),
+        (("s3:GetObject",), RESULTS_ARN),
+        (("logs:CreateLogStream", "logs:PutLogEvents"), logs + "${FleetSummaryLogGroup}:*"),
+    }
+    (listing,) = [s for p in role["Properties"]["Policies"] for s, _ in _statements(
+        p["PolicyDocument"]["Statement"]) if s["Action"] == "s3:ListBucket"]  # fmt: skip
+    assert _text(listing["Condition"]["StringLike"]["s3:prefix"]) == "${ResultsPrefix}*"
+
+
+def test_the_state_machine_invokes_the_two_aliases_and_writes_only_results() -> None:
+    resources = load_template()["Resources"]
+    grants = _grants(resources["StateMachineRole"])
+    invoked = {r for actions, r in grants if actions == ("lambda:InvokeFunction",)}
+    assert invoked == {"${StackFlowPatcherAliaslive}", "${FleetSummaryAliaslive}"}
+    s3 = {(a, r) for a, r in grants if any(x.startswith("s3:") for x in a)}
+    assert s3 == {(("s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts",
+                    "s3:AbortMultipartUpload"), RESULTS_ARN)}  # fmt: skip
+    subs = resources["Orchestrator"]["Properties"]["DefinitionSubstitutions"]
+    assert subs["SummaryFunctionArn"] == {"Ref": "FleetSummaryAliaslive"}
