@@ -7,9 +7,11 @@ updates of a few thousand rows, column additions with comments, and a few no-tra
 ``CREATE INDEX CONCURRENTLY``. moto's ThreadedMotoServer serves S3 over HTTP from this process
 (its request handling shares this process's GIL, not the child's). StackFlowPatcher runs as a
 new ``python`` process that imports ``patcher.handler`` and calls ``lambda_handler`` once (the
-cold start of a Lambda container, interpreter start included); psql gets the same files as one
-stream, each transactional file in its own transaction with a history insert, like the apply
-benchmark's floor.
+cold start of a Lambda container, interpreter start included), with the variables the Lambda
+runtime sets (so tracing is live, as in the deployed function; until 2026-12-02 the child ran
+without them and the X-Ray SDK started its off-Lambda sampler, two X-Ray clients, ~0.2 s);
+psql gets the same files as one stream, each transactional file in its own transaction with a
+history insert, like the apply benchmark's floor.
 """
 
 from __future__ import annotations
@@ -191,4 +193,17 @@ def _lambda_env(endpoint: str, bucket: str, url: str) -> dict[str, str]:
         "AWS_CONFIG_FILE": "/dev/null",
         "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
         "POWERTOOLS_SERVICE_NAME": "StackFlowPatcher",
+        # What the Lambda runtime sets: Powertools' Tracer is live and the X-Ray SDK works in
+        # its Lambda mode (a facade segment from _X_AMZN_TRACE_ID, no sampling-rule poller and
+        # no X-Ray clients of its own); segments go by UDP to an address nobody listens on.
+        "LAMBDA_TASK_ROOT": str(ROOT),
+        "AWS_LAMBDA_FUNCTION_NAME": "StackFlowPatcher",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "_X_AMZN_TRACE_ID": (
+            "Root=1-674e0b2c-0123456789abcdef01234567;Parent=0123456789abcdef;Sampled=1"
+        ),
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+        "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
     }
