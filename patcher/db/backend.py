@@ -163,11 +163,11 @@ class PostgresBackend:
 
     def finish_clean(self, record: HistoryChange, elapsed_ms: int) -> LockState:
         """Restore the session, clear the mark, check the lock: one round trip."""
+        from patcher.db import execution  # loads with the first statement run
+
         text = self._history.finish_clean_sql(record, elapsed_ms)
         cur = self.conn.cursor()
         cur.execute(f"{self._restore}{text};\n{self._lock_check}", prepare=False)
-        from patcher.db import execution  # loads with the first statement run
-
         return self._lock_state(execution.last_value(cur))
 
     def _lock_state(self, answer: str) -> LockState:
