@@ -204,8 +204,10 @@ def output_format(args: argparse.Namespace) -> str:
 
 def write_result(result: dict[str, Any], fmt: str) -> None:
     """The result on stdout, written as it is made (a 50 MB SQL preview is never copied whole)."""
-    if fmt == "json" and result.get("dry_run") is False:  # no SQL in it: small by construction
-        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")  # 4x faster
+    from patcher.engine.result import holds_sql
+
+    if fmt == "json" and not holds_sql(result):  # small: json.dumps, 4x the sliced writer's speed
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
     elif fmt == "json":
         write_json(result, sys.stdout)
     elif fmt == "markdown":

@@ -56,16 +56,19 @@ def build_result(
         "request_id": request_id,
         "duration_ms": duration_ms,
     }
-    return fit(result, limit, previews=dry_run)
+    return fit(result, limit)
 
 
-def fit(result: dict[str, Any], limit: int, *, previews: bool = True) -> dict[str, Any]:
-    """The result itself when it fits ``limit`` bytes, else a copy cut (with markers) to fit.
+def holds_sql(result: dict[str, Any]) -> bool:
+    """Whether a result may hold scripts' SQL (megabytes of it): only a dry run's does. Any
+    other is small by construction (names, states, error text), so it is measured and printed
+    by ``json.dumps`` itself, in C; a preview only slice by slice, never escaped whole."""
+    return result.get("dry_run") is not False
 
-    Only a dry run's result holds scripts' SQL: another is measured by ``json.dumps`` itself,
-    in C and ~10 times faster, a copy that is small by construction (names, states, error
-    text); a preview is measured slice by slice, never escaped whole (``json_size``)."""
-    size = json_size(result) if previews else len(json.dumps(result, default=str))
+
+def fit(result: dict[str, Any], limit: int) -> dict[str, Any]:
+    """The result itself when it fits ``limit`` bytes, else a copy cut (with markers) to fit."""
+    size = json_size(result) if holds_sql(result) else len(json.dumps(result, default=str))
     if size <= limit:
         return result
     note = (
