@@ -93,6 +93,7 @@ class Connection:
     queries: list[str] = field(default_factory=list)  # the text of each 'Q' / 'P', shortened
     cut: str | None = None  # how it was cut, when it was
     cut_query: str | None = None  # the last query text sent (or withheld) at the cut
+    backend_pid: int | None = None  # the server's process, from its BackendKeyData
     finished: threading.Event = field(default_factory=threading.Event)  # both sides closed
 
     @property
@@ -175,6 +176,11 @@ class CrashProxy:
             first.finished.wait(timeout)
         return first
 
+    def cut_backends(self) -> set[int]:
+        """The server processes of the connections the proxy cut (their sockets reset)."""
+        with self._lock:
+            return {c.backend_pid for c in self.connections if c.cut and c.backend_pid}
+
     def close(self) -> None:
         self._stop.set()
         with contextlib.suppress(OSError):
@@ -219,6 +225,7 @@ class CrashProxy:
     def _serve(self, conn: Connection, client: socket.socket) -> None:
         client.settimeout(max(1.0, self._deadline - time.monotonic()))
         server: socket.socket | None = None
+        reply: _ServerPump | None = None
         try:
             startup = self._startup(client)
             server = socket.create_connection(self.upstream, timeout=10)
@@ -230,13 +237,15 @@ class CrashProxy:
             server.sendall(startup)
             if struct.unpack("!i", startup[4:8])[0] == _CANCEL_REQUEST:
                 return  # a cancel request: the server answers by closing
-            reply = _ServerPump(server, client)
+            reply = _ServerPump(conn, server, client)
             reply.start()
             self._client_loop(conn, client, server, reply)
         except (_Closed, OSError):
             pass
         finally:
             _reset(client, *([server] if server else []))
+            if reply is not None:
+                reply.join(5.0)
             conn.finished.set()
 
     def _startup(self, client: socket.socket) -> bytes:
@@ -272,24 +281,40 @@ class CrashProxy:
                     reply.ready.wait(self.reply_wait if kind in (b"Q", b"S") else 0.2)
                 conn.cut_query = conn.queries[-1] if conn.queries else None
                 conn.cut = f"{self.variant} message {conn.count} ({kind.decode()})"
-                _reset(client, server)
+                _cut(client, server, reply)
                 return
             server.sendall(frame)
 
 
+def _cut(client: socket.socket, server: socket.socket, reply: _ServerPump) -> None:
+    """Reset both sockets; the server's is closed only once its reader thread has returned.
+
+    So no read of another thread is in flight on it when it closes: the close is its last
+    reference, and it sends the reset then (the backend exits on it)."""
+    _reset(client)
+    with contextlib.suppress(OSError):
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        server.shutdown(socket.SHUT_RD)  # wakes the reader: its recv returns b""
+    reply.join(5.0)
+    _reset(server)
+
+
 class _ServerPump(threading.Thread):
     """Server to client, frame by frame; once ``swallow`` is set, frames are dropped and
-    ``ready`` is set at the first ReadyForQuery."""
+    ``ready`` is set at the first ReadyForQuery. Notes the backend's pid on ``conn``."""
 
-    def __init__(self, server: socket.socket, client: socket.socket) -> None:
+    def __init__(self, conn: Connection, server: socket.socket, client: socket.socket) -> None:
         super().__init__(name="crash-proxy-reply", daemon=True)
-        self.server, self.client = server, client
+        self.conn, self.server, self.client = conn, server, client
         self.swallow, self.ready = threading.Event(), threading.Event()
 
     def run(self) -> None:
         try:
             while True:
                 kind, frame = _read_frame(self.server)
+                if kind == b"K" and len(frame) >= 9:  # BackendKeyData: pid, then the key
+                    (self.conn.backend_pid,) = struct.unpack("!i", frame[5:9])
                 if self.swallow.is_set():
                     if kind == b"Z":
                         self.ready.set()
