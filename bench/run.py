@@ -33,12 +33,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=sorted(BENCHMARKS),
         help="run just these (full size unless --smoke)",
     )
-    parser.add_argument("--fsync", action="store_true", help="clusters with fsync on")
+    parser.add_argument("--fsync", action="store_true", help="clusters with fsync on (on disk)")
+    parser.add_argument(
+        "--disk", action="store_true", help="clusters on disk, not in /dev/shm (fsync stays off)"
+    )
     parser.add_argument("--repeat", type=int, help="runs per case (default: 3 big, 5 small)")
     args = parser.parse_args(argv)
     if not (args.all or args.smoke or args.only):
         parser.error("give --all, --smoke or --only NAME...")
-    settings = Settings(smoke=args.smoke, fsync=args.fsync, repeat=args.repeat)
+    settings = Settings(smoke=args.smoke, fsync=args.fsync, disk=args.disk, repeat=args.repeat)
     names = args.only or list(BENCHMARKS)
     missed: list[str] = []
     for name in names:
