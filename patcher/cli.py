@@ -6,12 +6,16 @@ Exit status: 0 when the result is ``ok``, 1 when it is not, 2 for bad usage.
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import json
+import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from patcher.config import load_config, select_database
 from patcher.core.errors import InvalidRequest, PatcherError
@@ -69,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render_cmd.add_argument("file", help="a result JSON file, or - for stdin")
     _add_format(render_cmd, default="markdown")
-    from patcher.lint.command import add_parser as add_lint
+    from patcher.lint_cli import add_parser as add_lint
 
     add_lint(sub)
     from patcher.statemachine import add_parser
@@ -141,7 +145,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return int(invoke_command(args))
     if args.command == "lint":
-        from patcher.lint.command import run as run_lint
+        from patcher.lint_cli import run as run_lint
 
         return run_lint(args)
     if args.command == "run-state-machine":
@@ -149,6 +153,29 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_state_machine(args)
     return run_engine(args)
+
+
+def entry() -> NoReturn:
+    """The ``patcher`` console command: ``main``, then ``exit_now``."""
+    exit_now(main())
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit with ``code`` without the interpreter's teardown, once the command is done.
+
+    Freeing every module and object at exit (psycopg, pydantic, the run's records) costs
+    ~40-50 ms here, a quarter of what a small ``patcher migrate`` spends outside the server.
+    What exit must still do is done first: the ``atexit`` handlers run (logging's flush, a dev
+    cluster's stop) and the standard streams are flushed. A thread still running (none is,
+    after a command: the watchdog and the progress ticker are joined) takes the normal exit.
+    """
+    if threading.active_count() > 1:
+        raise SystemExit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing is left to tell
+            stream.flush()
+    os._exit(code)
 
 
 def run_engine(args: argparse.Namespace) -> int:
@@ -248,4 +275,4 @@ def _version(text: str) -> int:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    entry()

@@ -3,6 +3,9 @@
 Exit status (SPEC section 9): 1 when a finding at or above ``--fail-on`` remains (default
 ``warning``), 0 otherwise, 2 for bad usage (also a path that names nothing, or a file that is
 not UTF-8: nothing was linted).
+
+It lives outside the ``patcher.lint`` package so that registering the subcommand, which every
+``patcher`` command does, does not load the linter and its rules (~20 ms of a ``migrate``).
 """
 
 from __future__ import annotations
