@@ -31,6 +31,7 @@ DURABLE_SETTINGS = ("fsync=on", "synchronous_commit=on", "full_page_writes=on",
 # hour. That noise is the disk's, paid alike by every tool; a memory-backed data directory
 # leaves the tools' own work to compare. ``--fsync`` (durability) and ``--disk`` keep the disk.
 MEMORY_FS = Path("/dev/shm")
+MEMORY_FS_NEEDS = 4 << 30  # the largest case (10 million rows, and its WAL) with room to spare
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,12 @@ class Settings:
         return self.repeat or default
 
     def cluster_parent(self) -> Path | None:
-        """Where throwaway clusters live: memory (``/dev/shm``) when it can, else the temp dir."""
+        """Where throwaway clusters live: memory (``/dev/shm``) when it is writable and roomy
+        (a container's default 64 MB is not), else the temp dir."""
         if self.fsync or self.disk or not os.access(MEMORY_FS, os.W_OK | os.X_OK):
             return None
-        return MEMORY_FS
+        fs = os.statvfs(MEMORY_FS)
+        return MEMORY_FS if fs.f_bavail * fs.f_frsize >= MEMORY_FS_NEEDS else None
 
 
 @contextlib.contextmanager
