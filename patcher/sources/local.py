@@ -13,6 +13,7 @@ import os
 import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from patcher.core.errors import InvalidSource, SourceUnavailable
 from patcher.core.models import SourceObject
@@ -82,11 +83,11 @@ class LocalSource:
                 raise _changed(obj, mode)
             fd = os.open(obj.key, _OPEN_FLAGS)
             with open(fd, "rb") as file:
-                mode = os.fstat(file.fileno()).st_mode
-                if not stat.S_ISREG(mode):
-                    raise _changed(obj, mode)
+                st = os.fstat(file.fileno())
+                if not stat.S_ISREG(st.st_mode):
+                    raise _changed(obj, st.st_mode)
                 limit = self.max_script_bytes
-                data = file.read() if limit is None else file.read(limit + 1)
+                data = file.read() if limit is None else _read_bounded(file, st.st_size, limit)
         except OSError as exc:
             raise SourceUnavailable(f"cannot read {obj.key}: {exc.strerror}") from exc
         if self.max_script_bytes is not None and len(data) > self.max_script_bytes:
@@ -97,6 +98,16 @@ class LocalSource:
     def read_many(self, objs: Iterable[SourceObject]) -> Iterator[tuple[SourceObject, bytes]]:
         for obj in objs:
             yield obj, self.read(obj)
+
+
+def _read_bounded(file: BinaryIO, size: int, limit: int) -> bytes:
+    """At most ``limit + 1`` bytes. ``read(n)`` allocates n bytes before it reads (100 MB by
+    default: ~20 us of every small script), so this asks for the size ``fstat`` gave and reads
+    on only when the file grew since."""
+    data = file.read(min(size, limit) + 1)
+    if size < len(data) <= limit:
+        data += file.read(limit + 1 - len(data))
+    return data
 
 
 def shown_name(name: str) -> str:
