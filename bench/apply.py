@@ -13,14 +13,24 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
 import psycopg
 
 from bench import tools
-from bench.common import Settings, Table, cluster, database, median, quiet_stdout, ratio, timed
+from bench.common import (
+    Settings,
+    Table,
+    bytecode_envs,
+    cluster,
+    database,
+    median,
+    quiet_stdout,
+    ratio,
+    timed,
+)
 from patcher import cli
 
 UP = """CREATE TABLE t_{i} (
@@ -89,7 +99,7 @@ class Tools:
     psql: list[str]
     dbmate: str
     yoyo: str
-    installed: dict[str, str]  # the environment of a ``patcher`` process: see installed_env
+    installed: dict[str, str]  # a ``patcher`` process's: bytecode, as pip installs it
 
 
 def floor_up(t: Tools, files: dict[str, Path], url: str) -> None:
@@ -113,19 +123,11 @@ def ours_process(t: Tools, files: dict[str, Path], url: str) -> None:
             "--database-url", url, "--json"], env=t.installed)  # fmt: skip
 
 
-def installed_env(cache: Path) -> dict[str, str]:
-    """Bytecode for every module, as pip leaves an installed ``patcher`` and its deps (here
-    patcher is an editable install and ``PYTHONDONTWRITEBYTECODE`` may be set, so without this
-    each start would compile the ~45 patcher modules a migrate loads from source): a private cache
-    (``PYTHONPYCACHEPREFIX``), filled by ``warm_bytecode``, then only read."""
-    env = {k: v for k, v in tools.clean_env().items() if k != "PYTHONPYCACHEPREFIX"}
-    return env | {"PYTHONPYCACHEPREFIX": str(cache), "PYTHONDONTWRITEBYTECODE": "1"}
-
-
-def warm_bytecode(t: Tools, files: dict[str, Path], url: str) -> None:
-    """One untimed process run that may write bytecode, so the timed runs only read it."""
-    writing = {k: v for k, v in t.installed.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    ours_process(Tools(t.psql, t.dbmate, t.yoyo, writing), files, url)
+def warm_bytecode(t: Tools, writing: dict[str, str], files: dict[str, Path], url: str) -> None:
+    """One untimed process run that fills the bytecode cache, so the timed runs only read it
+    (here patcher is an editable install and ``PYTHONDONTWRITEBYTECODE`` may be set: without
+    it each start would compile the ~45 patcher modules a migrate loads from source)."""
+    ours_process(replace(t, installed=writing), files, url)
 
 
 def dbmate_up(t: Tools, files: dict[str, Path], url: str) -> None:
@@ -173,11 +175,13 @@ def run(settings: Settings) -> Table:
     )
     with cluster(settings) as server, tempfile.TemporaryDirectory(prefix="bench-apply-") as tmp:
         psql = [tools.psql(server.bin_dir), "-X", "-q", "-v", "ON_ERROR_STOP=1"]
-        t = Tools(psql, tools.dbmate(), tools.yoyo(), installed_env(Path(tmp) / "pyc"))
+        reading, writing = bytecode_envs(tools.clean_env(), Path(tmp) / "pyc")
+        t = Tools(psql, tools.dbmate(), tools.yoyo(), reading)
         for n in sizes:
             files = write_migrations(Path(tmp) / str(n), n)
-            with database(server) as url:
-                warm_bytecode(t, files, url)
+            if n == sizes[0]:
+                with database(server) as url:
+                    warm_bytecode(t, writing, files, url)
             times: dict[str, list[float]] = {name: [] for name in CASES}
             times |= {f"{name} rollback": [] for name, case in CASES.items() if case[2]}
             for _ in range(settings.reps(3 if n >= 2000 else 5)):

@@ -32,7 +32,7 @@ import time
 import zipfile
 from pathlib import Path
 
-from bench.common import ROOT, Settings, Table, median, ratio
+from bench.common import ROOT, Settings, Table, bytecode_envs, median, ratio
 
 CLASSES = (
     "from aws_lambda_powertools import Logger, Metrics, Tracer; "
@@ -101,13 +101,12 @@ def _environments(tmp: Path) -> tuple[dict[str, str], dict[str, str], Path]:
     for every case, then only read. Also a copy of ``patcher`` with no bytecode and a cache
     that is never used, for the from-source row (the deps from site-packages' bytecode)."""
     base = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
-    cached = dict(base, PYTHONPYCACHEPREFIX=str(tmp / "pyc"))
-    warm = {k: v for k, v in cached.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    cached, warm = bytecode_envs(base, tmp / "pyc")
     for code in CASES.values():
         import_seconds(code, warm)
     src = tmp / "src"
     shutil.copytree(ROOT / "patcher", src / "patcher", ignore=shutil.ignore_patterns("__pycache__"))
-    return dict(cached, PYTHONDONTWRITEBYTECODE="1"), dict(base, PYTHONDONTWRITEBYTECODE="1"), src
+    return cached, dict(base, PYTHONDONTWRITEBYTECODE="1"), src
 
 
 def _package_size() -> str:

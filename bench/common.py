@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import os
@@ -47,9 +48,11 @@ class Settings:
         """How many runs to take the median of: ``--repeat`` or the benchmark's default."""
         return self.repeat or default
 
+    @functools.cached_property
     def cluster_parent(self) -> Path | None:
         """Where throwaway clusters live: memory (``/dev/shm``) when it is writable and roomy
-        (a container's default 64 MB is not), else the temp dir."""
+        (a container's default 64 MB is not), else the temp dir. Decided once per run, so the
+        JSON records where the clusters were, not what /dev/shm holds by then."""
         if self.fsync or self.disk or not os.access(MEMORY_FS, os.W_OK | os.X_OK):
             return None
         fs = os.statvfs(MEMORY_FS)
@@ -67,7 +70,7 @@ def cluster(settings: Settings) -> Iterator[PgServer]:
     pgserver.SERVER_SETTINGS = DURABLE_SETTINGS if settings.fsync else FAST_SETTINGS
     try:
         server = pgserver.start_local_cluster(
-            bin_dir, run_as=run_as, parent=settings.cluster_parent()
+            bin_dir, run_as=run_as, parent=settings.cluster_parent
         )
     finally:
         pgserver.SERVER_SETTINGS = saved
@@ -75,6 +78,15 @@ def cluster(settings: Settings) -> Iterator[PgServer]:
         yield server
     finally:
         server.stop()
+
+
+def bytecode_envs(base: dict[str, str], cache: Path) -> tuple[dict[str, str], dict[str, str]]:
+    """Environments that load every module from one private bytecode cache
+    (``PYTHONPYCACHEPREFIX``), as pip leaves installed packages: (reading, writing). Run once
+    with the writing one to fill the cache; time with the reading one."""
+    writing = {k: v for k, v in base.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    writing["PYTHONPYCACHEPREFIX"] = str(cache)
+    return dict(writing, PYTHONDONTWRITEBYTECODE="1"), writing
 
 
 @contextlib.contextmanager
@@ -145,7 +157,7 @@ class Table:
         mode = "smoke" if settings.smoke else "full"
         record = {
             "benchmark": self.name, "title": self.title, "mode": mode, "at": stamp,
-            "fsync": settings.fsync, "cluster_dir": str(settings.cluster_parent() or "temp dir"),
+            "fsync": settings.fsync, "cluster_dir": str(settings.cluster_parent or "temp dir"),
             "host": platform.node(), "columns": self.columns,
             "rows": self.rows, "targets": self.targets, "notes": self.notes, "raw": self.raw,
         }  # fmt: skip
