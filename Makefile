@@ -11,7 +11,7 @@ SQUAWK := .local/tools/squawk/bin/squawk
 DBMATE := .local/node/node_modules/@dbmate/linux-x64/bin/dbmate
 ASL_VALIDATOR := .local/node/node_modules/asl-validator/package.json
 
-.PHONY: install test test-unit test-fast test-matrix pg-bin lint run bench bench-smoke package lock clean sarif-tool lint-compare
+.PHONY: install test test-unit test-fast test-matrix pg-bin lint docs run bench bench-smoke package lock clean sarif-tool lint-compare
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check patcher tests bench
 	$(BIN)/ruff format --check patcher tests bench
 	$(BIN)/mypy
+
+# The docs site (mkdocs.yml, docs/) into build/site. --strict: a broken link or anchor, or a page
+# missing from the nav, fails the build. NO_MKDOCS_2_WARNING silences mkdocs-material's banner
+# about MkDocs 2.0, which says nothing about this site.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --all
