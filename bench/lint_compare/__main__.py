@@ -179,7 +179,7 @@ def render(result: dict[str, Any]) -> str:
     ]
     for name, line, rule, text in result["missed"]:
         lines.append(f"  missed: {name}:{line} {rule}: {text}")
-    lines.append("squawk findings on pre-existing objects with no equivalent (see README):")
+    lines.append("squawk findings on pre-existing objects with no equivalent (see docs/lint.md):")
     for rule, count in result["no_equivalent"].most_common():
         lines.append(f"  {rule}: {count} ({SQUAWK[rule].note[:80]})")
     for who, found in (("squawk", squawk), ("ours", ours)):
@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.lint_compare", description=__doc__)
     parser.add_argument("--count", type=int, default=250)
     parser.add_argument("--squawk", type=Path, default=SQUAWK_BIN)
-    parser.add_argument("--table", action="store_true", help="print the README squawk table")
+    parser.add_argument("--table", action="store_true", help="print docs/lint.md's squawk table")
     args = parser.parse_args(argv)
     if args.table:
         print(table())

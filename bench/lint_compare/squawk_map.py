@@ -1,9 +1,9 @@
 # ruff: noqa: E501  (a data table: one squawk rule a line reads best)
 """Every rule name of squawk 2.70 (PyPI squawk-cli) and what covers it here, or why nothing does.
 
-The README's "squawk rules" table is made from this (``python -m bench.lint_compare --table``),
-``make lint-compare`` uses it to match findings, and tests/unit/lint/test_squawk_map.py checks it
-against the rule names the installed binary accepts. ``opt_in``: squawk runs it only when
+The "squawk's rules, and ours" table of docs/lint.md is made from this
+(``python -m bench.lint_compare --table``), ``make lint-compare`` uses it to match findings,
+and tests/unit/lint/test_squawk_map.py checks it against the rule names the installed binary accepts. ``opt_in``: squawk runs it only when
 ``--include``d (measured: it fires on its statement only with ``--include``).
 """
 
@@ -113,7 +113,7 @@ SQUAWK_DIAGNOSTICS: Final = {"unused-ignore": Mapping(("UNUSED_SUPPRESSION",))}
 
 
 def table() -> str:
-    """The README table: every squawk rule, ours, and why where we differ."""
+    """The docs/lint.md table: every squawk rule, ours, and why where we differ."""
     rows = ["| squawk rule | default | ours | note |", "|---|---|---|---|"]
     for name, mapping in sorted({**SQUAWK, **SQUAWK_DIAGNOSTICS}.items()):
         ours = ", ".join(f"`{code}`" for code in mapping.ours) or "—"

@@ -203,7 +203,7 @@ def settle(dsn: str, timeout: float = 30.0, *, world: World | None = None) -> li
     A survivor that is the backend of a connection the proxy cut (``world.cut_pids``) is the
     proxy's, not the runner's: it is ended and counted in ``world.reaped``, not returned. On
     the 2-core CI machine about one cut point in 1,000 left such a backend alive past 30 s,
-    ``idle``, after its socket was reset (see the README's matrix section)."""
+    ``idle``, after its socket was reset (see docs/development.md, the matrix)."""
     others = (
         "FROM pg_stat_activity WHERE datname = current_database() "
         "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"

@@ -2,11 +2,11 @@
 
 Each run is a fresh interpreter (``patcher lint`` on one file) that reports its own peak RSS;
 the baseline is the same command on a one-statement file. A 20 MB and a 5 MB data script (the
-kind of seed script that reaches 50 MB in real histories; ``README`` gives the 50 MB figure) are
+kind of seed script that reaches 50 MB in real histories; docs/lint.md gives the 50 MB figure) are
 checked: peak above baseline under 3x the file. Held statement by statement, the peak is the
 script's bytes and its text side by side while it is decoded (2x) and what the allocator keeps;
 a whole-script parse would take ~19x (pglast's parse tree per byte of SQL). Measured here:
-5 MB -> 1.25x, 20 MB -> 1.8x, 50 MB -> 1.95x (README "Lint"): the ratio levels off under 2x+,
+5 MB -> 1.25x, 20 MB -> 1.8x, 50 MB -> 1.95x (docs/lint.md): the ratio levels off under 2x+,
 which the last assertion checks (it would grow towards 19x with a whole parse).
 """
 
