@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from patcher import handler
+from patcher.aws import handler
 from patcher.dev.devrun import LambdaContext
 from patcher.engine.context import PROGRESS_EVENTS
 from tests.e2e.e2ekit import LambdaEnv, Secret, event

@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from patcher.config import invoked_by_default
+from patcher.app.config import invoked_by_default
 
 
 def build_payload(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,7 +85,7 @@ def invoke_command(args: argparse.Namespace, client: Any = None) -> int:
 
 
 def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
-    from patcher.cli import output_format, write_result
+    from patcher.cli.main import output_format, write_result
 
     fmt = output_format(args)
     if fmt == "json" or "status" not in result:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from patcher.config import load_source_dir
+from patcher.app.config import load_source_dir
 from patcher.core.errors import InvalidRequest
 from patcher.sources.catalog import build_catalog
 from patcher.sources.local import LocalSource
