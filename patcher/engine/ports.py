@@ -30,7 +30,7 @@ from patcher.core.models import (
 )
 
 if TYPE_CHECKING:
-    from patcher.core.batch import BatchDone, BatchItem
+    from patcher.core.batch_items import BatchDone, BatchItem
     from patcher.core.errors import StatementFailed
     from patcher.sql.at_risk import Loss, Probe
     from patcher.sql.risks.rewrites import Catalog

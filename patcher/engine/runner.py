@@ -116,7 +116,7 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     elif not ctx.plan.steps:
         outcome.status = "up_to_date"
     elif request.dry_run:
-        from patcher.engine.notx import repair_leftovers
+        from patcher.engine.no_transaction import repair_leftovers
         from patcher.engine.preview import add_risks, verify  # previews only: not on apply
 
         outcome.entries = [
@@ -135,7 +135,7 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     elif request.action in ("baseline", "repair"):
         backend.ensure_tables()
         if request.action == "repair":
-            from patcher.engine.notx import repair_leftovers
+            from patcher.engine.no_transaction import repair_leftovers
 
             repair_leftovers(ctx, source, dry_run=False)
         from patcher.engine.steps import record_only

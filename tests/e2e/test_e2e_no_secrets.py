@@ -51,7 +51,7 @@ import patcher.db.iam
 from patcher.app.config import Config
 from patcher.aws import handler
 from patcher.core.errors import PatcherError, StatementFailed
-from patcher.db.locks import lock_key
+from patcher.db.advisory_lock import lock_key
 from patcher.dev.devrun import LambdaContext
 from patcher.engine.outcome import Outcome
 from tests.e2e.e2ekit import LambdaEnv, Secret, event

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from patcher.db.locks import lock_key
+from patcher.db.advisory_lock import lock_key
 from patcher.dev.devrun import LambdaContext
 from tests.e2e.sfnkit import RESULTS_PREFIX, Aws, refuse_failed_puts, sfn_world
 from tests.fixtures.engine import history, tables

@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from patcher.core.batch import BatchDone, BatchItem
+from patcher.core.batch_items import BatchDone, BatchItem
 from patcher.core.errors import ConfigError, DatabaseUnavailable, StatementFailed
 from patcher.core.models import (
     AppliedRow,

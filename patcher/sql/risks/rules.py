@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final
 
 from patcher.sql.risks import objects, reach, session
-from patcher.sql.risks.locks import LOCK_TABLE_ACCESS_EXCLUSIVE
+from patcher.sql.risks.lock_modes import LOCK_TABLE_ACCESS_EXCLUSIVE
 from patcher.sql.risks.walk import Table, Walk, enum_name, label
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
-from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, lock_mode
+from patcher.sql.risks.lock_modes import ACCESS_EXCLUSIVE, lock_mode
 
 if TYPE_CHECKING:
     from pglast import ast
