@@ -171,7 +171,7 @@ def _adopt(
 
 def with_layout(source: MigrationSource, layout: str) -> MigrationSource:
     """The source read in PATCHER_LAYOUT's layout (SPEC 2a); ``auto`` detects it."""
-    from patcher.sources.layouts.source import LayoutSource
+    from patcher.sources.layout_source import LayoutSource
 
     return source if isinstance(source, LayoutSource) else LayoutSource(source, layout)
 
