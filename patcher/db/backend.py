@@ -30,10 +30,10 @@ from patcher.db.history import History
 
 if TYPE_CHECKING:
     from patcher.core.batch_items import BatchDone, BatchItem
+    from patcher.core.catalog_port import Catalog
+    from patcher.core.data_loss import Loss, Probe
     from patcher.db.batch_message import BatchRunner
     from patcher.db.execution import StopCheck
-    from patcher.sql.at_risk import Loss, Probe
-    from patcher.sql.risks.rewrites import Catalog
 
 
 class PostgresBackend:

@@ -11,7 +11,7 @@ from patcher.sql.risks.lock_modes import ACCESS_EXCLUSIVE, lock_mode
 if TYPE_CHECKING:
     from pglast import ast
 
-    from patcher.sql.risks.rewrites import Catalog
+    from patcher.core.catalog_port import Catalog
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Walk:
     pending_session: dict[str, tuple[str, int]] = field(default_factory=dict)
     # Triggers DISABLEd and not enabled again yet: (table key, name or "ALL"/"USER") -> where.
     disabled_triggers: dict[tuple[str, str], tuple[str, int, str]] = field(default_factory=dict)
-    # A dry run's database facts for rewrite decisions (patcher.sql.risks.rewrites).
+    # A dry run's database facts for rewrite decisions (patcher.sql.risks.rewrites decides).
     catalog: Catalog | None = None
     settings: dict[str, str] = field(default_factory=dict)  # SET timezone ... in the script
     functions: dict[str, str] = field(default_factory=dict)  # CREATE FUNCTION name -> volatility
