@@ -20,10 +20,10 @@ from patcher.app.result import build_result
 from patcher.core.errors import PatcherError
 from patcher.core.models import Request
 from patcher.core.record import record
+from patcher.core.request_rules import validate_request
 from patcher.db import PostgresBackend
 from patcher.engine.context import EventSink, RunOptions
 from patcher.engine.outcome import Outcome
-from patcher.engine.planner import validate_request
 from patcher.engine.runner import run
 from patcher.sources import MigrationSource, open_source
 

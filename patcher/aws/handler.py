@@ -21,8 +21,8 @@ from patcher.app.commands import Invocation, execute, refused
 from patcher.app.config import Config, load_config, powertools_names, select_database
 from patcher.aws.request import action_of, dry_run_of, parse_payload
 from patcher.core.errors import PatcherError
+from patcher.core.events import PROGRESS_EVENTS
 from patcher.core.models import Request
-from patcher.engine.context import PROGRESS_EVENTS
 
 SERVICE, NAMESPACE = powertools_names()  # the template's POWERTOOLS_* variables win
 logger = Logger(service=SERVICE)

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 from patcher.core.errors import LockTimeout, PatcherError
 from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import AppliedRow, Catalog, HistoryChange, Request, Step
+from patcher.core.request_rules import validate_request
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
-from patcher.engine.planner import plan, validate_request
+from patcher.engine.planner import plan
 from patcher.sources.base import MigrationSource
 from patcher.sources.catalog import build_catalog
 
