@@ -18,8 +18,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from patcher.app.config import load_config, select_database
-from patcher.cli.output import write_json, write_lines
-from patcher.cli.report import render_lines
+from patcher.cli.output import output_format, write_result
 from patcher.core.errors import InvalidRequest, PatcherError
 from patcher.core.models import Request
 
@@ -216,33 +215,6 @@ def run_engine(args: argparse.Namespace) -> int:
 def _machine_output(args: argparse.Namespace) -> bool:
     """JSON on stdout (--json, --format json): stderr stays quiet, no progress lines."""
     return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
-
-
-def output_format(args: argparse.Namespace) -> str:
-    """The --format asked for; --json means json (both together must agree)."""
-    chosen = getattr(args, "format", None)
-    if getattr(args, "json", False):
-        if chosen not in (None, "json"):
-            print(f"patcher: --json and --format {chosen} contradict each other", file=sys.stderr)
-            raise SystemExit(2)
-        return "json"
-    return chosen or "text"
-
-
-def write_result(result: dict[str, Any], fmt: str) -> None:
-    """The result on stdout, written as it is made (a 50 MB SQL preview is never copied whole)."""
-    from patcher.app.result import holds_sql
-
-    if fmt == "json" and not holds_sql(result):  # small: json.dumps, 4x the sliced writer's speed
-        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
-    elif fmt == "json":
-        write_json(result, sys.stdout)
-    elif fmt == "markdown":
-        from patcher.cli.markdown import render_markdown
-
-        print(render_markdown(result))  # cut to fit a job summary: small by construction
-    else:
-        write_lines(render_lines(result), sys.stdout)
 
 
 def render_file(path: str, fmt: str) -> int:
