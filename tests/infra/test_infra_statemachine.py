@@ -89,7 +89,7 @@ def test_hadolint_catches_a_bad_dockerfile(tmp_path: Path) -> None:
 
 def test_the_container_runs_the_cli_from_the_lambda_package() -> None:
     text = DOCKERFILE.read_text()
-    assert 'ENTRYPOINT ["python", "-m", "patcher.cli.main"]' in text
+    assert 'ENTRYPOINT ["python", "-m", "patcher.cli"]' in text
     assert "COPY build/lambda/ /var/task/" in text  # the same code and CA path as the function
     assert "USER 10001" in text
 
