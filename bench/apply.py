@@ -1,7 +1,7 @@
 """Benchmark 1, apply overhead: N small migrations against psql (the floor), dbmate and yoyo.
 
 Every tool gets its own copy of the same migrations in its own file format and a fresh database
-per run. StackFlowPatcher runs through the real CLI path in-process (``patcher.cli.main``, with
+per run. StackFlowPatcher runs through the real CLI path in-process (``patcher.cli.main.main``, with
 listing, reading, checksumming and the JSON result), and once more as a ``patcher`` process
 for comparison with the other tools, which are processes (loading bytecode, as installed).
 """
@@ -31,7 +31,7 @@ from bench.common import (
     ratio,
     timed,
 )
-from patcher import cli
+from patcher.cli import main as cli
 
 UP = """CREATE TABLE t_{i} (
     id bigint PRIMARY KEY,
@@ -201,7 +201,7 @@ def run(settings: Settings) -> Table:
             table.raw[str(n)] = times
             _targets(table, n, times)
     table.notes.append(
-        "StackFlowPatcher runs in-process (patcher.cli.main): no interpreter start or imports "
+        "StackFlowPatcher runs in-process (patcher.cli.main.main): no interpreter start or imports "
         "(~0.2-0.5 s); 'patcher (process)' is the same as a command, like the other tools, "
         "loading bytecode as an installed package does"
     )

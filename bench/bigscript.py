@@ -25,7 +25,9 @@ from bench.common import ROOT, Settings, Table, cluster, database, median, ratio
 
 ROWS_PER_INSERT = 10
 PAYLOAD = "x" * 180
-BASELINE_CODE = "import patcher.cli, patcher.commands, patcher.engine.runner, patcher.sql.scripts"
+BASELINE_CODE = (
+    "import patcher.cli.main, patcher.app.commands, patcher.engine.runner, patcher.sql.scripts"
+)
 # Each a fresh process on a fresh database: apply, the dry run (risks), the verified dry run.
 PATCHER_CASES: dict[str, tuple[str, ...]] = {
     "patcher": (),

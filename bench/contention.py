@@ -2,7 +2,7 @@
 
 Each invocation is a separate process (spawned, like separate Lambda instances: own
 interpreter, own connection), fully imported and configured before a barrier releases them
-all at once; each calls ``patcher.commands.execute`` with the default settings (lock polling
+all at once; each calls ``patcher.app.commands.execute`` with the default settings (lock polling
 from 20 ms doubling to 500 ms). Wall time runs from the barrier to the last one finishing,
 and is compared with a single invocation alone, measured the same way.
 """
@@ -24,8 +24,8 @@ from bench.common import Settings, Table, cluster, database, median, ratio
 
 
 def _worker(url: str, source: str, barrier: Barrier, out: Any, index: int) -> None:
-    from patcher.commands import Invocation, execute
-    from patcher.config import Config
+    from patcher.app.commands import Invocation, execute
+    from patcher.app.config import Config
     from patcher.core.models import Request
 
     config = Config(source=source, database_url=url)

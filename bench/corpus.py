@@ -6,7 +6,7 @@ PL/pgSQL functions and triggers with ``$$`` bodies, views over earlier tables, d
 updates of a few thousand rows, column additions with comments, and a few no-transaction
 ``CREATE INDEX CONCURRENTLY``. moto's ThreadedMotoServer serves S3 over HTTP from this process
 (its request handling shares this process's GIL, not the child's). StackFlowPatcher runs as a
-new ``python`` process that imports ``patcher.handler`` and calls ``lambda_handler`` once (the
+new ``python`` process that imports ``patcher.aws.handler`` and calls ``lambda_handler`` once (the
 cold start of a Lambda container, interpreter start included), with the variables the Lambda
 runtime sets (so tracing is live, as in the deployed function; until 2026-12-02 the child ran
 without them and the X-Ray SDK started its off-Lambda sampler, two X-Ray clients, ~0.2 s);
@@ -38,7 +38,7 @@ TYPES = ("text", "integer", "bigint", "boolean DEFAULT false", "numeric(12,2)",
          "text NOT NULL DEFAULT ''")  # fmt: skip
 HANDLER = (
     "import json, sys\n"
-    "from patcher.handler import lambda_handler\n"
+    "from patcher.aws.handler import lambda_handler\n"
     "from patcher.dev.devrun import LambdaContext\n"
     "result = lambda_handler({'action': 'migrate'}, LambdaContext())\n"
     "sys.exit(0 if result['status'] == 'applied' else "

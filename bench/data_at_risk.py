@@ -4,7 +4,7 @@ One table of 10 million rows (200,000 with ``--smoke``; ``BENCH_DATA_AT_RISK_ROW
 another size for a one-off run), created by version 1 and filled after
 it was applied; version 2's down script drops the table and a DELETE takes a tenth of it. The
 baseline is a bare ``SELECT count(*)`` of the table (what on-call would type by hand), run in
-the same script on the same cluster. Cases, each through ``patcher.commands.execute`` like the
+the same script on the same cluster. Cases, each through ``patcher.app.commands.execute`` like the
 Lambda: the rollback preview with the default budget (each count at most
 ``count_timeout_ms``, all at most ``count_budget_ms``; past that, statistics marked
 ``estimated``), the same preview with a budget big enough to count exactly, and the verified
@@ -29,8 +29,8 @@ DOWN = "DELETE FROM events WHERE kind = 0;\nDROP TABLE events;\n"
 
 
 def _preview(url: str, source: Path, verify: bool, tuning: dict[str, Any]) -> dict[str, Any]:
-    from patcher.commands import Invocation, execute
-    from patcher.config import Config
+    from patcher.app.commands import Invocation, execute
+    from patcher.app.config import Config
     from patcher.core.models import Request
 
     config = Config(source=str(source), database_url=url)
@@ -81,8 +81,8 @@ def run(settings: Settings) -> Table:
         (source / "1_events.up.sql").write_text(UP)
         (source / "1_events.down.sql").write_text(DOWN)
         with database(server) as url:
-            from patcher.commands import Invocation, execute
-            from patcher.config import Config
+            from patcher.app.commands import Invocation, execute
+            from patcher.app.config import Config
             from patcher.core.models import Request
 
             config = Config(source=str(source), database_url=url)

@@ -28,8 +28,8 @@ from typing import Any
 
 import psycopg
 
-from patcher.commands import migrate
-from patcher.config import Config
+from patcher.app.commands import migrate
+from patcher.app.config import Config
 
 REWRITE_CODES = frozenset({"TABLE_REWRITE"})
 LOCK_CODES = frozenset({"ACCESS_EXCLUSIVE_LOCK"})

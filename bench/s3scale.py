@@ -19,8 +19,8 @@ from typing import Any
 from moto.server import ThreadedMotoServer
 
 from bench.common import Settings, Table, cluster, database, median, ratio, timed
-from patcher.commands import Invocation, execute
-from patcher.config import Config
+from patcher.app.commands import Invocation, execute
+from patcher.app.config import Config
 from patcher.core.models import Request
 from tests.fixtures.s3 import S3Bucket, count_requests, make_client
 

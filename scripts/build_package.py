@@ -64,12 +64,12 @@ SOURCE_SUFFIXES = frozenset({".c", ".h", ".pyx", ".pxd"})
 # patcher/ is listed here and creates a client of each from the built package.
 AWS_SERVICES = (
     "s3",  # patcher.sources.s3: the migrations
-    "secretsmanager",  # patcher.secrets, through Powertools parameters.get_secret
+    "secretsmanager",  # patcher.app.secrets, through Powertools parameters.get_secret
     "sts",  # botocore's assume-role and web-identity credential providers
     "xray",  # aws_xray_sdk's sampling connector creates an xray client (Tracer)
-    "lambda",  # patcher.invoke (the CLI side of `patcher invoke`; 0.1 MB)
+    "lambda",  # patcher.cli.invoke (the CLI side of `patcher invoke`; 0.1 MB)
     "rds",  # patcher.db.iam: generate_db_auth_token (signed locally, no call)
-    "stepfunctions",  # patcher.statemachine (the CLI side of `patcher run-state-machine`)
+    "stepfunctions",  # patcher.cli.run_state_machine (the CLI side of `patcher run-state-machine`)
 )
 MB = 1024 * 1024
 # Where the RDS CA bundle goes in the package; the template's PATCHER_DB_SSLROOTCERT is

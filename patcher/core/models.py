@@ -141,7 +141,7 @@ class StepKind(enum.StrEnum):
     BASELINE = "baseline"
     CLEAR_DIRTY = "clear_dirty"
     RECHECKSUM = "rechecksum"
-    ADOPT = "adopt"  # recorded from another tool's history (patcher/adopt.py)
+    ADOPT = "adopt"  # recorded from another tool's history (patcher/app/adopt.py)
     REPEATABLE = "repeatable"  # a Flyway R__ script run again (engine/repeatables.py)
 
     @property

@@ -7,8 +7,8 @@ Advisory lock key: the first 8 bytes of SHA-256 of ``stackflowpatcher:<schema>.<
 signed big-endian bigint (see ``lock_key``); one run at a time per database, history table.
 """
 
+from patcher.db.advisory_lock import lock_key
 from patcher.db.backend import PostgresBackend
 from patcher.db.connection import make_conninfo
-from patcher.db.locks import lock_key
 
 __all__ = ["PostgresBackend", "lock_key", "make_conninfo"]

@@ -2,9 +2,9 @@
 
 It locks, runs and records what it is told; order, retries, deadlines and dirty marks are the
 engine's (``patcher/engine/runner.py``). Each method hands its work to one module of this
-package, which takes the connection: ``connection`` (opening, errors), ``locks``, ``history``,
-``execution`` and ``introspection``. The only state kept here is the session, the lock key and
-whether this session took the lock.
+package, which takes the connection: ``connection`` (opening, errors), ``advisory_lock``,
+``history``, ``execution`` and ``introspection``. The only state kept here is the session, the
+lock key and whether this session took the lock.
 """
 
 from __future__ import annotations
@@ -25,15 +25,15 @@ from patcher.core.models import (
     LockState,
     VerifyReport,
 )
-from patcher.db import connection, locks
+from patcher.db import advisory_lock, connection
 from patcher.db.history import History
 
 if TYPE_CHECKING:
-    from patcher.core.batch import BatchDone, BatchItem
-    from patcher.db.batch import BatchRunner
+    from patcher.core.batch_items import BatchDone, BatchItem
+    from patcher.core.catalog_port import Catalog
+    from patcher.core.data_loss import Loss, Probe
+    from patcher.db.batch_message import BatchRunner
     from patcher.db.execution import StopCheck
-    from patcher.sql.at_risk import Loss, Probe
-    from patcher.sql.risks.rewrites import Catalog
 
 
 class PostgresBackend:
@@ -51,12 +51,12 @@ class PostgresBackend:
         self.conn = conn
         self.schema, self.table = schema, table
         self.request_id, self.invoked_by = request_id, invoked_by
-        self.key = locks.lock_key(schema, table)
+        self.key = advisory_lock.lock_key(schema, table)
         self._history = History(conn, schema, table, request_id=request_id, invoked_by=invoked_by)
         self._locked = False
         self._restore = connection.restore_sql(conn)
-        self._lock_check = locks.check_and_retake(self.key)
-        self._retake = locks.retake(self.key)
+        self._lock_check = advisory_lock.check_and_retake(self.key)
+        self._retake = advisory_lock.retake(self.key)
         self._batch: BatchRunner | None = None  # made by the first batch: not on up-to-date runs
 
     @classmethod
@@ -115,24 +115,24 @@ class PostgresBackend:
     # -- lock ---------------------------------------------------------------------------------
 
     def try_lock(self) -> bool:
-        self._locked = locks.try_lock(self.conn, self.key)
+        self._locked = advisory_lock.try_lock(self.conn, self.key)
         return self._locked
 
     def unlock(self) -> None:
-        locks.unlock(self.conn, self.key)
+        advisory_lock.unlock(self.conn, self.key)
         self._locked = False
 
     def holds_lock(self) -> bool:
-        return locks.holds_lock(self.conn, self.key)
+        return advisory_lock.holds_lock(self.conn, self.key)
 
     def repeatables(self) -> dict[str, str]:
-        """Each repeatable script's last applied checksum (``patcher/db/repeatables.py``)."""
-        from patcher.db.repeatables import recorded
+        """Each repeatable script's last applied checksum (``patcher/db/repeatable_log.py``)."""
+        from patcher.db.repeatable_log import recorded
 
         return recorded(self.conn, self.schema, self.table)
 
     def lock_holder(self) -> LockHolder | None:
-        return locks.lock_holder(self.conn, self.key)
+        return advisory_lock.lock_holder(self.conn, self.key)
 
     # -- history ------------------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class PostgresBackend:
     ) -> Committed:
         """Run the statements and ``record`` (with its audit row) in one transaction; the
         session restore, the history write, COMMIT and the lock check share one message."""
-        check = self._lock_check if locks.may_release(statements) else self._retake
+        check = self._lock_check if advisory_lock.may_release(statements) else self._retake
 
         def finish_sql(elapsed_ms: int) -> str:
             write = self._history.sql_text(
@@ -205,8 +205,8 @@ class PostgresBackend:
         stop: StopCheck | None = None,
     ) -> BatchDone:
         """Several transactional migrations in one message, each its own transaction."""
-        from patcher.core.batch import BatchDone
-        from patcher.db.batch import BatchRunner
+        from patcher.core.batch_items import BatchDone
+        from patcher.db.batch_message import BatchRunner
 
         if stop is not None and stop():
             cut = StatementFailed("cut by the Lambda deadline before it was sent", cancelled=True)

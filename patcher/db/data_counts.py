@@ -23,8 +23,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from patcher.core.data_loss import ALTER_TYPE, DELETE, DROP, TRUNCATE, UPDATE, Loss, Probe
 from patcher.db.data_reach import ForeignKey, cascading_keys, reached
-from patcher.sql.at_risk import ALTER_TYPE, DELETE, DROP, TRUNCATE, UPDATE, Loss, Probe
 
 
 @dataclass(frozen=True)

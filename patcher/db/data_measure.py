@@ -19,10 +19,19 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from patcher.core.data_loss import (
+    ALTER_TYPE,
+    DELETE,
+    DROP,
+    DROP_COLUMN,
+    TRUNCATE,
+    UPDATE,
+    Loss,
+    Probe,
+)
 from patcher.core.errors import StatementFailed
 from patcher.db.data_counts import Since, pair
 from patcher.db.execution import StopCheck, run_statements
-from patcher.sql.at_risk import ALTER_TYPE, DELETE, DROP, DROP_COLUMN, TRUNCATE, UPDATE, Loss, Probe
 
 _SAVEPOINT = "SAVEPOINT patcher_at_risk"
 _USER = (

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from patcher.sql.at_risk import DROP, TRUNCATE, Probe
+from patcher.core.data_loss import DROP, TRUNCATE, Probe
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 credentials (SigV4, locally: no network call); the token is valid 15 minutes for one host,
 port and database user, and needs ``rds-db:connect`` on ``dbuser:<cluster resource id>/<user>``.
 It is as good as a password for those 15 minutes, so it is only ever sent over verified TLS
-(``patcher.config`` refuses IAM auth with an sslmode other than verify-full/verify-ca), passed
+(``patcher.app.config`` refuses IAM auth with an sslmode other than verify-full/verify-ca), passed
 to libpq as the ``password`` parameter (never put into a conninfo string that could be echoed),
 and never logged: ``scrub`` removes it from any text an error carries.
 """

@@ -5,7 +5,7 @@
    ``$PATCHER_DEV_PG_PORT`` (54329), created once, reused while it runs, data kept.
 2. S3: a moto server on a free local port; ``migrations/`` uploaded to
    ``s3://stackflow-migrations/migrations/`` as the pipeline's ``aws s3 sync`` does.
-3. ``patcher.handler.lambda_handler`` driven with a Lambda-like context: a dry run, a migrate
+3. ``patcher.aws.handler.lambda_handler`` driven with a Lambda-like context: a dry run, a migrate
    and a status, each JSON result printed. Then how to connect with psql.
 
 ``python -m patcher.dev.devrun --stop`` stops the local cluster (its data stays).
@@ -195,7 +195,7 @@ def _configure(endpoint: str, database_url: str) -> None:
 
 
 def _drive_handler() -> bool:
-    from patcher.handler import lambda_handler  # only now: it reads the environment set above
+    from patcher.aws.handler import lambda_handler  # only now: it reads the environment set above
 
     ok = True
     for number, (title, event) in enumerate(EVENTS, 1):

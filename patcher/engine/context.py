@@ -28,19 +28,6 @@ def no_events(_name: str, _fields: dict[str, Any]) -> None:
     """The event sink of a run nobody watches."""
 
 
-PROGRESS_EVENTS = frozenset(
-    {"migration_started", "batch_started", "statement_started", "lock_waiting"}
-)
-"""Events for someone watching the run live (the CLI's progress lines), not for logs:
-``migration_started`` (version, description, direction, file), ``batch_started`` (several
-migrations sent in one round trip: count, direction, first and last version, and each one's
-[version, description]),
-``statement_started`` (a no-transaction script's statement: index, count, line, text),
-``lock_waiting`` (waited_ms, wait_limit_ms, holder; when the wait starts, then about once a
-second). ``migration`` (one per
-migration, at its end), ``lock_acquired`` and ``lock_not_needed`` are for logs as well."""
-
-
 @record
 class RunOptions:
     lock_wait_seconds: float = 60.0

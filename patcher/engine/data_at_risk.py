@@ -16,11 +16,12 @@ from __future__ import annotations
 import time
 from typing import Any, Final
 
+from patcher.core.data_loss import DROP, Loss, Probe
 from patcher.core.models import Step
 from patcher.engine.context import RunContext
 from patcher.engine.outcome import ResultEntry
 from patcher.sources.base import MigrationSource
-from patcher.sql.at_risk import DROP, Created, Loss, Probe, created, probes
+from patcher.sql.at_risk import Created, created, probes
 from patcher.sql.classify import decode_script
 from patcher.sql.lexer import split_statements
 

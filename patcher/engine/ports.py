@@ -30,10 +30,10 @@ from patcher.core.models import (
 )
 
 if TYPE_CHECKING:
-    from patcher.core.batch import BatchDone, BatchItem
+    from patcher.core.batch_items import BatchDone, BatchItem
+    from patcher.core.catalog_port import Catalog
+    from patcher.core.data_loss import Loss, Probe
     from patcher.core.errors import StatementFailed
-    from patcher.sql.at_risk import Loss, Probe
-    from patcher.sql.risks.rewrites import Catalog
 
 StopCheck = Callable[[], bool]
 """Asked before each statement is sent: True when the engine has cut the migration (its

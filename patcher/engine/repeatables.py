@@ -2,7 +2,7 @@
 
 A migrate that completed every versioned step runs each repeatable whose file checksum differs
 from the one it was last applied with (new ones too), in description order, each in its own
-transaction with its audit row (version NULL: ``patcher/db/repeatables.py``); a no-transaction
+transaction with its audit row (version NULL: ``patcher/db/repeatable_log.py``); a no-transaction
 one runs statement by statement, then its row. ``status`` lists every repeatable (``applied``
 or ``planned``), a dry run the ones it would run, with their SQL. They are loaded and checked
 with the versioned scripts, before anything changes.

@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 from patcher.core.errors import LockTimeout, PatcherError
 from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import AppliedRow, Catalog, HistoryChange, Request, Step
+from patcher.core.request_rules import validate_request
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
-from patcher.engine.planner import plan, validate_request
+from patcher.engine.planner import plan
 from patcher.sources.base import MigrationSource
 from patcher.sources.catalog import build_catalog
 
@@ -116,7 +117,7 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     elif not ctx.plan.steps:
         outcome.status = "up_to_date"
     elif request.dry_run:
-        from patcher.engine.notx import repair_leftovers
+        from patcher.engine.no_transaction import repair_leftovers
         from patcher.engine.preview import add_risks, verify  # previews only: not on apply
 
         outcome.entries = [
@@ -135,7 +136,7 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     elif request.action in ("baseline", "repair"):
         backend.ensure_tables()
         if request.action == "repair":
-            from patcher.engine.notx import repair_leftovers
+            from patcher.engine.no_transaction import repair_leftovers
 
             repair_leftovers(ctx, source, dry_run=False)
         from patcher.engine.steps import record_only

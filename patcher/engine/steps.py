@@ -18,12 +18,12 @@ from patcher.core.errors import (
     StatementFailed,
 )
 from patcher.core.models import HistoryChange, LockState, Migration, Step
-from patcher.engine.batch import plan_batch, run_batch
+from patcher.engine.batched_steps import plan_batch, run_batch
 from patcher.engine.context import RunContext, Watchdog
 from patcher.engine.failures import deadline_exceeded, migration_failed
+from patcher.engine.lock_retry import with_lock_retries
 from patcher.engine.outcome import history_change, started_fields, step_entry
-from patcher.engine.retry import with_lock_retries
-from patcher.engine.stepkit import CommittedThenLost, Cut, StoppedAfter, check_lock, report
+from patcher.engine.step_signals import CommittedThenLost, Cut, StoppedAfter, check_lock, report
 from patcher.sql.scripts import Script
 
 T = TypeVar("T")
@@ -129,7 +129,7 @@ def _run_and_report(
         with ctx.watchdog() as dog, _bookkeeping_guard(ctx, script):
             elapsed, lock = _run_step(ctx, step, script, change, dog, first=first, tried=tried)
     except _BookkeepingLost:
-        from patcher.engine.notx import lost_during
+        from patcher.engine.no_transaction import lost_during
 
         finished, error = lost_during(ctx, step)
         if finished:
@@ -205,7 +205,9 @@ def _run_step(
     started = time.perf_counter()
     try:
         if not script.transactional:
-            from patcher.engine.notx import run_no_transaction  # no-transaction scripts only
+            from patcher.engine.no_transaction import (
+                run_no_transaction,  # no-transaction scripts only
+            )
 
             return run_no_transaction(ctx, step, script, change, dog)
         done = with_lock_retries(lambda: backend.run_transactional(texts, change, dog.stop), opts)

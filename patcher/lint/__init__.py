@@ -3,7 +3,7 @@
 ``files`` finds the scripts (local or S3) in change-set order; ``lint_script`` runs the same
 analyzer a dry run uses (``patcher.sql.risks.analyze``, plus the design rules) on one script,
 statement by statement, and applies its ``-- patcher:ignore`` suppressions (``suppress``);
-``formats`` and ``sarif`` render a ``LintReport``; ``patcher.lint_cli`` is the CLI adapter.
+``formats`` and ``sarif`` render a ``LintReport``; ``patcher.cli.lint`` is the CLI adapter.
 
 Offline, every object the change set does not create is taken to exist, size unknown: a
 finding on it says a dry run against the database will tell how big it is.

@@ -12,41 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any
 
-# The changes a probe or a measured loss names (``change`` in a data_at_risk item).
-DROP: Final = "drop"  # the table is dropped: every row
-TRUNCATE: Final = "truncate"  # every row
-DELETE: Final = "delete"  # the rows the WHERE matches
-UPDATE: Final = "update"  # the rows the WHERE matches are overwritten
-DROP_COLUMN: Final = "drop_column"  # the column's non-null values
-ALTER_TYPE: Final = "alter_type"  # the non-null values the new type changes or refuses
-ROW_CHANGES: Final = frozenset({DROP, TRUNCATE, DELETE})
-
-
-@dataclass(frozen=True)
-class Probe:
-    """One thing a down script destroys, as SQL fragments the database side can count.
-
-    ``where`` and ``source`` are deparsed from the statement (its condition, and its USING or
-    FROM list); ``new_type`` and ``cast`` those of an ALTER COLUMN TYPE (``cast`` is its
-    USING expression, or None for the implicit cast)."""
-
-    change: str
-    schema: str | None
-    table: str
-    column: str | None = None
-    alias: str | None = None
-    where: str | None = None
-    source: str | None = None
-    new_type: str | None = None
-    cast: str | None = None
-    cascade: bool = False
-    only: bool = False  # ONLY: the table's inheritance children are left alone
-
-    @property
-    def key(self) -> str:
-        return f"{self.schema or 'public'}.{self.table}"
+from patcher.core.data_loss import ALTER_TYPE, DELETE, DROP, DROP_COLUMN, TRUNCATE, UPDATE, Probe
 
 
 @dataclass
@@ -158,18 +126,3 @@ def _key(schema: str | None, name: str) -> str:
 
 def _enum(value: object) -> str:
     return str(getattr(value, "name", ""))
-
-
-@dataclass
-class Loss:
-    """One ``data_at_risk`` item before the engine attributes it: ``rows`` (values when
-    ``column`` is set; None: unknown), and of them ``since`` the ones whose row was written
-    (inserted or updated) after the reverted version's transaction (None: not known)."""
-
-    relation: str
-    column: str | None
-    change: str
-    rows: int | None
-    estimated: bool = False
-    since: int | None = None
-    note: str | None = None

@@ -94,7 +94,7 @@ def load_script(obj: SourceObject, data: bytes) -> Script:
         text, transactional = _layout_part(obj, text, transactional)
     statements = tuple(split_statements(text))
     if obj.form is not None and obj.form.section == "down" and not statements:
-        from patcher.sources.layouts.sections import no_down
+        from patcher.sql.sections import no_down
 
         raise no_down(obj)
     for stmt in statements:
@@ -124,7 +124,7 @@ def _layout_part(obj: SourceObject, text: str, transactional: bool) -> tuple[str
     form = obj.form
     assert form is not None
     if form.section is not None:
-        from patcher.sources.layouts.sections import section
+        from patcher.sql.sections import section
 
         text, layout_no_tx = section(obj, text)
         transactional = transactional and not has_no_transaction_directive(text)

@@ -16,10 +16,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from patcher.core.data_loss import Probe
 from patcher.core.errors import ConfigError, DatabaseUnavailable, StatementFailed
 from patcher.core.models import Direction, HistoryChange, IndexState, LockState, StepKind
 from patcher.engine.ports import MigrationBackend
-from patcher.sql.at_risk import Probe
 from tests.fakes.backend import FakeDatabase
 
 try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from patcher.core.batch import BatchItem
+from patcher.core.batch_items import BatchItem
 from patcher.core.models import LockState
 from patcher.db import execution
 from patcher.sql.lexer import split_statements

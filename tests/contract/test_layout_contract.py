@@ -12,7 +12,7 @@ from patcher.core.errors import InvalidSource, Irreversible, PatcherError, Sourc
 from patcher.core.models import Catalog
 from patcher.sources import open_source
 from patcher.sources.catalog import build_catalog
-from patcher.sources.layouts.source import LayoutSource
+from patcher.sources.layout_source import LayoutSource
 from patcher.sql.scripts import Script, checksum, load_script
 from tests.contract.test_source_contract import Bench, LocalBench, S3Bench
 from tests.fixtures.s3 import S3Bucket

@@ -36,7 +36,7 @@ class LambdaEnv:
         self.bucket.put_many({PREFIX + name: text.encode() for name, text in files.items()})
 
     def invoke(self, payload: Any, context: Any = None) -> dict[str, Any]:
-        from patcher.handler import lambda_handler
+        from patcher.aws.handler import lambda_handler
 
         result = lambda_handler(payload, context if context is not None else LambdaContext())
         assert json.loads(json.dumps(result)) == result, "the result must be plain JSON"

@@ -6,7 +6,8 @@ code (``patcher.handler.lambda_handler``), the container's command (the Dockerfi
 with the task's command, in a subprocess), moto's S3, Secrets Manager, Lambda, ECS and EC2, and
 PostgreSQL. The one stand-in is running code inside AWS: moto's Lambda needs Docker to run a
 function, so ``LambdaFunction.invoke`` is hooked to call the handler with a Lambda-like context
-(the deadline included), and the summary function's invoke runs ``patcher.fleet_summary.handler``;
+(the deadline included), and the summary function's invoke runs
+``patcher.aws.fleet_summary.handler``;
 the ``ecs:runTask.sync`` integration is hooked to run the container's command in a subprocess
 (moto's own passes ``Cluster`` where boto3 wants ``cluster``, and reads ``Tasks`` from a
 ``tasks`` response, so it cannot run a task at all). moto's Distributed Map lacks ResultWriter's
@@ -211,8 +212,8 @@ def hook_lambda(aws: Aws) -> Callable[..., bytes]:
     function runs ``lambda_handler``, the summary function ``fleet_summary.handler``."""
 
     def invoke(self: Any, body: Any, request_headers: Any, response_headers: Any) -> bytes:
-        from patcher.fleet_summary import handler as summary_handler
-        from patcher.handler import lambda_handler
+        from patcher.aws.fleet_summary import handler as summary_handler
+        from patcher.aws.handler import lambda_handler
 
         payload = json.loads(body)
         if self.function_name == SUMMARY_FUNCTION:
@@ -298,7 +299,7 @@ def make_world(endpoint: str) -> Aws:
     alias = lam.create_alias(FunctionName="StackFlowPatcher", Name="live", FunctionVersion=version)
     summary = lam.create_function(
         FunctionName=SUMMARY_FUNCTION, Runtime="python3.12", Role=role,
-        Handler="patcher.fleet_summary.handler", Code={"ZipFile": code.getvalue()},
+        Handler="patcher.aws.fleet_summary.handler", Code={"ZipFile": code.getvalue()},
     )["FunctionArn"]  # fmt: skip
     ec2 = boto3.client("ec2", region_name=REGION)
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from patcher.request import parse_payload
+from patcher.aws.request import parse_payload
 from tests.e2e.e2ekit import EVENTS, LambdaEnv, event
 from tests.fixtures.engine import history, query, tables
 

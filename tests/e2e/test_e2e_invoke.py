@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from patcher.cli import build_parser
+from patcher.cli.invoke import invoke_command
+from patcher.cli.main import build_parser
 from patcher.dev.devrun import LambdaContext
-from patcher.invoke import invoke_command
 from tests.e2e.e2ekit import LambdaEnv
 from tests.fixtures.engine import query
 
@@ -27,7 +27,7 @@ class InProcessLambda:
         self.payloads: list[dict[str, Any]] = []
 
     def invoke(self, **kwargs: Any) -> dict[str, Any]:
-        from patcher.handler import lambda_handler
+        from patcher.aws.handler import lambda_handler
 
         assert kwargs["InvocationType"] == "RequestResponse"
         payload = json.loads(kwargs["Payload"])

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from patcher import handler
+from patcher.aws import handler
+from patcher.core.events import PROGRESS_EVENTS
 from patcher.dev.devrun import LambdaContext
-from patcher.engine.context import PROGRESS_EVENTS
 from tests.e2e.e2ekit import LambdaEnv, Secret, event
 from tests.fixtures.engine import query
 from tests.fixtures.s3 import FAKE_SECRET

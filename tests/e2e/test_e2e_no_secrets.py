@@ -12,9 +12,9 @@ What is rendered, each with ``repr()``, ``str()`` and ``json.dumps(default=str)`
 - every log record, from the Powertools logger and any other (a handler on it and on the root
   logger), each of its ``extra`` fields apart, and the JSON lines the Powertools handler
   writes; everything else written to stdout/stderr (EMF metrics);
-- every ``Config`` the handler loads (``patcher.handler.load_config`` wrapped);
+- every ``Config`` the handler loads (``patcher.aws.handler.load_config`` wrapped);
 - every ``PatcherError`` and ``StatementFailed`` made during the run (their ``__init__``
-  wrapped), the Outcome's error (``patcher.commands.run`` wrapped), each with its ``__cause__``
+  wrapped), the Outcome's error (``patcher.app.commands.run`` wrapped), each with its ``__cause__``
   and ``__context__`` chain (suppressed or not), each link's attributes (a driver error's
   ``pgconn``, a decoder error's ``doc``) and the traceback a logger would print;
 - every result the handler returns.
@@ -45,13 +45,13 @@ import psycopg.conninfo
 import psycopg.sql
 import pytest
 
-import patcher.commands
+import patcher.app.commands
+import patcher.aws.handler
 import patcher.db.iam
-import patcher.handler
-from patcher import handler
-from patcher.config import Config
+from patcher.app.config import Config
+from patcher.aws import handler
 from patcher.core.errors import PatcherError, StatementFailed
-from patcher.db.locks import lock_key
+from patcher.db.advisory_lock import lock_key
 from patcher.dev.devrun import LambdaContext
 from patcher.engine.outcome import Outcome
 from tests.e2e.e2ekit import LambdaEnv, Secret, event
@@ -183,10 +183,10 @@ def capture(
     for logger in loggers:
         logger.addHandler(records)
 
-    load_config = patcher.handler.load_config
-    run = patcher.commands.run
+    load_config = patcher.aws.handler.load_config
+    run = patcher.app.commands.run
     auth_token = patcher.db.iam.auth_token
-    options = patcher.commands._options
+    options = patcher.app.commands._options
 
     def loading(*args: Any, **kwargs: Any) -> Config:
         config = load_config(*args, **kwargs)
@@ -216,10 +216,10 @@ def capture(
 
         monkeypatch.setattr(cls, "__init__", made)
 
-    monkeypatch.setattr(patcher.handler, "load_config", loading)
-    monkeypatch.setattr(patcher.commands, "run", running)
+    monkeypatch.setattr(patcher.aws.handler, "load_config", loading)
+    monkeypatch.setattr(patcher.app.commands, "run", running)
     monkeypatch.setattr(patcher.db.iam, "auth_token", token)
-    monkeypatch.setattr(patcher.commands, "_options", quick_retries)
+    monkeypatch.setattr(patcher.app.commands, "_options", quick_retries)
     recording(PatcherError)
     recording(StatementFailed)
     level = handler.logger.log_level

@@ -51,7 +51,7 @@ BAD_PAYLOADS: list[tuple[str, Any, str]] = [
 
 
 def invoke_nowhere(payload: Any) -> dict[str, Any]:
-    from patcher.handler import lambda_handler
+    from patcher.aws.handler import lambda_handler
 
     result = lambda_handler(payload, LambdaContext())
     assert json.loads(json.dumps(result)) == result

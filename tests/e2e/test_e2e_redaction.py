@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from patcher import handler
+from patcher.aws import handler
 from patcher.dev.devrun import LambdaContext
 
 ROW_VALUE = "ann.private@example.com"

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from patcher.db.locks import lock_key
+from patcher.db.advisory_lock import lock_key
 from patcher.dev.devrun import LambdaContext
 from tests.e2e.sfnkit import RESULTS_PREFIX, Aws, refuse_failed_puts, sfn_world
 from tests.fixtures.engine import history, tables
@@ -176,8 +176,8 @@ def test_a_migration_longer_than_an_invocation_takes_the_long_run_path(
 def test_run_state_machine_follows_the_execution_and_reports(
     aws: Aws, pg_dsn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from patcher.cli import build_parser
-    from patcher.statemachine import run_state_machine
+    from patcher.cli.main import build_parser
+    from patcher.cli.run_state_machine import run_state_machine
 
     aws.put("0001_a.up.sql", "CREATE TABLE a (id int);\n")
     aws.put("0002_b.up.sql", "CREATE TABLE b (id int);\nSELECT 1/0;\n")

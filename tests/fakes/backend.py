@@ -38,7 +38,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from patcher.core.batch import BatchDone, BatchItem
+from patcher.core.batch_items import BatchDone, BatchItem
+from patcher.core.data_loss import Loss, Probe
 from patcher.core.errors import ConfigError, DatabaseUnavailable, StatementFailed
 from patcher.core.models import (
     AppliedRow,
@@ -50,7 +51,6 @@ from patcher.core.models import (
     LockState,
     VerifyReport,
 )
-from patcher.sql.at_risk import Loss, Probe
 from tests.fakes.sql import Interpreter, UnsupportedSQL, tokenize
 from tests.fakes.state import FakeClock, Index, State, Table
 

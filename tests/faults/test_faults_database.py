@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from patcher.aws.handler import lambda_handler
 from patcher.db import lock_key
-from patcher.handler import lambda_handler
 from tests.faults.faultkit import (
     DB_PASSWORD,
     SLEEP,

@@ -15,9 +15,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from patcher.aws.handler import lambda_handler
 from patcher.core.errors import InvalidSource
 from patcher.core.models import ACTIONS, ADOPT_TOOLS, MAX_VERSION, SourceObject
-from patcher.handler import lambda_handler
 from patcher.sources.catalog import build_catalog
 from tests.faults.faultkit import DB_PASSWORD, FakeContext, closed_port
 

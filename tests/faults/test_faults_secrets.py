@@ -13,8 +13,8 @@ import boto3
 import psycopg
 import pytest
 
-from patcher.cli import main
-from patcher.handler import lambda_handler
+from patcher.aws.handler import lambda_handler
+from patcher.cli.main import main
 from tests.faults.faultkit import (
     DB_PASSWORD,
     SECRETS,

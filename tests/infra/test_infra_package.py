@@ -170,7 +170,7 @@ class Context:
     def get_remaining_time_in_millis(self):
         return int((self._deadline - time.monotonic()) * 1000)
 
-from patcher.handler import lambda_handler
+from patcher.handler import lambda_handler  # the SPEC path, as Lambda imports it
 results = [lambda_handler(event, Context(n)) for n, event in enumerate(job["events"])]
 probes = {}
 if job.get("probe"):
@@ -276,7 +276,11 @@ def test_arm64_package_is_exactly_the_lock_plus_patcher(arm64: Package) -> None:
     names = [info.filename for info in arm64.infos()]
     assert installed_versions(names) == lock_pins()
     tops = {name.split("/", 1)[0] for name in names}
-    assert "patcher" in tops and "patcher/handler.py" in names
+    assert (
+        "patcher" in tops
+        and "patcher/handler/__init__.py" in names
+        and "patcher/aws/handler.py" in names
+    )
     shipped = sorted(n for n in names if n.startswith("patcher/") and n.endswith(".py"))
     ours = sorted(
         p.relative_to(REPO).as_posix()
@@ -365,7 +369,7 @@ def test_twin_package_runs_alone(twin: Twin, tmp_path: Path) -> None:
     expected = "3.12" if twin.python != sys.executable else f"{sys.version_info[0]}."
     assert out["version"].startswith(expected)
     # The handler ran from the package, which has no patcher.dev, and never needed it.
-    assert "patcher.handler" in out["patcher_modules"]
+    assert "patcher.aws.handler" in out["patcher_modules"]
     assert [m for m in out["patcher_modules"] if m.startswith("patcher.dev")] == []
     assert out["has_dev"] is False
     assert not (twin.root / "patcher" / "dev").exists()

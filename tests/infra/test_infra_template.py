@@ -338,7 +338,7 @@ def test_a_failed_migration_raises_an_alarm() -> None:
     env = template["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"]
     failed = alarms["MigrationsFailedAlarm"]
     # What the handler publishes: the metric name, its namespace and service dimension.
-    handler = (REPO / "patcher" / "handler.py").read_text()
+    handler = (REPO / "patcher" / "aws" / "handler.py").read_text()
     assert '"MigrationsFailed"' in handler
     assert "Metrics(namespace=NAMESPACE, service=SERVICE)" in handler
     assert failed["MetricName"] == "MigrationsFailed"
@@ -521,7 +521,7 @@ def test_targets_become_the_json_object_the_config_reads() -> None:
     """Evaluate the template's Join/Split on a sample Targets list, then load_config it."""
     import json
 
-    from patcher.config import load_config
+    from patcher.app.config import load_config
 
     env = load_template()["Resources"][FUNCTION]["Properties"]["Environment"]["Variables"]
     _, expression, _ = env["PATCHER_TARGETS"]["Fn::If"]
@@ -560,7 +560,7 @@ def test_the_fleet_summary_only_reads_the_results_prefix() -> None:
     """The second function: same package, its own handler, outside the VPC, read-only."""
     resources = load_template()["Resources"]
     props = resources["FleetSummary"]["Properties"]
-    assert props["Handler"] == "patcher.fleet_summary.handler"
+    assert props["Handler"] == "patcher.aws.fleet_summary.handler"
     assert props["CodeUri"] == resources[FUNCTION]["Properties"]["CodeUri"]
     assert props["Role"] == {"Fn::GetAtt": ["FleetSummaryRole", "Arn"]}
     assert "VpcConfig" not in props and "Policies" not in props

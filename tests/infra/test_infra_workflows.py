@@ -628,7 +628,7 @@ FAKE_PATCHER = """\
 # The real patcher CLI; only its Step Functions client is a fake that answers from $FAKE_DIR.
 import json, os, sys
 from pathlib import Path
-from patcher import statemachine
+from patcher.cli import run_state_machine as statemachine
 
 fake = Path(os.environ["FAKE_DIR"])
 (fake / "patcher-argv").write_text(json.dumps(sys.argv[1:]))
@@ -645,7 +645,7 @@ class Client:
 
 real = statemachine.run_state_machine
 statemachine.run_state_machine = lambda args, client=None: real(args, Client())
-from patcher.cli import main
+from patcher.cli.main import main
 
 sys.exit(main())
 """

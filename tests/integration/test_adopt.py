@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from patcher.cli import main
+from patcher.cli.main import main
 from tests.fixtures.engine import MigrationDir, make_runner, query, tables
 from tests.fixtures.foreign_tools import (
     FLYWAY_DDL,

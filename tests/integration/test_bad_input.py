@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from patcher.cli import main
+from patcher.cli.main import main
 from tests.fixtures.engine import MigrationDir, Run, tables
 
 

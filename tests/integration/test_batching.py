@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from patcher.cli import main
+from patcher.cli.main import main
 from patcher.db.backend import PostgresBackend
 from tests.fixtures.engine import MigrationDir, history, query, tables
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from patcher.cli import main
+from patcher.cli.main import main
 from tests.fixtures.engine import MigrationDir
 
 

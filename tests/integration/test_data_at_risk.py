@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from patcher.cli import main
-from patcher.markdown import render_markdown
+from patcher.cli.main import main
+from patcher.cli.markdown import render_markdown
 from tests.fixtures.engine import MigrationDir, Run, query, schema_snapshot
 
 ACCOUNTS = (

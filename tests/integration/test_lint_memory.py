@@ -24,7 +24,7 @@ MB = 1024 * 1024
 # the exec (Linux keeps the larger of the two).
 PEAK = (
     "import sys\n"
-    "from patcher.cli import main\n"
+    "from patcher.cli.main import main\n"
     "code = main(['lint', '--fail-on', 'never', '--format', 'json', sys.argv[1]])\n"
     "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
     "print(int(hwm.split()[1]) * 1024, file=sys.stderr)\n"

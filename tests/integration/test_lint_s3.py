@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from patcher.cli import main
+from patcher.cli.main import main
 from tests.fixtures.s3 import S3Bucket
 
 

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from patcher.db import connection, locks
+from patcher.db import advisory_lock, connection
 from tests.fixtures.engine import MigrationDir, Run, make_runner, query, tables
 from tests.fixtures.postgres import PgServer
 
@@ -130,12 +130,12 @@ def test_public_schema_create_follows_the_major(
 
 
 def test_the_lock_holder_is_named_from_the_activity_view(pg_dsn: str) -> None:
-    key = locks.lock_key("public", "schema_migrations")
+    key = advisory_lock.lock_key("public", "schema_migrations")
     with psycopg.connect(pg_dsn, autocommit=True, application_name="holder-test") as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (key,))
         pid = holder.info.backend_pid
         with _connect(pg_dsn) as conn:
-            found = locks.lock_holder(conn, key)
+            found = advisory_lock.lock_holder(conn, key)
     assert found is not None
     assert (found.pid, found.application_name) == (pid, "holder-test")
 

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import pytest
 
-from patcher.db.locks import lock_key
+from patcher.db.advisory_lock import lock_key
 from tests.fixtures.engine import MigrationDir
 from tests.fixtures.postgres import PgConnect
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-from patcher.cli import main
+from patcher.cli.main import main
 from patcher.db import lock_key
 from tests.fixtures.engine import MigrationDir, history, query, tables
 

@@ -32,7 +32,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from patcher import handler
+from patcher.aws import handler
 from patcher.core.errors import DatabaseUnavailable
 from patcher.db import PostgresBackend, iam
 from patcher.db.iam import auth_token

@@ -1,4 +1,4 @@
-"""``patcher.cli.exit_now``: the console command's exit without the interpreter's teardown must
+"""``patcher.cli.main.exit_now``: the console command's exit without the interpreter's teardown must
 still run the atexit handlers, flush everything written, keep the exit status, and wait for a
 thread that is still running."""
 
@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-PRELUDE = "import atexit, sys, threading, time\nfrom patcher import cli\n"
+PRELUDE = "import atexit, sys, threading, time\nfrom patcher.cli import main as cli\n"
 
 
 def _run(body: str) -> subprocess.CompletedProcess[str]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from patcher.config import load_config, select_database
+from patcher.app.config import load_config, select_database
 from patcher.core.errors import ConfigError, InvalidRequest
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:stackflow/{}-AbCdEf"

@@ -1,4 +1,4 @@
-"""patcher.fleet_summary: records as ResultWriter writes them, counted into the summary."""
+"""patcher.aws.fleet_summary: records as ResultWriter writes them, counted into the summary."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from patcher.fleet_summary import CAUSE_BUDGET, MAX_FAILURES, status_of, summarize
+from patcher.aws.fleet_summary import CAUSE_BUDGET, MAX_FAILURES, status_of, summarize
 
 
 def succeeded(database: str, status: str = "applied") -> dict[str, Any]:

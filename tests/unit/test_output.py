@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from patcher.output import SLICE, write_json, write_lines
-from patcher.report import render, render_lines
+from patcher.cli.output import SLICE, write_json, write_lines
+from patcher.cli.report import render, render_lines
 
 LONG_SQL = ("INSERT INTO t VALUES ('é\"\\\t', '🚀');\n" * (3 * SLICE // 30)) + "-- end\n\n  \n"
 VALUES: list[Any] = [

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from patcher.progress import Progress, duration, for_stream
+from patcher.cli.progress import Progress, duration, for_stream
 
 
 class Clock:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from patcher.markdown import MAX_CHARS, SQL_CHARS, render_markdown
-from patcher.report import render
-from patcher.report_at_risk import summary
+from patcher.cli.markdown import MAX_CHARS, SQL_CHARS, render_markdown
+from patcher.cli.report import render
+from patcher.cli.report_at_risk import summary
 
 APPLIED_13 = "2026-11-30T14:02:41.5+00:00"
 APPLIED_14 = "2026-12-01T09:00:00+00:00"

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
+from patcher.app.result import build_result
+from patcher.aws.request import parse_payload
 from patcher.core.errors import InvalidRequest
 from patcher.core.models import Migration, SourceObject
 from patcher.engine.outcome import Outcome, ResultEntry
-from patcher.engine.result import build_result
-from patcher.request import parse_payload
 
 
 def test_a_good_payload_becomes_a_request() -> None:

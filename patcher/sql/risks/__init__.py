@@ -34,11 +34,11 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final
 
+from patcher.core.catalog_port import Catalog
 from patcher.sql.lexer import SEMI, Statement, lex, line_col, split_statements
 from patcher.sql.risks import alter, objects, rules, session
 from patcher.sql.risks.codes import RULE_INFO, RuleInfo
-from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, LOCK_MODES, lock_mode
-from patcher.sql.risks.rewrites import Catalog
+from patcher.sql.risks.lock_modes import ACCESS_EXCLUSIVE, LOCK_MODES, lock_mode
 from patcher.sql.risks.walk import Risk, Table, Walk
 
 __all__ = [

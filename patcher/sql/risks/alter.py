@@ -12,9 +12,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from patcher.sql.risks import reach, rewrites, session
-from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, lock_mode
-from patcher.sql.risks.rules import functions
-from patcher.sql.risks.walk import Table, Walk, enum_name, label
+from patcher.sql.risks.lock_modes import ACCESS_EXCLUSIVE, lock_mode
+from patcher.sql.risks.walk import Table, Walk, enum_name, functions, label
 
 if TYPE_CHECKING:
     from pglast import ast

@@ -8,14 +8,17 @@ or timestamp -> timestamptz while the session's TimeZone is UTC (PostgreSQL 12+)
 that is just the column (or the column cast to the new type) counts as no USING; any other
 USING is computed per row. ADD COLUMN rewrites when its default is volatile (``pg_proc``).
 
-The facts come from ``Catalog`` (a dry run: ``patcher.db.catalog_facts``); each answer is
-True (rewrites), False (does not) or None (cannot tell: an object this script made, a type the
-catalog does not know), and the caller falls back to what the SQL alone says.
+The facts come from ``Catalog`` (``patcher.core.catalog_port``, answered in a dry run by
+``patcher.db.catalog_facts``); each answer is True (rewrites), False (does not) or None (cannot
+tell: an object this script made, a type the catalog does not know), and the caller falls back
+to what the SQL alone says.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final
+
+from patcher.core.catalog_port import Catalog
 
 if TYPE_CHECKING:
     from patcher.sql.risks.walk import Table, Walk
@@ -25,51 +28,6 @@ _LENGTH_TYPES: Final = {1043: "varchar", 1042: "bpchar", 1560: "bit", 1562: "var
 _PRECISION_TYPES: Final = {1114, 1184, 1083, 1266, 1186}  # timestamp(tz), time(tz), interval
 _NUMERIC: Final = 1700
 _TIMESTAMP, _TIMESTAMPTZ = 1114, 1184
-
-
-class Catalog(Protocol):
-    """What a dry run can ask the database (``patcher.db.catalog_facts.CatalogFacts``), for
-    rewrites (here) and for the tables a statement reaches through foreign keys (``reach``)."""
-
-    def column_type(self, table: str, column: str) -> tuple[int, int] | None:
-        """(type oid, typmod) of ``table.column`` (``table`` as ``schema.name``), or None."""
-        ...
-
-    def type_oid(self, name: str) -> int | None:
-        """The oid of a type name as SQL spells it (``varchar``, ``pg_catalog.int8``)."""
-        ...
-
-    def cast_method(self, source: int, target: int) -> str | None:
-        """``pg_cast.castmethod`` (b: binary-coercible, f: function, i: I/O) or None."""
-        ...
-
-    def volatility(self, function: str) -> str | None:
-        """The strongest ``provolatile`` of functions by that name (v > s > i), or None."""
-        ...
-
-    def timezone(self) -> str:
-        """The session's TimeZone setting."""
-        ...
-
-    def domain(self, oid: int) -> tuple[int, int, bool] | None:
-        """(base type oid, base typmod, has constraints) when ``oid`` is a domain, else None."""
-        ...
-
-    def index_table(self, index: str) -> str | None:
-        """The ``schema.table`` an index ``schema.name`` is on, or None."""
-        ...
-
-    def column_links(self, table: str, column: str) -> list[str]:
-        """Every other table joined to ``table`` by a foreign key that involves ``column``."""
-        ...
-
-    def foreign_keys(self, table: str) -> list[tuple[str, str]]:
-        """(constraint name, referenced ``schema.table``) of every foreign key of ``table``."""
-        ...
-
-    def referencing(self, table: str) -> list[str]:
-        """Every ``schema.table`` with a foreign key to ``table``."""
-        ...
 
 
 def type_change(walk: Walk, table: Table, column: str | None, col: Any) -> bool | None:

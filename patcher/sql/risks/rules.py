@@ -7,12 +7,11 @@ script (None: created by it, or not a table), and reports with ``walk.add``, ``w
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from patcher.sql.risks import objects, reach, session
-from patcher.sql.risks.locks import LOCK_TABLE_ACCESS_EXCLUSIVE
-from patcher.sql.risks.walk import Table, Walk, enum_name, label
+from patcher.sql.risks.lock_modes import LOCK_TABLE_ACCESS_EXCLUSIVE
+from patcher.sql.risks.walk import Table, Walk, enum_name, functions, label
 
 if TYPE_CHECKING:
     from pglast import ast
@@ -174,26 +173,6 @@ def refresh(walk: Walk, stmt: ast.RefreshMatViewStmt) -> None:
         if not stmt.concurrent:  # the query runs again into a new heap, swapped in
             walk.rewrite(table, rows, "REFRESH MATERIALIZED VIEW")
         walk.lock(kind, table, rows)
-
-
-def calls(node: object) -> Iterator[Any]:
-    """Every function call in a statement or expression, at any depth."""
-    from pglast.ast import FuncCall, Node
-
-    if isinstance(node, FuncCall) and node.funcname:
-        yield node
-    if isinstance(node, Node):
-        for attribute in node:
-            yield from calls(getattr(node, attribute))
-    elif isinstance(node, tuple):
-        for item in node:
-            yield from calls(item)
-
-
-def functions(node: object) -> Iterator[str]:
-    """The name of every function an expression calls, at any depth."""
-    for call in calls(node):
-        yield call.funcname[-1].sval
 
 
 _UNLOCKS: Final = frozenset({"pg_advisory_unlock", "pg_advisory_unlock_all"})

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from patcher.sql.lexer import QIDENT, WORD, lex
-from patcher.sql.risks.walk import Table, Walk, enum_name
+from patcher.sql.risks.walk import Table, Walk, calls, enum_name
 
 if TYPE_CHECKING:
     from pglast import ast
@@ -44,8 +44,6 @@ def _is_zero(args: Any) -> bool:
 
 def set_config_call(walk: Walk, stmt: Any) -> None:
     """SELECT set_config('search_path' or 'role', ..., false): a session-wide SET."""
-    from patcher.sql.risks.rules import calls
-
     for call in calls(stmt):
         if call.funcname[-1].sval != "set_config" or len(call.args or ()) != 3:
             continue

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from patcher.sql.risks.locks import ACCESS_EXCLUSIVE, lock_mode
+from patcher.sql.risks.lock_modes import ACCESS_EXCLUSIVE, lock_mode
 
 if TYPE_CHECKING:
     from pglast import ast
 
-    from patcher.sql.risks.rewrites import Catalog
+    from patcher.core.catalog_port import Catalog
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ class Walk:
     pending_session: dict[str, tuple[str, int]] = field(default_factory=dict)
     # Triggers DISABLEd and not enabled again yet: (table key, name or "ALL"/"USER") -> where.
     disabled_triggers: dict[tuple[str, str], tuple[str, int, str]] = field(default_factory=dict)
-    # A dry run's database facts for rewrite decisions (patcher.sql.risks.rewrites).
+    # A dry run's database facts for rewrite decisions (patcher.sql.risks.rewrites decides).
     catalog: Catalog | None = None
     settings: dict[str, str] = field(default_factory=dict)  # SET timezone ... in the script
     functions: dict[str, str] = field(default_factory=dict)  # CREATE FUNCTION name -> volatility
@@ -146,3 +146,23 @@ def label(table: Table | None, rows: int) -> str:
 def enum_name(value: object) -> str:
     """The member name of a pglast enum value ("" for None)."""
     return str(getattr(value, "name", ""))
+
+
+def calls(node: object) -> Iterator[Any]:
+    """Every function call in a statement or expression, at any depth."""
+    from pglast.ast import FuncCall, Node
+
+    if isinstance(node, FuncCall) and node.funcname:
+        yield node
+    if isinstance(node, Node):
+        for attribute in node:
+            yield from calls(getattr(node, attribute))
+    elif isinstance(node, tuple):
+        for item in node:
+            yield from calls(item)
+
+
+def functions(node: object) -> Iterator[str]:
+    """The name of every function an expression calls, at any depth."""
+    for call in calls(node):
+        yield call.funcname[-1].sval

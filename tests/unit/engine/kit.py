@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from patcher.app.result import build_result
 from patcher.core.models import Request
 from patcher.engine.context import RunOptions
 from patcher.engine.outcome import Outcome
-from patcher.engine.result import build_result
 from patcher.engine.runner import run
 from tests.fakes.backend import FakeBackend, FakeDatabase
 from tests.fakes.source import MemorySource

@@ -4,7 +4,7 @@ mode and deadline), and that a batch reports exactly what one-at-a-time runs wou
 from __future__ import annotations
 
 from patcher.core.models import Migration, SourceObject, Step, StepKind
-from patcher.engine.batch import MAX_CHARS, TRANSIT_MS, batchable, closes, plan_batch
+from patcher.engine.batched_steps import MAX_CHARS, TRANSIT_MS, batchable, closes, plan_batch
 from patcher.engine.context import START_SLACK_MS
 from patcher.sql.scripts import Script, ScriptSet, load_script
 from tests.unit.engine.kit import FAST, NO_TX, Env, error_type, pending, states

@@ -3,7 +3,7 @@ and the lock wait (the CLI prints them; the Lambda's handler logs none of them).
 
 from __future__ import annotations
 
-from patcher.engine.context import PROGRESS_EVENTS
+from patcher.core.events import PROGRESS_EVENTS
 from tests.unit.engine.kit import NO_TX, Env
 
 

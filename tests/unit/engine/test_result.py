@@ -7,8 +7,8 @@ import json
 
 import pytest
 
+from patcher.app.result import build_result
 from patcher.engine.outcome import Outcome, ResultEntry
-from patcher.engine.result import build_result
 from tests.unit.engine.kit import NO_TX, Env
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from patcher.cli import main
+from patcher.cli.main import main
 
 
 def write(directory: Path, files: dict[str, str]) -> Path:

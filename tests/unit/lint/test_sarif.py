@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from patcher.cli import main
+from patcher.cli.main import main
 from patcher.sql.risks.codes import RULE_INFO
 
 REPO = Path(__file__).resolve().parents[3]

@@ -4,14 +4,21 @@ A dry run's result holds each script's SQL. ``json.dumps`` of it, then the encod
 be two more copies of a 50 MB preview beside the one the result holds; here a long string is
 escaped and written slice by slice, so printing costs a few slices on top of the result. The
 JSON is byte for byte what ``json.dumps(value, indent=2, default=str)`` writes.
+
+``output_format`` and ``write_result`` choose and write a command's format (text, json,
+markdown) for every command that prints a result (``main``, ``invoke``, ``render``).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Iterable
 from json.encoder import encode_basestring_ascii as _escaped
 from typing import Any, TextIO
+
+from patcher.cli.report import render_lines
 
 SLICE = 1 << 16  # characters escaped or written at a time; a flush threshold for small pieces
 
@@ -88,3 +95,30 @@ def _string(text: str, out: _Buffered) -> None:
     for start in range(0, len(text), SLICE):  # escaping is per character: slices join exactly
         out.add(_escaped(text[start : start + SLICE])[1:-1])
     out.add('"')
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """The --format asked for; --json means json (both together must agree)."""
+    chosen = getattr(args, "format", None)
+    if getattr(args, "json", False):
+        if chosen not in (None, "json"):
+            print(f"patcher: --json and --format {chosen} contradict each other", file=sys.stderr)
+            raise SystemExit(2)
+        return "json"
+    return chosen or "text"
+
+
+def write_result(result: dict[str, Any], fmt: str) -> None:
+    """The result on stdout, written as it is made (a 50 MB SQL preview is never copied whole)."""
+    from patcher.app.result import holds_sql
+
+    if fmt == "json" and not holds_sql(result):  # small: json.dumps, 4x the sliced writer's speed
+        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
+    elif fmt == "json":
+        write_json(result, sys.stdout)
+    elif fmt == "markdown":
+        from patcher.cli.markdown import render_markdown
+
+        print(render_markdown(result))  # cut to fit a job summary: small by construction
+    else:
+        write_lines(render_lines(result), sys.stdout)

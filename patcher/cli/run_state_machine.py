@@ -85,7 +85,7 @@ def report(described: dict[str, Any], as_json: bool) -> int:
         if as_json or not isinstance(output, dict) or "migrations" not in output:
             print(json.dumps(output, indent=2))
         else:
-            from patcher.report import render
+            from patcher.cli.report import render
 
             print(render(output))
         return 0

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patcher.core.errors import InvalidRequest
 from patcher.core.models import ACTIONS, MAX_VERSION, Action, Request
-from patcher.engine.planner import validate_request
+from patcher.core.request_rules import validate_request
 
 QUOTE_CHARS = 200  # a refusal quotes at most this much of any key or value it names
 _REPR = reprlib.Repr()

@@ -15,15 +15,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import field, replace
 from typing import Any
 
-from patcher.config import Config, invoked_by_default
+from patcher.app.config import Config, invoked_by_default
+from patcher.app.result import build_result
 from patcher.core.errors import PatcherError
 from patcher.core.models import Request
 from patcher.core.record import record
+from patcher.core.request_rules import validate_request
 from patcher.db import PostgresBackend
 from patcher.engine.context import EventSink, RunOptions
 from patcher.engine.outcome import Outcome
-from patcher.engine.planner import validate_request
-from patcher.engine.result import build_result
 from patcher.engine.runner import run
 from patcher.sources import MigrationSource, open_source
 
@@ -151,7 +151,7 @@ def _adopt(
     request: Request, config: Config, invocation: Invocation, source: MigrationSource
 ) -> Outcome:
     """An adoption on one session; the layout is the tool's unless PATCHER_LAYOUT says."""
-    from patcher.adopt import LAYOUT_OF, adopt
+    from patcher.app.adopt import LAYOUT_OF, adopt
 
     tool = request.adopt_from or ""
     layout = config.layout if config.layout != "auto" else LAYOUT_OF.get(tool, tool)
@@ -171,7 +171,7 @@ def _adopt(
 
 def with_layout(source: MigrationSource, layout: str) -> MigrationSource:
     """The source read in PATCHER_LAYOUT's layout (SPEC 2a); ``auto`` detects it."""
-    from patcher.sources.layouts.source import LayoutSource
+    from patcher.sources.layout_source import LayoutSource
 
     return source if isinstance(source, LayoutSource) else LayoutSource(source, layout)
 
@@ -244,7 +244,7 @@ def conninfo_provider(config: Config) -> Callable[[], str]:
     arn = config.db_secret_arn or ""
 
     def from_secret() -> str:
-        from patcher.secrets import conninfo_from_secret
+        from patcher.app.secrets import conninfo_from_secret
 
         return conninfo_from_secret(arn)
 

@@ -30,11 +30,11 @@ from typing import Any
 import psycopg
 from psycopg import generators, pq
 
-from patcher.core.batch import BatchDone, BatchItem
+from patcher.core.batch_items import BatchDone, BatchItem
 from patcher.core.errors import StatementFailed
 from patcher.core.models import Committed, LockState
 from patcher.core.record import record
-from patcher.db import locks
+from patcher.db import advisory_lock
 from patcher.db.execution import statement_failed
 from patcher.db.history import History
 
@@ -67,7 +67,7 @@ class BatchRunner:
         self.ms_marker, self.lock_marker = f"patcher_ms_{nonce}", f"patcher_lock_{nonce}"
         self.go_marker = f"patcher_go_{nonce}"
         self._markers = {m.encode(): m for m in (self.ms_marker, self.lock_marker, self.go_marker)}
-        held = locks.held_sql(key)
+        held = advisory_lock.held_sql(key)
         self._cheap = (
             f"SELECT CASE WHEN pg_try_advisory_lock({key}) THEN 'held' "
             f"ELSE {_fail(_LOST_WORD)} END AS {self.lock_marker};\n"
@@ -76,7 +76,7 @@ class BatchRunner:
             f"SELECT CASE WHEN {held} THEN 'held' WHEN pg_try_advisory_lock({key}) THEN "
             f"'retaken' ELSE {_fail(_LOST_WORD)} END AS {self.lock_marker};\n"
         )
-        self._check_sql = locks.check_and_retake(key)
+        self._check_sql = advisory_lock.check_and_retake(key)
 
     # -- the message ------------------------------------------------------------------------------
 
@@ -95,7 +95,7 @@ class BatchRunner:
                     f"{_fail(_DEADLINE_WORD)} END AS {self.go_marker};\n{head}"
                 )
             write = self.history.batch_sql(item.change, self.ms_marker)
-            check = self._exact if locks.may_release((item.text,)) else self._cheap
+            check = self._exact if advisory_lock.may_release((item.text,)) else self._cheap
             tail = f"\n;\n{self.restore}{write};\nCOMMIT;\n{check}"
             placed.append(_Placed(size + len(head), item))
             parts += (head, item.text, tail)

@@ -12,7 +12,8 @@ import json
 import sys
 from typing import Any
 
-from patcher.config import invoked_by_default
+from patcher.app.config import invoked_by_default
+from patcher.cli.output import output_format, write_result
 
 
 def build_payload(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,8 +86,6 @@ def invoke_command(args: argparse.Namespace, client: Any = None) -> int:
 
 
 def _print(result: dict[str, Any], args: argparse.Namespace) -> None:
-    from patcher.cli import output_format, write_result
-
     fmt = output_format(args)
     if fmt == "json" or "status" not in result:
         print(json.dumps(result, indent=2))

@@ -23,8 +23,8 @@ from patcher.core.errors import (
 )
 from patcher.core.models import AppliedRow, HistoryChange, LockState, Step, StepKind
 from patcher.engine.context import RunContext, Watchdog
+from patcher.engine.lock_retry import with_lock_retries
 from patcher.engine.ports import MigrationBackend
-from patcher.engine.retry import with_lock_retries
 from patcher.sources.base import MigrationSource
 from patcher.sql.scripts import Script, load_script
 

@@ -1,6 +1,6 @@
 """The fleet summary (SPEC section 8): what a wave's Distributed Map wrote to S3, counted.
 
-Handler ``patcher.fleet_summary.handler``: a second, small function of template.yaml from the
+Handler ``patcher.aws.fleet_summary.handler``: a second, small function of template.yaml from the
 same package, that may only read the results prefix. The state machine calls it after each wave
 (whether the map succeeded or failed past its tolerated failures) with::
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from patcher.report_at_risk import HEADER, has_data_at_risk, rows_of, summary
+from patcher.cli.report_at_risk import HEADER, has_data_at_risk, rows_of, summary
 
 
 def render(result: dict[str, Any]) -> str:

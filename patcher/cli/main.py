@@ -17,11 +17,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from patcher.config import load_config, select_database
+from patcher.app.config import load_config, select_database
+from patcher.cli.output import output_format, write_result
 from patcher.core.errors import InvalidRequest, PatcherError
 from patcher.core.models import Request
-from patcher.output import write_json, write_lines
-from patcher.report import render_lines
 
 ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair")
 FORMATS = ("text", "json", "markdown")  # SPEC section 6: --json is --format json
@@ -73,10 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render_cmd.add_argument("file", help="a result JSON file, or - for stdin")
     _add_format(render_cmd, default="markdown")
-    from patcher.lint_cli import add_parser as add_lint
+    from patcher.cli.lint import add_parser as add_lint
 
     add_lint(sub)
-    from patcher.statemachine import add_parser
+    from patcher.cli.run_state_machine import add_parser
 
     add_parser(sub)
     return parser
@@ -129,7 +128,7 @@ def _add_adopt_command(sub: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "new":
-        from patcher.scaffold import new_migration
+        from patcher.cli.new import new_migration
 
         try:
             for path in new_migration(args.description, args.dir, down=not args.no_down):
@@ -141,15 +140,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "render":
         return render_file(args.file, args.format)
     if args.command == "invoke":
-        from patcher.invoke import invoke_command
+        from patcher.cli.invoke import invoke_command
 
         return int(invoke_command(args))
     if args.command == "lint":
-        from patcher.lint_cli import run as run_lint
+        from patcher.cli.lint import run as run_lint
 
         return run_lint(args)
     if args.command == "run-state-machine":
-        from patcher.statemachine import run_state_machine
+        from patcher.cli.run_state_machine import run_state_machine
 
         return run_state_machine(args)
     return run_engine(args)
@@ -179,8 +178,8 @@ def exit_now(code: int) -> NoReturn:
 
 
 def run_engine(args: argparse.Namespace) -> int:
-    from patcher.commands import Invocation, execute, refused
-    from patcher.progress import for_stream
+    from patcher.app.commands import Invocation, execute, refused
+    from patcher.cli.progress import for_stream
 
     started = time.perf_counter()
     request = Request(
@@ -216,33 +215,6 @@ def run_engine(args: argparse.Namespace) -> int:
 def _machine_output(args: argparse.Namespace) -> bool:
     """JSON on stdout (--json, --format json): stderr stays quiet, no progress lines."""
     return bool(getattr(args, "json", False)) or getattr(args, "format", None) == "json"
-
-
-def output_format(args: argparse.Namespace) -> str:
-    """The --format asked for; --json means json (both together must agree)."""
-    chosen = getattr(args, "format", None)
-    if getattr(args, "json", False):
-        if chosen not in (None, "json"):
-            print(f"patcher: --json and --format {chosen} contradict each other", file=sys.stderr)
-            raise SystemExit(2)
-        return "json"
-    return chosen or "text"
-
-
-def write_result(result: dict[str, Any], fmt: str) -> None:
-    """The result on stdout, written as it is made (a 50 MB SQL preview is never copied whole)."""
-    from patcher.engine.result import holds_sql
-
-    if fmt == "json" and not holds_sql(result):  # small: json.dumps, 4x the sliced writer's speed
-        sys.stdout.write(json.dumps(result, indent=2, default=str) + "\n")
-    elif fmt == "json":
-        write_json(result, sys.stdout)
-    elif fmt == "markdown":
-        from patcher.markdown import render_markdown
-
-        print(render_markdown(result))  # cut to fit a job summary: small by construction
-    else:
-        write_lines(render_lines(result), sys.stdout)
 
 
 def render_file(path: str, fmt: str) -> int:

@@ -17,12 +17,12 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from patcher.commands import Invocation, execute, refused
-from patcher.config import Config, load_config, powertools_names, select_database
+from patcher.app.commands import Invocation, execute, refused
+from patcher.app.config import Config, load_config, powertools_names, select_database
+from patcher.aws.request import action_of, dry_run_of, parse_payload
 from patcher.core.errors import PatcherError
+from patcher.core.events import PROGRESS_EVENTS
 from patcher.core.models import Request
-from patcher.engine.context import PROGRESS_EVENTS
-from patcher.request import action_of, dry_run_of, parse_payload
 
 SERVICE, NAMESPACE = powertools_names()  # the template's POWERTOOLS_* variables win
 logger = Logger(service=SERVICE)
@@ -46,7 +46,7 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         tracer.put_annotation("action", request.action)
         result = _run(request, config, context, request_id)
         if config.db_secret_arn and (result["error"] or {}).get("type") == "DatabaseUnavailable":
-            from patcher.secrets import forget_cached_secrets
+            from patcher.app.secrets import forget_cached_secrets
 
             forget_cached_secrets()  # a rotated password: read the secret afresh next time
     tracer.put_annotation("status", result["status"])

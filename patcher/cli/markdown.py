@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Final
 
-from patcher.report_at_risk import HEADER, has_data_at_risk, rows_of, summary, when
+from patcher.cli.report_at_risk import HEADER, has_data_at_risk, rows_of, summary, when
 
 SQL_CHARS: Final = 4000
 MAX_CHARS: Final = 900_000

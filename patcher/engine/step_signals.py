@@ -1,6 +1,6 @@
 """What the two ways of running steps share (one at a time in ``steps.py``, several per round
-trip in ``batch.py``): the internal signals between them and the runner loop, the per-migration
-entry and event, and the lock check after a migration."""
+trip in ``batched_steps.py``): the internal signals between them and the runner loop, the
+per-migration entry and event, and the lock check after a migration."""
 
 from __future__ import annotations
 

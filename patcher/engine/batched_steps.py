@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
-from patcher.core.batch import BatchDone, BatchItem
+from patcher.core.batch_items import BatchDone, BatchItem
 from patcher.core.errors import (
     DatabaseUnavailable,
     DeadlineExceeded,
@@ -39,7 +39,7 @@ from patcher.core.models import HistoryChange, Step, StepKind
 from patcher.engine.context import START_SLACK_MS, RunContext
 from patcher.engine.failures import deadline_exceeded, migration_failed
 from patcher.engine.outcome import history_change, started_fields
-from patcher.engine.stepkit import Cut, StoppedAfter, check_lock, report
+from patcher.engine.step_signals import Cut, StoppedAfter, check_lock, report
 from patcher.sql.lexer import split_statements
 from patcher.sql.scripts import Script, ScriptSet
 

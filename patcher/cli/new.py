@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from patcher.config import load_source_dir
+from patcher.app.config import load_source_dir
+from patcher.app.scaffold import next_version
 from patcher.core.errors import InvalidRequest
-from patcher.sources.catalog import build_catalog
-from patcher.sources.local import LocalSource
 
 
 def new_migration(description: str, directory: str | None, *, down: bool = True) -> list[Path]:
@@ -18,10 +17,7 @@ def new_migration(description: str, directory: str | None, *, down: bool = True)
         raise InvalidRequest(f"description {description!r} has no letters or digits")
     folder = Path(directory or load_source_dir())
     folder.mkdir(parents=True, exist_ok=True)
-    catalog = build_catalog(LocalSource(folder).list())
-    latest = catalog.migrations[-1] if catalog.migrations else None
-    width = len(latest.up.name.split("_", 1)[0]) if latest else 4
-    version = str((latest.version if latest else 0) + 1).zfill(width)
+    version = next_version(folder)
     paths = [folder / f"{version}_{slug}.up.sql"]
     if down:
         paths.append(folder / f"{version}_{slug}.down.sql")

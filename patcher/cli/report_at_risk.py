@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from patcher.sql.at_risk import ROW_CHANGES
+from patcher.core.data_loss import ROW_CHANGES
 
 HEADER = ("RELATION", "COLUMN", "CHANGE", "ROWS", "WRITTEN SINCE APPLIED")
 

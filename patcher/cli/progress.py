@@ -7,7 +7,7 @@ seconds of a migration (or a no-transaction script's statement) that runs past `
 and of the lock wait, rewritten in place; elsewhere (a pipe, a CI log) only plain lines are
 written, plus a "still running" line every ``HEARTBEAT`` seconds. ``--json`` (``--format
 json``) runs with no printer at all. The Lambda never uses this module: its handler logs the
-events it wants (``patcher.handler``).
+events it wants (``patcher.aws.handler``).
 """
 
 from __future__ import annotations

@@ -1,0 +1,1 @@
+"""The commands as plain functions (both adapters call them), configuration, the result."""

@@ -1,0 +1,1 @@
+"""The AWS adapters: the Lambda handler and its payload, the fleet summary function."""

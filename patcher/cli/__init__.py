@@ -1,0 +1,1 @@
+"""The ``patcher`` command: parser and dispatch, output, and its text and markdown renderers."""
