@@ -1,20 +1,26 @@
 """The fleet summary (SPEC section 8): what a wave's Distributed Map wrote to S3, counted.
 
 Handler ``patcher.aws.fleet_summary.handler``: a second, small function of template.yaml from the
-same package, that may only read the results prefix. The state machine calls it after each wave
-(whether the map succeeded or failed past its tolerated failures) with::
+same package, that may only read the results prefix (and list its state machine's map runs). The
+state machine calls it after each wave (whether the map succeeded or failed past its tolerated
+failures) with::
 
-    {"bucket": ..., "prefix": "<ResultsPrefix><execution>/<phase>",   # ResultWriter's Prefix
-     "results": "s3://.../<execution>/", "phase": "single" | "canary" | "rest",
+    {"bucket": ..., "prefix": "<ResultsPrefix>waves",          # ResultWriter's literal Prefix
+     "written": {"Bucket": ..., "Key": ".../manifest.json"} | null,  # ResultWriterDetails
+     "execution": "<execution ARN>", "phase": "single" | "canary" | "rest",
      "databases": 12, "canary": "db00" | null, "dry_run": false,
      "tolerated_failure_percentage": 0}
 
 ResultWriter writes ``<prefix>/<map run id>/manifest.json`` naming ``SUCCEEDED_n.json`` and
 ``FAILED_n.json`` (and ``PENDING_n.json``): JSON arrays of child execution records, whose
 ``Input`` and ``Output`` are JSON strings, with ``Error`` and ``Cause`` when the child failed
-(https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html). A child
-that succeeded outputs its target's compact result; one that failed first stored its whole result
-at ``<ResultsPrefix><execution>/failed/<database>.json`` and ended in a Fail state whose Error is
+(https://docs.aws.amazon.com/step-functions/latest/dg/input-output-resultwriter.html). Only this
+wave's manifest is read, so runs sharing the literal prefix never mix: the one the map's output
+names (``written``) or, when the map failed past its tolerated failures (its error output names
+no manifest), the one of the execution's newest map run (ListMapRuns: the waves of an execution
+run one after another), whose ``MapRunArn`` must be that run's. A child that succeeded
+outputs its target's compact result; one that failed first stored its whole result at
+``<ResultsPrefix><execution>/failed/<database>.json`` and ended in a Fail state whose Error is
 the result's error type and Cause a compact JSON object (database, status, type, message,
 result_key). A plain-text Cause is taken as the message; a failed item's status is the Cause's,
 else the one its error type has (``patcher.core.errors``) or, for the machine's own, below.
@@ -26,6 +32,7 @@ database and canary waves) carries the whole last result on.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from patcher.core.errors import STATUS_OF, PatcherError
@@ -53,7 +60,7 @@ CAUSE_BUDGET = 30_000  # the summary as JSON, at most: long names and keys list 
 
 
 class ResultsMissing(Exception):
-    """No manifest under the wave's prefix: the map wrote no results."""
+    """The wave's manifest is not where the map run says: the map wrote no results."""
 
 
 def status_of(error_type: str) -> str:
@@ -76,15 +83,41 @@ def _body(s3: Any, bucket: str, key: str) -> Any:
     return [json.loads(line) for line in text.splitlines() if line.strip()]  # JSONL
 
 
-def read_records(s3: Any, bucket: str, prefix: str) -> dict[str, list[dict[str, Any]]]:
-    """The wave's child execution records by manifest section (FAILED, PENDING, SUCCEEDED)."""
-    found: list[dict[str, Any]] = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
-        found += [o for o in page.get("Contents", []) if o["Key"].endswith("/manifest.json")]
-    if not found:
-        raise ResultsMissing(f"no manifest.json under s3://{bucket}/{prefix}/")
-    latest = max(found, key=lambda o: o["LastModified"])["Key"]
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=latest)["Body"].read())
+def locate(
+    event: dict[str, Any], map_runs: Callable[[str], list[dict[str, Any]]]
+) -> tuple[str, str, str | None]:
+    """Where this wave's manifest.json is (bucket, key) and, when it was looked up, the map run
+    it must be of: ResultWriterDetails when the map succeeded, else the execution's newest map
+    run's ``<prefix>/<map run id>/manifest.json``."""
+    written = event.get("written")
+    if isinstance(written, dict) and isinstance(written.get("Key"), str):
+        return str(written.get("Bucket") or event["bucket"]), written["Key"], None
+    runs = map_runs(event["execution"])
+    if not runs:
+        raise ResultsMissing(f"execution {event['execution']} has no map run")
+    arn = str(max(runs, key=lambda r: r["startDate"])["mapRunArn"])
+    key = f"{event['prefix'].rstrip('/')}/{map_run_id(arn)}/manifest.json"
+    return event["bucket"], key, arn
+
+
+def map_run_id(arn: str) -> str:
+    """The map run's id, the last part of its ARN (ResultWriter's directory under the prefix)."""
+    return arn.rsplit(":", 1)[-1]
+
+
+def read_records(
+    s3: Any, bucket: str, key: str, map_run: str | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """The wave's child execution records by manifest section (FAILED, PENDING, SUCCEEDED), from
+    the manifest at ``key`` (whose MapRunArn must be ``map_run`` when given)."""
+    try:
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        raise ResultsMissing(f"no manifest at s3://{bucket}/{key}") from None
+    if map_run is not None and manifest.get("MapRunArn") != map_run:
+        raise ResultsMissing(
+            f"s3://{bucket}/{key} is map run {manifest.get('MapRunArn')}'s, not {map_run}'s"
+        )
     records: dict[str, list[dict[str, Any]]] = {}
     for section, files in manifest.get("ResultFiles", {}).items():
         records[section] = [r for f in files for r in _body(s3, bucket, f["Key"])]
@@ -170,11 +203,28 @@ def message(summary: dict[str, Any]) -> str:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Lambda entry point: read the wave's results, return the summary."""
+    """Lambda entry point: find the wave's manifest, read its results, return the summary."""
     import boto3
 
     bucket, prefix = event["bucket"], event["prefix"]
     if not isinstance(bucket, str) or not isinstance(prefix, str) or not prefix:
         raise ValueError("bucket and prefix must be non-empty strings")
     s3 = boto3.client("s3")
-    return summarize(event, read_records(s3, bucket, prefix.rstrip("/")))
+    return summarize_wave(event, s3, lambda arn: list_map_runs(boto3.client("stepfunctions"), arn))
+
+
+def list_map_runs(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """Every map run of the execution (ListMapRuns, all pages)."""
+    runs: list[dict[str, Any]] = []
+    for page in sfn.get_paginator("list_map_runs").paginate(executionArn=execution_arn):
+        runs += page.get("mapRuns", [])
+    return runs
+
+
+def summarize_wave(
+    event: dict[str, Any], s3: Any, map_runs: Callable[[str], list[dict[str, Any]]]
+) -> dict[str, Any]:
+    """The wave's summary from its own manifest; ``results`` names that manifest."""
+    bucket, key, map_run = locate(event, map_runs)
+    records = read_records(s3, bucket, key, map_run)
+    return summarize({**event, "results": f"s3://{bucket}/{key}"}, records)

@@ -11,8 +11,8 @@ function, so ``LambdaFunction.invoke`` is hooked to call the handler with a Lamb
 the ``ecs:runTask.sync`` integration is hooked to run the container's command in a subprocess
 (moto's own passes ``Cluster`` where boto3 wants ``cluster``, and reads ``Tasks`` from a
 ``tasks`` response, so it cannot run a task at all). moto's Distributed Map lacks ResultWriter's
-files and the tolerated failure threshold, and names an aws-sdk:s3 error s3.<...> rather than
-S3.<...>: tests/fixtures/sfn_distributed_map.py completes them as AWS documents them.
+files and the tolerated failure threshold, names an aws-sdk:s3 error s3.<...> rather than
+S3.<...> and cannot write an object Body: tests/fixtures/sfn_distributed_map.py completes them.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import boto3
 
 from patcher.dev.devrun import LambdaContext
 from tests.fixtures.sfn_distributed_map import (
+    complete_aws_sdk_blobs,
     complete_aws_sdk_error_names,
     complete_distributed_map,
 )
@@ -45,6 +46,7 @@ DEFINITION = REPO / "statemachine" / "patcher.asl.json"
 DOCKERFILE = REPO / "Dockerfile"
 REGION = "us-east-1"
 RESULTS_PREFIX = "runs/"
+WAVES_PREFIX = RESULTS_PREFIX + "waves"  # ResultWriter's literal Prefix
 SUMMARY_FUNCTION = "StackFlowPatcherFleetSummary"
 MIGRATIONS_PREFIX = "migrations/"
 
@@ -88,6 +90,7 @@ class Aws:
     invocations: list[dict[str, Any]] = field(default_factory=list)
     results: list[dict[str, Any]] = field(default_factory=list)
     summaries: list[dict[str, Any]] = field(default_factory=list)  # the summary function's
+    summary_events: list[dict[str, Any]] = field(default_factory=list)  # what it was given
     tasks: list[list[str]] = field(default_factory=list)
     context: Callable[[], LambdaContext] = LambdaContext
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -133,13 +136,26 @@ class Aws:
         )["stateMachineArn"]
         return StateMachine(self, arn)
 
+    def wave_manifest(self, execution: str, phase: str) -> str:
+        """The key of the manifest.json the summary of that wave of that execution read (its
+        ``results``), checked to be under ResultWriter's literal prefix and a map run id."""
+        (summary,) = [
+            out["summary"]
+            for given, out in zip(self.summary_events, self.summaries, strict=True)
+            if given["execution"].endswith(f":{execution}") and given["phase"] == phase
+        ]
+        bucket_url = f"s3://{self.results_bucket}/"
+        assert summary["results"].startswith(bucket_url + WAVES_PREFIX + "/"), summary["results"]
+        key: str = summary["results"].removeprefix(bucket_url)
+        run_id = key.removeprefix(WAVES_PREFIX + "/").removesuffix("/manifest.json")
+        assert run_id and "/" not in run_id, key  # <prefix>/<map run id>/manifest.json
+        return key
+
     def wave_records(self, execution: str, phase: str) -> dict[str, dict[str, Any]]:
         """What the wave's ResultWriter wrote: {database: child execution record}, read through
-        its manifest.json (Input and Output parsed)."""
+        the manifest.json its summary read (Input and Output parsed)."""
         s3 = boto3.client("s3", region_name=REGION)
-        prefix = f"{RESULTS_PREFIX}{execution}/{phase}/"
-        listed = s3.list_objects_v2(Bucket=self.results_bucket, Prefix=prefix)
-        (manifest,) = [o["Key"] for o in listed["Contents"] if o["Key"].endswith("/manifest.json")]
+        manifest = self.wave_manifest(execution, phase)
         body = json.loads(s3.get_object(Bucket=self.results_bucket, Key=manifest)["Body"].read())
         found = {}
         for files in body["ResultFiles"].values():
@@ -219,6 +235,7 @@ def hook_lambda(aws: Aws) -> Callable[..., bytes]:
         if self.function_name == SUMMARY_FUNCTION:
             summary = summary_handler(payload, aws.context())
             with aws.lock:
+                aws.summary_events.append(payload)
                 aws.summaries.append(summary)
             return json.dumps(summary).encode()
         with aws.lock:
@@ -343,6 +360,7 @@ def sfn_world(monkeypatch: Any, endpoint: str) -> Iterator[Aws]:
         monkeypatch.setattr(LambdaFunction, "invoke", hook_lambda(aws))
         complete_distributed_map(monkeypatch)
         complete_aws_sdk_error_names(monkeypatch)
+        complete_aws_sdk_blobs(monkeypatch)
         submit, resolver = hook_ecs(aws)
         monkeypatch.setattr(ecs_service.StateTaskServiceEcs, "_eval_service_task", submit)
         monkeypatch.setattr(ecs_service.StateTaskServiceEcs, "_build_sync_resolver", resolver)

@@ -19,6 +19,7 @@ from tests.fixtures.engine import schema_snapshot, tables
 from tests.fixtures.postgres import PgServer
 
 N = 12
+PHASES = ("canary", "rest")
 NAMES = [f"db{i:02d}" for i in range(N)]
 
 
@@ -135,7 +136,7 @@ def test_a_failure_within_the_tolerated_percentage_succeeds_with_the_summary(
 ) -> None:
     """One of twelve is 8.3 %: tolerated at 9 %, not at 8 % (the second run finds the others
     up to date and the same one failing)."""
-    _, machine, dsns = fleet
+    aws, machine, dsns = fleet
     break_database(dsns["db05"])
     execution = machine.run(
         {"action": "migrate", "databases": "*", "tolerated_failure_percentage": 9}
@@ -145,7 +146,14 @@ def test_a_failure_within_the_tolerated_percentage_succeeds_with_the_summary(
     assert execution.output["failures"][0]["database"] == "db05"
     strict = machine.run({"action": "migrate", "databases": "*", "tolerated_failure_percentage": 8})
     assert (strict.status, strict.error) == ("FAILED", "FleetFailed")
-    assert strict.cause_json["counts"]["up_to_date"] == N - 1
+    # Both executions' waves wrote under the one literal prefix; each summary read its own run
+    # (the failed map's through ListMapRuns): nothing of the first is counted in the second.
+    assert strict.cause_json["counts"]["up_to_date"] == N - 1 and strict.cause_json["ran"] == N
+    manifests = {aws.wave_manifest(e.name, p) for e in (execution, strict) for p in PHASES}
+    assert len(manifests) == 4
+    assert strict.cause_json["results"] == f"s3://{aws.results_bucket}/" + aws.wave_manifest(
+        strict.name, "rest"
+    )
 
 
 def test_one_of_twelve_failing_within_ten_percent_succeeds_and_is_named(
@@ -165,7 +173,8 @@ def test_one_of_twelve_failing_within_ten_percent_succeeds_and_is_named(
     ]
     assert (name, status, error_type) == ("db09", "failed", "MigrationFailed")
     assert "db09 (MigrationFailed)" in summary["message"]
-    assert summary["results"].endswith(f"/{execution.name}/")
+    manifest = aws.wave_manifest(execution.name, "rest")  # the map's ResultWriterDetails'
+    assert summary["results"] == f"s3://{aws.results_bucket}/{manifest}"
     assert all(migrated(dsns[n]) for n in NAMES if n != "db09") and not migrated(dsns["db09"])
     records = aws.wave_records(execution.name, "rest")
     assert records["db09"]["Error"] == "MigrationFailed" and records["db09"]["Output"] is None

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -120,3 +122,37 @@ def test_a_failed_target_is_stored_under_the_results_prefix_and_still_fails() ->
         "$.error.type",
         "States.JsonToString($.cause)",
     )
+
+
+def _states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every state, those of Map item processors included."""
+    for name, state in states.items():
+        yield name, state
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from _states(processor["States"])
+
+
+def test_the_definition_relies_on_nothing_interpreters_disagree_on() -> None:
+    """Issue 26 item 15: LocalStack's interpreter (moto's is its port) reads a ResultWriter path
+    against the map's output and JSON-encodes a string Body a second time. So: a literal Prefix
+    (AWS adds the map run id), the manifest taken from the map's ResultWriterDetails, and a
+    putObject Body that is the record object, never a string made of it."""
+    definition = json.loads(DEFINITION.read_text())
+    everything = dict(_states(definition["States"]))
+    writers = {n: s["ResultWriter"] for n, s in everything.items() if "ResultWriter" in s}
+    assert writers, "no Distributed Map with a ResultWriter"
+    for name, writer in writers.items():
+        params = writer["Parameters"]
+        assert not [k for k in params if k.endswith(".$")], f"{name}: a path in ResultWriter"
+        assert params == {"Bucket": "${ResultsBucket}", "Prefix": "${ResultsPrefix}waves"}
+        assert everything[name]["ResultSelector"] == {"details.$": "$.ResultWriterDetails"}
+    payload = everything["Summarize"]["Parameters"]["Payload"]
+    assert payload["written.$"] == "$.written.details" and payload["prefix"] == params["Prefix"]
+    assert not [k for k in payload if k.startswith(("prefix.$", "results"))]
+    puts = [s for s in everything.values() if str(s.get("Resource", "")).endswith("s3:putObject")]
+    for put in puts:
+        body = put["Parameters"].get("Body.$")
+        assert body is not None and body.startswith("$") and "States." not in body, body
+    text = DEFINITION.read_text()
+    assert "States.JsonToString($)" not in text and "results_prefix" not in text

@@ -554,10 +554,15 @@ def _grants(role: dict[str, Any]) -> set[tuple[tuple[str, ...], str | None]]:
 
 
 RESULTS_ARN = "arn:${AWS::Partition}:s3:::${ResultsBucket}/${ResultsPrefix}*"
+EXECUTIONS_ARN = (
+    "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:execution:"
+    "${FunctionName}-orchestrator:*"
+)
 
 
 def test_the_fleet_summary_only_reads_the_results_prefix() -> None:
-    """The second function: same package, its own handler, outside the VPC, read-only."""
+    """The second function: same package, its own handler, outside the VPC, read-only (the
+    results, the orchestrator's map runs)."""
     resources = load_template()["Resources"]
     props = resources["FleetSummary"]["Properties"]
     assert props["Handler"] == "patcher.aws.fleet_summary.handler"
@@ -570,6 +575,7 @@ def test_the_fleet_summary_only_reads_the_results_prefix() -> None:
     assert _grants(role) == {
         (("s3:ListBucket",), "arn:${AWS::Partition}:s3:::${ResultsBucket}"),
         (("s3:GetObject",), RESULTS_ARN),
+        (("states:ListMapRuns",), EXECUTIONS_ARN),  # to locate a failed map's manifest
         (("logs:CreateLogStream", "logs:PutLogEvents"), logs + "${FleetSummaryLogGroup}:*"),
     }
     (listing,) = [s for p in role["Properties"]["Policies"] for s, _ in _statements(

@@ -15,6 +15,8 @@ import boto3
 import pytest
 
 from tests.fixtures.sfn_distributed_map import (
+    MOTO_VERSION,
+    check_moto_version,
     complete_aws_sdk_error_names,
     complete_distributed_map,
     exceeds,
@@ -66,8 +68,18 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 def run(
     bucket: str, tolerance: dict[str, Any], pct: int = 0, prefix: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Run the map on items 0..11 (the definition's Prefix a path into the input by default)."""
-    text = definition(bucket, tolerance, prefix or {"Prefix.$": "$.prefix"})
+    """Run the map on items 0..11 (a literal Prefix by default); it must succeed."""
+    described = execute(bucket, tolerance, pct, prefix or {"Prefix": "out/run"})
+    assert described["status"] == "SUCCEEDED", described
+    output: dict[str, Any] = json.loads(described["output"])
+    return output
+
+
+def execute(
+    bucket: str, tolerance: dict[str, Any], pct: int, prefix: dict[str, str]
+) -> dict[str, Any]:
+    """Run the map on items 0..11; the execution as described when it ended."""
+    text = definition(bucket, tolerance, prefix)
     sfn = boto3.client("stepfunctions", region_name=REGION)
     arn = sfn.create_state_machine(
         name=f"m-{uuid.uuid4().hex[:8]}", definition=text,
@@ -81,9 +93,7 @@ def run(
     ] == "RUNNING":
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    assert described["status"] == "SUCCEEDED", described
-    output: dict[str, Any] = json.loads(described["output"])
-    return output
+    return described
 
 
 def written(bucket: str) -> dict[str, Any]:
@@ -165,6 +175,40 @@ def test_moto_alone_has_both_gaps(world: str) -> None:
     found = written(world)
     assert found["manifest"]["ResultFiles"] == {"FAILED": [], "PENDING": [], "SUCCEEDED": []}
     assert found["keys"] == [found["key"]]
+
+
+def test_a_path_in_result_writer_is_read_from_the_maps_output_so_it_fails(
+    world: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in LocalStack's interpreter (moto's is a port): ``Prefix.$`` is evaluated against the
+    map's output, not its input, and the wave fails. The completion leaves that as it is, so a
+    definition that depends on AWS's reading fails here (statemachine/patcher.asl.json uses a
+    literal Prefix)."""
+    complete_distributed_map(monkeypatch)
+    described = execute(world, {}, 0, {"Prefix.$": "$.prefix"})
+    assert described["status"] == "FAILED", described
+
+
+def test_a_literal_prefix_is_written_under_the_map_run_id_and_named_in_the_output(
+    world: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As AWS does: ``<Prefix>/<map run id>/manifest.json``, and the map's output names it."""
+    complete_distributed_map(monkeypatch)
+    output = run(world, {"ToleratedFailureCount": 1})
+    found = written(world)
+    run_id = output["MapRunArn"].rsplit(":", 1)[-1]
+    assert found["key"] == f"out/run/{run_id}/manifest.json"
+    assert output["ResultWriterDetails"] == {"Bucket": world, "Key": found["key"]}
+
+
+def test_another_moto_version_is_refused_loudly() -> None:
+    from importlib.metadata import version
+
+    assert version("moto") == MOTO_VERSION  # the pinned one is installed
+    check_moto_version()
+    refused = r"completes moto 5\.2\.6's .* moto 5\.3\.0 is installed"
+    with pytest.raises(RuntimeError, match=refused):
+        check_moto_version("5.3.0")
 
 
 @pytest.mark.parametrize(
