@@ -1,4 +1,6 @@
-"""The contract every migration source keeps, run against each of them (LocalSource, S3Source).
+"""The contract every migration source keeps, run against each of them (LocalSource, S3Source,
+and the unit tests' in-memory fake, ``tests.fakes.source.MemorySource``, which must stay as
+honest as the real ones).
 
 A new source joins by adding a bench: a place to write files and a way to open the source.
 """
@@ -15,6 +17,7 @@ from patcher.core.errors import InvalidSource, SourceUnavailable
 from patcher.sources import LocalSource, MigrationSource, open_source
 from patcher.sources.catalog import build_catalog
 from patcher.sources.s3 import S3Source
+from tests.fakes.source import MemorySource
 from tests.fixtures.s3 import S3Bucket
 
 FILES = {
@@ -40,9 +43,14 @@ class Bench(Protocol):
 
     def missing_location(self) -> str: ...
 
+    def open(self, location: str) -> MigrationSource: ...
+
 
 class LocalBench:
     has_fingerprints = False
+
+    def open(self, location: str) -> MigrationSource:
+        return open_source(location)
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -67,6 +75,9 @@ class LocalBench:
 class S3Bench:
     has_fingerprints = True
 
+    def open(self, location: str) -> MigrationSource:
+        return open_source(location)
+
     def __init__(self, bucket: S3Bucket) -> None:
         self.bucket = bucket
 
@@ -83,32 +94,62 @@ class S3Bench:
         return f"s3://{self.bucket.name}-gone/migrations/"
 
 
-@pytest.fixture(params=["local", "s3"])
+class MemoryBench:
+    """The in-memory fake: its files are the source's own; the missing location is a source
+    marked unavailable."""
+
+    has_fingerprints = True
+
+    def __init__(self) -> None:
+        self.source = MemorySource(fingerprints=True)
+        self.missing = MemorySource()
+        self.missing.unavailable = True
+
+    def write(self, name: str, data: bytes) -> None:
+        self.source.write(name, data)
+
+    def delete(self, name: str) -> None:
+        self.source.delete(name)
+
+    def location(self) -> str:
+        return self.source.describe()
+
+    def missing_location(self) -> str:
+        return "memory://missing"
+
+    def open(self, location: str) -> MigrationSource:
+        return self.missing if location == self.missing_location() else self.source
+
+
+@pytest.fixture(params=["local", "s3", "memory"])
 def bench(request: pytest.FixtureRequest, tmp_path: Path) -> Bench:
     if request.param == "local":
         return LocalBench(tmp_path)
+    if request.param == "memory":
+        return MemoryBench()
     return S3Bench(request.getfixturevalue("s3_bucket"))
 
 
 @pytest.fixture
 def benches(tmp_path: Path, s3_bucket: S3Bucket) -> list[Bench]:
-    return [LocalBench(tmp_path), S3Bench(s3_bucket)]
+    return [LocalBench(tmp_path), S3Bench(s3_bucket), MemoryBench()]
 
 
 def fill(bench: Bench, files: dict[str, bytes]) -> MigrationSource:
     for name, data in files.items():
         bench.write(name, data)
-    return open_source(bench.location())
+    return bench.open(bench.location())
 
 
 def test_open_source_builds_the_right_kind(bench: Bench) -> None:
-    source = open_source(bench.location())
-    assert isinstance(source, LocalSource if isinstance(bench, LocalBench) else S3Source)
+    source = bench.open(bench.location())
+    kind = {LocalBench: LocalSource, S3Bench: S3Source, MemoryBench: MemorySource}[type(bench)]
+    assert isinstance(source, kind)
     assert source.describe() == bench.location()
 
 
 def test_an_empty_source_lists_nothing(bench: Bench) -> None:
-    assert open_source(bench.location()).list() == []
+    assert bench.open(bench.location()).list() == []
 
 
 def test_lists_exactly_the_files_written(bench: Bench) -> None:
@@ -199,9 +240,10 @@ def test_invalid_sources_are_refused_with_the_same_message(benches: list[Bench],
         with pytest.raises(InvalidSource) as info:
             build_catalog(fill(bench, files).list())
         errors.append(info.value)
-    local, s3 = errors
-    assert local.message == s3.message
-    assert local.details == s3.details
+    local = errors[0]
+    for other in errors[1:]:
+        assert other.message == local.message
+        assert other.details == local.details
     for text in mentioned:
         assert text in local.message
 
@@ -213,12 +255,12 @@ def test_every_problem_is_reported_at_once_identically(benches: list[Bench]) -> 
         with pytest.raises(InvalidSource) as info:
             build_catalog(fill(bench, files).list())
         messages.append(info.value.message)
-    assert messages[0] == messages[1]
+    assert messages[0] == messages[1] == messages[2]
     assert len(info.value.details["problems"]) == 5
 
 
 def test_a_missing_location_is_source_unavailable(bench: Bench) -> None:
-    source = open_source(bench.missing_location())
+    source = bench.open(bench.missing_location())
     with pytest.raises(SourceUnavailable) as info:
         source.list()
     assert source.describe() in info.value.message

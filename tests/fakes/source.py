@@ -1,9 +1,11 @@
 """An in-memory ``MigrationSource``: file names to bytes, with optional S3-like fingerprints.
 
-It keeps the same contract as ``LocalSource`` and ``S3Source`` (``patcher.sources.base``): it
-lists every object (not only ``.sql``), reads the bytes back, yields ``read_many`` in the order
-given, and raises ``SourceUnavailable`` for an object gone after listing or a source marked
-unavailable. ``reads`` records every name read, so tests can check what the runner fetched.
+It keeps the same contract as ``LocalSource`` and ``S3Source`` (``patcher.sources.base``; the
+source contract suite runs it beside them): it lists every object directly inside (not only
+``.sql``; a folder as ``name/`` with no size), reads the bytes back, yields ``read_many`` in
+the order given, and raises ``SourceUnavailable`` for an object gone after listing or a
+source marked unavailable. ``reads`` records every name read, so tests can check what the
+runner fetched.
 """
 
 from __future__ import annotations
@@ -48,10 +50,13 @@ class MemorySource:
     def list(self) -> list[SourceObject]:
         if self.unavailable:
             raise SourceUnavailable("cannot list memory://migrations: unavailable (fake)")
-        return [
+        files = [
             SourceObject(name, name, self._fingerprint(data), len(data))
             for name, data in sorted(self.files.items())
-        ]
+            if "/" not in name
+        ]  # a name with a "/" is inside a folder: only the folder is listed, as S3 and disk do
+        folders = sorted({name.split("/", 1)[0] + "/" for name in self.files if "/" in name})
+        return sorted(files + [SourceObject(f, f) for f in folders], key=lambda o: o.name)
 
     def read(self, obj: SourceObject) -> bytes:
         if self.unavailable or obj.key not in self.files:

@@ -4,13 +4,15 @@ resets the runner's connection at its k-th client message, and the invariant che
 ``CrashProxy`` sits between the runner and PostgreSQL on 127.0.0.1. It reads the startup
 packet (answering an SSLRequest or GSSENCRequest with ``N``, so the session stays plaintext
 and framed), then counts the client's messages (1-byte type, int32 length) per connection.
-Only the first connection through the proxy is cut (later ones: the runner reconnecting to
-learn what happened, or to write its audit row, pass through untouched):
+By default only the first connection through the proxy is cut; ``also`` cuts later ones too
+(by their index: the runner reconnecting to learn whether a COMMIT in doubt committed, or to
+write the audit row its lost session could not), a second fault in the same run:
 
-- ``before``: the k-th message arrives and is not forwarded; both sockets are reset (RST).
+- ``before``: the k-th message arrives and is not forwarded; the client's socket is reset
+  (RST), the server's is shut down (FIN, at once) and then reset.
 - ``after``: the k-th message is forwarded, the server's reply is read up to its
-  ReadyForQuery and dropped, then both sockets are reset: a COMMIT reaches the server and
-  commits, but the runner never learns it.
+  ReadyForQuery and dropped, then both sockets are ended the same way: a COMMIT reaches the
+  server and commits, but the runner never learns it.
 
 Without ``cut_at`` it only counts, so a clean run tells how many cut points there are.
 Threads are daemons, every socket has a timeout, and the proxy stops by itself after
@@ -91,9 +93,11 @@ class Connection:
     index: int
     messages: list[bytes] = field(default_factory=list)  # type bytes of the client's messages
     queries: list[str] = field(default_factory=list)  # the text of each 'Q' / 'P', shortened
+    query_at: dict[int, str] = field(default_factory=dict)  # message number -> that text
     cut: str | None = None  # how it was cut, when it was
     cut_query: str | None = None  # the last query text sent (or withheld) at the cut
     backend_pid: int | None = None  # the server's process, from its BackendKeyData
+    server_port: int | None = None  # the proxy's port toward the server (pg_stat_activity's)
     finished: threading.Event = field(default_factory=threading.Event)  # both sides closed
 
     @property
@@ -112,9 +116,15 @@ class Connection:
             trips.append((first, len(self.messages)))
         return trips
 
+    def trip_text(self, trip: tuple[int, int]) -> str:
+        """The query texts sent in the round trip ``(first, last)``."""
+        numbers = range(trip[0], trip[1] + 1)
+        return " | ".join(self.query_at[n] for n in numbers if n in self.query_at)
+
 
 class CrashProxy:
-    """A PostgreSQL proxy on 127.0.0.1 that cuts its first connection at message ``cut_at``."""
+    """A PostgreSQL proxy on 127.0.0.1 that cuts its first connection at message ``cut_at``,
+    and connection ``i`` at message ``k`` for each ``i: (k, variant)`` of ``also``."""
 
     def __init__(
         self,
@@ -122,18 +132,21 @@ class CrashProxy:
         *,
         cut_at: int | None = None,
         variant: Variant = "before",
+        also: dict[int, tuple[int, Variant]] | None = None,
         lifetime: float = 120.0,
         max_connections: int = 32,
         reply_wait: float = 10.0,
     ) -> None:
         self.upstream = upstream
         self.cut_at, self.variant = cut_at, variant
+        self.cuts = {**({0: (cut_at, variant)} if cut_at is not None else {}), **(also or {})}
         self.reply_wait = reply_wait
         self.max_connections = max_connections
         self.connections: list[Connection] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._sockets: list[socket.socket] = []
+        self._servers: list[socket.socket] = []  # those toward the server (also in _sockets)
         self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._listener.bind(("127.0.0.1", 0))
@@ -176,6 +189,20 @@ class CrashProxy:
             first.finished.wait(timeout)
         return first
 
+    def wait_all(self, timeout: float = 5.0) -> list[Connection]:
+        """Every connection, once the proxy is done with each (see ``wait_first``)."""
+        end = time.monotonic() + timeout
+        with self._lock:
+            connections = list(self.connections)
+        for conn in connections:
+            conn.finished.wait(max(0.0, end - time.monotonic()))
+        return connections
+
+    def server_sockets(self) -> list[socket.socket]:
+        """The proxy's sockets toward the server, one per connection, in order."""
+        with self._lock:
+            return list(self._servers)
+
     def cut_backends(self) -> set[int]:
         """The server processes of the connections the proxy cut (their sockets reset)."""
         with self._lock:
@@ -186,7 +213,9 @@ class CrashProxy:
         with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
-            socks = list(self._sockets)
+            socks, servers = list(self._sockets), list(self._servers)
+        for server in servers:
+            _end_server(server)
         _reset(*socks)
 
     def __enter__(self) -> CrashProxy:
@@ -232,8 +261,10 @@ class CrashProxy:
             for sock in (client, server):  # one small frame per write: no Nagle delay
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             server.settimeout(max(1.0, self._deadline - time.monotonic()))
+            conn.server_port = server.getsockname()[1]
             with self._lock:
                 self._sockets.append(server)
+                self._servers.append(server)
             server.sendall(startup)
             if struct.unpack("!i", startup[4:8])[0] == _CANCEL_REQUEST:
                 return  # a cancel request: the server answers by closing
@@ -243,7 +274,10 @@ class CrashProxy:
         except (_Closed, OSError):
             pass
         finally:
-            _reset(client, *([server] if server else []))
+            _reset(client)
+            if server is not None:
+                _end_server(server)
+                _reset(server)
             if reply is not None:
                 reply.join(5.0)
             conn.finished.set()
@@ -268,36 +302,54 @@ class CrashProxy:
         server: socket.socket,
         reply: _ServerPump,
     ) -> None:
-        targeted = conn.index == 0 and self.cut_at is not None
+        cut_at, variant = self.cuts.get(conn.index, (None, "before"))
         while self._alive():
             kind, frame = _read_frame(client)
             conn.messages.append(kind)
             if kind in (b"Q", b"P"):
                 conn.queries.append(_text(kind, frame))
-            if targeted and conn.count == self.cut_at:
-                if self.variant == "after":
+                conn.query_at[conn.count] = _text(kind, frame, limit=None)
+            if conn.count == cut_at:
+                if variant == "after":
                     reply.swallow.set()
                     server.sendall(frame)
                     reply.ready.wait(self.reply_wait if kind in (b"Q", b"S") else 0.2)
                 conn.cut_query = conn.queries[-1] if conn.queries else None
-                conn.cut = f"{self.variant} message {conn.count} ({kind.decode()})"
+                conn.cut = f"{variant} message {conn.count} ({kind.decode()})"
                 _cut(client, server, reply)
                 return
             server.sendall(frame)
 
 
 def _cut(client: socket.socket, server: socket.socket, reply: _ServerPump) -> None:
-    """Reset both sockets; the server's is closed only once its reader thread has returned.
+    """Reset the client's socket; end the server's with a FIN, wait for the backend to close
+    its end, then reset it.
 
-    So no read of another thread is in flight on it when it closes: the close is its last
-    reference, and it sends the reset then (the backend exits on it)."""
+    The backend must learn of the cut from this call, whatever else holds the socket and
+    whatever the loopback does with one segment. A close resets the connection only when it
+    drops the last reference to the socket (another thread's call in flight, a descriptor
+    inherited across a fork defer it), and a reset is one segment, never retransmitted: lost
+    or refused, the backend stays ``idle`` (or ``idle in transaction``, holding its locks)
+    until a keepalive probe, minutes later. ``shutdown(SHUT_WR)`` acts on the socket itself
+    and its FIN is part of the stream, retransmitted until acknowledged: the backend reads
+    end-of-file and ends its session (rolling back). The reader, still draining (its frames
+    dropped), returns at the backend's own FIN; only then (or after 5 s) the reset."""
+    reply.swallow.set()
     _reset(client)
     with contextlib.suppress(OSError):
         server.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     with contextlib.suppress(OSError):
-        server.shutdown(socket.SHUT_RD)  # wakes the reader: its recv returns b""
+        server.shutdown(socket.SHUT_WR)
     reply.join(5.0)
     _reset(server)
+
+
+def _end_server(server: socket.socket) -> None:
+    """Linger 0 (the close resets) and a FIN to the backend now (see ``_cut``)."""
+    with contextlib.suppress(OSError):
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        server.shutdown(socket.SHUT_RDWR)
 
 
 class _ServerPump(threading.Thread):
@@ -328,11 +380,11 @@ class _ServerPump(threading.Thread):
                 self.client.shutdown(socket.SHUT_WR)
 
 
-def _text(kind: bytes, frame: bytes) -> str:
+def _text(kind: bytes, frame: bytes, limit: int | None = 120) -> str:
     body = frame[5:]
     if kind == b"P":  # statement name, then the query
         body = body.split(b"\0", 1)[1] if b"\0" in body else body
-    return body.split(b"\0", 1)[0].decode("utf-8", "replace")[:120]
+    return body.split(b"\0", 1)[0].decode("utf-8", "replace")[:limit]
 
 
 # --------------------------------------------------------------------------- invariants

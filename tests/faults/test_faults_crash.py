@@ -14,6 +14,8 @@ The cut-point tests collect every failing cut point and report them in one asser
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -26,13 +28,14 @@ import psycopg
 import pytest
 
 from tests.faults.crashkit import (
+    Connection,
     CrashProxy,
     Variant,
     dirty_versions,
     invariant_violations,
     violations_on,
 )
-from tests.faults.faultkit import SLEEP, env_without_patcher, set_sleep
+from tests.faults.faultkit import env_without_patcher, wait_for
 from tests.fixtures.engine import REPO, make_runner, query
 
 pytestmark = pytest.mark.slow
@@ -47,12 +50,19 @@ TUNING = {
 
 # --------------------------------------------------------------------------- the corpus
 # Each up script declares on ``-- expect:`` lines what it leaves in the catalog; transactional
-# ones write their marker row last. SLEEP is one more round trip (pg_sleep(0)) unless a test
-# sets ``faults.sleep``: the SIGKILL test uses it to catch the run between two migrations.
+# ones write their marker row last. Each script starts at a GATE: a shared advisory lock keyed
+# by how many migrations the history log says are done, free unless a test holds that key (the
+# SIGKILL test does, to stop the run at the start of the migration after the n-th).
+
+GATE_CLASS = 6006
+GATE = (
+    f"SELECT pg_advisory_xact_lock_shared({GATE_CLASS}, count(*)::int) FROM "
+    "schema_migrations_log WHERE outcome IN ('applied', 'reverted');"
+)
 
 CORPUS: dict[str, str] = {
     "1_base.up.sql": f"""-- expect: table markers, table t1, index i1, marker 1
-{SLEEP}
+{GATE}
 CREATE TABLE markers (version int PRIMARY KEY);
 CREATE TABLE t1 (id int PRIMARY KEY, v text);
 INSERT INTO t1 VALUES (1, 'a'), (2, 'b');
@@ -60,57 +70,57 @@ CREATE INDEX i1 ON t1 (v);
 INSERT INTO markers VALUES (1);
 """,
     "2_link.up.sql": f"""-- expect: table t2, column t1.c2, marker 2
-{SLEEP}
+{GATE}
 CREATE TABLE t2 (id int PRIMARY KEY, t1_id int REFERENCES t1 (id));
 ALTER TABLE t1 ADD COLUMN c2 int;
 UPDATE t1 SET c2 = id * 10;
 INSERT INTO markers VALUES (2);
 """,
     "3_data.up.sql": f"""-- expect: marker 3
-{SLEEP}
+{GATE}
 INSERT INTO t2 VALUES (1, 1), (2, 2);
 UPDATE t1 SET v = 'data' WHERE id = 2;
 INSERT INTO markers VALUES (3);
 """,
     "4_indexes.up.sql": f"""-- patcher:no-transaction
 -- expect: index i4a, index i4b, marker 4
-{SLEEP}
+{GATE}
 CREATE INDEX CONCURRENTLY IF NOT EXISTS i4a ON t1 (c2);
 CREATE INDEX CONCURRENTLY IF NOT EXISTS i4b ON t2 (t1_id);
 INSERT INTO markers VALUES (4) ON CONFLICT DO NOTHING;
 """,
     "5_view.up.sql": f"""-- expect: table t5, function f5, view v5, marker 5
-{SLEEP}
+{GATE}
 CREATE TABLE t5 (id int);
 CREATE FUNCTION f5() RETURNS int LANGUAGE sql AS $$ SELECT 5 $$;
 CREATE VIEW v5 AS SELECT id, f5() AS five FROM t1;
 INSERT INTO markers VALUES (5);
 """,
     "6_fragile.up.sql": f"""-- expect: table t6, marker 6
-{SLEEP}
+{GATE}
 CREATE TABLE t6 (id int);
 INSERT INTO t6 VALUES (1);
 INSERT INTO t6 SELECT 1 / (SELECT count(*) FROM t5)::int;
 INSERT INTO markers VALUES (6);
 """,
     "7_notes.up.sql": f"""-- expect: table t7, index i7, marker 7
-{SLEEP}
+{GATE}
 CREATE TABLE t7 (id int, note text);
 CREATE INDEX i7 ON t7 (note);
 INSERT INTO t7 SELECT g, 'n' || g FROM generate_series(1, 100) g;
 INSERT INTO markers VALUES (7);
 """,
-    "7_notes.down.sql": f"""{SLEEP}
+    "7_notes.down.sql": f"""{GATE}
 DELETE FROM markers WHERE version = 7;
 DROP TABLE t7;
 """,
     "8_flags.up.sql": f"""-- expect: table t8, column t1.c8, marker 8
-{SLEEP}
+{GATE}
 CREATE TABLE t8 (id int);
 ALTER TABLE t1 ADD COLUMN c8 text DEFAULT 'x';
 INSERT INTO markers VALUES (8);
 """,
-    "8_flags.down.sql": f"""{SLEEP}
+    "8_flags.down.sql": f"""{GATE}
 DELETE FROM markers WHERE version = 8;
 ALTER TABLE t1 DROP COLUMN c8;
 DROP TABLE t8;
@@ -165,8 +175,18 @@ class World:
 
     dsn: str
     mdir: Path
-    cut_pids: set[int] = field(default_factory=set)  # backends of the last cut's connections
-    reaped: list[str] = field(default_factory=list)  # those of them that outlived their reset
+    ports: dict[int, str] = field(default_factory=dict)  # the last proxy's server-side ports
+
+    def saw(self, proxy: CrashProxy) -> list[Connection]:
+        """Note the proxy's connections (which session came through which, and how it was
+        cut), once the proxy is done with each of them."""
+        connections = proxy.wait_all()
+        self.ports = {
+            c.server_port: f"proxy connection {c.index}, {c.cut or 'not cut'}"
+            for c in connections
+            if c.server_port
+        }
+        return connections
 
     def run(self, phase: Phase, dsn: str | None = None) -> dict[str, Any]:
         write_corpus(self.mdir, fixed=phase.fixed)
@@ -184,7 +204,7 @@ class World:
             result = self.run(earlier)
             if result["status"] == "locked":  # a late session of the last cut took the lock
                 problems.append(f"replaying {earlier.name}: locked: {result['error']}")
-                settle(self.dsn, timeout=0.5, world=self)
+                problems += settle(self.dsn, timeout=0.5, world=self)
                 result = self.run(earlier)
             assert result["status"] == earlier.status, result
         return problems
@@ -195,31 +215,40 @@ def world(pg_dsn: str, tmp_path: Path) -> World:
     return World(pg_dsn, tmp_path / "migrations")
 
 
-def settle(dsn: str, timeout: float = 30.0, *, world: World | None = None) -> list[str]:
-    """Wait until no session but ours is left in the database (a cut backend exits on its
-    own once it reads the reset; a killed client's within client_connection_check_interval).
-    Returns the sessions still there after ``timeout``, after ending them.
+SURVIVORS = (
+    "SELECT a.pid, a.application_name, a.state, a.xact_start IS NOT NULL, a.client_port, "
+    "left(a.query, 80), (SELECT string_agg(l.locktype || ' ' || l.mode, ', ' ORDER BY 1) "
+    "FROM pg_locks l WHERE l.pid = a.pid AND l.granted AND l.locktype <> 'virtualxid') "
+)
 
-    A survivor that is the backend of a connection the proxy cut (``world.cut_pids``) is the
-    proxy's, not the runner's: it is ended and counted in ``world.reaped``, not returned. On
-    the 2-core CI machine about one cut point in 1,000 left such a backend alive past 30 s,
-    ``idle``, after its socket was reset (see docs/development.md, the matrix)."""
+
+def settle(dsn: str, timeout: float = 30.0, *, world: World | None = None) -> list[str]:
+    """Wait until no session but ours is left in the database (a cut backend exits once the
+    proxy's reset reaches it; a killed client's within client_connection_check_interval).
+
+    A session still there after ``timeout`` is a failure, whoever it belongs to: it is named
+    with what it holds (its transaction, its locks: an advisory lock is the run's) and whose
+    it is (the proxy's connection it came through, cut or not), and only then ended, so the
+    checks after this one start from a clean database."""
     others = (
-        "FROM pg_stat_activity WHERE datname = current_database() "
-        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        "FROM pg_stat_activity a WHERE a.datname = current_database() "
+        "AND a.pid <> pg_backend_pid() AND a.backend_type = 'client backend'"
     )
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if query(dsn, f"SELECT count(*) {others}")[0][0] == 0:
             return []
         time.sleep(0.02)
-    left = query(dsn, f"SELECT pid, application_name, state, left(query, 80) {others}")
-    query(dsn, f"SELECT pg_terminate_backend(pid) {others}")
-    cut = world.cut_pids if world else set()
-    if world:
-        world.reaped += [f"{row}" for row in left if row[0] in cut]
-    late = [row for row in left if row[0] not in cut]
-    return [f"a session outlived the cut by {timeout:.0f}s: {row}" for row in late]
+    left = query(dsn, SURVIVORS + others)
+    query(dsn, f"SELECT pg_terminate_backend(a.pid) {others}")
+    ports = world.ports if world else {}
+    return [
+        f"a session outlived the cut by {timeout:.0f}s: pid {pid} ({app or 'no name'}, "
+        f"{ports.get(port, 'not through the proxy')}) {state}, "
+        f"{'in a transaction' if in_xact else 'no transaction'}, holding "
+        f"{locks or 'no lock'}; last query {last!r}"
+        for pid, app, state, in_xact, port, last, locks in left
+    ]
 
 
 def complete(world: World, phase: Phase, cut: dict[str, Any] | None) -> list[str]:
@@ -274,8 +303,11 @@ def result_lies(dsn: str, result: dict[str, Any]) -> list[str]:
         else []
     )
     lies = []
+    message = (result.get("error") or {}).get("message", "")
     for entry in result.get("migrations", []):
         version, state, up = entry["version"], entry["state"], entry["direction"] == "up"
+        if version in in_doubt(message):
+            continue  # the error says its outcome is unknown: the entry cannot be judged
         recorded = "absent" if version not in rows else "dirty" if rows[version] else "applied"
         truth = {
             ("applied", True): recorded == "applied",
@@ -290,7 +322,6 @@ def result_lies(dsn: str, result: dict[str, Any]) -> list[str]:
                 f"the cut run's result says version {version} ({entry['direction']}) is "
                 f"{state} but the history has it {recorded}"
             )
-    message = (result.get("error") or {}).get("message", "")
     version = (result.get("error") or {}).get("version")
     committed = (
         rows.get(version) is False
@@ -302,22 +333,34 @@ def result_lies(dsn: str, result: dict[str, Any]) -> list[str]:
     return lies
 
 
+def in_doubt(message: str) -> set[int]:
+    """The versions an error declares in doubt: when no new session could read the history
+    (SPEC 7 item 6), it says their outcome is unknown and to run status, and names them."""
+    if "unknown" not in message or "status" not in message:
+        return set()
+    named = re.findall(r"versions? (\d+(?:, \d+)*)", message)
+    return {int(v) for group in named for v in group.split(", ")}
+
+
 # --------------------------------------------------------------------------- round trips
+
+
+def uncut(world: World, index: int) -> Connection:
+    """Phase ``index`` run through the proxy uncut: what its first connection sent."""
+    phase = PHASES[index]
+    world.reset(index)
+    with CrashProxy.for_dsn(world.dsn) as proxy:
+        result = world.run(phase, proxy.dsn(world.dsn))
+        first = proxy.wait_first()
+    assert result["status"] == phase.status, result
+    assert history(world.dsn) == phase.history
+    assert first is not None and first.cut is None and first.count > 0
+    return first
 
 
 def round_trips(world: World) -> list[list[tuple[int, int]]]:
     """Round trips (first and last message) of each phase's first connection, uncut."""
-    trips = []
-    for index, phase in enumerate(PHASES):
-        world.reset(index)
-        with CrashProxy.for_dsn(world.dsn) as proxy:
-            result = world.run(phase, proxy.dsn(world.dsn))
-            first = proxy.wait_first()
-        assert result["status"] == phase.status, result
-        assert history(world.dsn) == phase.history
-        assert first is not None and first.cut is None and first.count > 0
-        trips.append(first.round_trips())
-    return trips
+    return [uncut(world, index).round_trips() for index in range(len(PHASES))]
 
 
 def cut_once(
@@ -330,8 +373,7 @@ def cut_once(
             problems: list[str] = []
         except Exception as exc:  # an escaped exception is a finding too
             cut, problems = None, [f"the cut run raised {type(exc).__name__}: {exc}"]
-        proxy.wait_first()
-    world.cut_pids = proxy.cut_backends()
+        world.saw(proxy)
     first = proxy.first
     if first is None or first.cut is None:
         return None, None, [f"the proxy never reached message {k}: nothing was cut"]
@@ -362,8 +404,7 @@ def test_crash_at_every_round_trip(world: World) -> None:
     sizes = [len(p) for p in plan]
     print(
         f"crash suite: {tried} cut points tried (round trips per phase {sizes}, "
-        f"{in_doubt} of them a COMMIT whose reply was lost, {took:.1f}s; "
-        f"{len(world.reaped)} cut backends outlived their reset and were ended: {world.reaped})"
+        f"{in_doubt} of them a COMMIT whose reply was lost, {took:.1f}s)"
     )
     assert tried == 2 * sum(sizes) and tried > 100, f"only {tried} cut points"
     # Batched runs carry several migrations' COMMITs in one round trip (issue 12): fewer round
@@ -371,6 +412,75 @@ def test_crash_at_every_round_trip(world: World) -> None:
     assert in_doubt >= 3, f"only {in_doubt} of {tried} cut points lost a COMMIT's reply"
     summary = f"{len(failures)} failures over {tried} cut points ({in_doubt} COMMITs in doubt)"
     assert not failures, summary + ":\n" + "\n".join(failures)
+
+
+# --------------------------------------------------------------------------- a second fault
+
+
+def later_connections(
+    world: World, index: int, k: int, variant: Variant
+) -> list[tuple[int, list[tuple[int, int]]]]:
+    """The connections the run opens after its first is cut at ``k`` (the reconnect that reads
+    whether a COMMIT in doubt committed, the one that writes the audit row the lost session
+    could not): each one's index and round trips."""
+    world.reset(index)
+    with CrashProxy.for_dsn(world.dsn, cut_at=k, variant=variant) as proxy:
+        world.run(PHASES[index], proxy.dsn(world.dsn))
+        connections = world.saw(proxy)
+    return [(c.index, c.round_trips()) for c in connections[1:] if c.count]
+
+
+def cut_twice(
+    world: World, phase: Phase, first: tuple[int, Variant], index: int, k: int, variant: Variant
+) -> tuple[str | None, list[str]]:
+    """Run ``phase`` with its first connection cut at ``first`` and connection ``index`` at
+    ``k``; how the second was cut, and what broke."""
+    also = {index: (k, variant)}
+    with CrashProxy.for_dsn(world.dsn, cut_at=first[0], variant=first[1], also=also) as proxy:
+        try:
+            cut: dict[str, Any] | None = world.run(phase, proxy.dsn(world.dsn))
+            problems: list[str] = []
+        except Exception as exc:  # an escaped exception is a finding too
+            cut, problems = None, [f"the cut run raised {type(exc).__name__}: {exc}"]
+        connections = world.saw(proxy)
+    second = connections[index] if len(connections) > index else None
+    if second is None or second.cut is None:
+        return None, [f"the run never reached message {k} of connection {index}: no second cut"]
+    return second.cut, problems + after_cut(world, phase, cut)
+
+
+def test_second_fault_on_the_reconnect_and_the_audit_connection(world: World) -> None:
+    """Each round trip of a phase that carries a COMMIT is cut on the first connection
+    (before: the run's audit row is left to a new session; after: the COMMIT is in doubt and
+    a new session reads the history), and then each round trip of every connection the run
+    opens after it is cut too (before its first message, after its last), on the real server:
+    SPEC 7 items 6 and 7 hold (the audit log never says failed for what committed, no lock is
+    left, the next run completes)."""
+    started = time.monotonic()
+    failures: list[str] = []
+    tried, label = 0, "the uncut runs"
+    for index, phase in enumerate(PHASES):
+        first_connection = uncut(world, index)
+        for trip in first_connection.round_trips():
+            if "COMMIT" not in first_connection.trip_text(trip):
+                continue
+            for first in ((trip[0], "before"), (trip[1], "after")):
+                failures += [f"{label}: {p}" for p in settle(world.dsn, world=world)]
+                for conn, trips in later_connections(world, index, *first):
+                    for k, variant in [(a, "before") for a, _ in trips] + [
+                        (b, "after") for _, b in trips
+                    ]:
+                        failures += [f"{label}: {p}" for p in world.reset(index)]
+                        tried += 1
+                        how, problems = cut_twice(world, phase, first, conn, k, variant)
+                        label = f"{phase.name} first {first}, connection {conn} [{how}]"
+                        failures += [f"{label}: {p}" for p in problems]
+    failures += [f"{label}: {p}" for p in settle(world.dsn, world=world)]
+    print(f"crash suite: {tried} second cuts tried ({time.monotonic() - started:.1f}s)")
+    assert tried >= 10, f"only {tried} second cuts"
+    assert not failures, f"{len(failures)} failures over {tried} second cuts:\n" + (
+        "\n".join(failures)
+    )
 
 
 # --------------------------------------------------------------------------- SIGKILL
@@ -384,21 +494,38 @@ def _done(dsn: str) -> int:
     return int(rows[0][0])
 
 
-def _sleeping(dsn: str) -> bool:
-    rows = query(
-        dsn,
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND wait_event = 'PgSleep' "  # the query text shows only a batch's first 1 kB
-        "AND pid <> pg_backend_pid() AND state = 'active'",
-    )
-    return bool(rows[0][0])
+def _backend_gone(on: str | psycopg.Connection[Any], pid: int) -> bool:
+    sql = "SELECT 1 FROM pg_stat_activity WHERE pid = %s"
+    if isinstance(on, str):
+        return not query(on, sql, (pid,))
+    return on.execute(sql, (pid,)).fetchone() is None
+
+
+def _at_gate(gate: psycopg.Connection[Any], key: int) -> int | None:
+    """The pid of the session waiting at the gate ``key`` (see GATE), if one is."""
+    row = gate.execute(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = %s "
+        "AND objid = %s AND objsubid = 2 AND NOT granted",
+        (GATE_CLASS, key),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
+def _state(proc: subprocess.Popen[bytes], gate: psycopg.Connection[Any], key: int) -> Any:
+    """What ``kill_at`` waits for: the run's end, or its session waiting at the gate."""
+    return ("ended", proc.returncode) if proc.poll() is not None else _at_gate(gate, key)
 
 
 def kill_at(world: World, phase: Phase, done: int) -> str | None:
     """Start the CLI on ``phase``; SIGKILL it while the migration after the ``done``-th of
-    this run sleeps at its start. None when the kill landed there, else what went wrong."""
+    this run waits at its start (its GATE, closed by this test until the kill): a state the
+    run holds until the kill, so the kill cannot miss it however slow the machine is. On 14+
+    the gate opens only once the killed run's backend has ended (the client check ends it
+    within 1 s: the migration is rolled back); on 13 nothing checks the client while a
+    statement waits, so it opens at once and that backend carries on alone (see the README's
+    matrix section). None when the kill landed there, else what went wrong."""
     write_corpus(world.mdir, fixed=phase.fixed)
-    before = _done(world.dsn) if PHASES.index(phase) else 0
+    key = (_done(world.dsn) if PHASES.index(phase) else 0) + done
     env = {
         **env_without_patcher(),
         "PATCHER_DATABASE_URL": world.dsn,
@@ -406,30 +533,25 @@ def kill_at(world: World, phase: Phase, done: int) -> str | None:
         "PATCHER_LOCK_WAIT_SECONDS": "1",
     }
     args = [phase.action, "--json"] + [f"--{k}={v}" for k, v in phase.fields.items()]
-    set_sleep(world.dsn, 0.3)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "patcher.cli", *args],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        end = time.monotonic() + 30
-        while time.monotonic() < end and proc.poll() is None:
-            try:
-                if _sleeping(world.dsn) and _done(world.dsn) - before == done:
-                    break
-            except psycopg.errors.UndefinedTable:
-                pass  # the run has not created its tables yet
-            time.sleep(0.005)
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            return f"the run ended before the kill: {out[-300:]!r} {err[-300:]!r}"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-        set_sleep(world.dsn, 0)
+    with psycopg.connect(world.dsn, autocommit=True) as gate:
+        gate.execute("SELECT pg_advisory_lock(%s, %s)", (GATE_CLASS, key))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "patcher.cli", *args],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            state = wait_for("the run to reach the gate", lambda: _state(proc, gate, key), 60)
+            if isinstance(state, tuple):
+                out, err = proc.communicate()
+                return f"the run ended before the kill: {out[-300:]!r} {err[-300:]!r}"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=10)
+            if gate.info.server_version >= 140000:
+                wait_for("the killed run's backend to end", lambda: _backend_gone(gate, state))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
     if proc.returncode != -signal.SIGKILL:
         return f"the runner was not killed (exit {proc.returncode})"
     return None
@@ -489,3 +611,62 @@ def test_checker_sees_each_kind_of_breach(world: World) -> None:
         found = invariant_violations(world.dsn, world.mdir)
     assert any("advisory lock still held" in p for p in found), found
     assert invariant_violations(world.dsn, world.mdir) == []
+
+
+# --------------------------------------------------------------------------- the proxy and settle
+
+
+@pytest.mark.parametrize("variant", ["before", "after"])
+def test_a_cut_reaches_the_backend_whatever_else_holds_its_socket(
+    pg_dsn: str, variant: Variant
+) -> None:
+    """The cut session's backend, idle in a transaction holding an advisory lock, ends at once
+    even while another descriptor still refers to the proxy's socket toward it (as a thread's
+    read in flight or a forked child's inherited copy does): closing a socket resets it only
+    with its last reference, so the proxy must end it with a shutdown, which does not wait."""
+    with CrashProxy.for_dsn(pg_dsn, cut_at=3, variant=variant) as proxy:
+        conn = psycopg.connect(proxy.dsn(pg_dsn), autocommit=True)
+        (server,) = proxy.server_sockets()
+        held = os.dup(server.fileno())
+        try:
+            pid = conn.info.backend_pid
+            assert conn.pgconn.exec_(b"BEGIN").status == psycopg.pq.ExecStatus.COMMAND_OK
+            assert conn.pgconn.exec_(b"SELECT pg_advisory_xact_lock(7)").status == (
+                psycopg.pq.ExecStatus.TUPLES_OK
+            )
+            cut = conn.pgconn.exec_(b"SELECT 1")  # message 3: cut (its reply dropped if after)
+            assert cut.status != psycopg.pq.ExecStatus.TUPLES_OK
+            wait_for("the cut backend to end", lambda: _backend_gone(pg_dsn, pid), timeout=10)
+        finally:
+            os.close(held)
+            conn.close()
+    assert proxy.cut == f"{variant} message 3 (Q)"
+    assert lock_free(pg_dsn, 7)
+
+
+def lock_free(dsn: str, key: int) -> bool:
+    q = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %s"
+    return query(dsn, q, (key,)) == [(0,)]
+
+
+def test_a_session_that_outlives_the_cut_fails_naming_what_it_holds(world: World) -> None:
+    """settle() never ends a survivor silently: what it holds (its transaction, its advisory
+    lock) and which proxy connection it came through are in the failure."""
+    with CrashProxy.for_dsn(world.dsn) as proxy:
+        holder = psycopg.connect(proxy.dsn(world.dsn))  # not autocommit: a transaction
+        holder.execute("SELECT pg_advisory_xact_lock(11)")
+        world.ports = {c: "proxy connection 0, not cut" for c in [_port(proxy)]}
+        problems = settle(world.dsn, timeout=0.3, world=world)
+        holder.close()
+    assert len(problems) == 1, problems
+    (problem,) = problems
+    assert "a session outlived the cut" in problem and "proxy connection 0, not cut" in problem
+    assert "idle in transaction" in problem and "in a transaction" in problem
+    assert "advisory ExclusiveLock" in problem
+    assert settle(world.dsn, world=world) == []  # it was ended
+
+
+def _port(proxy: CrashProxy) -> int:
+    (server,) = proxy.server_sockets()
+    port: int = server.getsockname()[1]
+    return port

@@ -125,7 +125,7 @@ def test_server_restart_while_waiting_for_the_lock(
     holder = psycopg.connect(own_db, autocommit=True)
     holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "schema_migrations"),))
     future = in_background(lambda: run("migrate", request_id="waiter"))
-    time.sleep(0.5)  # the waiter is polling pg_try_advisory_lock
+    wait_for("the waiter to poll the lock", lambda: polling(own_db, "stackflowpatcher:waiter"))
     own_cluster.restart()
     holder.close()
     result = future.result(timeout=30)
@@ -133,6 +133,16 @@ def test_server_restart_while_waiting_for_the_lock(
     assert result["error"]["type"] == "DatabaseUnavailable"
     assert "connection" in result["error"]["message"] and "run again" in result["error"]["message"]
     assert run("migrate")["status"] == "applied"
+
+
+def polling(dsn: str, application_name: str) -> bool:
+    """Whether that session has tried the advisory lock (and is now between two tries)."""
+    rows = query(
+        dsn,
+        "SELECT 1 FROM pg_stat_activity WHERE application_name = %s AND query LIKE %s",
+        (application_name, "%pg_try_advisory_lock%"),
+    )
+    return bool(rows)
 
 
 # --------------------------------------------------------------------------- read-only targets

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -102,8 +101,7 @@ def test_a_waiting_migrate_stops_waiting_once_everything_is_applied(
             "SELECT 2, 'b', encode(sha256(%s::bytea), 'hex')",
             ((mdir.path / "2_b.up.sql").read_bytes(),),
         )
-        started = time.monotonic()
         result = run("migrate")
+        # The holder still holds the lock: a waiter that sat out its wait would say `locked`.
         assert result["status"] == "up_to_date" and result["ok"], result["error"]
-        assert time.monotonic() - started < 1.5  # it did not sit out the 2 s wait
         assert result["current_version"] == 2
