@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from patcher.core.errors import StatementFailed
+from patcher.core.models import Migration, SourceObject, Step
+from patcher.engine.failures import deadline_exceeded
 from patcher.engine.retry import commits_inside
+from patcher.sql.scripts import Script, load_script
 from tests.unit.engine.kit import FAST, NO_TX, Env, error_type
 
 CALL = NO_TX + "CREATE TABLE a (id int);\nCALL add_interest();\nCREATE TABLE b (id int);\n"
@@ -101,3 +105,25 @@ def test_a_failed_no_transaction_down_says_what_repair_does_to_it(env: Env) -> N
     assert env.run().status == "up_to_date"  # migrate does not re-run the up script
     again = env.run("rollback")
     assert again.error is not None and again.error.details["statement"] == 1  # DROP TABLE a
+
+
+def _call_step(direction: str = "up") -> tuple[Step, Script]:
+    obj = SourceObject(f"1_interest.{direction}.sql", "k")
+    step = Step(Migration(1, "interest", obj, obj), direction)  # type: ignore[arg-type]
+    return step, load_script(obj, CALL.encode())
+
+
+def test_a_call_the_deadline_cut_while_it_ran_may_have_committed() -> None:
+    step, script = _call_step()
+    cancelled = StatementFailed("canceling statement", index=1, sqlstate="57014", cancelled=True)
+    message = deadline_exceeded(step, script, cancelled, 12).message
+    assert "statement 2 (CALL add_interest()) may have committed work" in message
+    assert "run repair (it removes the version's history row" in message
+
+
+def test_a_call_cut_before_it_was_sent_did_not_start() -> None:
+    step, script = _call_step("down")
+    unsent = StatementFailed("cut before it was sent", index=1, cancelled=True)
+    message = deadline_exceeded(step, script, unsent, 12).message
+    assert "may have committed" not in message
+    assert "the next rollback re-runs the whole down script" in message
