@@ -1,7 +1,9 @@
-"""The lock_timeout retry: a statement that could not get its lock in time is tried again."""
+"""The lock_timeout retry: a statement that could not get its lock in time is tried again,
+unless it may have committed something before it failed (SPEC 7 item 5, nothing twice)."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -10,6 +12,21 @@ from patcher.core.errors import StatementFailed
 from patcher.engine.context import RunOptions
 
 T = TypeVar("T")
+
+_COMMITS_INSIDE = re.compile(
+    r"(?:\s+|--[^\n]*+(?:\n|$)|/\*.*?\*/)*+(CALL|DO)\b", re.IGNORECASE | re.DOTALL
+)
+"""A ``CALL`` or ``DO`` at the head of a statement (after any blanks and comments)."""
+
+
+def commits_inside(text: str) -> str | None:
+    """``CALL`` or ``DO`` when a statement may COMMIT inside once it started (a procedure or a
+    DO block run outside a transaction block can); None otherwise.
+
+    Functions cannot COMMIT, so a ``SELECT f()`` is not one. What commits through another
+    connection (dblink, pg_background) is not seen here."""
+    match = _COMMITS_INSIDE.match(text)
+    return match[1].upper() if match else None
 
 
 def with_lock_retries(

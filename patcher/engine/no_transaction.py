@@ -1,6 +1,10 @@
 """No-transaction scripts: statement by statement under a dirty mark, and the concurrent
 indexes they build (SPEC 7 item 4).
 
+A statement that hits lock_timeout is retried, except a ``CALL`` or ``DO`` (SPEC 7 item 5): a
+procedure or DO block can COMMIT inside, so once one started, what it did before the failure
+may be committed and a second run could do it twice. The failure says so (engine/failures.py).
+
 A ``CREATE INDEX CONCURRENTLY`` that fails after its first phase leaves an INVALID index.
 Before a lock_timeout retry the leftover the failed attempt created is dropped (never an index
 that existed before the script); the version is never recorded as applied while an index the
@@ -23,7 +27,8 @@ from patcher.core.errors import (
 )
 from patcher.core.models import AppliedRow, HistoryChange, LockState, Step, StepKind
 from patcher.engine.context import RunContext, Watchdog
-from patcher.engine.lock_retry import with_lock_retries
+from patcher.engine.failures import repair_does
+from patcher.engine.lock_retry import commits_inside, with_lock_retries
 from patcher.engine.ports import MigrationBackend
 from patcher.sources.base import MigrationSource
 from patcher.sql.scripts import Script, load_script
@@ -46,12 +51,13 @@ def run_no_transaction(
     started = time.perf_counter()
     for index, text in enumerate(script.statement_texts):
         ctx.emit("statement_started", _statement_fields(step, script, index))
+        attempt = partial(backend.run_statements, [text], dog.stop)
         try:
-            with_lock_retries(
-                partial(backend.run_statements, [text], dog.stop),
-                ctx.options,
-                before_retry=partial(_drop_leftovers, backend, before),
-            )
+            if commits_inside(text):  # SPEC 7 item 5: it may have committed; never again
+                attempt()
+            else:
+                retry = partial(_drop_leftovers, backend, before)
+                with_lock_retries(attempt, ctx.options, before_retry=retry)
         except StatementFailed as exc:
             exc.index = index
             if not exc.connection_lost:
@@ -133,11 +139,16 @@ def _leftover_note(invalid: list[str]) -> str:
 
 def _left_invalid(step: Step, script: Script, invalid: list[str]) -> MigrationFailed:
     v = step.migration.version
+    then = (
+        "run repair and migrate again to build them anew"
+        if step.direction == "up"
+        else f"run repair ({repair_does('down')})"
+    )
     return MigrationFailed(
         f"version {v} {step.direction} ({script.obj.name}) ran to its end but INVALID "
         f"index(es) {', '.join(invalid)} remain (a failed concurrent build, kept by IF NOT "
         "EXISTS): the version is not recorded as applied and stays marked dirty. Drop them "
-        f"({_drops(invalid)}), then run repair and migrate again to build them anew",
+        f"({_drops(invalid)}), then {then}",
         version=v,
         file=script.obj.name,
         invalid_indexes=invalid,
