@@ -188,7 +188,9 @@ def test_text_the_scripts_own_encoding_cannot_carry_fails_cleanly(
     mdir.pair("1", "日本", f"{NO_TX}SET client_encoding = 'LATIN1';\nSELECT '日本';")
     result = cli(mdir, pg_dsn, capsys, "migrate")
     assert result["status"] == "failed"
-    assert "LATIN1" in result["error"]["message"], result["error"]
+    error = result["error"]
+    assert (error["type"], error["sqlstate"], error["statement"]) == ("MigrationFailed", "22P05", 2)
+    assert "client_encoding LATIN1, which the script set, cannot carry" in error["message"]
     assert history(pg_dsn) == [(1, True)]
     log = query(pg_dsn, "SELECT outcome, description FROM schema_migrations_log ORDER BY id")
     assert log == [("started", "日本"), ("failed", "日本")]
