@@ -255,7 +255,7 @@ class PostgresBackend:
     ) -> list[VerifyReport]:
         from patcher.db import introspection
 
-        return introspection.verify(self.conn, scripts, lock_timeout_ms, stop)
+        return introspection.verify(self.conn, scripts, lock_timeout_ms, stop, self._restore)
 
     def estimate_at_risk(
         self, probes: Sequence[Probe], version: int, count_ms: int, budget_ms: int

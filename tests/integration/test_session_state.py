@@ -194,3 +194,20 @@ def test_text_the_scripts_own_encoding_cannot_carry_fails_cleanly(
     assert history(pg_dsn) == [(1, True)]
     log = query(pg_dsn, "SELECT outcome, description FROM schema_migrations_log ORDER BY id")
     assert log == [("started", "日本"), ("failed", "日本")]
+
+
+def test_the_verified_dry_run_starts_each_script_from_the_runs_session(
+    mdir: MigrationDir, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The preview runs every script in one rolled-back transaction: each one after the first
+    starts from the restored session too (a PREPARE survives ROLLBACK), as in the run."""
+    leaves = "PREPARE leftover AS SELECT 1;\nSET search_path = nowhere;\n"
+    mdir.pair("1", "leaves", leaves)
+    mdir.pair("2", "again", leaves)  # the same PREPARE name again
+    mdir.pair("3", "lands", "CREATE TABLE u (id int);")  # no schema to create in, if leaked
+    result = cli(mdir, pg_dsn, capsys, "migrate", "--dry-run", "--verify")
+    assert result["status"] == "planned", result["error"]
+    assert [m["verified"] for m in result["migrations"]] == [True, True, True], result
+    assert query(pg_dsn, "SELECT count(*) FROM pg_tables WHERE tablename = 'u'") == [(0,)]
+    result = cli(mdir, pg_dsn, capsys, "migrate")
+    assert result["status"] == "applied", result["error"]
