@@ -332,7 +332,9 @@ def _text(kind: bytes, frame: bytes) -> str:
     body = frame[5:]
     if kind == b"P":  # statement name, then the query
         body = body.split(b"\0", 1)[1] if b"\0" in body else body
-    return body.split(b"\0", 1)[0].decode("utf-8", "replace")[:120]
+    # long enough to reach a COMMIT message's history write ("change AS (") past the session
+    # restore that precedes it (about 140 characters since issue 26 item 6)
+    return body.split(b"\0", 1)[0].decode("utf-8", "replace")[:400]
 
 
 # --------------------------------------------------------------------------- invariants
