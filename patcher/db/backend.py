@@ -165,6 +165,7 @@ class PostgresBackend:
         """Restore the session, clear the mark, check the lock: one round trip."""
         from patcher.db import execution  # loads with the first statement run
 
+        connection.encoding_restored(self.conn, self._restore)
         text = self._history.finish_clean_sql(record, elapsed_ms)
         cur = self.conn.cursor()
         cur.execute(f"{self._restore}{text};\n{self._lock_check}", prepare=False)
@@ -188,6 +189,7 @@ class PostgresBackend:
         check = self._lock_check if advisory_lock.may_release(statements) else self._retake
 
         def finish_sql(elapsed_ms: int) -> str:
+            connection.encoding_restored(self.conn, self._restore)
             write = self._history.sql_text(
                 record.write, record, outcome=record.outcome, elapsed_ms=elapsed_ms
             )
@@ -253,7 +255,7 @@ class PostgresBackend:
     ) -> list[VerifyReport]:
         from patcher.db import introspection
 
-        return introspection.verify(self.conn, scripts, lock_timeout_ms, stop)
+        return introspection.verify(self.conn, scripts, lock_timeout_ms, stop, self._restore)
 
     def estimate_at_risk(
         self, probes: Sequence[Probe], version: int, count_ms: int, budget_ms: int

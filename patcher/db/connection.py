@@ -7,6 +7,7 @@ the writer endpoint): they are what a user reads, so that remediation prose is p
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -44,14 +45,21 @@ def connect(
     """Open an autocommit session named ``application_name``; fail within ``connect_timeout``.
 
     ``iam_auth``: the password is a fresh RDS IAM auth token (``patcher.db.iam``), passed as
-    a parameter and scrubbed from any error; the conninfo's own password, if any, is unused."""
+    a parameter and scrubbed from any error; the conninfo's own password, if any, is unused.
+
+    The user's libpq ``options`` (the conninfo's, else ``PGOPTIONS``) are kept, the runner's
+    after them: ``-c search_path=app`` holds for every migration, and where both set the same
+    setting the runner's (lock_timeout, statement_timeout, keepalives) wins, as the later
+    ``-c`` does on the server (SPEC 7 item 2). ``client_encoding`` is UTF8, whatever
+    ``PGCLIENTENCODING`` says: the runner's text (file names, messages) is Unicode."""
     options = f"-c lock_timeout={lock_timeout} {_SERVER_KEEPALIVES}"
     if statement_timeout:
         options += f" -c statement_timeout={statement_timeout}"
     params: dict[str, Any] = {
         "application_name": application_name[:63],
         "connect_timeout": connect_timeout,
-        "options": options,
+        "options": f"{_user_options(conninfo)} {options}".lstrip(),
+        "client_encoding": "UTF8",
         **_CLIENT_KEEPALIVES,
     }
     params.update({k: v for k, v in (("sslmode", sslmode), ("sslrootcert", sslrootcert)) if v})
@@ -103,6 +111,18 @@ def connect(
     ) from None
 
 
+def _user_options(conninfo: str) -> str:
+    """The ``options`` the user gave libpq: the conninfo's, else ``PGOPTIONS`` (libpq's own
+    precedence; a service file's are not read). A malformed conninfo gives none here: the
+    connect that follows names the fault, scrubbed of the password."""
+    given: object = None
+    with suppress(psycopg.Error):
+        given = psycopg.conninfo.conninfo_to_dict(conninfo).get("options")
+    if given is None:
+        given = os.environ.get("PGOPTIONS")
+    return str(given or "").strip()
+
+
 # libpq's words for a failed or refused TLS session, and what each means for the user.
 _TLS_FAILURES = (
     (re.compile(r"does not match host name|no subjectAltName", re.I),
@@ -147,18 +167,38 @@ def _watch_client(conn: psycopg.Connection[Any]) -> None:
         )
 
 
+# What a migration leaves in the session besides settings (SPEC 7 item 2): its cursors (WITH
+# HOLD ones outlive COMMIT), prepared statements (the runner prepares none: prepare_threshold
+# is None), LISTENs and temporary tables (a temp ``items`` would take the next migration's
+# unqualified ``INSERT INTO items``). Each is allowed inside a transaction block, unlike
+# DISCARD ALL, which would also drop the advisory lock. Cursors close first: an open one would
+# keep its temp table from being dropped.
+_LEFTOVERS = "CLOSE ALL;\nDEALLOCATE ALL;\nUNLISTEN *;\nDISCARD TEMP;\n"
+
+
 def restore_sql(conn: psycopg.Connection[Any]) -> str:
     """Statements that bring the session back to what it connected with (SPEC 7 item 2).
 
-    ``RESET ALL`` returns every setting to the session default (what the connection's
-    ``options`` and the role/database settings gave: lock_timeout, statement_timeout,
-    search_path, application_name) but not the role: ``RESET SESSION AUTHORIZATION`` (allowed
-    to any user: it returns to the authenticated one) undoes ``SET ROLE`` and ``SET SESSION
-    AUTHORIZATION``. The client check of ``_watch_client`` is set again after them."""
-    text = "RESET SESSION AUTHORIZATION;\nRESET ALL;\n"
+    ``_LEFTOVERS`` end what the migration made; ``RESET ALL`` returns every setting to the
+    session default (what the connection's ``options`` and the role/database settings gave:
+    lock_timeout, statement_timeout, search_path, application_name, client_encoding UTF8) but
+    not the role: ``RESET SESSION AUTHORIZATION`` (allowed to any user: it returns to the
+    authenticated one) undoes ``SET ROLE`` and ``SET SESSION AUTHORIZATION``. The client
+    check of ``_watch_client`` is set again after them. The text is ASCII: it can be sent in
+    whatever client_encoding a migration left."""
+    text = f"{_LEFTOVERS}RESET SESSION AUTHORIZATION;\nRESET ALL;\n"
     if conn.info.server_version >= 140000:  # no query: what _watch_client set, as it set it
         text += f"SET client_connection_check_interval = '{_CLIENT_CHECK_INTERVAL}';\n"
     return text
+
+
+def encoding_restored(conn: psycopg.Connection[Any], restore: str) -> None:
+    """Before text is composed for a session whose migration changed ``client_encoding``: the
+    server reads a message in the encoding it had when the message arrived, so the restore
+    travels alone first (one round trip, only then; psycopg follows the server's
+    ParameterStatus). Any other session's restore rides with its bookkeeping."""
+    if conn.info.encoding != "utf-8":
+        conn.execute(restore, prepare=False)
 
 
 def cancel(conn: psycopg.Connection[Any]) -> None:
@@ -180,6 +220,14 @@ def errors_translated() -> Iterator[None]:
             "USAGE and CREATE on the history's schema, or the two tables created beforehand "
             "and granted), then run again",
             sqlstate=exc.sqlstate,
+        ) from exc
+    except UnicodeError as exc:  # text the session's client_encoding cannot carry
+        raise DatabaseUnavailable(
+            f"text could not be converted for the database session ({exc}). A migration "
+            "that was running was rolled back, or, if it was a no-transaction one, stays "
+            "marked dirty (see status). Remove any SET client_encoding from the scripts "
+            "(the runner's session is UTF8) and run again",
+            sqlstate="22P05",
         ) from exc
     except psycopg.Error as exc:
         raise DatabaseUnavailable(

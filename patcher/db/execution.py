@@ -62,6 +62,20 @@ def statement_failed(
     )
 
 
+def unsendable(conn: psycopg.Connection[Any], index: int, exc: UnicodeError) -> StatementFailed:
+    """A statement whose text the session's client_encoding (which the script set: the
+    runner's is UTF8) cannot carry; nothing of it was sent (SPEC 7 item 2)."""
+    name = conn.info.parameter_status("client_encoding") or conn.info.encoding
+    bad = exc.object[exc.start : exc.end] if isinstance(exc, UnicodeEncodeError) else ""
+    return StatementFailed(
+        f"the statement holds text ({bad!r}) that client_encoding {name}, which the script "
+        "set, cannot carry; nothing of it was sent. Remove the SET client_encoding (the "
+        "runner's session is UTF8) or keep the script's text within that encoding",
+        index=index,
+        sqlstate="22P05",  # untranslatable_character, as the server says it
+    )
+
+
 def _stopped(index: int) -> StatementFailed:
     return StatementFailed(
         "cut by the Lambda deadline before this statement was sent", index=index, cancelled=True
@@ -138,6 +152,8 @@ def _run_chunk(conn: psycopg.Connection[Any], texts: list[str], first: int, pref
             conn.cursor().execute(prefix + texts[0], prepare=False)
         except psycopg.Error as exc:
             raise statement_failed(first, exc, offset=len(prefix)) from exc
+        except UnicodeEncodeError as exc:
+            raise unsendable(conn, first, exc) from None
         return
     offsets, size = [], len(prefix)
     for text in texts:
@@ -145,8 +161,14 @@ def _run_chunk(conn: psycopg.Connection[Any], texts: list[str], first: int, pref
         size += len(text) + 2
     message = prefix + ";\n".join(texts) + ";\n"
     try:
+        data = message.encode(conn.info.encoding)
+    except UnicodeEncodeError as exc:
+        texts.clear()
+        at = max(0, bisect.bisect_right(offsets, exc.start) - 1)
+        raise unsendable(conn, first + at, exc) from None
+    try:
         with conn.lock:
-            conn.pgconn.send_query(message.encode(conn.info.encoding))
+            conn.pgconn.send_query(data)
             results = conn.wait(generators.execute(conn.pgconn))
     except psycopg.Error as exc:
         raise statement_failed(first, exc) from exc
@@ -184,6 +206,8 @@ def run_statements(
             cur.execute(text, prepare=False)
         except psycopg.Error as exc:
             raise statement_failed(index, exc) from exc
+        except UnicodeEncodeError as exc:
+            raise unsendable(conn, index, exc) from None
 
 
 def ms_since(started: float) -> int:

@@ -58,18 +58,23 @@ def verify(
     scripts: Sequence[Sequence[str]],
     lock_timeout_ms: int,
     stop: StopCheck | None = None,
+    restore: str = "",
 ) -> list[VerifyReport]:
     """Run each script in one transaction that is always rolled back; report what each did.
 
-    Stops at the first failure (later scripts usually build on earlier ones)."""
+    Stops at the first failure (later scripts usually build on earlier ones). Each script
+    after the first starts from the session ``restore`` gives, as in the run (SPEC 7 item 2:
+    a PREPARE, which no ROLLBACK undoes, a temp table, a SET); the restore rides with the
+    catalog read before the script, and after the ROLLBACK, so no round trip is added."""
     reports: list[VerifyReport] = []
+    local = f"SET LOCAL lock_timeout = '{int(lock_timeout_ms)}ms';\n"
     try:
         conn.execute("BEGIN")
-        conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_ms}ms",))
+        conn.execute(local, prepare=False)
         tables = _relations(conn)
         held: set[tuple[str, str]] = set()
-        for statements in scripts:
-            before = _relfilenodes(conn)
+        for i, statements in enumerate(scripts):
+            before = _relfilenodes(conn, f"{restore}{local}" if i and restore else "")
             started = time.perf_counter()
             try:
                 run_statements(conn, statements, stop)
@@ -87,7 +92,7 @@ def verify(
             reports.append(VerifyReport(elapsed, sorted(locks), rewritten, None))
     finally:
         if not conn.broken:
-            conn.execute("ROLLBACK")
+            conn.execute(f"ROLLBACK;\n{restore}", prepare=False)
     return reports
 
 
@@ -99,13 +104,18 @@ def _relations(conn: psycopg.Connection[Any]) -> dict[int, str]:
     return {int(oid): name for oid, name in rows}
 
 
-def _relfilenodes(conn: psycopg.Connection[Any]) -> dict[int, int]:
-    rows = conn.execute(
-        "SELECT oid::bigint, pg_relation_filenode(oid)::bigint FROM pg_class "
+def _relfilenodes(conn: psycopg.Connection[Any], before: str = "") -> dict[int, int]:
+    """Each relation's filenode; ``before``: statements sent first in the same message."""
+    cur = conn.cursor()
+    cur.execute(
+        f"{before}SELECT oid::bigint, pg_relation_filenode(oid)::bigint FROM pg_class "
         "WHERE relkind IN ('r', 'p', 'm') AND relnamespace NOT IN "
-        "('pg_catalog'::regnamespace, 'information_schema'::regnamespace)"
-    ).fetchall()
-    return {int(oid): int(node or 0) for oid, node in rows}
+        "('pg_catalog'::regnamespace, 'information_schema'::regnamespace)",
+        prepare=False,
+    )
+    while cur.nextset():
+        pass
+    return {int(oid): int(node or 0) for oid, node in cur.fetchall()}
 
 
 def _own_locks(conn: psycopg.Connection[Any], tables: dict[int, str]) -> set[tuple[str, str]]:

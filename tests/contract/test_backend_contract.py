@@ -411,6 +411,30 @@ def test_run_statements_keeps_what_ran_before_the_failure(bench: Bench) -> None:
     assert {"a", "c"} & bench.tables() == {"a"}
 
 
+def test_a_temp_table_ends_with_the_migration_that_made_it(bench: Bench) -> None:
+    """SPEC 7 item 2: a temp ``items`` would take the next migration's unqualified INSERT
+    (pg_temp comes first); it ends with the restore in its COMMIT message (transactional),
+    with ``restore_session`` or ``finish_clean`` (no-transaction), and a rollback keeps it."""
+    backend = bench.open()
+    backend.ensure_tables()
+    backend.run_statements(["CREATE TABLE items (id int)"], None)
+    temp = ["CREATE TEMP TABLE items (id int)", "INSERT INTO items VALUES (0)"]
+    backend.run_transactional(temp, change(1))
+    backend.run_transactional(["INSERT INTO items VALUES (1)"], change(2))
+    backend.run_statements(temp, None)
+    backend.restore_session()
+    backend.run_statements(["INSERT INTO items VALUES (2)"], None)
+    backend.mark_dirty(change(3))
+    backend.run_statements(temp, None)
+    backend.finish_clean(change(3), 1)
+    backend.run_statements(["INSERT INTO items VALUES (3)"], None)
+    assert bench.row_count("items") == 3
+    backend.run_statements(temp, None)  # a failed migration rolls back the restore with it
+    fails(lambda: backend.run_transactional(["SELECT 1/0"], change(4)))
+    backend.run_statements(["INSERT INTO items VALUES (4)", "INSERT INTO public.items VALUES (5)"])
+    assert bench.row_count("items") == 4
+
+
 def test_concurrent_index_runs_only_outside_a_transaction(bench: Bench) -> None:
     backend = bench.open()
     backend.ensure_tables()

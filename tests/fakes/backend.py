@@ -247,6 +247,7 @@ class FakeBackend:
     def close(self) -> None:
         if not self.closed:
             self._release_all()
+            self.db.state.temp.pop(self.pid, None)
             self.closed = True
 
     def cancel(self) -> None:
@@ -257,7 +258,13 @@ class FakeBackend:
 
     def restore_session(self) -> None:
         self._enter("restore_session")
-        self.restores += 1  # the fake keeps no session settings: SET has no effect on it
+        self._restore()
+
+    def _restore(self) -> None:
+        """The session restore: the fake keeps no settings (SET has no effect on it); the
+        migration's temporary tables end (DISCARD TEMP, SPEC 7 item 2)."""
+        self.restores += 1
+        self.db.state.temp.pop(self.pid, None)
 
     def _lock_state(self) -> LockState:
         """What the lock check after COMMIT answers: held, retaken when free, or lost."""
@@ -416,6 +423,7 @@ class FakeBackend:
             for index, text in enumerate(statements):
                 self._statement(index, text, stop, in_transaction=True)
             elapsed = self.db.clock.now_ms - started
+            self._restore()  # rides in the COMMIT message, inside the transaction
             fault = self.db._faults("commit")
             if fault is not None and fault.error == "constraint":
                 raise StatementFailed(
@@ -434,7 +442,6 @@ class FakeBackend:
                 raise self._lost_at_commit(len(statements))
         if fault is not None:  # the server committed, then the answer never came back
             raise self._lost_at_commit(len(statements))
-        self.restores += 1  # the restore rides in the COMMIT message
         return Committed(elapsed, self._lock_state())
 
     def _lost_at_commit(self, index: int) -> StatementFailed:
@@ -459,7 +466,7 @@ class FakeBackend:
 
     def finish_clean(self, change: HistoryChange, elapsed_ms: int) -> LockState:
         self._enter("finish_clean")
-        self.restores += 1
+        self._restore()
         write = HistoryWrite.FINISH_UP if change.direction == "up" else HistoryWrite.DELETE
         self._write(write, change, outcome=change.outcome, elapsed_ms=elapsed_ms)
         return self._lock_state()
@@ -589,6 +596,7 @@ class FakeBackend:
         """The connection is gone: the server ends the session and frees its locks."""
         self.broken = True
         self._release_all()
+        self.db.state.temp.pop(self.pid, None)  # the server ends the session's temp tables
 
     def _release_all(self) -> None:
         for key, (pid, _) in list(self.db.locks.items()):

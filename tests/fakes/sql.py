@@ -4,6 +4,10 @@ One statement per string (the engine splits scripts), keywords case-insensitive,
 unquoted and optionally ``public.``-qualified:
 
     CREATE TABLE [IF NOT EXISTS] t (col type ..., ...)       42P07 when t exists
+    CREATE TEMP[ORARY] TABLE t (col type ..., ...)           the session's own: INSERT, UPDATE,
+                                                             DELETE and DROP TABLE find it before
+                                                             t (not public.t) until the session
+                                                             restore (SPEC 7 item 2)
     DROP TABLE [IF EXISTS] t [, ...]                         42P01 when t is missing
     ALTER TABLE t ADD [COLUMN] [IF NOT EXISTS] c type        AccessExclusiveLock
     ALTER TABLE t ALTER [COLUMN] c [SET DATA] TYPE type      AccessExclusiveLock, rewrites t
@@ -141,7 +145,7 @@ class Parser:
         schema, _, rest = token.text.lower().rpartition(".")
         if schema not in ("", "public"):
             raise UnsupportedSQL(f"the fake has only the public schema: {self.text!r}")
-        return Token(rest, "word", token.position)
+        return Token(rest, "qualified" if schema else "word", token.position)
 
     def parenthesized(self) -> list[list[Token]]:
         """A ``( ... )`` group split at its top-level commas."""
@@ -225,6 +229,15 @@ class Interpreter:
             )
         return found
 
+    def _temp(self) -> dict[str, Table]:
+        """The session's temporary tables (pg_temp, first in the search path)."""
+        return self.state.temp.setdefault(self.session.pid, {})
+
+    def _target(self, name: Token) -> Table:
+        """The table an unqualified name reaches: the session's temporary one first."""
+        found = self._temp().get(name.text) if name.kind == "word" else None
+        return found if found is not None else self._table(name.text, position=name.position)
+
     # -- commands --------------------------------------------------------------------------------
 
     def cmd_select(self) -> None:
@@ -281,6 +294,10 @@ class Interpreter:
 
     def cmd_create(self) -> None:
         p = self.p
+        if p.accept("TEMP") or p.accept("TEMPORARY"):
+            p.expect("TABLE")
+            self._create_table(temp=True)
+            return
         unique = p.accept("UNIQUE")
         kind = p.expect_one_of("INDEX", "TABLE") if not unique else "INDEX"
         if unique:
@@ -290,7 +307,7 @@ class Interpreter:
         else:
             self._create_index(unique)
 
-    def _create_table(self) -> None:
+    def _create_table(self, temp: bool = False) -> None:
         p = self.p
         if_not_exists = p.accept("IF", "NOT", "EXISTS")
         name = p.name()
@@ -301,6 +318,11 @@ class Interpreter:
         ]
         p.done()
         self._write("CREATE TABLE")
+        if temp:
+            if name.text in self._temp():
+                raise StatementFailed(f'relation "{name.text}" already exists', sqlstate="42P07")
+            self._temp()[name.text] = Table(columns, filenode=self.db.new_filenode())
+            return
         if name.text in self.state.tables or name.text in self.state.indexes:
             if if_not_exists:
                 return
@@ -346,7 +368,9 @@ class Interpreter:
             )
         self._write(f"DROP {kind}")
         for name in names:
-            if kind == "TABLE":
+            if kind == "TABLE" and name.kind == "word" and name.text in self._temp():
+                del self._temp()[name.text]
+            elif kind == "TABLE":
                 if name.text not in self.state.tables:
                     if if_exists:
                         continue
@@ -412,7 +436,7 @@ class Interpreter:
         p = self.p
         p.expect("INTO")
         name = p.name()
-        table = self._table(name.text, position=name.position)
+        table = self._target(name)
         self._write("INSERT")
         self._lock(name.text, "RowExclusiveLock")
         if p.at("("):
@@ -429,7 +453,7 @@ class Interpreter:
 
     def cmd_update(self) -> None:
         name = self.p.name()
-        self._table(name.text, position=name.position)
+        self._target(name)
         self._write("UPDATE")
         self._lock(name.text, "RowExclusiveLock")
         self.p.expect("SET")
@@ -438,7 +462,7 @@ class Interpreter:
     def cmd_delete(self) -> None:
         self.p.expect("FROM")
         name = self.p.name()
-        table = self._table(name.text, position=name.position)
+        table = self._target(name)
         self._write("DELETE")
         self._lock(name.text, "RowExclusiveLock")
         if self.p.accept("WHERE"):

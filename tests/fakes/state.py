@@ -32,6 +32,7 @@ class State:
     tables: dict[str, Table] = field(default_factory=dict)
     indexes: dict[str, Index] = field(default_factory=dict)
     default_read_only: bool = False
+    temp: dict[int, dict[str, Table]] = field(default_factory=dict)  # by session pid
 
 
 class FakeClock:

@@ -380,7 +380,9 @@ class _ServerPump(threading.Thread):
                 self.client.shutdown(socket.SHUT_WR)
 
 
-def _text(kind: bytes, frame: bytes, limit: int | None = 120) -> str:
+def _text(kind: bytes, frame: bytes, limit: int | None = 400) -> str:
+    """The query a frame carries; by default its first 400 characters, enough to reach a
+    COMMIT message's history write ("change AS (") past the session restore before it."""
     body = frame[5:]
     if kind == b"P":  # statement name, then the query
         body = body.split(b"\0", 1)[1] if b"\0" in body else body
