@@ -10,7 +10,7 @@ from typing import Any
 
 from patcher.core.errors import DeadlineExceeded, MigrationFailed, StatementFailed
 from patcher.core.models import Step
-from patcher.engine.retry import commits_inside
+from patcher.engine.lock_retry import commits_inside
 from patcher.sql.lexer import line_col
 from patcher.sql.scripts import Script
 

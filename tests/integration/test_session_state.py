@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from patcher.cli import main
+from patcher.cli.main import main
 from tests.fixtures.engine import MigrationDir, history, query
 
 NO_TX = "-- patcher:no-transaction\n"

@@ -1,4 +1,4 @@
-"""patcher.fleet_summary finds its wave's results through the manifest (issue 26 item 15):
+"""patcher.aws.fleet_summary finds its wave's results through the manifest (issue 26 item 15):
 ResultWriter writes under one literal prefix for every execution and wave, to which the map run
 id is added; the summary reads only the manifest its map run wrote (named by ResultWriterDetails,
 or, when the map failed, found from the execution's newest map run), so runs never mix."""
@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from patcher.fleet_summary import ResultsMissing, handler, summarize_wave
+from patcher.aws.fleet_summary import ResultsMissing, handler, summarize_wave
 
 REGION = "us-east-1"
 PREFIX = "runs/waves"

@@ -9,7 +9,7 @@ import pytest
 from patcher.core.errors import StatementFailed
 from patcher.core.models import Migration, SourceObject, Step
 from patcher.engine.failures import deadline_exceeded
-from patcher.engine.retry import commits_inside
+from patcher.engine.lock_retry import commits_inside
 from patcher.sql.scripts import Script, load_script
 from tests.unit.engine.kit import FAST, NO_TX, Env, error_type
 
