@@ -163,7 +163,12 @@ def _plan_repeatables(
 
 def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
     """Flyway R__ scripts after the versioned steps (engine/repeatables.py)."""
-    from patcher.engine.repeatables import preview_entries, run_repeatables, status_entries
+    from patcher.engine.repeatables import (
+        preview_entries,
+        redecide_under_lock,
+        run_repeatables,
+        status_entries,
+    )
 
     request, outcome = ctx.request, ctx.outcome
     if request.action == "status":
@@ -177,6 +182,9 @@ def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
         if not locked:  # nothing versioned was left to wait for; these need the lock
             _acquire_lock(ctx, None)
             ctx.backend.check_writable()
+            plan = redecide_under_lock(ctx, plan)  # the holder may have run them meanwhile
+            if not plan.due:
+                return
         ctx.backend.ensure_tables()
         run_repeatables(ctx, plan)
         outcome.status = "applied"
