@@ -13,6 +13,7 @@ from patcher.core.errors import (
     ChecksumMismatch,
     DirtyDatabase,
     InvalidRequest,
+    InvalidSource,
     Irreversible,
     MissingMigration,
     OutOfOrder,
@@ -76,6 +77,7 @@ def plan(
     pending = tuple(m for m in catalog.migrations if m.version not in applied)
     warnings = list(catalog.warnings)
 
+    _refuse_version_zero(history)
     if request.action == "repair":
         return _plan_repair(request, available, history, checksums, current, pending, warnings)
     _refuse_dirty(history)
@@ -205,6 +207,21 @@ def _refuse_dirty(history: Sequence[AppliedRow]) -> None:
         '(`patcher repair`, or {"action": "repair"}; with dry_run first to see it)',
         version=row.version,
     )
+
+
+def _refuse_version_zero(history: Sequence[AppliedRow]) -> None:
+    """A history row 0 (applied before SPEC 2 refused version 0): say what to do, for every
+    action, rather than plan around a version that no target can roll back."""
+    zero = next((row for row in history if row.version == 0), None)
+    if zero is not None:
+        raise InvalidSource(
+            f"the history has version 0 ({zero.description}) applied, and versions start at "
+            "1 (target 0 means 'before every version', so version 0 could never be rolled "
+            "back). Rename its file to a free version of 1 or more and move the history row "
+            "with it: UPDATE <schema>.<table> SET version = NEW WHERE version = 0 (PATCHER_SCHEMA "
+            "and PATCHER_TABLE); then run again. Nothing was changed",
+            version=0,
+        )
 
 
 def _refuse_missing(history: Sequence[AppliedRow], available: Mapping[int, Migration]) -> None:

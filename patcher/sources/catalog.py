@@ -1,10 +1,11 @@
 """File names to migrations: the one parser and duplicate check every source shares.
 
 A migration is ``<version>_<description>.up.sql`` plus an optional ``.down.sql`` with the same
-version and description. ``version`` is 1 to 18 decimal digits compared as an integer. Objects
-a ``LayoutSource`` marked with another tool's layout are named the way that tool names them
-(``patcher/sources/layouts/names.py``): a one-file layout's file gives both the up and the down
-script (each a section of it), and a Flyway ``R__`` script a repeatable.
+version and description. ``version`` is 1 to 18 decimal digits compared as an integer; version
+0 is refused in every layout (SPEC 2). Objects a ``LayoutSource`` marked with another tool's
+layout are named the way that tool names them (``patcher/sources/layouts/names.py``): a
+one-file layout's file gives both the up and the down script (each a section of it), and a
+Flyway ``R__`` script a repeatable.
 """
 
 from __future__ import annotations
@@ -94,6 +95,10 @@ def build_catalog(objects: Iterable[SourceObject]) -> Catalog:
         if isinstance(scripts, Repeatable):
             repeatables.append(scripts)
             continue
+        if scripts and scripts[0][0].version == 0:
+            problems.append(version_zero(obj.name))
+            bad_files.append(obj.name)
+            continue
         for parsed, script in scripts:
             slot = (parsed.version, parsed.direction)
             if slot in files:
@@ -137,6 +142,17 @@ def build_catalog(objects: Iterable[SourceObject]) -> Catalog:
         )
     repeatables.sort(key=lambda r: r.description)
     return Catalog(tuple(migrations), tuple(warnings), tuple(repeatables))
+
+
+def version_zero(name: str) -> str:
+    """Why a version 0 file is refused (SPEC 2: ``target: 0`` means "before everything", so
+    a version 0 could never be rolled back), and what to do, also when it was applied."""
+    return (
+        f"{name!r} has version 0, and versions start at 1 (target 0 means 'before every "
+        "version', so version 0 could never be rolled back): rename it to a free version of 1 "
+        "or more; if a database already applied it, move its history row to the new version "
+        "too (UPDATE <schema>.<table> SET version = NEW WHERE version = 0)"
+    )
 
 
 def _scripts_of(obj: SourceObject) -> list[tuple[ParsedName, SourceObject]] | Repeatable:

@@ -212,6 +212,22 @@ BAD = {
         "0001_a.up.sql", None,
         ["mixes layouts", "'V2__b.sql' is flyway", "'3_c.sql' is dbmate/goose"],
     ),
+    "golang-migrate version 0": (  # issue 26 item 10: SPEC 2 refuses version 0
+        "golang-migrate", {"0000_x.up.sql": b"select 1;\n", "0001_a.up.sql": b""},
+        "0000_x.up.sql", None, ["has version 0", "versions start at 1"],
+    ),
+    "flyway version 0": (
+        "flyway", {"V0__x.sql": b"select 1;\n", "V1__a.sql": b""}, "V0__x.sql", None,
+        ["has version 0"],
+    ),
+    "dbmate version 0": (
+        "dbmate", {"0_x.sql": b"-- migrate:up\nselect 1;\n-- migrate:down\n"}, "0_x.sql", None,
+        ["has version 0"],
+    ),
+    "goose version 0": (
+        "goose", {"00000_x.sql": b"-- +goose Up\nselect 1;\n"}, "00000_x.sql", None,
+        ["has version 0"],
+    ),
     "auto neither dbmate nor goose": (
         "auto", {"1_a.sql": b"select 1;\n"}, "1_a.sql", None, ["neither"],
     ),
