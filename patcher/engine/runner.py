@@ -106,6 +106,8 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
         backend.check_writable()
         _read_and_plan(ctx, catalog, source)
     outcome.warnings = list(ctx.plan.warnings)  # the plan's include the catalog's
+    if not (catalog.migrations or catalog.repeatables or ctx.history):
+        outcome.warnings.append(_empty_source_warning(source))
     outcome.pending = list(ctx.plan.pending)
     ctx.scripts = _load_scripts(source, ctx.plan.steps)
     repeatables = _plan_repeatables(ctx, catalog, source)
@@ -305,6 +307,17 @@ def _load_scripts(source: MigrationSource, steps: Iterable[Step]) -> ScriptSet:
     return {
         keys[obj.key]: load_script(obj, data) for obj, data in source.read_many(wanted.values())
     }
+
+
+def _empty_source_warning(source: MigrationSource) -> str:
+    """Nothing to run and nothing ever run: most likely the wrong directory or S3 prefix
+    (issue 26 item 14), so it is not a silent ``up_to_date``."""
+    return (
+        f"the source {source.describe()} has no migration files and the database no history: "
+        "nothing was run. Check PATCHER_SOURCE (or --source): the directory, or the S3 bucket "
+        "and prefix, where the *.sql files are (an S3 prefix matches object names exactly, "
+        "case included)"
+    )
 
 
 def _empty_script_warnings(steps: Iterable[Step], scripts: ScriptSet) -> list[str]:
