@@ -116,7 +116,9 @@ class History:
         with self.conn.transaction():
             # CREATE SCHEMA IF NOT EXISTS checks CREATE on the database first: a runner
             # granted only USAGE and CREATE on an existing schema must never send it.
-            row = self.conn.execute("SELECT to_regnamespace(%s)", (self.schema,)).fetchone()
+            # Quoted: to_regnamespace('Ops') would fold the name to ops (issue 26 item 9).
+            schema = sql.Identifier(self.schema).as_string(self.conn)
+            row = self.conn.execute("SELECT to_regnamespace(%s)", (schema,)).fetchone()
             if row is None or row[0] is None:
                 self.conn.execute(
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
