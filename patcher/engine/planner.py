@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from patcher.core.errors import (
     ChecksumMismatch,
+    ConfigError,
     DirtyDatabase,
     InvalidRequest,
     InvalidSource,
@@ -262,3 +263,31 @@ def _refuse_out_of_order(pending: Sequence[Migration], current: int | None) -> N
             "renumber them above it (they would run after newer migrations)",
             version=late[0].version,
         )
+
+
+def refuse_other_tools(request: Request, found: Sequence[tuple[str, str]]) -> list[str]:
+    """Another tool's history on the search path while ours is empty (issue 26 item 12): a
+    migrate would run every version again from the first, so it is refused naming the table
+    and the adopt command; ``status`` and ``rollback`` only warn."""
+    if not found:
+        return []
+    table, tool = found[0]
+    told = (
+        f"{tool}'s history table {table} (on the session's search_path) records applied "
+        f"versions, and StackFlowPatcher's own history (PATCHER_SCHEMA.PATCHER_TABLE) is empty"
+    )
+    adopt = (
+        f"patcher adopt --from {tool} --table {table} (payload "
+        f'{{"action": "adopt", "from": "{tool}", "table": "{table}"}})'
+    )
+    others = "".join(f"; also {t}'s {name}" for name, t in found[1:])
+    if request.action != "migrate":
+        return [f"{told}: a migrate would refuse to run until {adopt} takes it over{others}"]
+    raise ConfigError(
+        f"{told}: migrate would run every version again from the first. Take that history "
+        f"over first: {adopt}, then migrate. If that table belongs to another application, "
+        "run with a search_path without its schema (options=-c search_path=... in the URL), "
+        f"or drop or rename it{others}. Nothing was run",
+        table=table,
+        tool=tool,
+    )

@@ -23,7 +23,7 @@ from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import AppliedRow, Catalog, HistoryChange, Request, Step
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
-from patcher.engine.planner import plan, validate_request
+from patcher.engine.planner import plan, refuse_other_tools, validate_request
 from patcher.sources.base import MigrationSource
 from patcher.sources.catalog import build_catalog
 
@@ -101,11 +101,12 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     if locked and writes:
         backend.check_writable()  # a replica or read-only target: refuse before any write
     _read_and_plan(ctx, catalog, source)
+    others = _other_tools(ctx)
     if needs_lock and not locked and ctx.plan.steps:  # the history moved again: wait for real
         _acquire_lock(ctx, None)
         backend.check_writable()
         _read_and_plan(ctx, catalog, source)
-    outcome.warnings = list(ctx.plan.warnings)  # the plan's include the catalog's
+    outcome.warnings = list(ctx.plan.warnings) + others  # the plan's include the catalog's
     if not (catalog.migrations or catalog.repeatables or ctx.history):
         outcome.warnings.append(_empty_source_warning(source))
     outcome.pending = list(ctx.plan.pending)
@@ -200,6 +201,13 @@ def _read_and_plan(ctx: RunContext, catalog: Catalog, source: MigrationSource) -
         ctx.outcome.entries = [applied_entry(row) for row in history]
     sums = _applied_checksums(source, catalog, history)
     ctx.plan = plan(ctx.request, catalog, history, sums)
+
+
+def _other_tools(ctx: RunContext) -> list[str]:
+    """Refuse (migrate) or warn about another tool's history while ours is empty."""
+    if ctx.history or ctx.request.action not in ("migrate", "status", "rollback"):
+        return []
+    return refuse_other_tools(ctx.request, ctx.backend.other_histories())
 
 
 def _settled(request: Request, catalog: Catalog, backend: MigrationBackend) -> Callable[[], bool]:

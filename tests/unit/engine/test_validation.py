@@ -188,3 +188,21 @@ def test_a_history_row_zero_is_refused_with_what_to_do(env: Env) -> None:
         out = env.run(action)
         assert (out.status, error_type(out)) == ("invalid", "InvalidSource"), action
         assert out.error is not None and "SET version = NEW WHERE version = 0" in out.error.message
+
+
+def test_another_tools_history_refuses_migrate_while_ours_is_empty(env: Env) -> None:
+    """Issue 26 item 12: migrate would run every version again; status only warns."""
+    from tests.fakes.state import Table
+
+    env.db.state.tables["goose_db_version"] = Table(
+        ["id", "version_id", "is_applied", "tstamp"], rows=[{"version_id": 1}]
+    )
+    env.tables(1)
+    out = env.run()
+    assert (out.status, error_type(out)) == ("invalid", "ConfigError")
+    assert out.error is not None
+    assert "patcher adopt --from goose --table public.goose_db_version" in out.error.message
+    assert env.versions() == [] and "t1" not in env.user_tables()
+    status = env.run("status")
+    assert status.error is None
+    assert any("public.goose_db_version" in w for w in status.warnings)
