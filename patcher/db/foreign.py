@@ -61,6 +61,7 @@ class ForeignHistory:
     table: str  # schema-qualified, quoted as SQL
     applied: set[int] = field(default_factory=set)
     up_to: int | None = None  # golang-migrate's one version / Flyway's baseline: all below too
+    baseline: int | None = None  # Flyway's SQL_BASELINE row: a B file ran; all below covered
     problems: list[str] = field(default_factory=list)
     repeatables: dict[str, int] = field(default_factory=dict)  # Flyway: script -> CRC-32
     sqlx_checksums: dict[int, bytes] = field(default_factory=dict)
@@ -182,6 +183,9 @@ def _flyway(conn: psycopg.Connection[Any], ident: sql.Identifier, out: ForeignHi
             out.applied.discard(int(version))
         elif kind == "BASELINE":
             out.up_to = max(out.up_to or 0, int(version))
+        elif kind == "SQL_BASELINE":  # a B<N>__ file ran on a fresh database (Flyway 9+)
+            out.baseline = max(out.baseline or 0, int(version))
+            out.applied.add(int(version))
         else:
             out.applied.add(int(version))
 

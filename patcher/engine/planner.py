@@ -30,6 +30,7 @@ from patcher.core.models import (
     Step,
     StepKind,
 )
+from patcher.engine.baselines import available_and_pending
 
 
 def validate_request(request: Request) -> None:
@@ -68,14 +69,16 @@ def plan(
     catalog: Catalog,
     history: Sequence[AppliedRow],
     checksums: Mapping[int, str],
+    baselined: frozenset[int] = frozenset(),
 ) -> Plan:
     """Decide what ``request`` does. ``checksums`` holds the source's current checksum of each
-    applied version's up script (the runner reads only what it cannot prove unchanged)."""
+    applied version's up script (the runner reads only what it cannot prove unchanged);
+    ``baselined``: the applied versions whose row was applied from a Flyway B file."""
     validate_request(request)
-    available = catalog.by_version()
     applied = {row.version: row for row in history}
     current = max(applied) if applied else None
-    pending = tuple(m for m in catalog.migrations if m.version not in applied)
+    target = request.target if request.action == "migrate" else None
+    available, pending = available_and_pending(catalog, applied, baselined, target)
     warnings = list(catalog.warnings)
 
     _refuse_version_zero(history)
@@ -91,7 +94,6 @@ def plan(
     if request.action == "status":
         return Plan(request, (), current, pending, tuple(warnings))
     if request.action == "migrate":
-        target = request.target
         todo = tuple(m for m in pending if target is None or m.version <= target)
         if target is not None and current is not None and target < current:
             warnings.append(

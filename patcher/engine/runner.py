@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from patcher.core.errors import LockTimeout, PatcherError
 from patcher.core.models import MAX_VERSION as MAX
-from patcher.core.models import AppliedRow, Catalog, HistoryChange, Request, Step
+from patcher.core.models import Catalog, HistoryChange, Request, Step
+from patcher.engine.applied import applied_checksums
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
 from patcher.engine.planner import plan, refuse_other_tools, validate_request
@@ -107,7 +108,7 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
         backend.check_writable()
         _read_and_plan(ctx, catalog, source)
     outcome.warnings = list(ctx.plan.warnings) + others  # the plan's include the catalog's
-    if not (catalog.migrations or catalog.repeatables or ctx.history):
+    if not (catalog.migrations or catalog.baselines or catalog.repeatables or ctx.history):
         outcome.warnings.append(_empty_source_warning(source))
     outcome.pending = list(ctx.plan.pending)
     ctx.scripts = _load_scripts(source, ctx.plan.steps)
@@ -199,8 +200,8 @@ def _read_and_plan(ctx: RunContext, catalog: Catalog, source: MigrationSource) -
     ctx.outcome.current_version = max((r.version for r in history), default=None)
     if ctx.request.action == "status":  # listed even when validation refuses the state below
         ctx.outcome.entries = [applied_entry(row) for row in history]
-    sums = _applied_checksums(source, catalog, history)
-    ctx.plan = plan(ctx.request, catalog, history, sums)
+    sums, baselined = applied_checksums(source, catalog, history)
+    ctx.plan = plan(ctx.request, catalog, history, sums, baselined)
 
 
 def _other_tools(ctx: RunContext) -> list[str]:
@@ -276,32 +277,6 @@ def _lock_timeout(backend: MigrationBackend, waited: float) -> LockTimeout:
         holder_application_name=holder.application_name if holder else None,
         holder_since=holder.since if holder else None,
     )
-
-
-def _applied_checksums(
-    source: MigrationSource, catalog: Catalog, history: list[AppliedRow]
-) -> dict[int, str]:
-    """Current checksums of applied up scripts, reading only files not proven unchanged."""
-    available = catalog.by_version()
-    sums: dict[int, str] = {}
-    to_read = []
-    for row in history:
-        migration = available.get(row.version)
-        if migration is None:
-            continue
-        fingerprint = migration.up.fingerprint
-        if fingerprint is not None and fingerprint == row.fingerprint:
-            sums[row.version] = row.checksum
-        else:
-            to_read.append(migration.up)
-    if not to_read:
-        return sums
-    from patcher.sql.scripts import checksum
-
-    version_of = {m.up.key: m.version for m in catalog.migrations}
-    for obj, data in source.read_many(to_read):
-        sums[version_of[obj.key]] = checksum(data)
-    return sums
 
 
 def _load_scripts(source: MigrationSource, steps: Iterable[Step]) -> ScriptSet:

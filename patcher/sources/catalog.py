@@ -81,6 +81,7 @@ def build_catalog(objects: Iterable[SourceObject]) -> Catalog:
     bad_files: list[str] = []
     warnings: list[str] = []
     repeatables: list[Repeatable] = []
+    baselines: dict[int, Migration] = {}
     files: dict[tuple[int, Direction], tuple[ParsedName, SourceObject]] = {}
     for obj in sorted(objects, key=lambda o: o.name):
         if not obj.name.endswith(".sql"):
@@ -94,6 +95,14 @@ def build_catalog(objects: Iterable[SourceObject]) -> Catalog:
             continue
         if isinstance(scripts, Repeatable):
             repeatables.append(scripts)
+            continue
+        if isinstance(scripts, Migration):  # a Flyway B file
+            problem = _baseline_problem(scripts, baselines)
+            if problem:
+                problems.append(problem)
+                bad_files.append(obj.name)
+            else:
+                baselines[scripts.version] = scripts
             continue
         if scripts and scripts[0][0].version == 0:
             problems.append(version_zero(obj.name))
@@ -141,7 +150,19 @@ def build_catalog(objects: Iterable[SourceObject]) -> Catalog:
             file=bad_files[0] if bad_files else None,
         )
     repeatables.sort(key=lambda r: r.description)
-    return Catalog(tuple(migrations), tuple(warnings), tuple(repeatables))
+    baseline_list = tuple(baselines[v] for v in sorted(baselines))
+    return Catalog(tuple(migrations), tuple(warnings), tuple(repeatables), baseline_list)
+
+
+def _baseline_problem(baseline: Migration, seen: dict[int, Migration]) -> str | None:
+    if baseline.version == 0:
+        return version_zero(baseline.up.name)
+    if baseline.version in seen:
+        return (
+            f"version {baseline.version} has two baseline scripts: "
+            f"{seen[baseline.version].up.name!r} and {baseline.up.name!r}; keep exactly one"
+        )
+    return None
 
 
 def version_zero(name: str) -> str:
@@ -155,14 +176,18 @@ def version_zero(name: str) -> str:
     )
 
 
-def _scripts_of(obj: SourceObject) -> list[tuple[ParsedName, SourceObject]] | Repeatable:
+def _scripts_of(
+    obj: SourceObject,
+) -> list[tuple[ParsedName, SourceObject]] | Repeatable | Migration:
     """The scripts one file gives, by its layout's naming: one, two (a one-file layout's up
-    and down sections) or a Flyway repeatable."""
+    and down sections), a Flyway repeatable or a Flyway baseline (a migration with no down)."""
     if obj.form is None:
         return [(parse_name(obj.name), obj)]
     named = names.parse(obj.name, obj.form.layout)
     if named.version is None:
         return Repeatable(named.description, obj)
+    if named.role == "baseline":
+        return Migration(named.version, named.description, obj, None)
     if named.role == "both":
         sides: tuple[Direction, Direction] = ("up", "down")
         return [
