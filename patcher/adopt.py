@@ -154,6 +154,8 @@ def _files(foreign: ForeignHistory, catalog: Catalog) -> tuple[dict[int, Migrati
     base = {b.version: b for b in catalog.baselines}
     if foreign.baseline in base:
         files[foreign.baseline] = base[foreign.baseline]
+    else:  # its V file would not cover the versions below: the B file must come back
+        files.pop(foreign.baseline, None)
     return files, foreign.baseline - 1
 
 

@@ -100,3 +100,17 @@ def test_adopt_honours_flywaysql_baseline_row(pg_dsn: str, mdir: MigrationDir) -
     assert run("migrate")["status"] == "up_to_date"
     mdir.write("V4__c.sql", "create table c (id int);\n")
     assert [m["version"] for m in run("migrate")["migrations"]] == [4]
+
+
+def test_adopt_refuses_an_sql_baseline_row_whose_b_file_is_gone(
+    pg_dsn: str, mdir: MigrationDir
+) -> None:
+    flyway_with_baseline(mdir)
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(FLYWAY_DDL)  # type: ignore[call-overload]
+        flyway_row(conn, 2, mdir.path / "B2__base.sql", kind="SQL_BASELINE")
+    (mdir.path / "B2__base.sql").unlink()
+    refused = make_runner(pg_dsn, mdir.path)("adopt", adopt_from="flyway")
+    assert refused["error"]["type"] == "MissingMigration"
+    assert "version(s) 2" in refused["error"]["message"]
+    assert query(pg_dsn, "SELECT to_regclass('schema_migrations')") == [(None,)]
