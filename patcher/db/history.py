@@ -136,7 +136,8 @@ class History:
             tool = _KNOWN_TABLES.get(frozenset(columns))
             adopt = (
                 f"; to take its history over, set PATCHER_TABLE=patcher_migrations (any other "
-                f"name) for every run and run 'patcher adopt --from {tool}'"
+                f"name) for every run and run 'patcher adopt --from {tool} --table "
+                f"{self.schema}.{name}'"
                 if tool
                 else ""
             )

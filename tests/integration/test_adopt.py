@@ -134,7 +134,7 @@ def test_the_schema_migrations_name_clash_names_patcher_table(
     assert "PATCHER_TABLE=patcher_migrations" in error["message"]
     migrate = make_runner(pg_dsn, mdir.path)("migrate")  # and a plain migrate says so too
     assert "PATCHER_TABLE" in migrate["error"]["message"]
-    assert f"adopt --from {tool}" in migrate["error"]["message"]
+    assert f"adopt --from {tool} --table public.schema_migrations" in migrate["error"]["message"]
 
 
 def test_a_table_of_another_tool_is_named(pg_dsn: str, mdir: MigrationDir) -> None:
