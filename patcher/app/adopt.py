@@ -123,7 +123,7 @@ def _plan(
             f"{len(ours)} version(s), the newest {ours[-1].version}: adopt writes only into an "
             "empty history. If this database was adopted already, run migrate"
         )
-    files = catalog.by_version()
+    files, covered = _files(foreign, catalog)
     missing = sorted(v for v in foreign.applied if v not in files)
     if missing:
         raise MissingMigration(
@@ -133,7 +133,7 @@ def _plan(
             versions=missing[:20],
         )
     top = foreign.up_to or 0
-    versions = sorted(foreign.applied | {v for v in files if v <= top})
+    versions = sorted(v for v in foreign.applied | {v for v in files if v <= top} if v > covered)
     ups = [files[v].up for v in versions]
     sums = {obj.key: data for obj, data in source.read_many(ups)}
     changes = [
@@ -143,6 +143,20 @@ def _plan(
     ]  # fmt: skip
     changes += _repeatables(foreign, catalog, source)
     return Adoption(changes, _warnings(foreign, catalog, versions, sums, files))
+
+
+def _files(foreign: ForeignHistory, catalog: Catalog) -> tuple[dict[int, Migration], int]:
+    """The file of each version, and the versions a Flyway SQL_BASELINE row covers (below
+    it): that version is its B file, as ``migrate`` reads it (``engine/baselines.py``)."""
+    files = catalog.by_version()
+    if foreign.baseline is None:
+        return files, 0
+    base = {b.version: b for b in catalog.baselines}
+    if foreign.baseline in base:
+        files[foreign.baseline] = base[foreign.baseline]
+    else:  # its V file would not cover the versions below: the B file must come back
+        files.pop(foreign.baseline, None)
+    return files, foreign.baseline - 1
 
 
 def _repeatables(
@@ -181,8 +195,11 @@ def _warnings(
         f"{tool}'s table {foreign.table} was left in place and is no longer read; once {tool} "
         f"no longer runs against this database, drop it: DROP TABLE {foreign.table};"
     ]
+    floor = foreign.baseline or 0  # below a Flyway SQL_BASELINE: covered, not gaps
     gaps = [
-        m.version for m in catalog.migrations if m.version < newest and m.version not in versions
+        m.version
+        for m in catalog.migrations
+        if floor <= m.version < newest and m.version not in versions
     ]
     if gaps:
         warnings.append(

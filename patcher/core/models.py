@@ -88,6 +88,9 @@ class Catalog:
     migrations: tuple[Migration, ...]
     warnings: tuple[str, ...] = ()
     repeatables: tuple[Repeatable, ...] = ()  # by description
+    # Flyway B<N>__ files by version, each as a migration whose up is the B file and that has
+    # no down: a fresh database starts at the newest one at or below the target (SPEC 2a).
+    baselines: tuple[Migration, ...] = ()
 
     def by_version(self) -> dict[int, Migration]:
         return {m.version: m for m in self.migrations}

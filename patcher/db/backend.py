@@ -145,6 +145,11 @@ class PostgresBackend:
     def applied_count(self, up_to: int) -> int | None:
         return self._history.applied_count(up_to)
 
+    def other_histories(self) -> list[tuple[str, str]]:
+        from patcher.db.foreign import on_search_path  # only when our history is empty
+
+        return on_search_path(self.conn, (self.schema, self.table))
+
     def record(self, records: Sequence[HistoryChange]) -> None:
         self._history.record(records)
 

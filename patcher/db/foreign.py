@@ -61,6 +61,7 @@ class ForeignHistory:
     table: str  # schema-qualified, quoted as SQL
     applied: set[int] = field(default_factory=set)
     up_to: int | None = None  # golang-migrate's one version / Flyway's baseline: all below too
+    baseline: int | None = None  # Flyway's SQL_BASELINE row: a B file ran; all below covered
     problems: list[str] = field(default_factory=list)
     repeatables: dict[str, int] = field(default_factory=dict)  # Flyway: script -> CRC-32
     sqlx_checksums: dict[int, bytes] = field(default_factory=dict)
@@ -182,6 +183,9 @@ def _flyway(conn: psycopg.Connection[Any], ident: sql.Identifier, out: ForeignHi
             out.applied.discard(int(version))
         elif kind == "BASELINE":
             out.up_to = max(out.up_to or 0, int(version))
+        elif kind == "SQL_BASELINE":  # a B<N>__ file ran on a fresh database (Flyway 9+)
+            out.baseline = max(out.baseline or 0, int(version))
+            out.applied.add(int(version))
         else:
             out.applied.add(int(version))
 
@@ -193,3 +197,54 @@ _READERS = {
     "sqlx": _sqlx,
     "flyway": _flyway,
 }
+
+
+_ON_SEARCH_PATH = (
+    "SELECT n.nspname, c.relname, has_table_privilege(c.oid, 'SELECT'), "
+    "array(SELECT attname::text FROM pg_attribute WHERE attrelid = c.oid AND attnum > 0 "
+    "AND NOT attisdropped) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = ANY (current_schemas(false)) AND c.relname = ANY (%s) "
+    "AND c.relkind IN ('r', 'p') ORDER BY array_position(current_schemas(false), n.nspname)"
+)
+
+
+def on_search_path(conn: psycopg.Connection[Any], ours: tuple[str, str]) -> list[tuple[str, str]]:
+    """Other tools' history tables, under their default names, in every schema of the
+    session's search_path (issue 26 item 12): ``(schema.table, tool)`` of each that
+    records something (or that this role cannot read). Our own two tables are not others'."""
+    names = sorted(set(DEFAULT_TABLES.values()))
+    found = []
+    for schema, table, readable, columns in conn.execute(_ON_SEARCH_PATH, (names,)).fetchall():
+        if (schema, table) == ours:
+            continue
+        tool = next((t for t in TOOLS if made_by(t, table, set(columns))), None)
+        if tool is None:
+            continue
+        ident = sql.Identifier(schema, table)
+        if readable and not _records_something(conn, tool, ident):
+            continue
+        found.append((f"{schema}.{table}", tool))  # as adopt's --table takes it
+    return found
+
+
+TOOLS = ("golang-migrate", "dbmate", "goose", "sqlx", "flyway")
+
+
+def made_by(tool: str, table: str, columns: set[str]) -> bool:
+    """Whether ``table`` with ``columns`` is ``tool``'s history under its default name."""
+    if DEFAULT_TABLES[tool] != table or not COLUMNS[tool] <= columns:
+        return False
+    if tool == "golang-migrate":
+        return columns == COLUMNS[tool]  # ours has version and dirty too, and more
+    return tool != "dbmate" or columns == COLUMNS[tool]
+
+
+def _records_something(conn: psycopg.Connection[Any], tool: str, ident: sql.Identifier) -> bool:
+    where = {
+        "golang-migrate": "version >= 0",
+        "goose": "version_id <> 0",
+        "flyway": "type NOT IN ('SCHEMA')",
+    }.get(tool, "true")
+    query = sql.SQL(f"SELECT EXISTS (SELECT FROM {{}} WHERE {where})").format(ident)
+    row = conn.execute(query).fetchone()
+    return bool(row and row[0])

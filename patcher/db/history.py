@@ -116,7 +116,9 @@ class History:
         with self.conn.transaction():
             # CREATE SCHEMA IF NOT EXISTS checks CREATE on the database first: a runner
             # granted only USAGE and CREATE on an existing schema must never send it.
-            row = self.conn.execute("SELECT to_regnamespace(%s)", (self.schema,)).fetchone()
+            # Quoted: to_regnamespace('Ops') would fold the name to ops (issue 26 item 9).
+            schema = sql.Identifier(self.schema).as_string(self.conn)
+            row = self.conn.execute("SELECT to_regnamespace(%s)", (schema,)).fetchone()
             if row is None or row[0] is None:
                 self.conn.execute(
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
@@ -134,7 +136,8 @@ class History:
             tool = _KNOWN_TABLES.get(frozenset(columns))
             adopt = (
                 f"; to take its history over, set PATCHER_TABLE=patcher_migrations (any other "
-                f"name) for every run and run 'patcher adopt --from {tool}'"
+                f"name) for every run and run 'patcher adopt --from {tool} --table "
+                f"{self.schema}.{name}'"
                 if tool
                 else ""
             )

@@ -11,8 +11,10 @@ from collections.abc import Mapping, Sequence
 
 from patcher.core.errors import (
     ChecksumMismatch,
+    ConfigError,
     DirtyDatabase,
     InvalidRequest,
+    InvalidSource,
     Irreversible,
     MissingMigration,
     OutOfOrder,
@@ -27,6 +29,7 @@ from patcher.core.models import (
     StepKind,
 )
 from patcher.core.request_rules import validate_request
+from patcher.engine.baselines import available_and_pending
 
 
 def plan(
@@ -34,16 +37,19 @@ def plan(
     catalog: Catalog,
     history: Sequence[AppliedRow],
     checksums: Mapping[int, str],
+    baselined: frozenset[int] = frozenset(),
 ) -> Plan:
     """Decide what ``request`` does. ``checksums`` holds the source's current checksum of each
-    applied version's up script (the runner reads only what it cannot prove unchanged)."""
+    applied version's up script (the runner reads only what it cannot prove unchanged);
+    ``baselined``: the applied versions whose row was applied from a Flyway B file."""
     validate_request(request)
-    available = catalog.by_version()
     applied = {row.version: row for row in history}
     current = max(applied) if applied else None
-    pending = tuple(m for m in catalog.migrations if m.version not in applied)
+    target = request.target if request.action == "migrate" else None
+    available, pending = available_and_pending(catalog, applied, baselined, target)
     warnings = list(catalog.warnings)
 
+    _refuse_version_zero(history)
     if request.action == "repair":
         return _plan_repair(request, available, history, checksums, current, pending, warnings)
     _refuse_dirty(history)
@@ -56,7 +62,6 @@ def plan(
     if request.action == "status":
         return Plan(request, (), current, pending, tuple(warnings))
     if request.action == "migrate":
-        target = request.target
         todo = tuple(m for m in pending if target is None or m.version <= target)
         if target is not None and current is not None and target < current:
             warnings.append(
@@ -175,6 +180,21 @@ def _refuse_dirty(history: Sequence[AppliedRow]) -> None:
     )
 
 
+def _refuse_version_zero(history: Sequence[AppliedRow]) -> None:
+    """A history row 0 (applied before SPEC 2 refused version 0): say what to do, for every
+    action, rather than plan around a version that no target can roll back."""
+    zero = next((row for row in history if row.version == 0), None)
+    if zero is not None:
+        raise InvalidSource(
+            f"the history has version 0 ({zero.description}) applied, and versions start at "
+            "1 (target 0 means 'before every version', so version 0 could never be rolled "
+            "back). Rename its file to a free version of 1 or more and move the history row "
+            "with it: UPDATE <schema>.<table> SET version = NEW WHERE version = 0 (PATCHER_SCHEMA "
+            "and PATCHER_TABLE); then run again. Nothing was changed",
+            version=0,
+        )
+
+
 def _refuse_missing(history: Sequence[AppliedRow], available: Mapping[int, Migration]) -> None:
     missing = [row for row in history if row.version not in available]
     if missing:
@@ -213,3 +233,31 @@ def _refuse_out_of_order(pending: Sequence[Migration], current: int | None) -> N
             "renumber them above it (they would run after newer migrations)",
             version=late[0].version,
         )
+
+
+def refuse_other_tools(request: Request, found: Sequence[tuple[str, str]]) -> list[str]:
+    """Another tool's history on the search path while ours is empty (issue 26 item 12): a
+    migrate would run every version again from the first, so it is refused naming the table
+    and the adopt command; ``status`` and ``rollback`` only warn."""
+    if not found:
+        return []
+    table, tool = found[0]
+    told = (
+        f"{tool}'s history table {table} (on the session's search_path) records applied "
+        f"versions, and StackFlowPatcher's own history (PATCHER_SCHEMA.PATCHER_TABLE) is empty"
+    )
+    adopt = (
+        f"patcher adopt --from {tool} --table {table} (payload "
+        f'{{"action": "adopt", "from": "{tool}", "table": "{table}"}})'
+    )
+    others = "".join(f"; also {t}'s {name}" for name, t in found[1:])
+    if request.action != "migrate":
+        return [f"{told}: a migrate would refuse to run until {adopt} takes it over{others}"]
+    raise ConfigError(
+        f"{told}: migrate would run every version again from the first. Take that history "
+        f"over first: {adopt}, then migrate. If that table belongs to another application, "
+        "run with a search_path without its schema (options=-c search_path=... in the URL), "
+        f"or drop or rename it{others}. Nothing was run",
+        table=table,
+        tool=tool,
+    )

@@ -108,6 +108,11 @@ class MigrationBackend(Protocol):
         """Clean rows at or below ``up_to``; None when there is no table or a row is dirty."""
         ...
 
+    def other_histories(self) -> list[tuple[str, str]]:
+        """Other tools' history tables that record something, by their default names, in any
+        schema of the session's search_path: ``(schema.table, tool)``, nearest first."""
+        ...
+
     def record(self, changes: Sequence[HistoryChange]) -> None:
         """Write history changes that run no SQL (baseline, repair), all in one transaction,
         each with its audit row."""

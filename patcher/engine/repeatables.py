@@ -35,14 +35,25 @@ def plan_repeatables(ctx: RunContext, catalog: Catalog, source: MigrationSource)
     """Load every repeatable and compare its checksum with the last applied one."""
     if not catalog.repeatables or ctx.request.action not in ("migrate", "status"):
         return RepeatablePlan()
-    recorded: dict[str, str] = getattr(ctx.backend, "repeatables", dict)()
     objects = {r.obj.key: r for r in catalog.repeatables}
     loaded = [
         (objects[obj.key], load_script(obj, data))
         for obj, data in source.read_many(r.obj for r in catalog.repeatables)
     ]
-    due = [(r, s) for r, s in loaded if recorded.get(r.description) != s.checksum]
-    return RepeatablePlan(loaded, due)
+    return RepeatablePlan(loaded, _due(ctx, loaded))
+
+
+def redecide_under_lock(ctx: RunContext, plan: RepeatablePlan) -> RepeatablePlan:
+    """The due ones again, from what is recorded now that the run holds the lock: a run that
+    waited must not re-run a repeatable the lock's holder has just run (issue 26 item 8)."""
+    return RepeatablePlan(plan.scripts, _due(ctx, plan.scripts))
+
+
+def _due(
+    ctx: RunContext, loaded: list[tuple[Repeatable, Script]]
+) -> list[tuple[Repeatable, Script]]:
+    recorded: dict[str, str] = getattr(ctx.backend, "repeatables", dict)()
+    return [(r, s) for r, s in loaded if recorded.get(r.description) != s.checksum]
 
 
 def entry(rep: Repeatable, script: Script, state: str, *, preview: bool = False) -> ResultEntry:

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 
 from patcher.core.errors import LockTimeout, PatcherError
 from patcher.core.models import MAX_VERSION as MAX
-from patcher.core.models import AppliedRow, Catalog, HistoryChange, Request, Step
+from patcher.core.models import Catalog, HistoryChange, Request, Step
 from patcher.core.request_rules import validate_request
+from patcher.engine.applied import applied_checksums
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
-from patcher.engine.planner import plan
+from patcher.engine.planner import plan, refuse_other_tools
 from patcher.sources.base import MigrationSource
 from patcher.sources.catalog import build_catalog
 
@@ -102,11 +103,14 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     if locked and writes:
         backend.check_writable()  # a replica or read-only target: refuse before any write
     _read_and_plan(ctx, catalog, source)
+    others = _other_tools(ctx)
     if needs_lock and not locked and ctx.plan.steps:  # the history moved again: wait for real
         _acquire_lock(ctx, None)
         backend.check_writable()
         _read_and_plan(ctx, catalog, source)
-    outcome.warnings = list(ctx.plan.warnings)  # the plan's include the catalog's
+    outcome.warnings = list(ctx.plan.warnings) + others  # the plan's include the catalog's
+    if not (catalog.migrations or catalog.baselines or catalog.repeatables or ctx.history):
+        outcome.warnings.append(_empty_source_warning(source))
     outcome.pending = list(ctx.plan.pending)
     ctx.scripts = _load_scripts(source, ctx.plan.steps)
     repeatables = _plan_repeatables(ctx, catalog, source)
@@ -164,7 +168,12 @@ def _plan_repeatables(
 
 def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
     """Flyway R__ scripts after the versioned steps (engine/repeatables.py)."""
-    from patcher.engine.repeatables import preview_entries, run_repeatables, status_entries
+    from patcher.engine.repeatables import (
+        preview_entries,
+        redecide_under_lock,
+        run_repeatables,
+        status_entries,
+    )
 
     request, outcome = ctx.request, ctx.outcome
     if request.action == "status":
@@ -178,6 +187,9 @@ def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
         if not locked:  # nothing versioned was left to wait for; these need the lock
             _acquire_lock(ctx, None)
             ctx.backend.check_writable()
+            plan = redecide_under_lock(ctx, plan)  # the holder may have run them meanwhile
+            if not plan.due:
+                return
         ctx.backend.ensure_tables()
         run_repeatables(ctx, plan)
         outcome.status = "applied"
@@ -189,8 +201,15 @@ def _read_and_plan(ctx: RunContext, catalog: Catalog, source: MigrationSource) -
     ctx.outcome.current_version = max((r.version for r in history), default=None)
     if ctx.request.action == "status":  # listed even when validation refuses the state below
         ctx.outcome.entries = [applied_entry(row) for row in history]
-    sums = _applied_checksums(source, catalog, history)
-    ctx.plan = plan(ctx.request, catalog, history, sums)
+    sums, baselined = applied_checksums(source, catalog, history)
+    ctx.plan = plan(ctx.request, catalog, history, sums, baselined)
+
+
+def _other_tools(ctx: RunContext) -> list[str]:
+    """Refuse (migrate) or warn about another tool's history while ours is empty."""
+    if ctx.history or ctx.request.action not in ("migrate", "status", "rollback"):
+        return []
+    return refuse_other_tools(ctx.request, ctx.backend.other_histories())
 
 
 def _settled(request: Request, catalog: Catalog, backend: MigrationBackend) -> Callable[[], bool]:
@@ -261,32 +280,6 @@ def _lock_timeout(backend: MigrationBackend, waited: float) -> LockTimeout:
     )
 
 
-def _applied_checksums(
-    source: MigrationSource, catalog: Catalog, history: list[AppliedRow]
-) -> dict[int, str]:
-    """Current checksums of applied up scripts, reading only files not proven unchanged."""
-    available = catalog.by_version()
-    sums: dict[int, str] = {}
-    to_read = []
-    for row in history:
-        migration = available.get(row.version)
-        if migration is None:
-            continue
-        fingerprint = migration.up.fingerprint
-        if fingerprint is not None and fingerprint == row.fingerprint:
-            sums[row.version] = row.checksum
-        else:
-            to_read.append(migration.up)
-    if not to_read:
-        return sums
-    from patcher.sql.scripts import checksum
-
-    version_of = {m.up.key: m.version for m in catalog.migrations}
-    for obj, data in source.read_many(to_read):
-        sums[version_of[obj.key]] = checksum(data)
-    return sums
-
-
 def _load_scripts(source: MigrationSource, steps: Iterable[Step]) -> ScriptSet:
     """Fetch and check every script the plan runs or records, before anything changes."""
     wanted = {s.key: s.migration.file(s.direction) for s in steps if s.kind.reads_script}
@@ -298,6 +291,17 @@ def _load_scripts(source: MigrationSource, steps: Iterable[Step]) -> ScriptSet:
     return {
         keys[obj.key]: load_script(obj, data) for obj, data in source.read_many(wanted.values())
     }
+
+
+def _empty_source_warning(source: MigrationSource) -> str:
+    """Nothing to run and nothing ever run: most likely the wrong directory or S3 prefix
+    (issue 26 item 14), so it is not a silent ``up_to_date``."""
+    return (
+        f"the source {source.describe()} has no migration files and the database no history: "
+        "nothing was run. Check PATCHER_SOURCE (or --source): the directory, or the S3 bucket "
+        "and prefix, where the *.sql files are (an S3 prefix matches object names exactly, "
+        "case included)"
+    )
 
 
 def _empty_script_warnings(steps: Iterable[Step], scripts: ScriptSet) -> list[str]:

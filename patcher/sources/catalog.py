@@ -1,10 +1,11 @@
 """File names to migrations: the one parser and duplicate check every source shares.
 
 A migration is ``<version>_<description>.up.sql`` plus an optional ``.down.sql`` with the same
-version and description. ``version`` is 1 to 18 decimal digits compared as an integer. Objects
-a ``LayoutSource`` marked with another tool's layout are named the way that tool names them
-(``patcher/sources/layouts/names.py``): a one-file layout's file gives both the up and the down
-script (each a section of it), and a Flyway ``R__`` script a repeatable.
+version and description. ``version`` is 1 to 18 decimal digits compared as an integer; version
+0 is refused in every layout (SPEC 2). Objects a ``LayoutSource`` marked with another tool's
+layout are named the way that tool names them (``patcher/sources/layouts/names.py``): a
+one-file layout's file gives both the up and the down script (each a section of it), and a
+Flyway ``R__`` script a repeatable.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def build_catalog(objects: Iterable[SourceObject]) -> Catalog:
     bad_files: list[str] = []
     warnings: list[str] = []
     repeatables: list[Repeatable] = []
+    baselines: dict[int, Migration] = {}
     files: dict[tuple[int, Direction], tuple[ParsedName, SourceObject]] = {}
     for obj in sorted(objects, key=lambda o: o.name):
         if not obj.name.endswith(".sql"):
@@ -93,6 +95,18 @@ def build_catalog(objects: Iterable[SourceObject]) -> Catalog:
             continue
         if isinstance(scripts, Repeatable):
             repeatables.append(scripts)
+            continue
+        if isinstance(scripts, Migration):  # a Flyway B file
+            problem = _baseline_problem(scripts, baselines)
+            if problem:
+                problems.append(problem)
+                bad_files.append(obj.name)
+            else:
+                baselines[scripts.version] = scripts
+            continue
+        if scripts and scripts[0][0].version == 0:
+            problems.append(version_zero(obj.name))
+            bad_files.append(obj.name)
             continue
         for parsed, script in scripts:
             slot = (parsed.version, parsed.direction)
@@ -136,17 +150,44 @@ def build_catalog(objects: Iterable[SourceObject]) -> Catalog:
             file=bad_files[0] if bad_files else None,
         )
     repeatables.sort(key=lambda r: r.description)
-    return Catalog(tuple(migrations), tuple(warnings), tuple(repeatables))
+    baseline_list = tuple(baselines[v] for v in sorted(baselines))
+    return Catalog(tuple(migrations), tuple(warnings), tuple(repeatables), baseline_list)
 
 
-def _scripts_of(obj: SourceObject) -> list[tuple[ParsedName, SourceObject]] | Repeatable:
+def _baseline_problem(baseline: Migration, seen: dict[int, Migration]) -> str | None:
+    if baseline.version == 0:
+        return version_zero(baseline.up.name)
+    if baseline.version in seen:
+        return (
+            f"version {baseline.version} has two baseline scripts: "
+            f"{seen[baseline.version].up.name!r} and {baseline.up.name!r}; keep exactly one"
+        )
+    return None
+
+
+def version_zero(name: str) -> str:
+    """Why a version 0 file is refused (SPEC 2: ``target: 0`` means "before everything", so
+    a version 0 could never be rolled back), and what to do, also when it was applied."""
+    return (
+        f"{name!r} has version 0, and versions start at 1 (target 0 means 'before every "
+        "version', so version 0 could never be rolled back): rename it to a free version of 1 "
+        "or more; if a database already applied it, move its history row to the new version "
+        "too (UPDATE <schema>.<table> SET version = NEW WHERE version = 0)"
+    )
+
+
+def _scripts_of(
+    obj: SourceObject,
+) -> list[tuple[ParsedName, SourceObject]] | Repeatable | Migration:
     """The scripts one file gives, by its layout's naming: one, two (a one-file layout's up
-    and down sections) or a Flyway repeatable."""
+    and down sections), a Flyway repeatable or a Flyway baseline (a migration with no down)."""
     if obj.form is None:
         return [(parse_name(obj.name), obj)]
     named = names.parse(obj.name, obj.form.layout)
     if named.version is None:
         return Repeatable(named.description, obj)
+    if named.role == "baseline":
+        return Migration(named.version, named.description, obj, None)
     if named.role == "both":
         sides: tuple[Direction, Direction] = ("up", "down")
         return [

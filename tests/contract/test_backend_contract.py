@@ -230,6 +230,21 @@ def test_ensure_tables_refuses_another_tools_history_table(bench: Bench) -> None
     assert "schema_migrations_log" not in bench.tables()
 
 
+def test_other_histories_finds_another_tools_table_that_records_versions(bench: Bench) -> None:
+    """Issue 26 item 12 (the real backend looks in every schema of the search_path)."""
+    backend = bench.open()
+    assert backend.other_histories() == []
+    backend.run_statements(
+        ["CREATE TABLE goose_db_version (id int, version_id bigint, is_applied boolean, "
+         "tstamp timestamp)"], None
+    )  # fmt: skip
+    assert backend.other_histories() == []  # an empty table: nothing applied
+    backend.run_statements(["INSERT INTO goose_db_version VALUES (2, 7, true, NULL)"], None)
+    assert backend.other_histories() == [("public.goose_db_version", "goose")]
+    backend.ensure_tables()  # ours, under our name: never another tool's
+    assert backend.other_histories() == [("public.goose_db_version", "goose")]
+
+
 def test_record_inserts_rows_each_with_its_audit_row(bench: Bench) -> None:
     backend = bench.open()
     backend.ensure_tables()

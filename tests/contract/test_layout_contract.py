@@ -212,6 +212,29 @@ BAD = {
         "0001_a.up.sql", None,
         ["mixes layouts", "'V2__b.sql' is flyway", "'3_c.sql' is dbmate/goose"],
     ),
+    "golang-migrate version 0": (  # issue 26 item 10: SPEC 2 refuses version 0
+        "golang-migrate", {"0000_x.up.sql": b"select 1;\n", "0001_a.up.sql": b""},
+        "0000_x.up.sql", None, ["has version 0", "versions start at 1"],
+    ),
+    "flyway version 0": (
+        "flyway", {"V0__x.sql": b"select 1;\n", "V1__a.sql": b""}, "V0__x.sql", None,
+        ["has version 0"],
+    ),
+    "flyway two baselines of one version": (
+        "flyway", {"B2__a.sql": b"", "B02__b.sql": b""}, "B2__a.sql", None,
+        ["two baseline scripts"],
+    ),
+    "flyway dotted baseline": (
+        "flyway", {"B1.2__b.sql": b""}, "B1.2__b.sql", None, ["dotted", "B1002__b.sql"],
+    ),
+    "dbmate version 0": (
+        "dbmate", {"0_x.sql": b"-- migrate:up\nselect 1;\n-- migrate:down\n"}, "0_x.sql", None,
+        ["has version 0"],
+    ),
+    "goose version 0": (
+        "goose", {"00000_x.sql": b"-- +goose Up\nselect 1;\n"}, "00000_x.sql", None,
+        ["has version 0"],
+    ),
     "auto neither dbmate nor goose": (
         "auto", {"1_a.sql": b"select 1;\n"}, "1_a.sql", None, ["neither"],
     ),
@@ -261,3 +284,13 @@ def test_a_layout_source_keeps_the_source_contract(bench: Bench, layout: str) ->
     bench.delete(next(iter(files)))
     with pytest.raises(SourceUnavailable):
         list(source.read_many(listed))
+
+
+def test_flyway_baseline_files_are_read_as_baselines(bench: Bench) -> None:
+    """Issue 26 item 13: B<N>__ files are Flyway baselines, apart from the versions."""
+    files = {**FLYWAY, "B2__base.sql": b"create table users (id bigint primary key);\n"}
+    catalog = build_catalog(layout_source(bench, files, "auto").list())
+    assert [(b.version, b.description, b.up.name, b.down) for b in catalog.baselines] == [
+        (2, "base", "B2__base.sql", None)
+    ]
+    assert [m.version for m in catalog.migrations] == [1, 2]

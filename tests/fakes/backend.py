@@ -51,6 +51,7 @@ from patcher.core.models import (
     LockState,
     VerifyReport,
 )
+from patcher.db.foreign import TOOLS, made_by
 from tests.fakes.sql import Interpreter, UnsupportedSQL, tokenize
 from tests.fakes.state import FakeClock, Index, State, Table
 
@@ -349,6 +350,19 @@ class FakeBackend:
             )
             for r in self.db.history_rows(self.table)
         ]
+
+    def other_histories(self) -> list[tuple[str, str]]:
+        """Other tools' tables by default name and columns, with a row that is not a marker
+        (the fake has one schema: public, the whole search_path)."""
+        self._enter("other_histories")
+        found = []
+        for name, table in sorted(self.db.state.tables.items()):
+            tool = next((t for t in TOOLS if made_by(t, name, set(table.columns))), None)
+            marker = {"golang-migrate": ("version", -1), "goose": ("version_id", 0)}.get(tool or "")
+            rows = [r for r in table.rows if marker is None or r.get(marker[0]) != marker[1]]
+            if tool is not None and name != self.table and rows:
+                found.append((f"public.{name}", tool))
+        return found
 
     def applied_count(self, up_to: int) -> int | None:
         self._enter("applied_count")

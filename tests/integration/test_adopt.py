@@ -134,7 +134,7 @@ def test_the_schema_migrations_name_clash_names_patcher_table(
     assert "PATCHER_TABLE=patcher_migrations" in error["message"]
     migrate = make_runner(pg_dsn, mdir.path)("migrate")  # and a plain migrate says so too
     assert "PATCHER_TABLE" in migrate["error"]["message"]
-    assert f"adopt --from {tool}" in migrate["error"]["message"]
+    assert f"adopt --from {tool} --table public.schema_migrations" in migrate["error"]["message"]
 
 
 def test_a_table_of_another_tool_is_named(pg_dsn: str, mdir: MigrationDir) -> None:
@@ -165,3 +165,45 @@ def test_cli_adopt_bad_usage_exits_2(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         main(["adopt", "--from", "liquibase"])
     assert info.value.code == 2
+
+
+def test_migrate_meets_dbmate_history_in_another_schema_of_the_search_path(
+    pg_dsn: str, mdir: MigrationDir
+) -> None:
+    """Issue 26 item 12, measure-sh's setup: dbmate keeps measure.schema_migrations (its URL's
+    search_path), ours would be public.schema_migrations. A plain migrate ran every version
+    again from the first; now it is refused naming the table and the adopt command."""
+    dbname = psycopg.conninfo.conninfo_to_dict(pg_dsn)["dbname"]
+    sep = "&" if "?" in pg_dsn else "?"
+    apply_with_tool("dbmate", pg_dsn + f"{sep}search_path=measure", mdir.path, 2)
+    assert query(pg_dsn, "SELECT count(*) FROM measure.schema_migrations") == [(2,)]
+    query(pg_dsn, f"ALTER DATABASE {dbname} SET search_path = measure, public")
+    write_files("dbmate", mdir.path, 3)
+    run = make_runner(pg_dsn, mdir.path)
+    for dry_run in (True, False):
+        refused = run("migrate", dry_run=dry_run)
+        assert (refused["status"], refused["error"]["type"]) == ("invalid", "ConfigError")
+        message = refused["error"]["message"]
+        assert "dbmate's history table measure.schema_migrations" in message
+        assert "patcher adopt --from dbmate --table measure.schema_migrations" in message
+    assert query(pg_dsn, "SELECT to_regclass('public.schema_migrations')") == [(None,)]
+    status = run("status")
+    assert status["ok"] and any("measure.schema_migrations" in w for w in status["warnings"])
+    adopted = run("adopt", adopt_from="dbmate", adopt_table="measure.schema_migrations")
+    assert adopted["status"] == "applied", adopted["error"]
+    done = run("migrate")
+    assert [m["version"] for m in done["migrations"]] == [version_of("dbmate", 3)]
+
+
+def test_a_goose_table_with_only_its_marker_row_is_not_a_history(
+    pg_dsn: str, mdir: MigrationDir
+) -> None:
+    query(pg_dsn, "CREATE SCHEMA tools")
+    query(pg_dsn, "CREATE TABLE tools.goose_db_version (id serial, version_id bigint, "
+          "is_applied boolean, tstamp timestamp default now())")  # fmt: skip
+    query(pg_dsn, "INSERT INTO tools.goose_db_version (version_id, is_applied) VALUES (0, true)")
+    dbname = psycopg.conninfo.conninfo_to_dict(pg_dsn)["dbname"]
+    query(pg_dsn, f"ALTER DATABASE {dbname} SET search_path = public, tools")
+    mdir.pair("1", "a", "CREATE TABLE a (i int);")
+    run = make_runner(pg_dsn, mdir.path)
+    assert run("migrate")["status"] == "applied"

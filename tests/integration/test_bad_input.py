@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from patcher.cli.main import main
-from tests.fixtures.engine import MigrationDir, Run, tables
+from tests.fixtures.engine import MigrationDir, Run, query, tables
 
 
 @pytest.mark.parametrize(
@@ -18,12 +18,13 @@ from tests.fixtures.engine import MigrationDir, Run, tables
         ({"1_a.up.sql": b"SELECT 'caf\xe9';"}, "not valid UTF-8"),
         ({"1_a.up.sql": "COPY t FROM STDIN;"}, "COPY"),
         ({"1_a.up.sql": "BEGIN; CREATE TABLE x (i int); COMMIT;"}, "BEGIN"),
+        ({"0000_x.up.sql": "CREATE TABLE x (i int);"}, "'0000_x.up.sql' has version 0"),
     ],
 )
 def test_invalid_source_is_refused_and_nothing_changes(
     run: Run, mdir: MigrationDir, pg_dsn: str, files: dict[str, str | bytes], needle: str
 ) -> None:
-    mdir.pair("0", "base", "CREATE TABLE base (id int);")
+    mdir.pair("90", "base", "CREATE TABLE base (id int);")
     for name, text in files.items():
         mdir.write(name, text)
     for dry_run in (True, False):
@@ -72,3 +73,20 @@ def test_cli_exit_codes(
     with pytest.raises(SystemExit) as exc:
         main(["rollback", "--target", "-3", *base])
     assert exc.value.code == 2
+
+
+def test_a_database_with_version_zero_applied_is_told_what_to_do(
+    run: Run, mdir: MigrationDir, pg_dsn: str
+) -> None:
+    """Issue 26 item 10: a history row 0 (an older release applied 0000_x) is refused, saying
+    how to move it; following that advice, the next migrate goes on."""
+    mdir.pair("0001", "x", "CREATE TABLE x (i int);", "DROP TABLE x;")
+    assert run("migrate")["ok"]
+    query(pg_dsn, "UPDATE schema_migrations SET version = 0")  # as version 0 once applied
+    for action in ("migrate", "rollback", "status"):
+        refused = run(action, target=0) if action == "rollback" else run(action)
+        assert refused["status"] == "invalid" and refused["error"]["type"] == "InvalidSource"
+        assert "SET version = NEW WHERE version = 0" in refused["error"]["message"]
+    query(pg_dsn, "UPDATE schema_migrations SET version = 1 WHERE version = 0")
+    assert run("rollback", target=0)["status"] == "reverted"
+    assert tables(pg_dsn) == {"schema_migrations", "schema_migrations_log"}

@@ -63,15 +63,19 @@ def test_dbmate_rollback_through_reversible_versions(pg_dsn: str, mdir: Migratio
         "dbmate missing up marker",
         "goose StatementBegin without StatementEnd",
         "auto mixture",
+        "golang-migrate version 0",
+        "flyway version 0",
+        "dbmate version 0",
+        "goose version 0",
     ],
 )
 def test_bad_input_runs_nothing(pg_dsn: str, mdir: MigrationDir, case: str) -> None:
     layout, files, name, _, _ = BAD[case]
-    good = {  # a valid earlier version: it must not run either
-        "dbmate": ("0_first.sql", b"-- migrate:up\ncreate table t (id int);\n-- migrate:down\n"),
-        "goose": ("0_first.sql", b"-- +goose Up\ncreate table t (id int);\n"),
-        "flyway": ("V0__first.sql", b"create table t (id int);\n"),
-    }.get(layout, ("0_first.up.sql", b"create table t (id int);\n"))
+    good = {  # a valid version: it must not run either
+        "dbmate": ("90_first.sql", b"-- migrate:up\ncreate table t (id int);\n-- migrate:down\n"),
+        "goose": ("90_first.sql", b"-- +goose Up\ncreate table t (id int);\n"),
+        "flyway": ("V90__first.sql", b"create table t (id int);\n"),
+    }.get(layout, ("90_first.up.sql", b"create table t (id int);\n"))
     write(mdir, {**files, good[0]: good[1]})
     run = make_runner(pg_dsn, mdir.path, layout=layout)
     result = run("migrate")

@@ -115,3 +115,45 @@ def test_adopt_records_repeatables_flyway_ran_unchanged(
     assert shown(adopted) == [(1, "create_a", "applied"), (None, "same", "applied")]
     assert shown(run("migrate")) == [(None, "changed", "applied")]
     assert query(pg_dsn, "SELECT two FROM changed_v") == [(3,)]
+
+
+def test_two_waiting_runs_apply_a_repeatable_once(pg_dsn: str, mdir: MigrationDir) -> None:
+    """Issue 26 item 8: the due repeatables are decided under the lock, so a run that waited
+    does not re-run the one the lock's holder just ran."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from patcher.app.commands import Invocation, execute
+    from patcher.app.config import Config
+    from patcher.core.models import Request
+    from patcher.db import lock_key
+    from tests.fixtures.engine import FAST
+
+    mdir.write("V1__hits.sql", "create table hits (n int);\n")
+    config = Config(source=str(mdir.path), database_url=pg_dsn, lock_wait_seconds=30)
+    first = execute(Request("migrate"), config, Invocation(conninfo=lambda: pg_dsn))
+    assert first["ok"], first["error"]
+    mdir.write("R__rv.sql", "insert into hits values (1);\n")  # due, not versioned: no wait
+    waiting, told = threading.Barrier(3), set()
+
+    def events(name: str, _fields: dict[str, object]) -> None:
+        if name == "lock_waiting" and threading.get_ident() not in told:
+            told.add(threading.get_ident())
+            waiting.wait(timeout=30)  # each run once, at its first poll of the held lock
+
+    def migrate(i: int) -> dict[str, object]:
+        invocation = Invocation(
+            request_id=f"r{i}", conninfo=lambda: pg_dsn, events=events, tuning=FAST
+        )
+        return execute(Request("migrate"), config, invocation)
+
+    with psycopg.connect(pg_dsn, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "schema_migrations"),))
+        with ThreadPoolExecutor(2) as pool:
+            futures = [pool.submit(migrate, i) for i in range(2)]
+            waiting.wait(timeout=30)  # both runs planned and wait for the lock
+            holder.execute("SELECT pg_advisory_unlock_all()")
+            results = [f.result() for f in futures]
+    assert all(r["ok"] for r in results), [r["error"] for r in results]
+    assert query(pg_dsn, "SELECT count(*) FROM hits") == [(1,)]
+    assert sorted(str(r["status"]) for r in results) == ["applied", "up_to_date"]

@@ -127,3 +127,30 @@ def test_repair_plans_dirty_and_drift_and_warns_on_missing() -> None:
 def test_bad_requests_are_refused(request_: Request) -> None:
     with pytest.raises(InvalidRequest):
         plan(request_, catalog(1), [], {})
+
+
+def with_baselines(*versions: int, baselines: tuple[int, ...]) -> Catalog:
+    base = tuple(
+        Migration(v, f"b{v}", SourceObject(name=f"B{v}__b{v}.sql", key=f"B{v}__b{v}.sql"))
+        for v in baselines
+    )
+    return Catalog(catalog(*versions).migrations, baselines=base)
+
+
+def test_a_fresh_database_starts_at_the_newest_baseline_at_or_below_the_target() -> None:
+    """Issue 26 item 13: Flyway B files on a fresh database; ignored once there is history."""
+    cat = with_baselines(1, 2, 3, 4, baselines=(2, 3))
+    p = plan(Request("migrate"), cat, [], {})
+    assert [(s.migration.version, s.migration.up.name) for s in p.steps] == [
+        (3, "B3__b3.sql"), (4, "4_m4.up.sql")
+    ]  # fmt: skip
+    p = plan(Request("migrate", target=2), cat, [], {})
+    assert [s.migration.up.name for s in p.steps] == ["B2__b2.sql"]
+    assert versions_of(plan(Request("migrate", target=1), cat, [], {})) == [(1, "up")]
+    history = [AppliedRow(3, "b3", "sumB3"), AppliedRow(4, "m4", "sum4")]
+    p = plan(Request("migrate"), cat, history, {3: "sumB3", 4: "sum4"}, frozenset({3}))
+    assert p.steps == () and p.pending == ()  # 1 and 2 are covered, not out of order
+    with pytest.raises(Irreversible, match=r"B3__b3\.sql"):
+        plan(Request("rollback", target=0), cat, history, {3: "sumB3", 4: "sum4"}, frozenset({3}))
+    p = plan(Request("migrate"), cat, applied(1), sums(1))  # a history: B files ignored
+    assert versions_of(p) == [(2, "up"), (3, "up"), (4, "up")]

@@ -1,7 +1,8 @@
 """One file name parser per layout, and which layout a name fits (for ``auto``).
 
 golang-migrate / sqlx: ``<N>_<desc>.up.sql`` / ``.down.sql``. Flyway: ``V<N>__<desc>.sql``,
-``U<N>__<desc>.sql`` (undo), ``R__<desc>.sql`` (repeatable); dotted versions (``V1.2``,
+``U<N>__<desc>.sql`` (undo), ``B<N>__<desc>.sql`` (baseline), ``R__<desc>.sql`` (repeatable);
+dotted versions (``V1.2``,
 ``V1_2``) are refused since versions compare as integers here. dbmate and goose: one
 ``<N>_<desc>.sql`` file per version. ``N`` is 1 to 18 decimal digits everywhere.
 """
@@ -14,13 +15,14 @@ from typing import Literal
 from patcher.core.errors import InvalidSource
 from patcher.core.record import record
 
-Role = Literal["up", "down", "repeatable", "both"]  # "both": a one-file layout's file
+Role = Literal["up", "down", "repeatable", "both", "baseline"]  # "both": a one-file layout's file
 
 _PAIR = re.compile(r"^(?P<v>[0-9]{1,18})_(?P<d>[^/]+?)\.(?P<r>up|down)\.sql$")
-_FLYWAY = re.compile(r"^(?P<k>[VU])(?P<v>[0-9]{1,18})__(?P<d>[^/]+)\.sql$")
+_FLYWAY = re.compile(r"^(?P<k>[VUB])(?P<v>[0-9]{1,18})__(?P<d>[^/]+)\.sql$")
+_FLYWAY_ROLES: dict[str, Role] = {"V": "up", "U": "down", "B": "baseline"}
 _FLYWAY_REPEATABLE = re.compile(r"^R__(?P<d>[^/]+)\.sql$")
-_FLYWAY_DOTTED = re.compile(r"^(?P<k>[VU])(?P<v>[0-9]+(?:[._][0-9]+)+)__(?P<d>[^/]+)\.sql$")
-_FLYWAY_LIKE = re.compile(r"^(?:[VUR][0-9._]*__).*\.sql$")
+_FLYWAY_DOTTED = re.compile(r"^(?P<k>[VUB])(?P<v>[0-9]+(?:[._][0-9]+)+)__(?P<d>[^/]+)\.sql$")
+_FLYWAY_LIKE = re.compile(r"^(?:[VUBR][0-9._]*__).*\.sql$")
 _ONE_FILE = re.compile(r"^(?P<v>[0-9]{1,18})_(?P<d>[^/]+)\.sql$")
 _PAIR_LIKE = re.compile(r"^[0-9]+_.+\.(?:up|down)\.sql$")
 _ONE_FILE_LIKE = re.compile(r"^[0-9]+_.+\.sql$")
@@ -29,7 +31,8 @@ EXPECTED = {
     "golang-migrate": "'<version>_<description>.up.sql' or '.down.sql', e.g. "
     "'0007_add_votes.up.sql'",
     "flyway": "'V<version>__<description>.sql', 'U<version>__<description>.sql' (undo) or "
-    "'R__<description>.sql' (repeatable), e.g. 'V7__add_votes.sql'",
+    "'B<version>__<description>.sql' (baseline) or 'R__<description>.sql' (repeatable), e.g. "
+    "'V7__add_votes.sql'",
     "dbmate": "'<version>_<description>.sql' with '-- migrate:up' and '-- migrate:down' "
     "sections, e.g. '20240101120000_add_votes.sql'",
     "goose": "'<version>_<description>.sql' with '-- +goose Up' and '-- +goose Down' "
@@ -77,7 +80,7 @@ def _parse_flyway(name: str) -> Named:
         return Named(None, repeatable["d"], "repeatable")
     match = _FLYWAY.match(name)
     if match is not None:
-        return Named(int(match["v"]), match["d"], "up" if match["k"] == "V" else "down")
+        return Named(int(match["v"]), match["d"], _FLYWAY_ROLES[match["k"]])
     dotted = _FLYWAY_DOTTED.match(name)
     if dotted is not None:
         raise dotted_version(name, dotted["k"], dotted["v"], dotted["d"])

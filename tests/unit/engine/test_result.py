@@ -133,3 +133,15 @@ def test_large_sql_previews_are_truncated_to_fit_the_limit() -> None:
     assert len(json.dumps(result).encode()) <= 8000
     assert all(m["sql_truncated"] for m in result["migrations"])
     assert "truncated by StackFlowPatcher" in result["migrations"][0]["sql"]
+
+
+def test_an_empty_source_on_a_database_with_no_history_warns(env: Env) -> None:
+    """Issue 26 item 14: not a silent up_to_date; named source, once there is nothing at all."""
+    env.source.write("README.md", "notes")
+    for action in ("migrate", "status"):
+        result = env.result(action)
+        assert (result["ok"], result["status"]) == (True, "up_to_date")
+        assert any("memory://migrations has no migration files" in w for w in result["warnings"])
+    env.tables(1)
+    env.run()
+    assert not any("no migration files" in w for w in env.result()["warnings"])

@@ -167,3 +167,42 @@ def test_a_pending_version_below_the_newest_applied_is_refused(env: Env) -> None
     assert out.error is not None and out.error.details["version"] == 2
     assert env.versions() == [1, 3] and "t4" not in env.user_tables()
     assert pending(out) == []  # refused before the plan was adopted
+
+
+def test_version_zero_is_refused_naming_the_file(env: Env) -> None:
+    """Issue 26 item 10 (SPEC 2): version 0 is InvalidSource; target 0 could not revert it."""
+    env.source.pair(0, "x", "CREATE TABLE x (id int);\n", "DROP TABLE x;\n")
+    env.tables(1)
+    out = env.run()
+    assert (out.status, error_type(out)) == ("invalid", "InvalidSource")
+    assert out.error is not None and "'0000_x.up.sql' has version 0" in out.error.message
+    assert out.error.details["file"] == "0000_x.down.sql"  # the first name listed
+    assert env.versions() == [] and env.user_tables() == set()
+
+
+def test_a_history_row_zero_is_refused_with_what_to_do(env: Env) -> None:
+    env.tables(1)
+    env.run()
+    env.db.state.tables["schema_migrations"].rows[0]["version"] = 0  # an older release's row
+    for action in ("migrate", "rollback", "status", "repair"):
+        out = env.run(action)
+        assert (out.status, error_type(out)) == ("invalid", "InvalidSource"), action
+        assert out.error is not None and "SET version = NEW WHERE version = 0" in out.error.message
+
+
+def test_another_tools_history_refuses_migrate_while_ours_is_empty(env: Env) -> None:
+    """Issue 26 item 12: migrate would run every version again; status only warns."""
+    from tests.fakes.state import Table
+
+    env.db.state.tables["goose_db_version"] = Table(
+        ["id", "version_id", "is_applied", "tstamp"], rows=[{"version_id": 1}]
+    )
+    env.tables(1)
+    out = env.run()
+    assert (out.status, error_type(out)) == ("invalid", "ConfigError")
+    assert out.error is not None
+    assert "patcher adopt --from goose --table public.goose_db_version" in out.error.message
+    assert env.versions() == [] and "t1" not in env.user_tables()
+    status = env.run("status")
+    assert status.error is None
+    assert any("public.goose_db_version" in w for w in status.warnings)
