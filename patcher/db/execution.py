@@ -68,6 +68,7 @@ def _stopped(index: int) -> StatementFailed:
     )
 
 
+_SEPARATOR = "\n;\n"
 CHUNK_CHARS = 256_000
 """Statements of one transactional script travel together in messages of about this size (a big
 data script then costs a few hundred round trips, not one per statement); the last statement
@@ -139,11 +140,14 @@ def _run_chunk(conn: psycopg.Connection[Any], texts: list[str], first: int, pref
         except psycopg.Error as exc:
             raise statement_failed(first, exc, offset=len(prefix)) from exc
         return
+    # The ';' goes on a line of its own: a statement may end in a line comment ("... -- c"),
+    # which would swallow a ';' written after it (SPEC section 7 item 5: the statements run are
+    # the file's, on this path as in a batch).
     offsets, size = [], len(prefix)
     for text in texts:
         offsets.append(size)
-        size += len(text) + 2
-    message = prefix + ";\n".join(texts) + ";\n"
+        size += len(text) + len(_SEPARATOR)
+    message = prefix + _SEPARATOR.join(texts) + _SEPARATOR
     try:
         with conn.lock:
             conn.pgconn.send_query(message.encode(conn.info.encoding))

@@ -208,17 +208,21 @@ def _is_routine(heads: list[str]) -> bool | None:
     return None if len(heads) < 4 else heads[3] in _ROUTINE
 
 
-def _routine_aware_end(sql: str, start: int) -> int:
+def _routine_aware_end(sql: str, start: int) -> tuple[int, bool]:
     """Like _plain_end for a statement starting with CREATE, which may define a routine whose
-    BEGIN ATOMIC ... END body holds semicolons (psql tracks BEGIN/CASE/END only there)."""
+    BEGIN ATOMIC ... END body holds semicolons (psql tracks BEGIN/CASE/END only there).
+
+    Also says whether that BEGIN tracking ever counted a word: psql's heuristic, which a
+    parameter or column named ``begin`` fools into merging what follows (``_server_pieces``)."""
     depth = 0
+    counted = False
     begin = 0  # BEGIN ... END nesting, tracked only in CREATE FUNCTION/PROCEDURE (like psql)
     routine: bool | None = None
     heads: list[str] = []
     for kind, tok_start, tok_end in lex(sql, start):
         if kind == SEMI:
             if depth == 0 and begin == 0:
-                return tok_start
+                return tok_start, counted
         elif kind == OPEN:
             depth += 1
         elif kind == CLOSE:
@@ -230,16 +234,45 @@ def _routine_aware_end(sql: str, start: int) -> int:
                 heads.append(word)
                 routine = _is_routine(heads)
                 if routine is False:  # an ordinary CREATE: finish it in fast mode
-                    return _plain_end(sql, tok_end, depth)
+                    return _plain_end(sql, tok_end, depth), False
             if routine and depth == 0:
                 if word == "begin":
                     begin += 1
+                    counted = True
                 elif word == "case":
                     if begin:
                         begin += 1
                 elif word == "end" and begin:
                     begin -= 1
-    return len(sql)
+    return len(sql), counted
+
+
+def _server_pieces(sql: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The statements PostgreSQL's parser finds in sql[start:end], a routine definition whose
+    BEGIN ATOMIC tracking ran: (start, end) offsets in sql.
+
+    psql's BEGIN/END heuristic (which the lexer follows) merges the statements after
+    ``CREATE FUNCTION f(begin int) ... RETURN begin + 1;`` into the function, while the server
+    runs them one by one: a ``COMMIT;`` among them would run unseen (SPEC section 7 item 5:
+    one statement list, as PostgreSQL splits it). pglast (libpg_query, the server's grammar) is
+    imported only here, for such scripts. Text it cannot parse stays one statement: the server
+    refuses it as a whole, so nothing of it runs on any path."""
+    try:
+        from pglast.parser import ParseError, parse_sql
+    except ImportError:  # pragma: no cover - a broken install; the lexer's split stands
+        return [(start, end)]
+    try:
+        raws = parse_sql(sql[start:end])
+    except ParseError:
+        return [(start, end)]
+    pieces = []
+    for raw in raws:
+        at, length = start + (raw.stmt_location or 0), raw.stmt_len or 0
+        first = _skip_blank(sql, at)
+        stop = at + length if length else end
+        if first < stop:
+            pieces.append((first, stop))
+    return pieces or [(start, end)]
 
 
 def split_statements(sql: str) -> list[Statement]:
@@ -262,19 +295,20 @@ def iter_statements(sql: str) -> Iterator[Statement]:
         if sql[start] == ";":
             pos = start + 1
             continue
+        atomic = False
         if sql[start] in "Cc" and _starts_routine_check(sql, start):
-            semi = _routine_aware_end(sql, start)
+            semi, atomic = _routine_aware_end(sql, start)
         else:
             semi = _plain_end(sql, start, 0)
-        stop = semi
-        while sql[stop - 1] in _SPACE:
-            stop -= 1
-        newlines = sql.count("\n", counted, start)
-        if newlines:
-            line += newlines
-            line_start = sql.rfind("\n", counted, start) + 1
-        counted = start
-        yield Statement(sql, start, line, start - line_start + 1, stop)
+        for first, stop in _server_pieces(sql, start, semi) if atomic else ((start, semi),):
+            while sql[stop - 1] in _SPACE:
+                stop -= 1
+            newlines = sql.count("\n", counted, first)
+            if newlines:
+                line += newlines
+                line_start = sql.rfind("\n", counted, first) + 1
+            counted = first
+            yield Statement(sql, first, line, first - line_start + 1, stop)
         pos = semi + 1
 
 
