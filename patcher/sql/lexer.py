@@ -3,7 +3,10 @@
 Pure functions, no I/O. Splitting follows psql's rules, so a script that runs under ``psql -f``
 splits the same way here: ``;`` ends a statement unless it sits inside a string, a quoted
 identifier, a dollar-quoted body, a comment, parentheses, or the ``BEGIN ATOMIC ... END`` body of
-a ``CREATE [OR REPLACE] FUNCTION|PROCEDURE``. ``standard_conforming_strings`` is assumed on.
+a ``CREATE [OR REPLACE] FUNCTION|PROCEDURE``. Where psql's BEGIN/END heuristic would merge
+statements the server runs one by one, PostgreSQL's parser has the last word (``_server_pieces``).
+``standard_conforming_strings`` is assumed on: a script that may turn it off is refused
+(``patcher.sql.scripts``), since psql, a batch and a chunked run would then disagree.
 
 One lexer (``lex``) serves both the splitter and the statement classifiers in
 ``patcher.sql.classify``. It finds the next interesting token with a compiled regex, so runs of
