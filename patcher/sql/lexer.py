@@ -4,7 +4,7 @@ Pure functions, no I/O. Splitting follows psql's rules, so a script that runs un
 splits the same way here: ``;`` ends a statement unless it sits inside a string, a quoted
 identifier, a dollar-quoted body, a comment, parentheses, or the ``BEGIN ATOMIC ... END`` body of
 a ``CREATE [OR REPLACE] FUNCTION|PROCEDURE``. Where psql's BEGIN/END heuristic would merge
-statements the server runs one by one, PostgreSQL's parser has the last word (``_server_pieces``).
+statements the server runs one by one, PostgreSQL's parser has the last word (``_server_end``).
 ``standard_conforming_strings`` is assumed on: a script that may turn it off is refused
 (``patcher.sql.scripts``), since psql, a batch and a chunked run would then disagree.
 
@@ -216,7 +216,7 @@ def _routine_aware_end(sql: str, start: int) -> tuple[int, bool]:
     BEGIN ATOMIC ... END body holds semicolons (psql tracks BEGIN/CASE/END only there).
 
     Also says whether that BEGIN tracking ever counted a word: psql's heuristic, which a
-    parameter or column named ``begin`` fools into merging what follows (``_server_pieces``)."""
+    parameter or column named ``begin`` fools into merging what follows (``_server_end``)."""
     depth = 0
     counted = False
     begin = 0  # BEGIN ... END nesting, tracked only in CREATE FUNCTION/PROCEDURE (like psql)
@@ -250,32 +250,49 @@ def _routine_aware_end(sql: str, start: int) -> tuple[int, bool]:
     return len(sql), counted
 
 
-def _server_pieces(sql: str, start: int, end: int) -> list[tuple[int, int]]:
-    """The statements PostgreSQL's parser finds in sql[start:end], a routine definition whose
-    BEGIN ATOMIC tracking ran: (start, end) offsets in sql.
+PARSE_LIMIT = 4_000_000
+"""Characters of a routine definition the parser is asked about at once (its parse tree takes a
+few times the text; a routine's own text is far below this)."""
+
+
+def _server_end(sql: str, start: int, end: int) -> int:
+    """Where PostgreSQL ends the routine definition at start, which the lexer ended at end
+    after its BEGIN ATOMIC tracking ran: end, or the offset of an earlier ';'.
 
     psql's BEGIN/END heuristic (which the lexer follows) merges the statements after
-    ``CREATE FUNCTION f(begin int) ... RETURN begin + 1;`` into the function, while the server
-    runs them one by one: a ``COMMIT;`` among them would run unseen (SPEC section 7 item 5:
-    one statement list, as PostgreSQL splits it). pglast (libpg_query, the server's grammar) is
-    imported only here, for such scripts. Text it cannot parse stays one statement: the server
-    refuses it as a whole, so nothing of it runs on any path."""
+    ``CREATE FUNCTION next_of(begin int) ... RETURN begin + 1;`` into the function, while the
+    server runs them one by one: a ``COMMIT;`` among them would run unseen (SPEC section 7 item
+    5: one statement list, as PostgreSQL splits it). PostgreSQL's parser (pglast, imported only
+    here, for such scripts) has the last word: the routine ends at the first ';' before which
+    the text parses as one statement (its grammar cannot end one earlier); the rest goes back
+    to the lexer. Text that never parses stays the lexer's one statement: the server refuses
+    it, and every statement sent with it, before running any."""
     try:
-        from pglast.parser import ParseError, parse_sql
+        from pglast.parser import ParseError, split
     except ImportError:  # pragma: no cover - a broken install; the lexer's split stands
-        return [(start, end)]
-    try:
-        raws = parse_sql(sql[start:end])
-    except ParseError:
-        return [(start, end)]
-    pieces = []
-    for raw in raws:
-        at, length = start + (raw.stmt_location or 0), raw.stmt_len or 0
-        first = _skip_blank(sql, at)
-        stop = at + length if length else end
-        if first < stop:
-            pieces.append((first, stop))
-    return pieces or [(start, end)]
+        return end
+
+    def one_statement(stop: int) -> bool:
+        """Whether sql[start:stop] is one statement with nothing but blanks after it."""
+        try:
+            found = split(sql[start:stop], with_parser=True, only_slices=True)
+        except ParseError:
+            return False
+        return len(found) == 1 and _skip_blank(sql, start + found[0].stop) >= stop
+
+    if end - start <= PARSE_LIMIT and one_statement(end):  # a real BEGIN ATOMIC body
+        return end
+    depth = 0
+    for kind, tok_start, _ in lex(sql, start):
+        if tok_start >= end or tok_start - start > PARSE_LIMIT:
+            break
+        if kind == OPEN:
+            depth += 1
+        elif kind == CLOSE:
+            depth = max(depth - 1, 0)
+        elif kind == SEMI and depth == 0 and one_statement(tok_start):
+            return tok_start
+    return end
 
 
 def split_statements(sql: str) -> list[Statement]:
@@ -303,15 +320,17 @@ def iter_statements(sql: str) -> Iterator[Statement]:
             semi, atomic = _routine_aware_end(sql, start)
         else:
             semi = _plain_end(sql, start, 0)
-        for first, stop in _server_pieces(sql, start, semi) if atomic else ((start, semi),):
-            while sql[stop - 1] in _SPACE:
-                stop -= 1
-            newlines = sql.count("\n", counted, first)
-            if newlines:
-                line += newlines
-                line_start = sql.rfind("\n", counted, first) + 1
-            counted = first
-            yield Statement(sql, first, line, first - line_start + 1, stop)
+        if atomic:
+            semi = _server_end(sql, start, semi)
+        stop = semi
+        while sql[stop - 1] in _SPACE:
+            stop -= 1
+        newlines = sql.count("\n", counted, start)
+        if newlines:
+            line += newlines
+            line_start = sql.rfind("\n", counted, start) + 1
+        counted = start
+        yield Statement(sql, start, line, start - line_start + 1, stop)
         pos = semi + 1
 
 

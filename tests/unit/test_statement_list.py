@@ -166,6 +166,28 @@ def test_a_parameter_named_begin_does_not_merge_what_follows() -> None:
     assert [(s.line, s.column) for s in listed] == [(1, 1), (2, 1), (3, 1), (4, 1)]
 
 
+def test_a_long_merge_is_cut_by_parsing_only_the_routine(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past PARSE_LIMIT the parser is asked about growing prefixes of the routine, never about
+    the whole merged rest of a big script (its parse tree would take a few times the text)."""
+    from pglast import parser
+
+    import patcher.sql.lexer as lexer
+
+    asked: list[int] = []
+    real = parser.split
+
+    def counting(text: str, **kwargs: bool) -> object:
+        asked.append(len(text))
+        return real(text, **kwargs)
+
+    monkeypatch.setattr(lexer, "PARSE_LIMIT", 200)
+    monkeypatch.setattr(parser, "split", counting)
+    sql = HIDDEN_COMMIT + "INSERT INTO t VALUES (2);\n" * 50
+    listed = [s.text for s in split_statements(sql)]
+    assert listed[2:4] == ["COMMIT", "INSERT INTO t VALUES (1)"] and len(listed) == 54
+    assert asked and max(asked) <= 200
+
+
 def test_a_commit_after_a_begin_parameter_is_refused_naming_its_line() -> None:
     with pytest.raises(InvalidSource) as refused:
         load(HIDDEN_COMMIT)
