@@ -31,6 +31,7 @@ from bench.common import (
     ratio,
     timed,
 )
+from bench.split import split_seconds
 from patcher.cli import main as cli
 
 UP = """CREATE TABLE t_{i} (
@@ -194,6 +195,12 @@ def run(settings: Settings) -> Table:
                             times[f"{name} rollback"].append(timed(partial(down, t, files, url)))
                             if _count(url, history) != 0:
                                 raise RuntimeError(f"{name}: the rollback left history rows")
+            ups = [p.read_text() for p in sorted(files["patcher"].glob("*.up.sql"))]
+            for label, seconds in split_seconds(ups, settings.reps(5)).items():  # issue 26 item 2
+                table.notes.append(
+                    f"N={n}: {label} per script: {seconds / len(ups) * 1e6:.0f} us "
+                    f"({len(ups)} up scripts, in process)"
+                )
             for name, values in times.items():
                 m = median(values)
                 base = median(times[f"{FLOOR} rollback" if "rollback" in name else FLOOR])

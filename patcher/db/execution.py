@@ -82,6 +82,7 @@ def _stopped(index: int) -> StatementFailed:
     )
 
 
+_SEPARATOR = "\n;\n"
 CHUNK_CHARS = 256_000
 """Statements of one transactional script travel together in messages of about this size (a big
 data script then costs a few hundred round trips, not one per statement); the last statement
@@ -155,11 +156,14 @@ def _run_chunk(conn: psycopg.Connection[Any], texts: list[str], first: int, pref
         except UnicodeEncodeError as exc:
             raise unsendable(conn, first, exc) from None
         return
+    # The ';' goes on a line of its own: a statement may end in a line comment ("... -- c"),
+    # which would swallow a ';' written after it (SPEC section 7 item 5: the statements run are
+    # the file's, on this path as in a batch).
     offsets, size = [], len(prefix)
     for text in texts:
         offsets.append(size)
-        size += len(text) + 2
-    message = prefix + ";\n".join(texts) + ";\n"
+        size += len(text) + len(_SEPARATOR)
+    message = prefix + _SEPARATOR.join(texts) + _SEPARATOR
     try:
         data = message.encode(conn.info.encoding)
     except UnicodeEncodeError as exc:

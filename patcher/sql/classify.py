@@ -119,11 +119,56 @@ def _transaction_control(tokens: list[str]) -> str | None:
 # Cheap screens before tokenising: almost every migration statement fails them.
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
 _SCREENED_FIRST_WORDS = frozenset({"CREATE", "DROP", "ALTER"})
-_DDL_HINTS = re.compile(r"concurrently|database|tablespace|system", re.IGNORECASE)
+_DDL_HINTS = re.compile(r"concurrently|database|tablespace|system|subscription", re.IGNORECASE)
 _OTHER_FIRST_WORDS = frozenset({
     "VACUUM", "REINDEX", "DISCARD", "BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT",
-    "PREPARE",
+    "PREPARE", "CLUSTER",
 })  # fmt: skip
+
+
+def _cluster(tokens: list[str]) -> str | None:
+    """Bare ``CLUSTER`` (every table clustered before: ``CLUSTER;``, ``CLUSTER VERBOSE;``,
+    ``CLUSTER (VERBOSE);``) cannot run in a transaction block; ``CLUSTER t`` can, except on a
+    partitioned table, which only the server knows (it then fails, inside the transaction)."""
+    rest = tokens[1:]
+    if rest[:1] == ["("]:
+        rest = rest[rest.index(")") + 1 :] if ")" in rest else []
+    if rest[:1] == ["VERBOSE"]:
+        rest = rest[1:]
+    return "CLUSTER" if not rest else None
+
+
+def _option_off(tokens: list[str], option: str) -> bool:
+    """Whether a ``WITH (...)`` list among the tokens sets ``option`` to false."""
+    for i, token in enumerate(tokens):
+        if token == option:
+            value = tokens[i + 1 : i + 3]
+            value = value[1:] if value[:1] == ["="] else value[:1]
+            return bool(value) and value[0].strip("'").upper() in {"FALSE", "OFF", "0", "NO"}
+    return False
+
+
+def _subscription(first: str, tokens: list[str]) -> str | None:
+    """The subscription commands PostgreSQL refuses in a transaction block: creating one with
+    its replication slot (the default), and refreshing its publications (``REFRESH
+    PUBLICATION``, or ``SET/ADD/DROP PUBLICATION`` without ``refresh = false``). Dropping one
+    is refused only when it still has a slot, which only the server knows."""
+    if first == "CREATE":
+        if _option_off(tokens, "CREATE_SLOT") or _option_off(tokens, "CONNECT"):
+            return None
+        return "CREATE SUBSCRIPTION"
+    if first == "DROP":
+        return None
+    action = tokens[3:5]
+    if action == ["REFRESH", "PUBLICATION"]:
+        return "ALTER SUBSCRIPTION REFRESH PUBLICATION"
+    if action[:1] in (["SET"], ["ADD"], ["DROP"]) and action[1:] == ["PUBLICATION"]:
+        return (
+            None
+            if _option_off(tokens, "REFRESH")
+            else f"ALTER SUBSCRIPTION {action[0]} PUBLICATION"
+        )
+    return None
 
 
 def non_transactional(stmt: Statement) -> str | None:
@@ -136,12 +181,16 @@ def non_transactional(stmt: Statement) -> str | None:
             return None
     elif first not in _OTHER_FIRST_WORDS:
         return None
-    tokens = _head(text)
+    tokens = _head(text, 64)
     if not tokens:
         return None
     first, second = tokens[0], tokens[1] if len(tokens) > 1 else ""
     if first == "VACUUM":
         return "VACUUM"
+    if first == "CLUSTER":
+        return _cluster(tokens)
+    if second == "SUBSCRIPTION" and first in _SCREENED_FIRST_WORDS:
+        return _subscription(first, tokens)
     if first == "REINDEX":
         return _reindex(tokens)
     if first in {"CREATE", "DROP"}:
@@ -165,12 +214,15 @@ def non_transactional(stmt: Statement) -> str | None:
     return _transaction_control(tokens)
 
 
-def is_copy_from_stdin(stmt: Statement) -> bool:
-    """Whether the statement is ``COPY ... FROM STDIN`` (its data cannot come from a script)."""
-    tokens = lex(stmt.text, 0)
+def client_copy(stmt: Statement) -> str | None:
+    """``COPY ... FROM STDIN`` or ``COPY ... TO STDOUT`` (as the statement says it: PostgreSQL
+    takes either word on either side) when the statement copies to or from the client, whose
+    data a script can neither give nor take; else None."""
+    text = stmt.text
+    tokens = lex(text, 0)
     first = next(tokens, None)
-    if first is None or stmt.text[first[1] : first[2]].upper() != "COPY":
-        return False
+    if first is None or text[first[1] : first[2]].upper() != "COPY":
+        return None
     depth = 0
     previous = ""
     for kind, start, end in tokens:
@@ -179,8 +231,8 @@ def is_copy_from_stdin(stmt: Statement) -> bool:
         elif kind == CLOSE:
             depth = max(depth - 1, 0)
         elif depth == 0:
-            word = stmt.text[start:end].upper() if kind == WORD else ""
-            if previous == "FROM" and word == "STDIN":
-                return True
+            word = text[start:end].upper() if kind == WORD else ""
+            if previous in {"FROM", "TO"} and word in {"STDIN", "STDOUT"}:
+                return f"COPY ... {previous} {word}"
             previous = word
-    return False
+    return None

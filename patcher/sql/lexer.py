@@ -3,7 +3,10 @@
 Pure functions, no I/O. Splitting follows psql's rules, so a script that runs under ``psql -f``
 splits the same way here: ``;`` ends a statement unless it sits inside a string, a quoted
 identifier, a dollar-quoted body, a comment, parentheses, or the ``BEGIN ATOMIC ... END`` body of
-a ``CREATE [OR REPLACE] FUNCTION|PROCEDURE``. ``standard_conforming_strings`` is assumed on.
+a ``CREATE [OR REPLACE] FUNCTION|PROCEDURE``. Where psql's BEGIN/END heuristic would merge
+statements the server runs one by one, PostgreSQL's parser has the last word (``_server_end``).
+``standard_conforming_strings`` is assumed on: a script that may turn it off is refused
+(``patcher.sql.scripts``), since psql, a batch and a chunked run would then disagree.
 
 One lexer (``lex``) serves both the splitter and the statement classifiers in
 ``patcher.sql.classify``. It finds the next interesting token with a compiled regex, so runs of
@@ -208,17 +211,21 @@ def _is_routine(heads: list[str]) -> bool | None:
     return None if len(heads) < 4 else heads[3] in _ROUTINE
 
 
-def _routine_aware_end(sql: str, start: int) -> int:
+def _routine_aware_end(sql: str, start: int) -> tuple[int, bool]:
     """Like _plain_end for a statement starting with CREATE, which may define a routine whose
-    BEGIN ATOMIC ... END body holds semicolons (psql tracks BEGIN/CASE/END only there)."""
+    BEGIN ATOMIC ... END body holds semicolons (psql tracks BEGIN/CASE/END only there).
+
+    Also says whether that BEGIN tracking ever counted a word: psql's heuristic, which a
+    parameter or column named ``begin`` fools into merging what follows (``_server_end``)."""
     depth = 0
+    counted = False
     begin = 0  # BEGIN ... END nesting, tracked only in CREATE FUNCTION/PROCEDURE (like psql)
     routine: bool | None = None
     heads: list[str] = []
     for kind, tok_start, tok_end in lex(sql, start):
         if kind == SEMI:
             if depth == 0 and begin == 0:
-                return tok_start
+                return tok_start, counted
         elif kind == OPEN:
             depth += 1
         elif kind == CLOSE:
@@ -230,16 +237,62 @@ def _routine_aware_end(sql: str, start: int) -> int:
                 heads.append(word)
                 routine = _is_routine(heads)
                 if routine is False:  # an ordinary CREATE: finish it in fast mode
-                    return _plain_end(sql, tok_end, depth)
+                    return _plain_end(sql, tok_end, depth), False
             if routine and depth == 0:
                 if word == "begin":
                     begin += 1
+                    counted = True
                 elif word == "case":
                     if begin:
                         begin += 1
                 elif word == "end" and begin:
                     begin -= 1
-    return len(sql)
+    return len(sql), counted
+
+
+PARSE_LIMIT = 4_000_000
+"""Characters of a routine definition the parser is asked about at once (its parse tree takes a
+few times the text; a routine's own text is far below this)."""
+
+
+def _server_end(sql: str, start: int, end: int) -> int:
+    """Where PostgreSQL ends the routine definition at start, which the lexer ended at end
+    after its BEGIN ATOMIC tracking ran: end, or the offset of an earlier ';'.
+
+    psql's BEGIN/END heuristic (which the lexer follows) merges the statements after
+    ``CREATE FUNCTION next_of(begin int) ... RETURN begin + 1;`` into the function, while the
+    server runs them one by one: a ``COMMIT;`` among them would run unseen (SPEC section 7 item
+    5: one statement list, as PostgreSQL splits it). PostgreSQL's parser (pglast, imported only
+    here, for such scripts) has the last word: the routine ends at the first ';' before which
+    the text parses as one statement (its grammar cannot end one earlier); the rest goes back
+    to the lexer. Text that never parses stays the lexer's one statement: the server refuses
+    it, and every statement sent with it, before running any."""
+    try:
+        from pglast.parser import ParseError, split
+    except ImportError:  # pragma: no cover - a broken install; the lexer's split stands
+        return end
+
+    def one_statement(stop: int) -> bool:
+        """Whether sql[start:stop] is one statement with nothing but blanks after it."""
+        try:
+            found = split(sql[start:stop], with_parser=True, only_slices=True)
+        except ParseError:
+            return False
+        return len(found) == 1 and _skip_blank(sql, start + found[0].stop) >= stop
+
+    if end - start <= PARSE_LIMIT and one_statement(end):  # a real BEGIN ATOMIC body
+        return end
+    depth = 0
+    for kind, tok_start, _ in lex(sql, start):
+        if tok_start >= end or tok_start - start > PARSE_LIMIT:
+            break
+        if kind == OPEN:
+            depth += 1
+        elif kind == CLOSE:
+            depth = max(depth - 1, 0)
+        elif kind == SEMI and depth == 0 and one_statement(tok_start):
+            return tok_start
+    return end
 
 
 def split_statements(sql: str) -> list[Statement]:
@@ -262,10 +315,13 @@ def iter_statements(sql: str) -> Iterator[Statement]:
         if sql[start] == ";":
             pos = start + 1
             continue
+        atomic = False
         if sql[start] in "Cc" and _starts_routine_check(sql, start):
-            semi = _routine_aware_end(sql, start)
+            semi, atomic = _routine_aware_end(sql, start)
         else:
             semi = _plain_end(sql, start, 0)
+        if atomic:
+            semi = _server_end(sql, start, semi)
         stop = semi
         while sql[stop - 1] in _SPACE:
             stop -= 1

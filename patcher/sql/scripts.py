@@ -14,9 +14,9 @@ from patcher.core.record import record
 from patcher.sql.classify import (
     NO_TRANSACTION_DIRECTIVE,
     TRANSACTION_CONTROL,
+    client_copy,
     decode_script,
     has_no_transaction_directive,
-    is_copy_from_stdin,
     non_transactional,
 )
 from patcher.sql.lexer import WORD, Statement, lex, split_statements
@@ -86,6 +86,32 @@ def transaction_control(stmt: Statement) -> str | None:
     return None
 
 
+_STRINGS_SETTING = re.compile(r"standard_conforming_strings", re.IGNORECASE)
+# The whole-script screen: a leading literal '_' lets the regex engine skip ahead in C (a
+# case-insensitive "standard_..." scans a 50 MB script for seconds; 70 ms this way).
+_CONFORMING = re.compile(r"_(?i:conforming)_")
+_STRINGS_HARMLESS = re.compile(
+    r"(?:show|reset)\s+standard_conforming_strings\s*\Z|set\s+(?:session\s+|local\s+)?"
+    r"standard_conforming_strings\s*(?:=|to)\s*'?(?:on|true|yes|1|default)'?\s*\Z",
+    re.IGNORECASE,
+)
+_STRINGS_REASON = (
+    "a migration may not change standard_conforming_strings (only SHOW it or SET it on): "
+    "turned off, a backslash in a later '...' string changes where that string and its "
+    "statement end, so psql, a batch and a long script's chunks would run different statements; "
+    "remove the setting and write strings with backslash escapes as E'...'"
+)
+
+
+def _turns_strings_off(text: str) -> bool:
+    """Whether a statement naming standard_conforming_strings may change it: anything but
+    SHOW, RESET, SET ... on, or a SELECT that only reads it (no set_config)."""
+    if _STRINGS_SETTING.search(text) is None or _STRINGS_HARMLESS.match(text):
+        return False
+    reads = text[:6].upper() == "SELECT" and "set_config" not in text.lower()
+    return not reads
+
+
 def load_script(obj: SourceObject, data: bytes) -> Script:
     """Decode, split and check a script; refuse what could not run as its mode promises."""
     text = decode_script(obj.name, data)
@@ -97,14 +123,18 @@ def load_script(obj: SourceObject, data: bytes) -> Script:
         from patcher.sql.sections import no_down
 
         raise no_down(obj)
-    for stmt in statements:
-        if is_copy_from_stdin(stmt):
+    strings_setting = _CONFORMING.search(text) is not None
+    for stmt in statements:  # SPEC section 7 item 5: refused however the statement is written
+        copy = client_copy(stmt)
+        if copy is not None:
             raise _refused(
                 obj,
                 stmt,
-                "COPY ... FROM STDIN cannot run from a migration script; load the data with "
-                "INSERT statements or from a server-side file",
+                f"{copy} copies to or from the client, which a migration script cannot be; "
+                "load or unload the data with SQL statements or a server-side file",
             )
+        if strings_setting and _turns_strings_off(stmt.text):
+            raise _refused(obj, stmt, _STRINGS_REASON)
         control = transaction_control(stmt)
         if control is not None:
             raise _refused(obj, stmt, _control_reason(control, transactional))

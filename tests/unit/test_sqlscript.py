@@ -10,9 +10,9 @@ from patcher.core.errors import InvalidSource
 from patcher.sql.classify import (
     NO_TRANSACTION_DIRECTIVE,
     TRANSACTION_CONTROL,
+    client_copy,
     decode_script,
     has_no_transaction_directive,
-    is_copy_from_stdin,
     non_transactional,
 )
 from patcher.sql.lexer import Statement, line_col, split_statements
@@ -393,6 +393,7 @@ def test_non_transactional_commands(sql: str, name: str) -> None:
         "DO $$ BEGIN COMMIT; END $$",
         "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END",
         "CLUSTER t USING i",
+        "CLUSTER VERBOSE t",
         "-- just a comment",
     ],
 )
@@ -433,14 +434,13 @@ def test_classifies_statements_as_split() -> None:
     ],
 )
 def test_copy_from_stdin(sql: str) -> None:
-    assert is_copy_from_stdin(stmt(sql))
+    assert client_copy(stmt(sql))
 
 
 @pytest.mark.parametrize(
     "sql",
     [
         "COPY t FROM '/var/lib/data.csv'",
-        "COPY t TO STDOUT",
         "COPY (SELECT * FROM stdin) TO '/tmp/x'",
         "SELECT 'COPY t FROM STDIN'",
         "INSERT INTO stdin SELECT * FROM t",
@@ -449,7 +449,7 @@ def test_copy_from_stdin(sql: str) -> None:
     ],
 )
 def test_not_copy_from_stdin(sql: str) -> None:
-    assert not is_copy_from_stdin(stmt(sql))
+    assert not client_copy(stmt(sql))
 
 
 # --- size ----------------------------------------------------------------------------------

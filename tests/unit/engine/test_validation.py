@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.unit.engine.kit import NO_TX, Env, error_type, pending, states
 
 
@@ -28,6 +30,32 @@ def test_a_bad_script_later_in_the_plan_refuses_the_whole_run(env: Env) -> None:
     assert (out.status, error_type(out)) == ("invalid", "InvalidSource")
     assert env.versions() == [] and env.user_tables() == set()
     assert env.db.table_names() == set()  # refused before even the history tables
+
+
+@pytest.mark.parametrize(
+    ("script", "said"),
+    [
+        ("COPY t1 TO STDOUT;\n", "line 1: COPY ... TO STDOUT"),
+        ("SELECT 1;\nCLUSTER;\n", "line 2: CLUSTER cannot run inside a transaction block"),
+        (
+            "CREATE FUNCTION next_of(begin int) RETURNS int LANGUAGE sql RETURN begin + 1;\n"
+            "COMMIT;\n",
+            "line 2: COMMIT is transaction control",
+        ),
+        ("SET standard_conforming_strings = off;\n", "line 1: a migration may not change"),
+    ],
+    ids=["copy-to-stdout", "bare-cluster", "commit-after-begin-parameter", "std-strings-off"],
+)
+def test_what_the_runner_refuses_is_refused_before_anything_runs(
+    env: Env, script: str, said: str
+) -> None:
+    """Issue 26 items 2-5 (SPEC section 7 item 5), on the fake backend."""
+    env.tables(1)
+    env.source.pair(2, "bad", script)
+    out = env.run()
+    assert (out.status, error_type(out)) == ("invalid", "InvalidSource")
+    assert out.error is not None and said in out.error.message
+    assert env.versions() == [] and env.db.table_names() == set()
 
 
 def test_concurrent_index_without_the_directive_is_refused(env: Env) -> None:
