@@ -23,8 +23,9 @@ from patcher.core.errors import ConfigError, DatabaseUnavailable
 # the socket during long statements (PG 14+) and both ends send TCP keepalives, so a killed
 # process frees the lock within ~1 s and a vanished network path within ~1 min.
 _CLIENT_CHECK_INTERVAL = "1s"
-_SERVER_KEEPALIVES = (
+_SERVER_SETTINGS = (
     "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
+    " -c standard_conforming_strings=on"
 )
 _CLIENT_KEEPALIVES = {
     "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
@@ -51,8 +52,10 @@ def connect(
     after them: ``-c search_path=app`` holds for every migration, and where both set the same
     setting the runner's (lock_timeout, statement_timeout, keepalives) wins, as the later
     ``-c`` does on the server (SPEC 7 item 2). ``client_encoding`` is UTF8, whatever
-    ``PGCLIENTENCODING`` says: the runner's text (file names, messages) is Unicode."""
-    options = f"-c lock_timeout={lock_timeout} {_SERVER_KEEPALIVES}"
+    ``PGCLIENTENCODING`` says: the runner's text (file names, messages) is Unicode.
+    ``standard_conforming_strings`` is on, whatever the database's or role's default: the
+    statement list is split with it on (SPEC 7 item 5), so the server must read it the same way."""
+    options = f"-c lock_timeout={lock_timeout} {_SERVER_SETTINGS}"
     if statement_timeout:
         options += f" -c statement_timeout={statement_timeout}"
     params: dict[str, Any] = {

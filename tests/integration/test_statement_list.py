@@ -135,3 +135,16 @@ def test_bare_cluster_is_refused_before_anything_runs(
     result = run("migrate")
     assert result["status"] == "applied", result.get("error")
     assert history(pg_dsn) == [(1, False), (2, False)]
+
+
+def test_a_database_whose_default_turns_standard_conforming_strings_off_reads_as_split(
+    run: Run, mdir: MigrationDir, pg_dsn: str
+) -> None:
+    """The statement list is split with standard_conforming_strings on; a database (or role)
+    default of off would make the server read 'a\\' as an unterminated string."""
+    dbname = query(pg_dsn, "SELECT current_database()")[0][0]
+    query(pg_dsn, f'ALTER DATABASE "{dbname}" SET standard_conforming_strings = off')
+    mdir.pair("1", "t", "CREATE TABLE t (note text);\nINSERT INTO t VALUES ('a\\');\n")
+    result = run("migrate")
+    assert result["status"] == "applied", result.get("error")
+    assert query(pg_dsn, "SELECT note FROM t") == [("a\\",)]
