@@ -15,12 +15,15 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from patcher.app.config import load_config, select_database
 from patcher.cli.output import output_format, write_result
 from patcher.core.errors import InvalidRequest, PatcherError
 from patcher.core.models import Request
+
+if TYPE_CHECKING:
+    from patcher.app.result import RunResult
 
 ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair")
 FORMATS = ("text", "json", "markdown")  # SPEC section 6: --json is --format json
@@ -206,7 +209,7 @@ def run_engine(args: argparse.Namespace) -> int:
             if progress is not None:
                 progress.close()
     try:
-        write_result(result, output_format(args))
+        write_result(result.to_dict(), output_format(args))
     except BrokenPipeError:  # piped into head: the reader left, the run itself is done
         sys.stderr.close()
     return exit_code(result)
@@ -233,11 +236,11 @@ def render_file(path: str, fmt: str) -> int:
     return 0
 
 
-def exit_code(result: dict[str, Any]) -> int:
-    if result["ok"]:
+def exit_code(result: RunResult) -> int:
+    """0 when ok, 2 for a refused request (usage), 1 for anything else that went wrong."""
+    if result.ok:
         return 0
-    error = result.get("error") or {}
-    return 2 if error.get("type") == InvalidRequest.__name__ else 1
+    return 2 if isinstance(result.error, InvalidRequest) else 1
 
 
 def _version(text: str) -> int:
