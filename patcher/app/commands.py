@@ -1,12 +1,12 @@
 """The commands, as plain functions: configuration in, a typed ``RunResult`` out.
 
 ``migrate``, ``rollback``, ``status``, ``baseline`` and ``repair`` are what the Lambda handler
-and the CLI both call (alembic's ``command.py`` is the model); each builds a ``Request`` and
-hands it to ``execute``, which composes the concrete source and the connection port (a
-PostgreSQL backend from the configuration and its secret) with the engine. The adapters render
-the result (``RunResult.to_dict``). ``Invocation`` says who runs it and what surrounds the run
-(the Lambda clock, an event sink for logs and metrics, a source or an S3 client passed in by
-tests).
+and the CLI both call (alembic's ``command.py`` is the model); each builds a ``Request`` (which
+validates itself: an invalid one is refused here, before anything opens) and hands it to
+``execute``, which composes the concrete source and the connection port (a PostgreSQL backend
+from the configuration and its secret) with the engine. The adapters render the result
+(``RunResult.to_dict``). ``Invocation`` says who runs it and what surrounds the run (the Lambda
+clock, an event sink for logs and metrics, a source or an S3 client passed in by tests).
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from typing import Any
 from patcher.app.config import Config, invoked_by_default
 from patcher.app.result import RunResult
 from patcher.core.errors import PatcherError
-from patcher.core.models import Request
+from patcher.core.models import Action, Request
 from patcher.core.record import record
-from patcher.core.request_rules import validate_request
 from patcher.db import PostgresBackend
 from patcher.engine.context import EventSink, RunOptions
 from patcher.engine.outcome import Outcome
@@ -60,8 +59,8 @@ def migrate(
     invocation: Invocation | None = None,
 ) -> RunResult:
     """Apply the pending versions (up to ``target``)."""
-    request = Request("migrate", dry_run=dry_run, target=target, verify=verify)
-    return execute(request, config, invocation or Invocation())
+    fields = {"dry_run": dry_run, "target": target, "verify": verify}
+    return _build_and_execute("migrate", fields, config, invocation)
 
 
 def rollback(
@@ -74,13 +73,13 @@ def rollback(
     invocation: Invocation | None = None,
 ) -> RunResult:
     """Revert the newest version (or ``steps`` of them, or every one above ``target``)."""
-    request = Request("rollback", dry_run=dry_run, target=target, steps=steps, verify=verify)
-    return execute(request, config, invocation or Invocation())
+    fields = {"dry_run": dry_run, "target": target, "steps": steps, "verify": verify}
+    return _build_and_execute("rollback", fields, config, invocation)
 
 
 def status(config: Config, *, invocation: Invocation | None = None) -> RunResult:
     """What is applied and what is pending; takes no lock and changes nothing."""
-    return execute(Request("status"), config, invocation or Invocation())
+    return _build_and_execute("status", {}, config, invocation)
 
 
 def baseline(
@@ -91,19 +90,32 @@ def baseline(
     invocation: Invocation | None = None,
 ) -> RunResult:
     """Mark every version up to ``target`` as applied without running it (empty history only)."""
-    request = Request("baseline", dry_run=dry_run, target=target)
-    return execute(request, config, invocation or Invocation())
+    fields = {"dry_run": dry_run, "target": target}
+    return _build_and_execute("baseline", fields, config, invocation)
 
 
 def repair(
     config: Config, *, dry_run: bool = False, invocation: Invocation | None = None
 ) -> RunResult:
     """Clear dirty marks and re-record changed checksums, after a human has looked."""
-    return execute(Request("repair", dry_run=dry_run), config, invocation or Invocation())
+    return _build_and_execute("repair", {"dry_run": dry_run}, config, invocation)
+
+
+def _build_and_execute(
+    action: Action, fields: dict[str, Any], config: Config, invocation: Invocation | None
+) -> RunResult:
+    """Build the request (validating it) and run it; an invalid one is refused, never run."""
+    invocation = invocation or Invocation()
+    started = time.perf_counter()
+    try:
+        request = Request(action, **fields)
+    except PatcherError as exc:
+        return refused(action, bool(fields.get("dry_run")), exc, invocation.request_id, started)
+    return execute(request, config, invocation)
 
 
 def execute(request: Request, config: Config, invocation: Invocation) -> RunResult:
-    """Run one request end to end and return its result (never raises PatcherError)."""
+    """Run one valid request end to end and return its result (never raises PatcherError)."""
     started = time.perf_counter()
     source = invocation.source
     if source is None:
@@ -145,8 +157,8 @@ def adopt(
     invocation: Invocation | None = None,
 ) -> RunResult:
     """Take over ``tool``'s history for the versions it applied (SPEC section 10)."""
-    request = Request("adopt", dry_run=dry_run, adopt_from=tool, adopt_table=table)
-    return execute(request, config, invocation or Invocation())
+    fields = {"dry_run": dry_run, "adopt_from": tool, "adopt_table": table}
+    return _build_and_execute("adopt", fields, config, invocation)
 
 
 def _adopt(
@@ -158,7 +170,6 @@ def _adopt(
     tool = request.adopt_from or ""
     layout = config.layout if config.layout != "auto" else LAYOUT_OF.get(tool, tool)
     try:
-        validate_request(request)
         backend = _connector(config, invocation)()
     except PatcherError as exc:
         return Outcome(status="invalid").fail(exc)

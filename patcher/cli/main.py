@@ -185,23 +185,24 @@ def run_engine(args: argparse.Namespace) -> int:
     from patcher.cli.progress import for_stream
 
     started = time.perf_counter()
-    request = Request(
-        action=args.command,
-        dry_run=getattr(args, "dry_run", False),
-        target=getattr(args, "target", None),
-        steps=getattr(args, "steps", None),
-        verify=getattr(args, "verify", False),
-        adopt_from=getattr(args, "adopt_from", None),
-        adopt_table=getattr(args, "adopt_table", None),
-        database=getattr(args, "database", None),
-    )
+    dry_run = getattr(args, "dry_run", False)
     progress = None if _machine_output(args) else for_stream(sys.stderr)
     invocation = Invocation(request_id=f"cli-{uuid.uuid4()}", events=progress)
     try:
+        request = Request(  # validated here, once: the engine trusts it
+            action=args.command,
+            dry_run=dry_run,
+            target=getattr(args, "target", None),
+            steps=getattr(args, "steps", None),
+            verify=getattr(args, "verify", False),
+            adopt_from=getattr(args, "adopt_from", None),
+            adopt_table=getattr(args, "adopt_table", None),
+            database=getattr(args, "database", None),
+        )
         config = load_config(source=args.source, database_url=args.database_url)
         config = select_database(config, request.database)
     except PatcherError as exc:
-        result = refused(request.action, request.dry_run, exc, invocation.request_id, started)
+        result = refused(args.command, dry_run, exc, invocation.request_id, started)
     else:
         try:
             result = execute(request, config, invocation)
