@@ -34,7 +34,7 @@ def _worker(url: str, source: str, barrier: Barrier, out: Any, index: int) -> No
     invocation = Invocation(
         request_id=f"bench-{index}", invoked_by=f"bench worker {index}", conninfo=lambda: url
     )
-    result = execute(Request("migrate"), config, invocation)
+    result = execute(Request("migrate"), config, invocation).to_dict()
     out.put((started, time.monotonic(), result["status"], result["ok"], result["error"]))
 
 

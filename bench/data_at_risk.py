@@ -35,7 +35,8 @@ def _preview(url: str, source: Path, verify: bool, tuning: dict[str, Any]) -> di
 
     config = Config(source=str(source), database_url=url)
     invocation = Invocation(request_id="bench", conninfo=lambda: url, tuning=tuning)
-    result = execute(Request("rollback", dry_run=True, verify=verify), config, invocation)
+    request = Request("rollback", dry_run=True, verify=verify)
+    result = execute(request, config, invocation).to_dict()
     if not result["ok"]:
         raise RuntimeError(f"preview failed: {result['error']}")
     return result

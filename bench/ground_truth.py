@@ -97,12 +97,12 @@ def collect(corpus: Path, dsn: str) -> list[Record]:
     config = Config(source=str(corpus), database_url=dsn, lock_wait_seconds=5)
     records = []
     for version in _versions(corpus):
-        preview = migrate(config, target=version, dry_run=True, verify=True)
+        preview = migrate(config, target=version, dry_run=True, verify=True).to_dict()
         entry = _only_entry(preview, version)
         before = None if entry["transactional"] else _relfilenodes(dsn)
         applied = migrate(config, target=version)
-        if not applied["ok"]:
-            raise SystemExit(f"ground truth: version {version} failed: {applied['error']}")
+        if not applied.ok:
+            raise SystemExit(f"ground truth: version {version} failed: {applied.error!r}")
         records.append(_record(entry, before, dsn))
     return records
 

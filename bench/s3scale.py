@@ -33,7 +33,7 @@ def _engine(request: Request, url: str, client: Any, bucket: str) -> dict[str, A
     invocation = Invocation(
         request_id="bench-s3", invoked_by="bench", conninfo=lambda: url, s3_client=client
     )
-    result = execute(request, config, invocation)
+    result = execute(request, config, invocation).to_dict()
     if not result["ok"]:
         raise RuntimeError(f"{request.action} failed: {result['error']}")
     return result

@@ -1,10 +1,12 @@
-"""The commands, as plain functions: configuration in, the SPEC result out.
+"""The commands, as plain functions: configuration in, a typed ``RunResult`` out.
 
 ``migrate``, ``rollback``, ``status``, ``baseline`` and ``repair`` are what the Lambda handler
-and the CLI both call (alembic's ``command.py`` is the model); each builds a ``Request`` and
-hands it to ``execute``, which composes the concrete source and PostgreSQL backend with the
-engine. ``Invocation`` says who runs it and what surrounds the run (the Lambda clock, an event
-sink for logs and metrics, a source or an S3 client passed in by tests).
+and the CLI both call (alembic's ``command.py`` is the model); each builds a ``Request`` (which
+validates itself: an invalid one is refused here, before anything opens) and hands it to
+``execute``, which composes the concrete source and the connection port (a PostgreSQL backend
+from the configuration and its secret) with the engine. The adapters render the result
+(``RunResult.to_dict``). ``Invocation`` says who runs it and what surrounds the run (the Lambda
+clock, an event sink for logs and metrics, a source or an S3 client passed in by tests).
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from dataclasses import field, replace
 from typing import Any
 
 from patcher.app.config import Config, invoked_by_default
-from patcher.app.result import build_result
+from patcher.app.result import RunResult
 from patcher.core.errors import PatcherError
-from patcher.core.models import Request
+from patcher.core.models import Action, Request
 from patcher.core.record import record
-from patcher.core.request_rules import validate_request
 from patcher.db import PostgresBackend
 from patcher.engine.context import EventSink, RunOptions
 from patcher.engine.outcome import Outcome
@@ -56,10 +57,10 @@ def migrate(
     dry_run: bool = False,
     verify: bool = False,
     invocation: Invocation | None = None,
-) -> dict[str, Any]:
+) -> RunResult:
     """Apply the pending versions (up to ``target``)."""
-    request = Request("migrate", dry_run=dry_run, target=target, verify=verify)
-    return execute(request, config, invocation or Invocation())
+    fields = {"dry_run": dry_run, "target": target, "verify": verify}
+    return _build_and_execute("migrate", fields, config, invocation)
 
 
 def rollback(
@@ -70,15 +71,15 @@ def rollback(
     dry_run: bool = False,
     verify: bool = False,
     invocation: Invocation | None = None,
-) -> dict[str, Any]:
+) -> RunResult:
     """Revert the newest version (or ``steps`` of them, or every one above ``target``)."""
-    request = Request("rollback", dry_run=dry_run, target=target, steps=steps, verify=verify)
-    return execute(request, config, invocation or Invocation())
+    fields = {"dry_run": dry_run, "target": target, "steps": steps, "verify": verify}
+    return _build_and_execute("rollback", fields, config, invocation)
 
 
-def status(config: Config, *, invocation: Invocation | None = None) -> dict[str, Any]:
+def status(config: Config, *, invocation: Invocation | None = None) -> RunResult:
     """What is applied and what is pending; takes no lock and changes nothing."""
-    return execute(Request("status"), config, invocation or Invocation())
+    return _build_and_execute("status", {}, config, invocation)
 
 
 def baseline(
@@ -87,21 +88,34 @@ def baseline(
     target: int,
     dry_run: bool = False,
     invocation: Invocation | None = None,
-) -> dict[str, Any]:
+) -> RunResult:
     """Mark every version up to ``target`` as applied without running it (empty history only)."""
-    request = Request("baseline", dry_run=dry_run, target=target)
-    return execute(request, config, invocation or Invocation())
+    fields = {"dry_run": dry_run, "target": target}
+    return _build_and_execute("baseline", fields, config, invocation)
 
 
 def repair(
     config: Config, *, dry_run: bool = False, invocation: Invocation | None = None
-) -> dict[str, Any]:
+) -> RunResult:
     """Clear dirty marks and re-record changed checksums, after a human has looked."""
-    return execute(Request("repair", dry_run=dry_run), config, invocation or Invocation())
+    return _build_and_execute("repair", {"dry_run": dry_run}, config, invocation)
 
 
-def execute(request: Request, config: Config, invocation: Invocation) -> dict[str, Any]:
-    """Run one request end to end and return the SPEC result (never raises PatcherError)."""
+def _build_and_execute(
+    action: Action, fields: dict[str, Any], config: Config, invocation: Invocation | None
+) -> RunResult:
+    """Build the request (validating it) and run it; an invalid one is refused, never run."""
+    invocation = invocation or Invocation()
+    started = time.perf_counter()
+    try:
+        request = Request(action, **fields)
+    except PatcherError as exc:
+        return refused(action, bool(fields.get("dry_run")), exc, invocation.request_id, started)
+    return execute(request, config, invocation)
+
+
+def execute(request: Request, config: Config, invocation: Invocation) -> RunResult:
+    """Run one valid request end to end and return its result (never raises PatcherError)."""
     started = time.perf_counter()
     source = invocation.source
     if source is None:
@@ -125,10 +139,10 @@ def execute(request: Request, config: Config, invocation: Invocation) -> dict[st
             time_left_ms=invocation.time_left_ms,
             events=invocation.events,
         )
-    return build_result(
+    return RunResult.of(
+        outcome,
         action=request.action,
         dry_run=request.dry_run,
-        outcome=outcome,
         request_id=invocation.request_id,
         duration_ms=_ms_since(started),
     )
@@ -141,10 +155,10 @@ def adopt(
     table: str | None = None,
     dry_run: bool = False,
     invocation: Invocation | None = None,
-) -> dict[str, Any]:
+) -> RunResult:
     """Take over ``tool``'s history for the versions it applied (SPEC section 10)."""
-    request = Request("adopt", dry_run=dry_run, adopt_from=tool, adopt_table=table)
-    return execute(request, config, invocation or Invocation())
+    fields = {"dry_run": dry_run, "adopt_from": tool, "adopt_table": table}
+    return _build_and_execute("adopt", fields, config, invocation)
 
 
 def _adopt(
@@ -156,7 +170,6 @@ def _adopt(
     tool = request.adopt_from or ""
     layout = config.layout if config.layout != "auto" else LAYOUT_OF.get(tool, tool)
     try:
-        validate_request(request)
         backend = _connector(config, invocation)()
     except PatcherError as exc:
         return Outcome(status="invalid").fail(exc)
@@ -177,7 +190,10 @@ def with_layout(source: MigrationSource, layout: str) -> MigrationSource:
 
 
 def _connector(config: Config, invocation: Invocation) -> Callable[[], PostgresBackend]:
-    """How the engine opens a session: the PostgreSQL backend, named for the request."""
+    """How the engine opens a session: the PostgreSQL backend, named for the request.
+
+    The engine's connection port (``engine.ports.Connect``), composed here from the
+    configuration and, on first use, its secret: the engine only calls it."""
     conninfo = invocation.conninfo or conninfo_provider(config)
 
     def connect() -> PostgresBackend:
@@ -221,12 +237,12 @@ def _connect_timeout(time_left_ms: Callable[[], int] | None, margin_s: float) ->
 
 def refused(
     action: str, dry_run: bool, error: PatcherError, request_id: str, started: float
-) -> dict[str, Any]:
+) -> RunResult:
     """The result for a request stopped before the runner could start."""
-    return build_result(
+    return RunResult.of(
+        Outcome(status=error.status, error=error),
         action=action,
         dry_run=dry_run,
-        outcome=Outcome(status=error.status, error=error),
         request_id=request_id,
         duration_ms=_ms_since(started),
     )

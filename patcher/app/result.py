@@ -1,4 +1,8 @@
-"""The SPEC result object: one JSON-ready dict per run, never larger than the Lambda limit.
+"""The result of a run: typed for the adapters (``RunResult``), rendered to the SPEC result object
+(one JSON-ready dict, never larger than the Lambda limit) only at the edge, by ``to_dict``.
+
+The commands return a ``RunResult``; an adapter decides on its fields (``isinstance(result.error,
+DatabaseUnavailable)``, ``result.ok``), never on the rendered JSON's strings.
 
 Sizes are counted as ``json.dumps`` writes by default (ASCII escapes, ``", "`` and ``": "``):
 never less than the UTF-8 encoding with ``ensure_ascii=False`` or compact separators, so the
@@ -19,7 +23,10 @@ from itertools import accumulate
 from json.encoder import encode_basestring_ascii as _escaped  # what json.dumps writes for a str
 from typing import Any
 
-from patcher.engine.outcome import Outcome
+from patcher.core.errors import PatcherError
+from patcher.core.models import Migration
+from patcher.core.record import record
+from patcher.engine.outcome import Outcome, ResultEntry
 
 NOT_OK = frozenset({"failed", "locked", "invalid"})  # the statuses whose ``ok`` is false
 RESULT_LIMIT_BYTES = 5_500_000  # Lambda's synchronous response limit is 6 MB; keep headroom
@@ -33,6 +40,62 @@ _CHUNK = 1 << 16  # strings are measured in slices: a 50 MB preview is never esc
 _STAGES: tuple[int | None, ...] = (None, 1_000, 100, 10)
 
 
+@record
+class RunResult:
+    """What one request came to, typed: the status, the ``PatcherError`` that ended it (or
+    None), the entries; ``to_dict`` renders the SPEC result (section 4) for the edge."""
+
+    action: str
+    dry_run: bool
+    status: str
+    error: PatcherError | None
+    current_version: int | None
+    entries: tuple[ResultEntry, ...]
+    pending: tuple[Migration, ...]
+    warnings: tuple[str, ...]
+    request_id: str
+    duration_ms: int
+
+    @classmethod
+    def of(
+        cls, outcome: Outcome, *, action: str, dry_run: bool, request_id: str, duration_ms: int
+    ) -> RunResult:
+        """The result of a run that ended with ``outcome``."""
+        return cls(
+            action=action,
+            dry_run=dry_run,
+            status=outcome.status,
+            error=outcome.error,
+            current_version=outcome.current_version,
+            entries=tuple(outcome.entries),
+            pending=tuple(outcome.pending),
+            warnings=tuple(outcome.warnings),
+            request_id=request_id,
+            duration_ms=duration_ms,
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.status not in NOT_OK
+
+    def to_dict(self, limit: int = RESULT_LIMIT_BYTES) -> dict[str, Any]:
+        """The SPEC result object, cut to fit ``limit`` bytes (a Lambda response's 6 MB)."""
+        result: dict[str, Any] = {
+            "ok": self.ok,
+            "action": self.action,
+            "dry_run": self.dry_run,
+            "status": self.status,
+            "current_version": self.current_version,
+            "migrations": [entry.to_dict() for entry in self.entries],
+            "pending": [{"version": m.version, "description": m.description} for m in self.pending],
+            "warnings": list(self.warnings),
+            "error": self.error.to_dict() if self.error else None,
+            "request_id": self.request_id,
+            "duration_ms": self.duration_ms,
+        }
+        return fit(result, limit)
+
+
 def build_result(
     *,
     action: str,
@@ -42,21 +105,11 @@ def build_result(
     duration_ms: int,
     limit: int = RESULT_LIMIT_BYTES,
 ) -> dict[str, Any]:
-    """Shape an Outcome into the SPEC result, cut to fit ``limit`` bytes."""
-    result: dict[str, Any] = {
-        "ok": outcome.status not in NOT_OK,
-        "action": action,
-        "dry_run": dry_run,
-        "status": outcome.status,
-        "current_version": outcome.current_version,
-        "migrations": [entry.to_dict() for entry in outcome.entries],
-        "pending": [{"version": m.version, "description": m.description} for m in outcome.pending],
-        "warnings": list(outcome.warnings),
-        "error": outcome.error.to_dict() if outcome.error else None,
-        "request_id": request_id,
-        "duration_ms": duration_ms,
-    }
-    return fit(result, limit)
+    """Shape an Outcome into the SPEC result, cut to fit ``limit`` bytes (``RunResult.to_dict``)."""
+    result = RunResult.of(
+        outcome, action=action, dry_run=dry_run, request_id=request_id, duration_ms=duration_ms
+    )
+    return result.to_dict(limit)
 
 
 def holds_sql(result: dict[str, Any]) -> bool:

@@ -19,8 +19,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from patcher.app.commands import Invocation, execute, refused
 from patcher.app.config import Config, load_config, powertools_names, select_database
+from patcher.app.result import RunResult
 from patcher.aws.request import action_of, dry_run_of, parse_payload
-from patcher.core.errors import PatcherError
+from patcher.core.errors import DatabaseUnavailable, PatcherError
 from patcher.core.events import PROGRESS_EVENTS
 from patcher.core.models import Request
 
@@ -45,13 +46,14 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         logger.append_keys(action=request.action, dry_run=request.dry_run)
         tracer.put_annotation("action", request.action)
         result = _run(request, config, context, request_id)
-        if config.db_secret_arn and (result["error"] or {}).get("type") == "DatabaseUnavailable":
+        if config.db_secret_arn and isinstance(result.error, DatabaseUnavailable):
             from patcher.app.secrets import forget_cached_secrets
 
             forget_cached_secrets()  # a rotated password: read the secret afresh next time
-    tracer.put_annotation("status", result["status"])
-    _publish(result)
-    return result
+    tracer.put_annotation("status", result.status)
+    rendered = result.to_dict()  # the SPEC result, cut to a Lambda response's limit
+    _publish(result, rendered["error"])
+    return rendered
 
 
 @tracer.capture_method(capture_response=False)
@@ -68,7 +70,7 @@ def _prepare(event: Any) -> tuple[Request, Config] | PatcherError:
 
 
 @tracer.capture_method(capture_response=False)
-def _run(request: Request, config: Config, context: Any, request_id: str) -> dict[str, Any]:
+def _run(request: Request, config: Config, context: Any, request_id: str) -> RunResult:
     def on_event(name: str, fields: dict[str, Any]) -> None:
         if name in PROGRESS_EVENTS:  # for a terminal's live progress, not for the log
             return
@@ -102,21 +104,26 @@ def _log_migration(fields: dict[str, Any]) -> None:
     (logger.error if fields["state"] == "failed" else logger.info)("migration", extra=line)
 
 
-def _publish(result: dict[str, Any]) -> None:
-    """The run's summary as a log line and EMF metrics."""
+def _publish(result: RunResult, error: dict[str, Any] | None) -> None:
+    """The run's summary as a log line and EMF metrics (``error``: as the result renders it)."""
     counts = {"applied": 0, "reverted": 0, "failed": 0}
-    ran = result["action"] in ("migrate", "rollback") and not result["dry_run"]
-    for entry in result["migrations"] if ran else ():
-        if entry["state"] in counts:
-            counts[entry["state"]] += 1
+    ran = result.action in ("migrate", "rollback") and not result.dry_run
+    for entry in result.entries if ran else ():
+        if entry.state in counts:
+            counts[entry.state] += 1
     metrics.add_metric("MigrationsApplied", MetricUnit.Count, counts["applied"])
     metrics.add_metric("MigrationsReverted", MetricUnit.Count, counts["reverted"])
     metrics.add_metric("MigrationsFailed", MetricUnit.Count, counts["failed"])
-    metrics.add_metric("RunDuration", MetricUnit.Milliseconds, result["duration_ms"])
-    summary = {k: result[k] for k in ("ok", "status", "current_version", "duration_ms")}
-    summary["error"] = _loggable_error(result["error"])
-    summary["pending"] = len(result["pending"])
-    (logger.info if result["ok"] else logger.error)("run finished", extra=summary)
+    metrics.add_metric("RunDuration", MetricUnit.Milliseconds, result.duration_ms)
+    summary = {
+        "ok": result.ok,
+        "status": result.status,
+        "current_version": result.current_version,
+        "duration_ms": result.duration_ms,
+        "error": _loggable_error(error),
+        "pending": len(result.pending),
+    }
+    (logger.info if result.ok else logger.error)("run finished", extra=summary)
 
 
 def _loggable_error(error: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -9,7 +9,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from patcher.core.errors import InvalidRequest
 from patcher.core.models import ACTIONS, MAX_VERSION, Action, Request
-from patcher.core.request_rules import validate_request
 
 QUOTE_CHARS = 200  # a refusal quotes at most this much of any key or value it names
 _REPR = reprlib.Repr()
@@ -50,9 +49,7 @@ def parse_payload(event: Any) -> Request:
             problems=problems[:10],
         ) from None
     fields = payload.model_dump()
-    request = Request(adopt_from=fields.pop("from_"), adopt_table=fields.pop("table"), **fields)
-    validate_request(request)
-    return request
+    return Request(adopt_from=fields.pop("from_"), adopt_table=fields.pop("table"), **fields)
 
 
 def _describe(err: Any) -> str:

@@ -15,12 +15,15 @@ import threading
 import time
 import uuid
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from patcher.app.config import load_config, select_database
 from patcher.cli.output import output_format, write_result
 from patcher.core.errors import InvalidRequest, PatcherError
 from patcher.core.models import Request
+
+if TYPE_CHECKING:
+    from patcher.app.result import RunResult
 
 ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair")
 FORMATS = ("text", "json", "markdown")  # SPEC section 6: --json is --format json
@@ -182,23 +185,24 @@ def run_engine(args: argparse.Namespace) -> int:
     from patcher.cli.progress import for_stream
 
     started = time.perf_counter()
-    request = Request(
-        action=args.command,
-        dry_run=getattr(args, "dry_run", False),
-        target=getattr(args, "target", None),
-        steps=getattr(args, "steps", None),
-        verify=getattr(args, "verify", False),
-        adopt_from=getattr(args, "adopt_from", None),
-        adopt_table=getattr(args, "adopt_table", None),
-        database=getattr(args, "database", None),
-    )
+    dry_run = getattr(args, "dry_run", False)
     progress = None if _machine_output(args) else for_stream(sys.stderr)
     invocation = Invocation(request_id=f"cli-{uuid.uuid4()}", events=progress)
     try:
+        request = Request(  # validated here, once: the engine trusts it
+            action=args.command,
+            dry_run=dry_run,
+            target=getattr(args, "target", None),
+            steps=getattr(args, "steps", None),
+            verify=getattr(args, "verify", False),
+            adopt_from=getattr(args, "adopt_from", None),
+            adopt_table=getattr(args, "adopt_table", None),
+            database=getattr(args, "database", None),
+        )
         config = load_config(source=args.source, database_url=args.database_url)
         config = select_database(config, request.database)
     except PatcherError as exc:
-        result = refused(request.action, request.dry_run, exc, invocation.request_id, started)
+        result = refused(args.command, dry_run, exc, invocation.request_id, started)
     else:
         try:
             result = execute(request, config, invocation)
@@ -206,7 +210,7 @@ def run_engine(args: argparse.Namespace) -> int:
             if progress is not None:
                 progress.close()
     try:
-        write_result(result, output_format(args))
+        write_result(result.to_dict(), output_format(args))
     except BrokenPipeError:  # piped into head: the reader left, the run itself is done
         sys.stderr.close()
     return exit_code(result)
@@ -233,11 +237,11 @@ def render_file(path: str, fmt: str) -> int:
     return 0
 
 
-def exit_code(result: dict[str, Any]) -> int:
-    if result["ok"]:
+def exit_code(result: RunResult) -> int:
+    """0 when ok, 2 for a refused request (usage), 1 for anything else that went wrong."""
+    if result.ok:
         return 0
-    error = result.get("error") or {}
-    return 2 if error.get("type") == InvalidRequest.__name__ else 1
+    return 2 if isinstance(result.error, InvalidRequest) else 1
 
 
 def _version(text: str) -> int:

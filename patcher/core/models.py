@@ -13,6 +13,7 @@ from dataclasses import field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
+from patcher.core.errors import InvalidRequest
 from patcher.core.record import record
 
 if TYPE_CHECKING:
@@ -112,7 +113,12 @@ class AppliedRow:
 
 @record
 class Request:
-    """A validated request: what the payload or the command line asked for."""
+    """A validated request: what the payload or the command line asked for.
+
+    Constructing one validates it (``validate_request``, below), so every way of building one
+    (the Lambda payload, the CLI, the plain functions in ``app/commands.py``, a test) either
+    yields a request the contract allows or raises ``InvalidRequest``; the engine trusts it
+    and never checks again."""
 
     action: Action
     dry_run: bool = False
@@ -122,6 +128,41 @@ class Request:
     adopt_from: str | None = None  # adopt: the tool whose history is taken over
     adopt_table: str | None = None  # adopt: its history table, when not the tool's default
     database: str | None = None  # a PATCHER_TARGETS name (fleets); None: the only database
+
+    def __post_init__(self) -> None:
+        validate_request(self)
+
+
+def validate_request(request: Request) -> None:
+    """Refuse the combinations the contract does not allow (SPEC sections 4 and 6), naming the
+    fix. Called once per request, by its constructor."""
+    if request.action not in ACTIONS:
+        raise InvalidRequest(f"unknown action {request.action!r}; use one of: {', '.join(ACTIONS)}")
+    if request.target is not None and not 0 <= request.target <= MAX_VERSION:
+        raise InvalidRequest(
+            f"target {request.target} is out of range; give a version from 0 to {MAX_VERSION}"
+        )
+    if request.steps is not None:
+        if request.action != "rollback":
+            raise InvalidRequest("steps is only for rollback; use target to bound a migrate")
+        if request.steps < 1:
+            raise InvalidRequest(f"steps must be 1 or more, got {request.steps}")
+        if request.target is not None:
+            raise InvalidRequest("give either steps or target for a rollback, not both")
+    if request.verify and not (request.dry_run and request.action in ("migrate", "rollback")):
+        raise InvalidRequest("verify needs dry_run: true and the action migrate or rollback")
+    if request.action in ("status", "repair") and request.target is not None:
+        raise InvalidRequest(f"{request.action} takes no target")
+    if request.action == "adopt" and request.adopt_from is None:
+        raise InvalidRequest("adopt needs from: golang-migrate, flyway, dbmate, goose or sqlx")
+    if request.action != "adopt" and (request.adopt_from or request.adopt_table) is not None:
+        raise InvalidRequest("from and table are for adopt only (the other tool's history)")
+    if request.action == "adopt" and (request.target is not None or request.steps is not None):
+        raise InvalidRequest("adopt takes no target or steps: it records what the tool applied")
+    if request.action == "baseline" and not request.target:
+        raise InvalidRequest(
+            "baseline needs a target of 1 or more: every version up to it is marked as applied"
+        )
 
 
 class HistoryWrite(enum.StrEnum):

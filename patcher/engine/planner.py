@@ -1,8 +1,8 @@
 """The pure planner: available migrations + history + request -> steps. No I/O here.
 
-Validation happens here, before anything changes, in this order: request shape, dirty state,
-missing versions, drift (checksums), order. ``repair`` is the one action that plans around dirty
-rows and drift instead of refusing them.
+Validation happens here, before anything changes, in this order: dirty state, missing versions,
+drift (checksums), order (the request's shape was checked when it was built: ``Request``).
+``repair`` is the one action that plans around dirty rows and drift instead of refusing them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from patcher.core.models import (
     Step,
     StepKind,
 )
-from patcher.core.request_rules import validate_request
 from patcher.engine.baselines import available_and_pending
 
 
@@ -42,7 +41,6 @@ def plan(
     """Decide what ``request`` does. ``checksums`` holds the source's current checksum of each
     applied version's up script (the runner reads only what it cannot prove unchanged);
     ``baselined``: the applied versions whose row was applied from a Flyway B file."""
-    validate_request(request)
     applied = {row.version: row for row in history}
     current = max(applied) if applied else None
     target = request.target if request.action == "migrate" else None

@@ -3,7 +3,7 @@
     source.list() -> build_catalog -> [lock] -> read_history -> checksums of applied files
     -> plan() -> load the scripts the plan needs -> run each step (deadline, retries) -> Outcome
 
-Validation (request, source, dirty, drift, order, reversibility, script modes) all happens
+Validation (source, dirty, drift, order, reversibility, script modes) all happens
 before the first change. Dry runs and ``status`` take no lock and create nothing. The policy
 for carrying out the steps (Lambda deadline, lock_timeout retries, error locations) is in
 ``steps.py``; dry-run previews (risks, verification) in ``preview.py``; the run's options,
@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from patcher.core.errors import LockTimeout, PatcherError
 from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import Catalog, HistoryChange, Request, Step
-from patcher.core.request_rules import validate_request
 from patcher.engine.applied import applied_checksums
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
@@ -48,7 +47,6 @@ def run(
     opts = options or RunOptions()
     outcome = Outcome(status="invalid")
     try:
-        validate_request(request)
         catalog = build_catalog(source.list())
         outcome.warnings.extend(catalog.warnings)
         backend = connect()

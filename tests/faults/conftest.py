@@ -54,17 +54,17 @@ class _Recorder(logging.Handler):
 @pytest.fixture(autouse=True)
 def leak_scan(monkeypatch: pytest.MonkeyPatch) -> Iterator[LeakScan]:
     """Record every log record and result of the test; fail it if one carries a secret."""
-    import patcher.app.commands
+    from patcher.app.result import RunResult
 
     scan = LeakScan()
-    real_build = patcher.app.commands.build_result
+    real_to_dict = RunResult.to_dict
 
-    def build_result(**kwargs: Any) -> dict[str, Any]:
-        result = real_build(**kwargs)
+    def to_dict(self: RunResult, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        result = real_to_dict(self, *args, **kwargs)
         scan.add(json.dumps(result, default=str, ensure_ascii=False))
         return result
 
-    monkeypatch.setattr(patcher.app.commands, "build_result", build_result)
+    monkeypatch.setattr(RunResult, "to_dict", to_dict)
     recorder = _Recorder(scan)
     loggers = [logging.getLogger(), logging.getLogger("stackflowpatcher")]
     for lg in loggers:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from patcher.core.errors import (
@@ -110,23 +112,24 @@ def test_repair_plans_dirty_and_drift_and_warns_on_missing() -> None:
 
 
 @pytest.mark.parametrize(
-    "request_",
+    "fields",
     [
-        Request("migrate", steps=1),
-        Request("rollback", steps=0),
-        Request("rollback", steps=1, target=0),
-        Request("rollback", target=-1),
-        Request("migrate", target=10**18),
-        Request("status", verify=True, dry_run=True),
-        Request("migrate", verify=True),
-        Request("repair", target=3),
-        Request("baseline"),
-        Request("explode"),  # type: ignore[arg-type]
+        {"action": "migrate", "steps": 1},
+        {"action": "rollback", "steps": 0},
+        {"action": "rollback", "steps": 1, "target": 0},
+        {"action": "rollback", "target": -1},
+        {"action": "migrate", "target": 10**18},
+        {"action": "status", "verify": True, "dry_run": True},
+        {"action": "migrate", "verify": True},
+        {"action": "repair", "target": 3},
+        {"action": "baseline"},
+        {"action": "explode"},
     ],
 )
-def test_bad_requests_are_refused(request_: Request) -> None:
+def test_bad_requests_are_refused(fields: dict[str, Any]) -> None:
+    """Refused where they are built: no invalid Request reaches the planner."""
     with pytest.raises(InvalidRequest):
-        plan(request_, catalog(1), [], {})
+        Request(**fields)
 
 
 def with_baselines(*versions: int, baselines: tuple[int, ...]) -> Catalog:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from patcher.core.errors import InvalidRequest
 from tests.unit.engine.kit import Env, error_type, pending, states
 
 
@@ -42,7 +45,8 @@ def test_baseline_on_a_non_empty_history_is_refused(env: Env) -> None:
 
 def test_baseline_needs_a_target_with_migrations_under_it(env: Env) -> None:
     env.tables(5)
-    assert error_type(env.run("baseline")) == "InvalidRequest"
+    with pytest.raises(InvalidRequest, match="baseline needs a target"):
+        env.run("baseline")  # refused where the Request is built
     out = env.run("baseline", target=3)
     assert out.error is not None and "no migration at or below target 3" in out.error.message
     assert env.db.table_names() == set()

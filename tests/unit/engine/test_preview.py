@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from patcher.core.errors import InvalidRequest
 from tests.unit.engine.kit import NO_TX, Env, error_type, pending, states
 
 WRITES = ("try_lock", "ensure_tables", "run_transactional", "run_statements", "record")
@@ -136,6 +139,6 @@ def test_verify_does_not_execute_no_transaction_scripts(env: Env) -> None:
 
 def test_verify_without_dry_run_is_refused(env: Env) -> None:
     env.tables(1)
-    out = env.run(verify=True)
-    assert error_type(out) == "InvalidRequest"
+    with pytest.raises(InvalidRequest, match="verify needs dry_run"):
+        env.run(verify=True)  # refused where the Request is built
     assert env.db.sessions == []

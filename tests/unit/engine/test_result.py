@@ -69,10 +69,6 @@ def failed_script(env: Env) -> None:
     env.source.pair(1, "bad", "SELECT 1/0;")
 
 
-def bad_request(env: Env) -> None:
-    env.tables(1)
-
-
 def unreachable(env: Env) -> None:
     env.tables(1)
     env.db.unreachable = True
@@ -84,7 +80,6 @@ def unreachable(env: Env) -> None:
         (refused_by_drift, {}, "invalid", "ChecksumMismatch"),
         (locked, {}, "locked", "LockTimeout"),
         (failed_script, {}, "failed", "MigrationFailed"),
-        (bad_request, {"steps": 1}, "invalid", "InvalidRequest"),
         (unreachable, {}, "failed", "DatabaseUnavailable"),
     ],
 )
