@@ -1,9 +1,10 @@
 """``patcher adopt --from TOOL``: take over another tool's history (SPEC section 10).
 
-Reads the tool's history table (``patcher/db/foreign.py``), checks it against the source, and
-writes this tool's history for the same versions (checksums of the current files), under the
-run's advisory lock and in one transaction that also holds the other table in SHARE mode (the
-other tool cannot write meanwhile). Refused, writing nothing: a dirty or failed state, a
+Reads the tool's history table (the ``ForeignHistory`` port, ``patcher/engine/ports.py``),
+checks it against the source, and writes this tool's history for the same versions (checksums
+of the current files), under the run's advisory lock (waited for as a run waits:
+``engine/lock_wait.py``) and in one transaction that also holds the other table in SHARE mode
+(the other tool cannot write meanwhile). Refused, writing nothing: a dirty or failed state, a
 recorded version with no file, a history of ours that is not empty, the other table at the very
 name of ours. The other table is left in place; the result says how to drop it.
 """
@@ -12,21 +13,17 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from patcher.core.errors import (
-    ConfigError,
-    DirtyDatabase,
-    InvalidRequest,
-    LockTimeout,
-    MissingMigration,
-)
+from patcher.core.errors import ConfigError, DirtyDatabase, InvalidRequest, MissingMigration
+from patcher.core.foreign_tools import DEFAULT_TABLES, FIX, ForeignState
 from patcher.core.models import Catalog, HistoryChange, Migration, Request, StepKind
-from patcher.db.backend import PostgresBackend
-from patcher.db.foreign import DEFAULT_TABLES, FIX, ForeignHistory, read_foreign
+from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
+from patcher.engine.lock_wait import acquire_lock
 from patcher.engine.outcome import Outcome, ResultEntry
+from patcher.engine.ports import MigrationBackend, foreign_port
 from patcher.sources.base import MigrationSource
 from patcher.sources.catalog import build_catalog
 from patcher.sql.scripts import checksum
@@ -44,27 +41,33 @@ class Adoption:
 
 
 def adopt(
-    request: Request, source: MigrationSource, backend: PostgresBackend, lock_wait_s: float
+    request: Request,
+    source: MigrationSource,
+    backend: MigrationBackend,
+    options: RunOptions | None = None,
+    *,
+    time_left_ms: Callable[[], int] | None = None,
+    events: EventSink | None = None,
 ) -> Outcome:
     """Carry out (or, with dry_run, plan) one adoption; raises PatcherError when refused."""
-    tool = request.adopt_from or ""
+    tool, foreign = request.adopt_from or "", foreign_port(backend)
     # Unqualified, the table is where the tool itself looks: the session's current schema.
-    row = backend.conn.execute("SELECT current_schema()").fetchone()
-    default_schema = row[0] if row and row[0] else backend.schema
-    schema, table = foreign_table(request.adopt_table or DEFAULT_TABLES[tool], default_schema)
+    schema, table = foreign_table(
+        request.adopt_table or DEFAULT_TABLES[tool], foreign.current_schema()
+    )
     if (schema, table) == (backend.schema, backend.table):
         raise name_clash(tool, schema, table)
-    conn = backend.conn
     if request.dry_run:
-        foreign = read_foreign(conn, tool, schema, table)
-        plan = _plan(foreign, build_catalog(source.list()), backend, source)
+        state = foreign.read_foreign(tool, schema, table)  # refused before the source is
+        plan = _plan(state, build_catalog(source.list()), backend, source)
         return _outcome(plan, "planned")
-    _lock(backend, lock_wait_s)
+    opts = options or RunOptions()
+    deadline = Deadline(time_left_ms, opts.time_margin_seconds)
+    acquire_lock(RunContext(request, backend, opts, deadline, events or no_events))
     try:
         backend.check_writable()
-        with conn.transaction():
-            foreign = read_foreign(conn, tool, schema, table, lock=True)
-            plan = _plan(foreign, build_catalog(source.list()), backend, source)
+        with foreign.holding_foreign(tool, schema, table) as state:
+            plan = _plan(state, build_catalog(source.list()), backend, source)
             backend.ensure_tables()
             backend.record(plan.changes)
     finally:
@@ -92,22 +95,8 @@ def name_clash(tool: str, schema: str, table: str) -> ConfigError:
     )
 
 
-def _lock(backend: PostgresBackend, wait_s: float) -> None:
-    started, interval = time.monotonic(), 0.05
-    while not backend.try_lock():
-        if time.monotonic() - started >= wait_s:
-            holder = backend.lock_holder()
-            who = holder.describe() if holder else "a session that has since let go"
-            raise LockTimeout(
-                f"another run holds the migration lock (key {backend.key}): {who}; let it "
-                "finish and adopt again"
-            )
-        time.sleep(interval)
-        interval = min(interval * 2, 1.0)
-
-
 def _plan(
-    foreign: ForeignHistory, catalog: Catalog, backend: PostgresBackend, source: MigrationSource
+    foreign: ForeignState, catalog: Catalog, backend: MigrationBackend, source: MigrationSource
 ) -> Adoption:
     tool = foreign.tool
     if foreign.problems:
@@ -145,7 +134,7 @@ def _plan(
     return Adoption(changes, _warnings(foreign, catalog, versions, sums, files))
 
 
-def _files(foreign: ForeignHistory, catalog: Catalog) -> tuple[dict[int, Migration], int]:
+def _files(foreign: ForeignState, catalog: Catalog) -> tuple[dict[int, Migration], int]:
     """The file of each version, and the versions a Flyway SQL_BASELINE row covers (below
     it): that version is its B file, as ``migrate`` reads it (``engine/baselines.py``)."""
     files = catalog.by_version()
@@ -160,7 +149,7 @@ def _files(foreign: ForeignHistory, catalog: Catalog) -> tuple[dict[int, Migrati
 
 
 def _repeatables(
-    foreign: ForeignHistory, catalog: Catalog, source: MigrationSource
+    foreign: ForeignState, catalog: Catalog, source: MigrationSource
 ) -> list[HistoryChange]:
     """Flyway repeatables whose current file has the CRC-32 Flyway last applied: recorded as
     applied (so they do not run again); the others run at the next migrate."""
@@ -184,7 +173,7 @@ def flyway_checksum(data: bytes) -> int:
 
 
 def _warnings(
-    foreign: ForeignHistory,
+    foreign: ForeignState,
     catalog: Catalog,
     versions: list[int],
     sums: dict[str, bytes],

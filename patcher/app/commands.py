@@ -175,7 +175,14 @@ def _adopt(
         return Outcome(status="invalid").fail(exc)
     try:
         with backend.errors_translated():
-            return adopt(request, with_layout(source, layout), backend, config.lock_wait_seconds)
+            return adopt(
+                request,
+                with_layout(source, layout),
+                backend,
+                _options(config, invocation.tuning),
+                time_left_ms=invocation.time_left_ms,
+                events=invocation.events,
+            )
     except PatcherError as exc:
         return Outcome(status="invalid").fail(exc)
     finally:

@@ -9,6 +9,7 @@ audit log and the result name it. Nothing here does I/O.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
@@ -331,3 +332,9 @@ class Plan:
     current_version: int | None
     pending: tuple[Migration, ...] = ()
     warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+StopCheck = Callable[[], bool]
+"""Asked by a backend before each statement is sent: True when the engine has cut the migration
+(its deadline passed); the backend then sends nothing more and raises ``StatementFailed`` with
+``cancelled=True`` for that statement."""

@@ -3,7 +3,10 @@
 It locks, runs and records what it is told; order, retries, deadlines and dirty marks are the
 engine's (``patcher/engine/runner.py``). Each method hands its work to one module of this
 package, which takes the connection: ``connection`` (opening, errors), ``advisory_lock``,
-``history``, ``execution`` and ``introspection``. The only state kept here is the session, the
+``history``, ``execution``, ``introspection`` and ``foreign``. It implements the three ports
+of ``patcher/engine/ports.py`` on that one session: ``MigrationBackend``, ``PreviewBackend``
+and ``ForeignHistory`` (their methods import their modules lazily: a run that needs no preview
+loads none of it). The only state kept here is the session, the
 lock key and whether this session took the lock.
 """
 
@@ -32,8 +35,9 @@ if TYPE_CHECKING:
     from patcher.core.batch_items import BatchDone, BatchItem
     from patcher.core.catalog_port import Catalog
     from patcher.core.data_loss import Loss, Probe
+    from patcher.core.foreign_tools import ForeignState
+    from patcher.core.models import StopCheck
     from patcher.db.batch_message import BatchRunner
-    from patcher.db.execution import StopCheck
 
 
 class PostgresBackend:
@@ -145,10 +149,31 @@ class PostgresBackend:
     def applied_count(self, up_to: int) -> int | None:
         return self._history.applied_count(up_to)
 
+    # -- other tools' histories (the ForeignHistory port) --------------------------------------
+
     def other_histories(self) -> list[tuple[str, str]]:
         from patcher.db.foreign import on_search_path  # only when our history is empty
 
         return on_search_path(self.conn, (self.schema, self.table))
+
+    def current_schema(self) -> str:
+        from patcher.db.foreign import current_schema  # adopt only
+
+        return current_schema(self.conn, self.schema)
+
+    def read_foreign(self, tool: str, schema: str, table: str) -> ForeignState:
+        from patcher.db.foreign import read_foreign
+
+        return read_foreign(self.conn, tool, schema, table)
+
+    def holding_foreign(
+        self, tool: str, schema: str, table: str
+    ) -> AbstractContextManager[ForeignState]:
+        from patcher.db.foreign import holding_foreign
+
+        return holding_foreign(self.conn, tool, schema, table)
+
+    # -- history (continued) -------------------------------------------------------------------
 
     def record(self, records: Sequence[HistoryChange]) -> None:
         self._history.record(records)

@@ -30,8 +30,9 @@ from patcher.core.data_loss import (
     Probe,
 )
 from patcher.core.errors import StatementFailed
+from patcher.core.models import StopCheck
 from patcher.db.data_counts import Since, pair
-from patcher.db.execution import StopCheck, run_statements
+from patcher.db.execution import run_statements
 
 _SAVEPOINT = "SAVEPOINT patcher_at_risk"
 _USER = (

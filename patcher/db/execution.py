@@ -15,13 +15,11 @@ import psycopg
 from psycopg import generators, pq
 
 from patcher.core.errors import StatementFailed
+from patcher.core.models import StopCheck
 
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 _ERROR = pq.ExecStatus.FATAL_ERROR
 
-StopCheck = Callable[[], bool]
-"""Asked before each statement: True when the engine cut the migration (the same alias as
-``patcher.engine.ports.StopCheck``: db/ never imports the engine)."""
 
 FinishSql = Callable[[int], str]
 """Gives the text sent with COMMIT for a run that took that many ms: session restore, the

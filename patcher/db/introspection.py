@@ -13,8 +13,8 @@ import psycopg
 from psycopg import sql
 
 from patcher.core.errors import StatementFailed
-from patcher.core.models import IndexState, VerifyReport
-from patcher.db.execution import StopCheck, ms_since, run_statements
+from patcher.core.models import IndexState, StopCheck, VerifyReport
+from patcher.db.execution import ms_since, run_statements
 
 _USER_RELATIONS = (
     "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

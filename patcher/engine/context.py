@@ -18,7 +18,7 @@ from patcher.core.record import mutable_record, record
 from patcher.engine.outcome import Outcome
 
 if TYPE_CHECKING:
-    from patcher.engine.ports import Connect, MigrationBackend
+    from patcher.engine.ports import Connect, MigrationBackend, PreviewBackend
     from patcher.sql.scripts import ScriptSet
 
 EventSink = Callable[[str, dict[str, Any]], None]
@@ -142,6 +142,13 @@ class RunContext:
 
     def __post_init__(self) -> None:
         self.plan = Plan(self.request, (), None)
+
+    @property
+    def preview(self) -> PreviewBackend:
+        """The preview port on this run's session (dry runs only)."""
+        from patcher.engine.ports import preview_port
+
+        return preview_port(self.backend)
 
     def watchdog(self) -> Watchdog:
         """A fresh deadline watchdog on this run's session, for one migration or preview."""

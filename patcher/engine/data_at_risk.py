@@ -56,7 +56,7 @@ def add_data_at_risk(ctx: RunContext, source: MigrationSource) -> None:
         losses = measured.get(version)
         if losses is None:
             left = options.count_budget_ms - int((time.perf_counter() - started) * 1000)
-            losses = ctx.backend.estimate_at_risk(
+            losses = ctx.preview.estimate_at_risk(
                 found[version], version, options.count_timeout_ms, max(0, left)
             )
         when = applied.get(version)
@@ -102,7 +102,7 @@ def _measured(
         return {}
     versions = [s.migration.version for s in runnable]
     with ctx.watchdog() as dog:
-        losses, failure = ctx.backend.measure_at_risk(
+        losses, failure = ctx.preview.measure_at_risk(
             [ctx.scripts[s.key].statement_texts for s in runnable],
             versions,
             [found[v] for v in versions],

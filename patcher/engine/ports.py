@@ -1,7 +1,17 @@
-"""The two ports the engine drives: a migration source (``patcher.sources.base``) and this
-database backend. The engine imports only these protocols; ``patcher.db`` implements the backend
-for PostgreSQL and ``tests/fakes`` an in-memory one, and ``tests/contract`` holds both to the
-contracts below.
+"""The ports the engine drives: a migration source (``patcher.sources.base``) and the database,
+as three protocols on one session:
+
+- ``MigrationBackend``, what every run needs: the session, the advisory lock, the history and
+  running scripts;
+- ``PreviewBackend``, what dry-run previews add: table sizes, catalog facts, verify, data at
+  risk (``preview.py``, ``data_at_risk.py``);
+- ``ForeignHistory``, other tools' history tables (the run's check, and ``patcher adopt``).
+
+A backend implements the first and offers the others on the same session where it can
+(``preview_port``, ``foreign_port``). The engine imports only these protocols; ``patcher.db``
+implements all three for PostgreSQL and ``tests/fakes`` in memory, and ``tests/contract`` holds
+both to the contracts below. The words they share (``StopCheck``, ``LockHolder``,
+``VerifyReport``, ``Loss``, ``ForeignState``...) are ``patcher.core``'s.
 
 A backend is one session on one database. It is kept dumb: it locks, reads, runs and records
 exactly what it is told; every decision (order, retries, deadlines, dirty marks, what to do on
@@ -17,8 +27,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
+from patcher.core.errors import ConfigError
 from patcher.core.models import (
     AppliedRow,
     Committed,
@@ -26,6 +37,7 @@ from patcher.core.models import (
     IndexState,
     LockHolder,
     LockState,
+    StopCheck,
     VerifyReport,
 )
 
@@ -34,11 +46,9 @@ if TYPE_CHECKING:
     from patcher.core.catalog_port import Catalog
     from patcher.core.data_loss import Loss, Probe
     from patcher.core.errors import StatementFailed
+    from patcher.core.foreign_tools import ForeignState
 
-StopCheck = Callable[[], bool]
-"""Asked before each statement is sent: True when the engine has cut the migration (its
-deadline passed); the backend then sends nothing more and raises ``StatementFailed`` with
-``cancelled=True`` for that statement."""
+__all__ = ["Connect", "ForeignHistory", "MigrationBackend", "PreviewBackend", "StopCheck"]
 
 
 class MigrationBackend(Protocol):
@@ -46,6 +56,9 @@ class MigrationBackend(Protocol):
 
     key: int
     """The advisory lock key (documented, derived from the history table's name)."""
+    schema: str
+    table: str
+    """The history table, ``schema.table`` (its audit log is ``table_log`` beside it)."""
 
     # -- session ------------------------------------------------------------------------------
 
@@ -106,11 +119,6 @@ class MigrationBackend(Protocol):
 
     def applied_count(self, up_to: int) -> int | None:
         """Clean rows at or below ``up_to``; None when there is no table or a row is dirty."""
-        ...
-
-    def other_histories(self) -> list[tuple[str, str]]:
-        """Other tools' history tables that record something, by their default names, in any
-        schema of the session's search_path: ``(schema.table, tool)``, nearest first."""
         ...
 
     def record(self, changes: Sequence[HistoryChange]) -> None:
@@ -193,7 +201,11 @@ class MigrationBackend(Protocol):
         when it hit lock_timeout (the transactions that blocked the build still run)."""
         ...
 
-    # -- introspection for previews -----------------------------------------------------------
+
+@runtime_checkable
+class PreviewBackend(Protocol):
+    """What dry-run previews read on the run's session: sizes, catalog facts, verification and
+    data at risk. Each is read-only, or runs in a transaction that is always rolled back."""
 
     def table_sizes(self) -> dict[str, int]:
         """Estimated rows of every user table by ``schema.table`` (-1: never analysed)."""
@@ -239,5 +251,48 @@ class MigrationBackend(Protocol):
         ...
 
 
+@runtime_checkable
+class ForeignHistory(Protocol):
+    """Other tools' history tables on the run's session (``patcher.core.foreign_tools``)."""
+
+    def other_histories(self) -> list[tuple[str, str]]:
+        """Other tools' history tables that record something, by their default names, in any
+        schema of the session's search_path: ``(schema.table, tool)``, nearest first."""
+        ...
+
+    def current_schema(self) -> str:
+        """The session's current schema: where a tool looks for its unqualified table."""
+        ...
+
+    def read_foreign(self, tool: str, schema: str, table: str) -> ForeignState:
+        """Read ``tool``'s table ``schema.table``; ``ConfigError`` when it is missing or not
+        that tool's. Writes and locks nothing."""
+        ...
+
+    def holding_foreign(
+        self, tool: str, schema: str, table: str
+    ) -> AbstractContextManager[ForeignState]:
+        """One transaction that holds ``tool``'s table in SHARE mode (the tool cannot write to
+        it meanwhile) and reads it; what the block writes through this session (``record``)
+        commits with it, or nothing does when the block raises."""
+        ...
+
+
 Connect = Callable[[], MigrationBackend]
 """Opens a new backend session; raises ``DatabaseUnavailable`` when it cannot."""
+
+
+def preview_port(backend: MigrationBackend) -> PreviewBackend:
+    """The preview port on the run's session, or ``ConfigError`` when the backend has none."""
+    if not isinstance(backend, PreviewBackend):
+        raise ConfigError(f"this database backend ({type(backend).__name__}) cannot preview")
+    return backend
+
+
+def foreign_port(backend: MigrationBackend) -> ForeignHistory:
+    """The port to other tools' histories on the run's session, or ``ConfigError``."""
+    if not isinstance(backend, ForeignHistory):
+        raise ConfigError(
+            f"this database backend ({type(backend).__name__}) cannot read other tools' tables"
+        )
+    return backend

@@ -19,8 +19,8 @@ def add_risks(ctx: RunContext) -> None:
     """Every dry run: what each planned script risks, from PostgreSQL's own parser."""
     from patcher.sql.risks import analyze  # pglast loads only for previews
 
-    sizes = ctx.backend.table_sizes()
-    catalog = ctx.backend.catalog_facts()  # rewrites decided from pg_cast, pg_proc, the column
+    sizes = ctx.preview.table_sizes()
+    catalog = ctx.preview.catalog_facts()  # rewrites decided from pg_cast, pg_proc, the column
     for step, entry in zip(ctx.plan.steps, ctx.outcome.entries, strict=True):
         script = ctx.scripts.get(step.key)
         if script is not None and step.kind.runs_sql:
@@ -46,7 +46,7 @@ def verify(ctx: RunContext) -> None:
             entry.verify_note = _NOT_EXECUTED
             entry.statements = list(script.statement_texts)
     with ctx.watchdog() as dog:
-        reports = ctx.backend.verify(
+        reports = ctx.preview.verify(
             [script.statement_texts for _, script, _ in runnable],
             ctx.options.verify_lock_timeout_ms,
             dog.stop,

@@ -74,7 +74,7 @@ def preview_entries(ctx: RunContext, plan: RepeatablePlan) -> list[ResultEntry]:
     """The due repeatables of a dry run, with their SQL and risks (as for versions)."""
     from patcher.sql.risks import analyze  # pglast loads only for previews
 
-    sizes = ctx.backend.table_sizes()
+    sizes = ctx.preview.table_sizes()
     entries = []
     for rep, script in plan.due:
         shown = entry(rep, script, "planned", preview=True)

@@ -13,16 +13,15 @@ to the database only through the ``MigrationBackend`` protocol (``ports.py``).
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from patcher.core.errors import LockTimeout, PatcherError
+from patcher.core.errors import PatcherError
 from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import Catalog, HistoryChange, Request, Step
 from patcher.engine.applied import applied_checksums
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
+from patcher.engine.lock_wait import acquire_lock
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
 from patcher.engine.planner import plan, refuse_other_tools
 from patcher.sources.base import MigrationSource
@@ -97,13 +96,13 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     settled = (
         _settled(request, catalog, backend) if writes and request.action == "migrate" else None
     )
-    locked = needs_lock and _acquire_lock(ctx, settled)
+    locked = needs_lock and acquire_lock(ctx, settled)
     if locked and writes:
         backend.check_writable()  # a replica or read-only target: refuse before any write
     _read_and_plan(ctx, catalog, source)
     others = _other_tools(ctx)
     if needs_lock and not locked and ctx.plan.steps:  # the history moved again: wait for real
-        _acquire_lock(ctx, None)
+        acquire_lock(ctx, None)
         backend.check_writable()
         _read_and_plan(ctx, catalog, source)
     outcome.warnings = list(ctx.plan.warnings) + others  # the plan's include the catalog's
@@ -183,7 +182,7 @@ def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
         outcome.status = "planned"
     else:
         if not locked:  # nothing versioned was left to wait for; these need the lock
-            _acquire_lock(ctx, None)
+            acquire_lock(ctx, None)
             ctx.backend.check_writable()
             plan = redecide_under_lock(ctx, plan)  # the holder may have run them meanwhile
             if not plan.due:
@@ -207,7 +206,9 @@ def _other_tools(ctx: RunContext) -> list[str]:
     """Refuse (migrate) or warn about another tool's history while ours is empty."""
     if ctx.history or ctx.request.action not in ("migrate", "status", "rollback"):
         return []
-    return refuse_other_tools(ctx.request, ctx.backend.other_histories())
+    from patcher.engine.ports import foreign_port
+
+    return refuse_other_tools(ctx.request, foreign_port(ctx.backend).other_histories())
 
 
 def _settled(request: Request, catalog: Catalog, backend: MigrationBackend) -> Callable[[], bool]:
@@ -216,66 +217,6 @@ def _settled(request: Request, catalog: Catalog, backend: MigrationBackend) -> C
     wanted = [m.version for m in catalog.migrations if m.version <= target]
     top = max(wanted, default=0)
     return lambda: backend.applied_count(top) == len(wanted)
-
-
-def _acquire_lock(ctx: RunContext, settled: Callable[[], bool] | None = None) -> bool:
-    """Poll pg_try_advisory_lock with backoff until the wait (or the Lambda budget) runs out.
-
-    Returns False, without the lock, as soon as ``settled()`` says there is nothing to wait
-    for. Sleeps are jittered so that waiters started together do not poll in lockstep."""
-    backend, opts = ctx.backend, ctx.options
-    started = time.monotonic()
-    wait_s = opts.lock_wait_seconds
-    budget = ctx.deadline.budget_ms()
-    if budget is not None:
-        wait_s = max(0.0, min(wait_s, budget / 1000))
-    interval, cap = opts.lock_poll_seconds
-    told = -1.0
-    while not backend.try_lock():
-        waited = time.monotonic() - started
-        if waited >= wait_s:
-            raise _lock_timeout(backend, waited)
-        if settled is not None and settled():
-            ctx.emit("lock_not_needed", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
-            return False
-        told = _tell_waiting(ctx, waited, wait_s, told)
-        time.sleep(min(interval * random.uniform(0.5, 1.0), max(0.0, wait_s - waited)))
-        interval = min(interval * 2, cap)
-    ctx.emit("lock_acquired", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
-    return True
-
-
-def _tell_waiting(ctx: RunContext, waited: float, wait_s: float, told: float) -> float:
-    """A ``lock_waiting`` event (who holds the lock) when the wait starts, then about once a
-    second; returns when it last told."""
-    if told >= 0 and waited - told < 1.0:
-        return told
-    holder = ctx.backend.lock_holder()
-    ctx.emit(
-        "lock_waiting",
-        {
-            "waited_ms": int(waited * 1000),
-            "wait_limit_ms": int(wait_s * 1000),
-            "holder": holder.describe() if holder else None,
-            "holder_pid": holder.pid if holder else None,
-        },
-    )
-    return waited
-
-
-def _lock_timeout(backend: MigrationBackend, waited: float) -> LockTimeout:
-    """The refusal of a run that waited too long, naming who holds the lock."""
-    holder = backend.lock_holder()
-    who = holder.describe() if holder else "a session that has since let go"
-    return LockTimeout(
-        f"another run holds the migration lock (key {backend.key}): {who}. Waited "
-        f"{waited:.1f}s (PATCHER_LOCK_WAIT_SECONDS or the Lambda time left). Let it "
-        "finish and invoke again; if that session is stuck, end it with "
-        f"SELECT pg_terminate_backend({holder.pid if holder else 'pid'})",
-        holder_pid=holder.pid if holder else None,
-        holder_application_name=holder.application_name if holder else None,
-        holder_since=holder.since if holder else None,
-    )
 
 
 def _load_scripts(source: MigrationSource, steps: Iterable[Step]) -> ScriptSet:

@@ -1,5 +1,7 @@
 """The contract every ``MigrationBackend`` keeps (``patcher/engine/ports.py``), run against the
-real ``PostgresBackend`` and the in-memory ``FakeBackend`` the engine's unit tests use.
+real ``PostgresBackend`` and the in-memory ``FakeBackend`` the engine's unit tests use (the
+preview port's in ``test_preview_contract.py``, other tools' histories' in
+``test_foreign_contract.py``, on the same benches).
 
 Each test uses only protocol methods; a bench per backend opens sessions and reads back what the
 protocol does not show (table names, audit rows). The postgres bench gets a fresh database per
@@ -16,7 +18,6 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from patcher.core.data_loss import Probe
 from patcher.core.errors import ConfigError, DatabaseUnavailable, StatementFailed
 from patcher.core.models import Direction, HistoryChange, IndexState, LockState, StepKind
 from patcher.engine.ports import MigrationBackend
@@ -228,21 +229,6 @@ def test_ensure_tables_refuses_another_tools_history_table(bench: Bench) -> None
         backend.read_history()
     assert "schema_migrations" in bench.tables()
     assert "schema_migrations_log" not in bench.tables()
-
-
-def test_other_histories_finds_another_tools_table_that_records_versions(bench: Bench) -> None:
-    """Issue 26 item 12 (the real backend looks in every schema of the search_path)."""
-    backend = bench.open()
-    assert backend.other_histories() == []
-    backend.run_statements(
-        ["CREATE TABLE goose_db_version (id int, version_id bigint, is_applied boolean, "
-         "tstamp timestamp)"], None
-    )  # fmt: skip
-    assert backend.other_histories() == []  # an empty table: nothing applied
-    backend.run_statements(["INSERT INTO goose_db_version VALUES (2, 7, true, NULL)"], None)
-    assert backend.other_histories() == [("public.goose_db_version", "goose")]
-    backend.ensure_tables()  # ours, under our name: never another tool's
-    assert backend.other_histories() == [("public.goose_db_version", "goose")]
 
 
 def test_record_inserts_rows_each_with_its_audit_row(bench: Bench) -> None:
@@ -524,67 +510,6 @@ def test_indexes_lists_validity_and_drop_index_drops(bench: Bench) -> None:
     backend.drop_index("public.a_id")
     assert "public.a_id" not in {i.name for i in backend.indexes()}
     backend.drop_index("public.a_id")  # IF EXISTS: no error
-
-
-def test_table_sizes_are_estimates_minus_one_until_analysed(bench: Bench) -> None:
-    backend = bench.open()
-    backend.run_statements(["CREATE TABLE a (id int)", "INSERT INTO a VALUES (1), (2), (3)"], None)
-    assert backend.table_sizes()["public.a"] == -1
-    backend.run_statements(["ANALYZE a"], None)
-    assert backend.table_sizes()["public.a"] == 3
-
-
-def test_verify_reports_locks_and_rewrites_and_rolls_everything_back(bench: Bench) -> None:
-    backend = bench.open()
-    backend.run_statements(["CREATE TABLE t (id int)"], None)
-    reports = backend.verify(
-        [
-            ["INSERT INTO t VALUES (1)", "CREATE TABLE n (id int)"],
-            ["ALTER TABLE t ALTER COLUMN id TYPE bigint"],
-        ],
-        2000,
-    )
-    assert [r.failure for r in reports] == [None, None]
-    assert reports[0].locks == [("public.t", "RowExclusiveLock")]
-    assert reports[0].rewrites == []
-    assert ("public.t", "AccessExclusiveLock") in reports[1].locks
-    assert reports[1].rewrites == ["public.t"]
-    assert bench.tables() == {"t"}
-    assert bench.row_count("t") == 0
-
-
-def test_verify_stops_at_the_first_failure_and_leaves_nothing(bench: Bench) -> None:
-    backend = bench.open()
-    reports = backend.verify(
-        [["CREATE TABLE a (id int)"], ["SELECT 1", "SELECT 1/0"], ["SELECT 1"]], 2000
-    )
-    assert len(reports) == 2
-    failure = reports[1].failure
-    assert failure is not None and (failure.index, failure.sqlstate) == (1, "22012")
-    assert "a" not in bench.tables()
-    backend.ensure_tables()  # the session is usable afterwards
-    assert backend.read_history() == []
-
-
-def test_data_at_risk_counts_and_measures_a_dropped_table_and_leaves_it(bench: Bench) -> None:
-    backend = bench.open()
-    backend.ensure_tables()
-    backend.run_statements(
-        ["CREATE TABLE t (id int)", "INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)"], None
-    )
-    counted = backend.estimate_at_risk([Probe("drop", None, "t")], 1, 1000, 5000)
-    assert [(x.relation, x.column, x.change, x.rows) for x in counted] == [
-        ("public.t", None, "drop", 2)
-    ]
-    losses, failure = backend.measure_at_risk([["DROP TABLE t"]], [1], [[]], 2000)
-    assert failure is None
-    assert [(x.relation, x.change, x.rows) for x in losses[0]] == [("public.t", "drop", 2)]
-    assert bench.tables() >= {"t"} and bench.row_count("t") == 2
-    losses, failure = backend.measure_at_risk(
-        [["SELECT 1"], ["SELECT 1/0"]], [2, 1], [[], []], 2000
-    )
-    assert losses == [[]] and failure is not None and failure.sqlstate == "22012"
-    assert backend.read_history() == []  # the session is usable afterwards
 
 
 # -- the session ---------------------------------------------------------------------------------

@@ -1,46 +1,24 @@
 """An in-memory ``MigrationBackend``: a functional fake with PostgreSQL's semantics, not a mock.
 
-``FakeDatabase`` is one database's shared state: its tables and indexes (the history table and
-the audit log are tables too), the advisory locks and which session holds each, the read-only
-default, a server clock that ``pg_sleep`` advances instead of sleeping, and the fault hooks.
-``FakeBackend(db)`` is one session on it and implements every ``MigrationBackend`` method as
+``FakeBackend(db)`` is one session on a ``FakeDatabase`` (``tests/fakes/database.py``: the
+shared state, the clock and the fault hooks) and implements every ``MigrationBackend`` method as
 ``patcher.db`` does on PostgreSQL (``tests/contract/test_backend_contract.py`` holds both to the
-same contract). Statements are interpreted by ``tests.fakes.sql`` (its docstring lists the
-subset). Transactions are real: ``run_transactional`` and ``verify`` work on a copy of the
-state and keep it only on commit; advisory locks and the log's id sequence, as on the server,
-are outside transactions.
-
-Faults, for the engine's failure paths:
-
-- ``db.fail_call(method=None, nth=1, times=1, error="lost")``: the nth backend call (of
-  ``method``, or of any method) loses the connection: ``StatementFailed(connection_lost=True)``
-  from a method that runs statements, a driver error (``FakeDriverError``, which
-  ``errors_translated()`` turns into ``DatabaseUnavailable``) from any other; ``error="driver"``
-  gives the driver error everywhere. The session is then broken: its transaction rolled back,
-  its lock released, every later call a driver error.
-- ``db.fail_statement(contains, nth=1, times=1, error="lock_not_available")``: statements
-  containing ``contains`` fail (``lock_not_available`` 55P03, ``cancelled`` 57014,
-  ``deadlock`` 40P01, ``lost``); with ``times`` consecutive ones, for lock_timeout retries.
-- ``db.fail_commit(nth=1, error="lost", committed=False)``: the COMMIT of the nth
-  ``run_transactional`` fails (``at_commit``): ``lost`` (``committed=True``: after the server
-  committed, the COMMIT-in-doubt case) or ``constraint`` (23505, rolled back).
-- ``db.on_call``: any callable ``(session, method)`` run at the start of every call (may act
-  through other sessions, or raise).
+same contract); the preview port (``tests/fakes/preview.py``) and the port to other tools'
+histories (``tests/fakes/foreign.py``) are mixins on the same session. Statements are
+interpreted by ``tests.fakes.sql`` (its docstring lists the subset). Transactions are real:
+``run_transactional`` works on a copy of the state and keeps it only on commit; advisory locks
+and the log's id sequence, as on the server, are outside transactions.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
-import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from patcher.core.batch_items import BatchDone, BatchItem
-from patcher.core.data_loss import Loss, Probe
-from patcher.core.errors import ConfigError, DatabaseUnavailable, StatementFailed
+from patcher.core.errors import DatabaseUnavailable, StatementFailed
 from patcher.core.models import (
     AppliedRow,
     Committed,
@@ -49,156 +27,20 @@ from patcher.core.models import (
     IndexState,
     LockHolder,
     LockState,
-    VerifyReport,
 )
-from patcher.db.foreign import TOOLS, made_by
+from tests.fakes.database import FakeDatabase, FakeDriverError, Fault, lock_key
+from tests.fakes.foreign import FakeForeign
+from tests.fakes.history import HISTORY_COLUMNS, LOG_COLUMNS, FakeHistoryRows
+from tests.fakes.preview import FakePreview
 from tests.fakes.sql import Interpreter, UnsupportedSQL, tokenize
-from tests.fakes.state import FakeClock, Index, State, Table
+from tests.fakes.state import FakeClock, Index, Table
 
 StopCheck = Callable[[], bool]
 
-HISTORY_COLUMNS = (
-    "version", "description", "checksum", "applied_at", "execution_ms", "dirty",
-    "dirty_direction", "source_fingerprint", "applied_by",
-)  # fmt: skip
-LOG_COLUMNS = (
-    "id", "at", "version", "description", "direction", "outcome", "checksum", "duration_ms",
-    "error", "request_id", "invoked_by",
-)  # fmt: skip
 _STATEMENT_METHODS = frozenset({"run_transactional", "run_batch", "run_statements", "verify"})
 
 
-def lock_key(schema: str, table: str) -> int:
-    """The documented advisory lock key (the same formula as ``patcher.db``)."""
-    digest = hashlib.sha256(f"stackflowpatcher:{schema}.{table}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-class FakeDriverError(Exception):
-    """What a driver raises outside a migration statement (a lost session, failed bookkeeping)."""
-
-    def __init__(self, message: str, sqlstate: str | None = None) -> None:
-        super().__init__(message)
-        self.sqlstate = sqlstate
-
-
-@dataclass
-class Fault:
-    """One injected failure; see the module docstring."""
-
-    level: str  # call, statement, commit
-    error: str
-    method: str | None = None
-    contains: str | None = None
-    nth: int = 1
-    times: int = 1
-    committed: bool = False
-    seen: int = 0
-    fired: int = 0
-
-    def matches(self) -> bool:
-        """Count one matching event; whether this one fails."""
-        self.seen += 1
-        if self.nth <= self.seen < self.nth + self.times:
-            self.fired += 1
-            return True
-        return False
-
-
-class FakeDatabase:
-    """One database: tables, history and log rows, advisory locks, read-only default, clock."""
-
-    def __init__(self, name: str = "fake") -> None:
-        self.name = name
-        self.state = State()
-        self.clock = FakeClock()
-        self.locks: dict[int, tuple[int, int]] = {}  # key -> (holder pid, count)
-        self.standby = False
-        self.unreachable = False  # connect() fails: DatabaseUnavailable
-        self.sessions: list[FakeBackend] = []
-        self.calls: list[tuple[int, str]] = []  # (pid, method) of every backend call
-        self.faults: list[Fault] = []
-        self.on_call: Callable[[FakeBackend, str], None] | None = None
-        self._pids = itertools.count(10001)
-        self._log_ids = itertools.count(1)  # a sequence: not rolled back
-        self._filenodes = itertools.count(16384)
-
-    # -- sessions ------------------------------------------------------------------------------
-
-    def connect(self, **kwargs: Any) -> FakeBackend:
-        if self.unreachable:
-            raise DatabaseUnavailable("cannot connect to PostgreSQL: connection refused (fake)")
-        return FakeBackend(self, **kwargs)
-
-    def connector(self, **kwargs: Any) -> Callable[[], FakeBackend]:
-        """A ``Connect`` for the runner: each call opens a new session."""
-        return lambda: self.connect(**kwargs)
-
-    def new_filenode(self) -> int:
-        """A fresh relfilenode (a new or rewritten table)."""
-        return next(self._filenodes)
-
-    def session(self, pid: int) -> FakeBackend:
-        return next(s for s in self.sessions if s.pid == pid)
-
-    # -- faults --------------------------------------------------------------------------------
-
-    def fail_call(
-        self, method: str | None = None, *, nth: int = 1, times: int = 1, error: str = "lost"
-    ) -> Fault:
-        return self._add(Fault("call", error, method=method, nth=nth, times=times))
-
-    def fail_statement(
-        self, contains: str = "", *, nth: int = 1, times: int = 1, error: str = "lock_not_available"
-    ) -> Fault:
-        return self._add(Fault("statement", error, contains=contains, nth=nth, times=times))
-
-    def fail_commit(self, *, nth: int = 1, error: str = "lost", committed: bool = False) -> Fault:
-        return self._add(Fault("commit", error, nth=nth, committed=committed))
-
-    def _add(self, fault: Fault) -> Fault:
-        self.faults.append(fault)
-        return fault
-
-    def _faults(self, level: str, *, method: str = "", text: str = "") -> Fault | None:
-        for fault in self.faults:
-            if fault.level != level:
-                continue
-            if fault.method is not None and fault.method != method:
-                continue
-            if fault.contains is not None and fault.contains.lower() not in text.lower():
-                continue
-            if fault.matches():
-                return fault
-        return None
-
-    # -- reading the state back (test helpers) -------------------------------------------------
-
-    def table_names(self) -> set[str]:
-        return set(self.state.tables)
-
-    def index_names(self) -> set[str]:
-        return set(self.state.indexes)
-
-    def rows(self, table: str) -> list[dict[str, Any]]:
-        found = self.state.tables.get(table)
-        return [dict(r) for r in found.rows] if found else []
-
-    def history_rows(self, table: str = "schema_migrations") -> list[dict[str, Any]]:
-        return sorted(self.rows(table), key=lambda r: r["version"])
-
-    def log_rows(self, table: str = "schema_migrations") -> list[dict[str, Any]]:
-        return sorted(self.rows(f"{table}_log"), key=lambda r: r["id"])
-
-    def holder_pid(self, key: int) -> int | None:
-        held = self.locks.get(key)
-        return held[0] if held else None
-
-    def methods_called(self) -> list[str]:
-        return [method for _, method in self.calls]
-
-
-class FakeBackend:
+class FakeSession(FakeHistoryRows):
     """One session on a ``FakeDatabase``; every ``MigrationBackend`` method, as on PostgreSQL."""
 
     def __init__(
@@ -218,7 +60,7 @@ class FakeBackend:
         self.db = db
         self.pid = next(db._pids)
         self.application_name = application_name[:63]
-        self.table, self.log_table = table, f"{table}_log"
+        self.schema, self.table, self.log_table = schema, table, f"{table}_log"
         self.request_id, self.invoked_by, self.user = request_id, invoked_by, user
         self.key = lock_key(schema, table)
         self.statement_timeout_ms = statement_timeout_ms
@@ -351,19 +193,6 @@ class FakeBackend:
             for r in self.db.history_rows(self.table)
         ]
 
-    def other_histories(self) -> list[tuple[str, str]]:
-        """Other tools' tables by default name and columns, with a row that is not a marker
-        (the fake has one schema: public, the whole search_path)."""
-        self._enter("other_histories")
-        found = []
-        for name, table in sorted(self.db.state.tables.items()):
-            tool = next((t for t in TOOLS if made_by(t, name, set(table.columns))), None)
-            marker = {"golang-migrate": ("version", -1), "goose": ("version_id", 0)}.get(tool or "")
-            rows = [r for r in table.rows if marker is None or r.get(marker[0]) != marker[1]]
-            if tool is not None and name != self.table and rows:
-                found.append((f"public.{name}", tool))
-        return found
-
     def applied_count(self, up_to: int) -> int | None:
         self._enter("applied_count")
         history = self.db.state.tables.get(self.table)
@@ -494,101 +323,6 @@ class FakeBackend:
         self.db.state.indexes.pop(name.removeprefix("public."), None)
         return True
 
-    # -- introspection for previews -----------------------------------------------------------
-
-    def table_sizes(self) -> dict[str, int]:
-        self._enter("table_sizes")
-        return {f"public.{name}": t.reltuples for name, t in self.db.state.tables.items()}
-
-    def catalog_facts(self) -> None:
-        return None  # no catalog: previews judge rewrites from the SQL alone
-
-    def verify(
-        self,
-        scripts: Sequence[Sequence[str]],
-        lock_timeout_ms: int,
-        stop: StopCheck | None = None,
-    ) -> list[VerifyReport]:
-        self._enter("verify")
-        reports: list[VerifyReport] = []
-        saved = copy.deepcopy(self.db.state)
-        tables = set(saved.tables)
-        held: set[tuple[str, str]] = set()
-        try:
-            for statements in scripts:
-                started = self.db.clock.now_ms
-                self._effects: dict[str, set[Any]] = {"locks": set(), "rewrites": set()}
-                try:
-                    for index, text in enumerate(statements):
-                        self._statement(index, text, stop, in_transaction=True)
-                except StatementFailed as exc:
-                    reports.append(VerifyReport(self.db.clock.now_ms - started, [], [], exc))
-                    break
-                effects = self._effects
-                locks = {(f"public.{t}", m) for t, m in effects["locks"] if t in tables}
-                locks -= held
-                held |= locks
-                rewrites = sorted(f"public.{t}" for t in effects["rewrites"] if t in tables)
-                reports.append(
-                    VerifyReport(self.db.clock.now_ms - started, sorted(locks), rewrites, None)
-                )
-        finally:
-            self._effects = None
-            if not self.broken:
-                self.db.state = saved
-        return reports
-
-    def estimate_at_risk(
-        self, probes: Sequence[Probe], version: int, count_ms: int, budget_ms: int
-    ) -> list[Loss]:
-        """Whole-table probes counted from the fake's rows; a condition or a column is not
-        evaluated here: unknown (None), marked estimated."""
-        self._enter("estimate_at_risk")
-        losses: list[Loss] = []
-        for probe in probes:
-            table = self.db.state.tables.get(probe.table)
-            if table is None:
-                continue
-            whole = probe.column is None and (
-                probe.change in ("drop", "truncate") or not probe.where
-            )
-            rows = len(table.rows) if whole else None
-            losses.append(Loss(probe.key, probe.column, probe.change, rows, estimated=not whole))
-        return losses
-
-    def measure_at_risk(
-        self,
-        scripts: Sequence[Sequence[str]],
-        versions: Sequence[int],
-        casts: Sequence[Sequence[Probe]],
-        lock_timeout_ms: int,
-        stop: StopCheck | None = None,
-    ) -> tuple[list[list[Loss]], StatementFailed | None]:
-        """Each script run on a copy of the state: tables gone or with fewer rows."""
-        self._enter("measure_at_risk")
-        saved = copy.deepcopy(self.db.state)
-        found: list[list[Loss]] = []
-        try:
-            for statements in scripts:
-                before = {n: len(t.rows) for n, t in self.db.state.tables.items()}
-                try:
-                    for index, text in enumerate(statements):
-                        self._statement(index, text, stop, in_transaction=True)
-                except StatementFailed as exc:
-                    return found, exc
-                losses = []
-                for name, rows in sorted(before.items()):
-                    left = self.db.state.tables.get(name)
-                    if left is None or len(left.rows) < rows:
-                        change = "drop" if left is None else "delete"
-                        lost = rows - (len(left.rows) if left is not None else 0)
-                        losses.append(Loss(f"public.{name}", None, change, lost))
-                found.append(losses)
-        finally:
-            if not self.broken:
-                self.db.state = saved
-        return found, None
-
     # -- the session's machinery ----------------------------------------------------------------
 
     def _enter(self, method: str) -> None:
@@ -636,78 +370,6 @@ class FakeBackend:
                 f"cannot execute {command} in a read-only transaction", sqlstate="25006"
             )
 
-    def _write(
-        self,
-        write: HistoryWrite,
-        change: HistoryChange,
-        *,
-        outcome: str,
-        elapsed_ms: int | None,
-        error: str | None = None,
-    ) -> None:
-        """One history change and its audit row, as one statement: both or neither."""
-        tables = self.db.state.tables
-        for name in (self.table, self.log_table):
-            if name not in tables:
-                raise FakeDriverError(f'relation "public.{name}" does not exist', "42P01")
-        self._refuse_read_only("INSERT")
-        history = tables[self.table].rows
-        now = self.db.clock.now()
-        row = next((r for r in history if r["version"] == change.version), None)
-        if write in (HistoryWrite.INSERT, HistoryWrite.MARK_DIRTY_UP):
-            if row is not None:
-                raise FakeDriverError(
-                    'duplicate key value violates unique constraint "schema_migrations_pkey"',
-                    "23505",
-                )
-            dirty = write is HistoryWrite.MARK_DIRTY_UP
-            history.append(
-                {
-                    "version": change.version,
-                    "description": change.description,
-                    "checksum": change.checksum,
-                    "applied_at": now,
-                    "execution_ms": 0 if dirty else elapsed_ms,
-                    "dirty": dirty,
-                    "dirty_direction": "up" if dirty else None,
-                    "source_fingerprint": change.fingerprint,
-                    "applied_by": self.invoked_by,
-                }
-            )
-        elif write is HistoryWrite.DELETE:
-            history[:] = [r for r in history if r["version"] != change.version]
-        elif row is not None and write is HistoryWrite.MARK_DIRTY_DOWN:
-            row.update(dirty=True, dirty_direction="down")
-        elif row is not None and write is HistoryWrite.FINISH_UP:
-            row.update(dirty=False, dirty_direction=None, execution_ms=elapsed_ms, applied_at=now)
-        elif row is not None and write is HistoryWrite.CLEAR_DIRTY:
-            row.update(dirty=False, dirty_direction=None)
-        elif row is not None and write is HistoryWrite.RECHECKSUM:
-            row.update(checksum=change.checksum, source_fingerprint=change.fingerprint)
-        tables[self.log_table].rows.append(
-            {
-                "id": next(self.db._log_ids),
-                "at": now,
-                "version": change.version,
-                "description": change.description,
-                "direction": change.direction,
-                "outcome": outcome,
-                "checksum": change.checksum,
-                "duration_ms": elapsed_ms,
-                "error": error,
-                "request_id": self.request_id,
-                "invoked_by": self.invoked_by,
-            }
-        )
-
-    def _check_foreign(self, name: str, expected: Sequence[str]) -> None:
-        found = self.db.state.tables.get(name)
-        if found is not None and not set(expected) <= set(found.columns):
-            raise ConfigError(
-                f"table public.{name} exists but was not made by StackFlowPatcher (columns: "
-                f"{', '.join(sorted(found.columns))}). It was left untouched"
-            )
-
     # -- statements ------------------------------------------------------------------------------
 
     def _statement(
@@ -744,4 +406,11 @@ class FakeBackend:
         return StatementFailed("server closed the connection unexpectedly", connection_lost=True)
 
 
-__all__ = ["FakeBackend", "FakeClock", "FakeDatabase", "FakeDriverError", "Fault", "tokenize"]
+class FakeBackend(FakeSession, FakePreview, FakeForeign):
+    """A fake session with all three ports, as ``PostgresBackend`` has."""
+
+
+__all__ = [
+    "FakeBackend", "FakeClock", "FakeDatabase", "FakeDriverError", "FakeSession", "Fault",
+    "lock_key", "tokenize",
+]  # fmt: skip

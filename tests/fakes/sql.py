@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from patcher.core.errors import StatementFailed
 from tests.fakes.state import Index, Table
@@ -439,17 +439,16 @@ class Interpreter:
         table = self._target(name)
         self._write("INSERT")
         self._lock(name.text, "RowExclusiveLock")
-        if p.at("("):
-            p.parenthesized()
+        columns = [c[0].text for c in p.parenthesized()] if p.at("(") else table.columns
         p.expect("VALUES")
-        count = 0
+        rows = []
         while True:
-            p.parenthesized()
-            count += 1
+            values = zip(columns, p.parenthesized(), strict=False)
+            rows.append({c: _literal(v[0]) for c, v in values if len(v) == 1})
             if not p.accept(","):
                 break
         p.done()
-        table.rows.extend({} for _ in range(count))
+        table.rows.extend(rows)  # a single-token literal is kept; an expression is not
 
     def cmd_update(self) -> None:
         name = self.p.name()
@@ -478,3 +477,12 @@ class Interpreter:
         for name in names:
             table = self._table(name)
             table.reltuples = len(table.rows)
+
+
+def _literal(token: Token) -> Any:
+    """The value of a one-token literal (a number, a string, true, false, NULL)."""
+    if token.kind == "num":
+        return float(token.text) if "." in token.text else int(token.text)
+    if token.kind == "str":
+        return token.text[1:-1].replace("''", "'")
+    return {"TRUE": True, "FALSE": False, "NULL": None}.get(token.upper, token.text)

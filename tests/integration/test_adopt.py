@@ -207,3 +207,47 @@ def test_a_goose_table_with_only_its_marker_row_is_not_a_history(
     mdir.pair("1", "a", "CREATE TABLE a (i int);")
     run = make_runner(pg_dsn, mdir.path)
     assert run("migrate")["status"] == "applied"
+
+
+def test_a_waiting_adopt_waits_as_a_run_does_and_names_the_holder(
+    pg_dsn: str, mdir: MigrationDir
+) -> None:
+    """Issue 27 item 5: adopt waits in the runner's lock wait: ``lock_waiting`` events naming
+    the holder, then ``locked`` with the holder's pid and name; once the holder lets go (at the
+    first event), it proceeds."""
+    from patcher.app.commands import Invocation, execute
+    from patcher.app.config import Config
+    from patcher.core.models import Request
+    from patcher.db import lock_key
+    from tests.fixtures.engine import FAST
+
+    apply_with_tool("goose", pg_dsn, mdir.path, 2)
+    config = Config(source=str(mdir.path), database_url=pg_dsn, table=OURS, lock_wait_seconds=0.3)
+    seen: list[tuple[str, dict[str, object]]] = []
+
+    def adopt(events: object) -> dict[str, object]:
+        invocation = Invocation(conninfo=lambda: pg_dsn, events=events, tuning=FAST)  # type: ignore[arg-type]
+        return execute(Request("adopt", adopt_from="goose"), config, invocation)
+
+    with psycopg.connect(pg_dsn, autocommit=True, application_name="holder-app") as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", OURS),))
+        pid = holder.info.backend_pid
+        result = adopt(lambda name, fields: seen.append((name, fields)))
+        assert result["status"] == "locked", result
+        error = result["error"]
+        assert isinstance(error, dict) and error["type"] == "LockTimeout"
+        assert error["holder_pid"] == pid and error["holder_application_name"] == "holder-app"
+        waiting = [f for name, f in seen if name == "lock_waiting"]
+        assert waiting and waiting[0]["holder_pid"] == pid
+        assert OURS not in tables(pg_dsn)
+
+        def let_go(name: str, _fields: dict[str, object]) -> None:
+            seen.append((name, _fields))
+            if name == "lock_waiting":
+                holder.execute("SELECT pg_advisory_unlock_all()")
+
+        seen.clear()
+        result = adopt(let_go)
+    assert result["ok"] and result["status"] == "applied", result["error"]
+    assert [name for name, _ in seen] == ["lock_waiting", "lock_acquired"]
+    assert [v for v, _ in our_rows(pg_dsn)] == [version_of("goose", 1), version_of("goose", 2)]
