@@ -225,8 +225,8 @@ def _sslrootcert(value: str | None) -> str | None:
         raise ConfigError(
             f"PATCHER_DB_SSLROOTCERT={value} does not exist or is not a file, so the database "
             "server's certificate cannot be verified. In Lambda, build the package with the RDS "
-            "CA bundle (make package CA_BUNDLE=global-bundle.pem; see the README's Security "
-            "section); elsewhere, point PATCHER_DB_SSLROOTCERT at the CA file, or unset it"
+            "CA bundle (make package CA_BUNDLE=global-bundle.pem; see docs/security.md"
+            "); elsewhere, point PATCHER_DB_SSLROOTCERT at the CA file, or unset it"
         )
     return value
 

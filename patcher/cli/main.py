@@ -104,7 +104,7 @@ def _add_engine_command(sub: Any, action: str) -> None:
             "--verify", action="store_true", help="with --dry-run: execute and roll back"
         )
     if "target" in flags:
-        cmd.add_argument("--target", type=_version, help="version bound (see README)")
+        cmd.add_argument("--target", type=_version, help="version bound (see docs/actions.md)")
     if "steps" in flags:
         cmd.add_argument("--steps", type=int, help="revert the N most recent")
     cmd.add_argument("--source", help="migrations directory or s3://bucket/prefix/")

@@ -219,7 +219,7 @@ def errors_translated() -> Iterator[None]:
     except psycopg.errors.InsufficientPrivilege as exc:
         raise ConfigError(
             f"the database role lacks a privilege the runner needs: {_first_line(exc)}. "
-            "Nothing more was run. Grant what README 'The database side' lists (CONNECT, and "
+            "Nothing more was run. Grant what docs/database.md lists (CONNECT, and "
             "USAGE and CREATE on the history's schema, or the two tables created beforehand "
             "and granted), then run again",
             sqlstate=exc.sqlstate,

@@ -16,7 +16,7 @@ from patcher.sql.scripts import Script
 
 LONG_RUN_PATH = (
     "the state machine's long-run path runs one version as an ECS task "
-    "(`patcher migrate --target {version} --json`, README: Fleets and long migrations), or "
+    "(`patcher migrate --target {version} --json`, docs/fleets.md), or "
     "raise the function timeout"
 )
 

@@ -102,7 +102,7 @@ def _cell(value: str) -> str:
 
 
 def rules_table() -> str:
-    """The markdown table of every rule (``patcher lint --list-rules``, the README)."""
+    """The markdown table of every rule (``patcher lint --list-rules``, docs/lint.md)."""
     from patcher.sql.risks.codes import RULE_INFO
 
     rows = [

@@ -16,7 +16,7 @@ comes from the one rule that ``RULES`` maps the statement's pglast node name to:
 - ``objects`` and ``session``: rules on other objects (drops, renames, SET SCHEMA, REINDEX,
   enums, domains) and on the runner's guarantees (SET ROLE, search_path, transaction control),
   plus the design rules lint adds;
-- ``codes``: every code's severity, summary and help (``RULE_INFO``), for lint and the README;
+- ``codes``: every code's severity, summary and help (``RULE_INFO``), for lint and docs/lint.md;
 - ``walk``: ``Risk``, ``Table`` and ``Walk``, what a rule reads (``walk.rows``: did the table
   exist before the script, how big) and reports with (``walk.add``, ``walk.lock``,
   ``walk.rewrite``);

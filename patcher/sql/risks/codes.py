@@ -1,7 +1,7 @@
 """Every risk code: its severity, a one-line summary and the longer "why, and what instead".
 
 The same table serves a dry run's ``risks``, ``patcher lint`` (text, SARIF ``rules[].help``,
-markdown) and the README's rule table. Severities: ``error`` (data loss, a script that fails
+markdown) and the rule table of docs/lint.md. Severities: ``error`` (data loss, a script that fails
 or breaks the runner's guarantees), ``warning`` (blocks other sessions or may surprise the
 application), ``info`` (design advice, reported by lint only). ``database`` says what only a
 dry run can tell (empty: lint sees all the rule needs).
