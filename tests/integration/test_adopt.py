@@ -227,7 +227,7 @@ def test_a_waiting_adopt_waits_as_a_run_does_and_names_the_holder(
 
     def adopt(events: object) -> dict[str, object]:
         invocation = Invocation(conninfo=lambda: pg_dsn, events=events, tuning=FAST)  # type: ignore[arg-type]
-        return execute(Request("adopt", adopt_from="goose"), config, invocation)
+        return execute(Request("adopt", adopt_from="goose"), config, invocation).to_dict()
 
     with psycopg.connect(pg_dsn, autocommit=True, application_name="holder-app") as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", OURS),))

@@ -131,7 +131,7 @@ def test_two_waiting_runs_apply_a_repeatable_once(pg_dsn: str, mdir: MigrationDi
 
     mdir.write("V1__hits.sql", "create table hits (n int);\n")
     config = Config(source=str(mdir.path), database_url=pg_dsn, lock_wait_seconds=30)
-    first = execute(Request("migrate"), config, Invocation(conninfo=lambda: pg_dsn))
+    first = execute(Request("migrate"), config, Invocation(conninfo=lambda: pg_dsn)).to_dict()
     assert first["ok"], first["error"]
     mdir.write("R__rv.sql", "insert into hits values (1);\n")  # due, not versioned: no wait
     waiting, told = threading.Barrier(3), set()
@@ -145,7 +145,7 @@ def test_two_waiting_runs_apply_a_repeatable_once(pg_dsn: str, mdir: MigrationDi
         invocation = Invocation(
             request_id=f"r{i}", conninfo=lambda: pg_dsn, events=events, tuning=FAST
         )
-        return execute(Request("migrate"), config, invocation)
+        return execute(Request("migrate"), config, invocation).to_dict()
 
     with psycopg.connect(pg_dsn, autocommit=True) as holder:
         holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "schema_migrations"),))
