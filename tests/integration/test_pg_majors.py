@@ -19,16 +19,14 @@ does; none is skipped.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
 
 from patcher.db import advisory_lock, connection
-from tests.fixtures.engine import MigrationDir, Run, make_runner, query, tables
+from tests.fixtures.engine import MigrationDir, Run, login_role, make_runner, query, tables
 from tests.fixtures.postgres import PgServer
 
 
@@ -103,15 +101,8 @@ def test_enum_add_value_runs_in_the_transaction_but_cannot_be_used_before_commit
 @pytest.fixture
 def plain_role_dsn(pg_dsn: str) -> Iterator[str]:
     """A role with CONNECT and USAGE on public, but no CREATE grant of its own anywhere."""
-    name = f"patcher_plain_{uuid.uuid4().hex[:8]}"
-    dbname = urlsplit(pg_dsn).path.lstrip("/")
-    query(pg_dsn, f"CREATE ROLE {name} LOGIN")
-    query(pg_dsn, f"REVOKE CREATE ON DATABASE {dbname} FROM PUBLIC")
-    query(pg_dsn, f"GRANT CONNECT ON DATABASE {dbname} TO {name}")
-    parts = urlsplit(pg_dsn)
-    yield urlunsplit(parts._replace(netloc=f"{name}@{parts.hostname}:{parts.port}"))
-    query(pg_dsn, f"DROP OWNED BY {name}")
-    query(pg_dsn, f"DROP ROLE {name}")
+    with login_role(pg_dsn, "patcher_plain", ("GRANT CONNECT ON DATABASE {db} TO {role}",)) as dsn:
+        yield dsn
 
 
 def test_public_schema_create_follows_the_major(

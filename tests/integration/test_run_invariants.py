@@ -11,14 +11,14 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
 
 from patcher.cli.main import main
 from patcher.db import lock_key
-from tests.fixtures.engine import MigrationDir, history, query, tables
+from tests.fixtures.engine import MigrationDir, history, login_role, query, tables
 
 KEY = lock_key("public", "schema_migrations")
 NO_TX = "-- patcher:no-transaction\n"
@@ -235,19 +235,15 @@ def test_an_invalid_index_kept_by_if_not_exists_is_never_recorded_as_applied(
 def least_privilege_dsn(pg_dsn: str) -> Iterator[str]:
     """A role with CONNECT on the database and USAGE, CREATE on public only (no CREATE on
     the database: CREATE SCHEMA IF NOT EXISTS would fail)."""
-    name = f"patcher_lp_{uuid.uuid4().hex[:8]}"
-    dbname = urlsplit(pg_dsn).path.lstrip("/")
-    query(pg_dsn, f"CREATE ROLE {name} LOGIN")
-    query(pg_dsn, f"REVOKE CREATE ON DATABASE {dbname} FROM PUBLIC")
-    query(pg_dsn, f"GRANT CONNECT ON DATABASE {dbname} TO {name}")
-    # PUBLIC had CREATE on public before PG 15: take it away so the role's own grant is what
-    # counts on every major (as on 15+, and as on any database hardened by hand).
-    query(pg_dsn, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-    query(pg_dsn, f"GRANT USAGE, CREATE ON SCHEMA public TO {name}")
-    parts = urlsplit(pg_dsn)
-    yield urlunsplit(parts._replace(netloc=f"{name}@{parts.hostname}:{parts.port}"))
-    query(pg_dsn, f"DROP OWNED BY {name}")
-    query(pg_dsn, f"DROP ROLE {name}")
+    grants = (
+        "GRANT CONNECT ON DATABASE {db} TO {role}",
+        # PUBLIC had CREATE on public before PG 15: take it away so the role's own grant is
+        # what counts on every major (as on 15+, and as on any database hardened by hand).
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        "GRANT USAGE, CREATE ON SCHEMA public TO {role}",
+    )
+    with login_role(pg_dsn, "patcher_lp", grants) as dsn:
+        yield dsn
 
 
 def test_a_least_privilege_role_migrates(

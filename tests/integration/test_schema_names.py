@@ -3,31 +3,25 @@ up quoted, never folded to ``ops``."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
-from tests.fixtures.engine import MigrationDir, make_runner, query
+from tests.fixtures.engine import MigrationDir, login_role, make_runner, query
 
 
 @pytest.fixture
 def ops_role_dsn(pg_dsn: str) -> Iterator[str]:
     """A role with USAGE and CREATE on schema "Ops" only: no CREATE on the database, so a
     CREATE SCHEMA sent because "Ops" was looked up as ops fails."""
-    name = f"patcher_ops_{uuid.uuid4().hex[:8]}"
-    dbname = urlsplit(pg_dsn).path.lstrip("/")
-    query(pg_dsn, f"CREATE ROLE {name} LOGIN")
-    query(pg_dsn, f"REVOKE CREATE ON DATABASE {dbname} FROM PUBLIC")
-    query(pg_dsn, 'CREATE SCHEMA "Ops"')
-    query(pg_dsn, f'GRANT USAGE, CREATE ON SCHEMA "Ops" TO {name}')
-    query(pg_dsn, "REVOKE CREATE ON SCHEMA public FROM PUBLIC")
-    query(pg_dsn, f"GRANT USAGE, CREATE ON SCHEMA public TO {name}")
-    parts = urlsplit(pg_dsn)
-    yield urlunsplit(parts._replace(netloc=f"{name}@{parts.hostname}:{parts.port}"))
-    query(pg_dsn, f"DROP OWNED BY {name}")
-    query(pg_dsn, f"DROP ROLE {name}")
+    grants = (
+        'CREATE SCHEMA "Ops"',
+        'GRANT USAGE, CREATE ON SCHEMA "Ops" TO {role}',
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC",
+        "GRANT USAGE, CREATE ON SCHEMA public TO {role}",
+    )
+    with login_role(pg_dsn, "patcher_ops", grants) as dsn:
+        yield dsn
 
 
 def test_a_mixed_case_schema_is_used_as_written(
