@@ -236,7 +236,8 @@ BEGIN
     RETURN NEW;
 END
 $$;
-CREATE TRIGGER orders_touch BEFORE UPDATE ON orders FOR EACH ROW EXECUTE PROCEDURE orders_touch();"""),
+CREATE TRIGGER orders_touch BEFORE UPDATE ON orders
+    FOR EACH ROW EXECUTE PROCEDURE orders_touch();"""),
     tx("drop_orders_touch", "DROP FUNCTION orders_touch() CASCADE;"),
     tx("create_product_double_price", """
 CREATE FUNCTION double_price(numeric) RETURNS numeric LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
