@@ -22,8 +22,10 @@ def add_parser(sub: Any) -> None:
     """Register ``lint`` on the ``patcher`` subcommand parser."""
     lint = sub.add_parser(
         "lint",
-        help="check migration scripts for risks, with no database",
-        description="Check SQL migration scripts with the dry run's risk rules, offline.",
+        help="check migration scripts for risks (no database needed)",
+        description="Check SQL migration scripts with the dry run's risk rules: offline, or "
+        "with a database's catalog (--database-url). In a git work tree only the files added "
+        "or changed since the base (--base) are the change set.",
     )
     lint.add_argument("paths", nargs="*", metavar="PATH", help=".sql file, directory or s3://")
     lint.add_argument("--format", choices=FORMATS, default="text")
