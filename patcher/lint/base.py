@@ -4,7 +4,8 @@ A migration file present, unchanged, at the base git commit is deployed: what it
 before the change set, and it is not linted. The files added or changed since (in the work tree,
 committed or not) are the change set. The base is ``--base REF`` (any commit git resolves: a
 branch, tag, sha, ``origin/main``); by default, for a directory inside a git work tree, the merge
-base of ``HEAD`` with the default branch (``origin/HEAD``, else ``main``, else ``master``).
+base of ``HEAD`` with the default branch (``origin/HEAD``, else ``main``, else ``master``, else
+``origin/main`` or ``origin/master``).
 Outside a work tree, or with no default branch, there is no base and every file is the change:
 the report says which it was.
 """
@@ -18,7 +19,8 @@ from typing import Final
 
 from patcher.lint.files import LintFile, LintUsageError
 
-_DEFAULT_BRANCHES: Final = ("origin/HEAD", "main", "master")
+# origin/main and origin/master last: a CI checkout (detached HEAD, no local branch) has those.
+_DEFAULT_BRANCHES: Final = ("origin/HEAD", "main", "master", "origin/main", "origin/master")
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def default(directory: Path) -> tuple[Base | None, str]:
             return Base(root, commit, f"merge base of HEAD and {shown} ({commit[:8]})"), ""
     return None, (
         f"no base: the repository at {root} has no commit, or no origin/HEAD, main or master "
-        "to compare with; every file is linted as new (give --base REF)"
+        "(local or origin/) to compare with; every file is linted as new (give --base REF)"
     )
 
 

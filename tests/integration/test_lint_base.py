@@ -134,6 +134,19 @@ def test_the_default_base_is_the_merge_base_with_the_default_branch_and_is_said(
     assert str(report["base"]).startswith("base: merge base of HEAD and origin/main (")
     assert report["files"] == [str(clone / "migrations" / "0001_users.up.sql")]
 
+    # A CI checkout: detached HEAD, no origin/HEAD, no local main: origin/main is the base.
+    git(clone, "checkout", "-q", "--detach")
+    git(clone, "branch", "-q", "-D", "main")
+    git(clone, "remote", "set-head", "origin", "-d")
+    report = as_json(capsys, str(clone / "migrations"))
+    assert str(report["base"]).startswith("base: merge base of HEAD and origin/main (")
+    assert report["files"] == [str(clone / "migrations" / "0001_users.up.sql")]
+    git(clone, "update-ref", "-d", "refs/remotes/origin/main")
+    git(clone, "update-ref", "-d", "refs/remotes/origin/feature")
+    report = as_json(capsys, str(clone / "migrations"))
+    assert str(report["base"]).startswith("no base: the repository at ")
+    assert len(report["files"]) == 3  # type: ignore[arg-type]
+
 
 def test_bad_base_and_no_git_are_usage_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
