@@ -23,6 +23,7 @@ from patcher import __version__
 from patcher.core.errors import MissingSnapshot
 from patcher.core.schema_drift import (
     SNAPSHOT_FORMAT,
+    Comparison,
     DriftReading,
     Objects,
     compare,
@@ -201,7 +202,13 @@ def read_live(conn: psycopg.Connection[Any], schema: str, table: str) -> tuple[O
 def read_drift(
     conn: psycopg.Connection[Any], schema: str, table: str, ignore: Sequence[str]
 ) -> DriftReading:
-    """The stored snapshot held against the live schema (``MissingSnapshot`` when none)."""
+    """The stored snapshot held against the live schema (``MissingSnapshot`` when none).
+
+    First on the server alone: when the live body is the stored one, byte for byte (the
+    common case), nothing is sent back or compared here."""
+    same = _unchanged(conn, schema, table)
+    if same is not None:
+        return same
     stored = read_stored(conn, schema, table)
     live, blind = read_live(conn, schema, table)
     comparison = compare(stored.objects, live, ignore=ignore, unreadable_kinds=blind)
@@ -213,4 +220,31 @@ def read_drift(
         snapshot_objects=len(stored.objects),
         live_objects=len(live),
         snapshot_bytes=stored.size_bytes,
+    )
+
+
+def _unchanged(conn: psycopg.Connection[Any], schema: str, table: str) -> DriftReading | None:
+    """The reading of a schema identical to a readable stored snapshot; None otherwise (no
+    snapshot, a damaged one, a catalog this role cannot read whole, or any difference)."""
+    query = sql.SQL(
+        "SELECT s.version, s.taken_at, s.tool_version, s.objects, pg_column_size(s.body) "
+        "FROM {} s, ({}) l WHERE s.format = %(snap_format)s AND s.body = l.body"
+    ).format(sql.Identifier(schema, table_name(table)), sql.SQL(aggregate()))
+    params = snapshot_params(schema, table)
+    try:
+        with conn.transaction():
+            row = conn.execute(query, params).fetchone()
+    except (psycopg.ProgrammingError, psycopg.DataError):
+        return None  # no table, an altered one, a catalog refused: the full path says which
+    if row is None:
+        return None
+    version, taken_at, tool, objects, size = row
+    return DriftReading(
+        comparison=Comparison([]),
+        version=version,
+        taken_at=taken_at.isoformat() if taken_at is not None else "",
+        tool_version=tool,
+        snapshot_objects=objects,
+        live_objects=objects,
+        snapshot_bytes=int(size),
     )
