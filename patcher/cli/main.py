@@ -25,7 +25,7 @@ from patcher.core.models import Request
 if TYPE_CHECKING:
     from patcher.app.result import RunResult
 
-ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair")
+ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair", "drift")
 FORMATS = ("text", "json", "markdown")  # SPEC section 6: --json is --format json
 
 
@@ -36,6 +36,7 @@ _FLAGS: dict[str, tuple[str, ...]] = {
     "status": (),
     "baseline": ("dry_run", "target"),
     "repair": ("dry_run",),
+    "drift": (),
 }
 _HELP = {
     "migrate": "apply pending versions (up to --target)",
@@ -43,6 +44,7 @@ _HELP = {
     "status": "show applied and pending versions (no lock, no change)",
     "baseline": "mark every version up to --target as applied without running it",
     "repair": "clear a crashed no-transaction script's dirty mark, re-record checksums",
+    "drift": "compare the live schema with the snapshot the migrations left (exit 1: drifted)",
 }
 
 
