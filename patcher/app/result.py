@@ -30,6 +30,7 @@ from patcher.engine.outcome import Outcome, ResultEntry
 
 NOT_OK = frozenset({"failed", "locked", "invalid"})  # the statuses whose ``ok`` is false
 RESULT_LIMIT_BYTES = 5_500_000  # Lambda's synchronous response limit is 6 MB; keep headroom
+UNKNOWN_KEY = "current_version_unknown_reason"  # set when the history was never read
 MARKER = "[truncated by StackFlowPatcher"
 _SQL_MARKER = "\n-- " + MARKER + ": {n} more characters; read {name} for the rest]"
 _TEXT_MARKER = "… " + MARKER + ": {n} more characters]"
@@ -55,6 +56,7 @@ class RunResult:
     warnings: tuple[str, ...]
     request_id: str
     duration_ms: int
+    version_unknown: str | None = None  # why current_version is unknown (issue 28 item 4)
 
     @classmethod
     def of(
@@ -72,6 +74,7 @@ class RunResult:
             warnings=tuple(outcome.warnings),
             request_id=request_id,
             duration_ms=duration_ms,
+            version_unknown=outcome.version_unknown(),
         )
 
     @property
@@ -93,6 +96,11 @@ class RunResult:
             "request_id": self.request_id,
             "duration_ms": self.duration_ms,
         }
+        if self.version_unknown is not None:  # never read: no current version, no pending
+            result = {
+                **{k: v for k, v in result.items() if k != "pending"},
+                UNKNOWN_KEY: self.version_unknown,
+            }
         return fit(result, limit)
 
 
