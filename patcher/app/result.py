@@ -55,6 +55,7 @@ class RunResult:
     warnings: tuple[str, ...]
     request_id: str
     duration_ms: int
+    progress: dict[str, int | None] | None = None  # a backfill's totals (SPEC 12)
 
     @classmethod
     def of(
@@ -72,6 +73,7 @@ class RunResult:
             warnings=tuple(outcome.warnings),
             request_id=request_id,
             duration_ms=duration_ms,
+            progress=outcome.progress,
         )
 
     @property
@@ -93,6 +95,8 @@ class RunResult:
             "request_id": self.request_id,
             "duration_ms": self.duration_ms,
         }
+        if self.progress is not None:
+            result["progress"] = dict(self.progress)
         return fit(result, limit)
 
 

@@ -41,6 +41,7 @@ class ResultEntry:
     lock_conflict: dict[str, Any] | None = None
     data_at_risk: list[dict[str, Any]] | None = None
     data_at_risk_truncated: int | None = None
+    backfill: dict[str, Any] | None = None  # a dry run's ranges, rows and key (SPEC 12)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -74,6 +75,7 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     error: PatcherError | None = None
     unlogged: tuple[HistoryChange, str] | None = None  # a failure the lost session never logged
+    progress: dict[str, int | None] | None = None  # a backfill's totals so far (SPEC 12)
 
     def fail(self, exc: PatcherError) -> Outcome:
         """End the run with ``exc``: its category decides the status."""
