@@ -224,7 +224,7 @@ def _label(version: int, direction: str, description: str | None, mode: str = ""
 
 
 def backfill_detail(fields: dict[str, Any]) -> str:
-    """``120,000 of ~1,000,000 rows (12%), 48,000 rows/s, about 18.3s left``."""
+    """``120,000/~1,000,000 rows (12%), 48,000/s, ~18.3s left`` (a terminal's width fits it)."""
     done, estimated, rate = (
         fields["rows_done"],
         fields.get("rows_estimated"),
@@ -232,11 +232,11 @@ def backfill_detail(fields: dict[str, Any]) -> str:
     )
     text = f"{done:,} rows"
     if estimated:
-        text = f"{done:,} of ~{estimated:,} rows ({min(100, done * 100 // estimated)}%)"
+        text = f"{done:,}/~{estimated:,} rows ({min(100, done * 100 // estimated)}%)"
     if rate:
-        text += f", {rate:,} rows/s"
+        text += f", {rate:,}/s"
         if estimated and estimated > done:
-            text += f", about {duration((estimated - done) / rate)} left"
+            text += f", ~{duration((estimated - done) / rate)} left"
     return text
 
 

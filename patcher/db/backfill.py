@@ -66,6 +66,7 @@ class PostgresBackfill:
         self.table = sql.Identifier(history.schema, history.table + CHECKPOINT_SUFFIX)
         self._created = False
         self._aurora: bool | None = None
+        self._commits: list[tuple[int, float]] | None = None  # (WAL position, when) per range
 
     def key_of(self, table: str) -> BackfillKey | None:
         row = self.conn.execute(_KEY, (table,)).fetchone()
@@ -110,9 +111,8 @@ class PostgresBackfill:
         started = time.perf_counter()
         cur = self.conn.cursor()
         at_commit = False
-        try:
-            cur.execute("BEGIN")
-            upper = self._upper(cur, job)
+        try:  # three round trips: BEGIN and the upper key; the statement; the writes, COMMIT
+            upper = self._upper(cur, job, "BEGIN;\n")
             cur.execute(self._statement(job, upper), prepare=False)
             rows = max(cur.rowcount, 0)
             point = job.checkpoint
@@ -120,35 +120,43 @@ class PostgresBackfill:
             at_commit = True
             if upper is None:
                 change = job.change
-                self.history.write(change.write, change, outcome=change.outcome, elapsed_ms=elapsed)
-                cur.execute(
-                    sql.SQL("DELETE FROM {} WHERE version = %s").format(self.table),
-                    (change.version,),
+                write = self.history.sql_text(
+                    change.write, change, outcome=change.outcome, elapsed_ms=elapsed
                 )
+                forget = sql.SQL("DELETE FROM {} WHERE version = {}").format(
+                    self.table, sql.Literal(change.version)
+                )
+                finish = f"{write};\n{forget.as_string(self.conn)};\nCOMMIT"
             else:
-                cur.execute(
-                    sql.SQL(_SAVE).format(table=self.table),
-                    (
-                        point.version,
-                        point.checksum,
-                        list(upper),
-                        point.rows_done + rows,
-                        point.ranges_done + 1,
-                        point.rows_estimated,
-                    ),
+                save = sql.SQL(_SAVE).format(table=self.table)
+                values = (
+                    point.version,
+                    point.checksum,
+                    list(upper),
+                    point.rows_done + rows,
+                    point.ranges_done + 1,
+                    point.rows_estimated,
                 )
-            cur.execute("COMMIT")
+                text = psycopg.ClientCursor(self.conn).mogrify(save.as_string(self.conn), values)
+                finish = f"{text};\nCOMMIT"
+            cur.execute(finish, prepare=False)
         except psycopg.Error as exc:
             if not self.conn.broken:
                 with suppress(psycopg.Error):
                     self.conn.execute("ROLLBACK")
             raise statement_failed(0, exc, at_commit=at_commit) from exc
+        if self._commits is not None:  # replicas are watched: where this range's WAL ends
+            with suppress(psycopg.Error):  # committed: a failure here is the next call's
+                row = cur.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+                self._commits.append((_lsn(row[0]) if row else 0, time.monotonic()))
         return RangeDone(upper, rows, int((time.perf_counter() - started) * 1000))
 
     def first_range(self, job: RangeJob) -> str:
         return self._statement(job, self._upper(self.conn.cursor(), job))
 
-    def _upper(self, cur: psycopg.Cursor[Any], job: RangeJob) -> tuple[str, ...] | None:
+    def _upper(
+        self, cur: psycopg.Cursor[Any], job: RangeJob, before: str = ""
+    ) -> tuple[str, ...] | None:
         """The ``batch_rows``-th key after ``job.after`` (keyset, by the primary key's order),
         or None when fewer are left: the range then runs to the end."""
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in job.key.columns)
@@ -162,7 +170,10 @@ class PostgresBackfill:
         query = sql.SQL("SELECT {} FROM {}{} ORDER BY {} OFFSET {} LIMIT 1").format(
             texts, sql.SQL(job.table), where, cols, sql.Literal(job.batch_rows - 1)
         )
-        row = cur.execute(query).fetchone()
+        cur.execute(before + query.as_string(self.conn), prepare=False)
+        while cur.nextset():  # after BEGIN's empty result
+            pass
+        row = cur.fetchone()
         return tuple(row) if row is not None else None
 
     def _statement(self, job: RangeJob, upper: tuple[str, ...] | None) -> str:
@@ -179,6 +190,10 @@ class PostgresBackfill:
         return job.template.replace(_RANGE_MARKER, f"({predicate})")
 
     def replica_lag_ms(self) -> int | None:
+        """The replicas' lag: on Aurora, ``replica_lag_in_msec``; elsewhere the larger of
+        ``replay_lag`` and the age of the oldest range this session committed that a replica
+        has not replayed (``replay_lag`` alone only says how late the last replayed WAL was:
+        it stays low, or NULL, while ranges committed since wait unreplayed)."""
         if self._aurora is None:
             row = self.conn.execute(
                 "SELECT to_regproc('aurora_replica_status') IS NOT NULL"
@@ -189,14 +204,32 @@ class PostgresBackfill:
                 "SELECT count(*), max(replica_lag_in_msec) FROM aurora_replica_status() "
                 "WHERE session_id <> 'MASTER_SESSION_ID'"
             ).fetchone()
-        else:
-            row = self.conn.execute(
-                "SELECT count(*), max(extract(epoch FROM replay_lag) * 1000) "
-                "FROM pg_stat_replication"
-            ).fetchone()
-        if row is None or not row[0]:
+            if row is None or not row[0]:
+                return None
+            return int(row[1] or 0)
+        replicas = self.conn.execute(
+            "SELECT replay_lsn::text, extract(epoch FROM replay_lag) * 1000 "
+            "FROM pg_stat_replication"
+        ).fetchall()
+        if not replicas:
+            self._commits = None
             return None
-        return int(row[1] or 0)
+        if self._commits is None:
+            self._commits = []  # from now on, each committed range's WAL position is kept
+        now, lag = time.monotonic(), 0.0
+        behind = min((_lsn(r[0]) for r in replicas), default=0)
+        self._commits = [(lsn, at) for lsn, at in self._commits if lsn > behind]
+        if self._commits:
+            lag = (now - self._commits[0][1]) * 1000
+        return int(max([lag] + [float(r[1] or 0) for r in replicas]))
+
+
+def _lsn(text: str | None) -> int:
+    """A pg_lsn's text (``16/B374D848``) as a number; 0 for NULL."""
+    if not text:
+        return 0
+    high, _, low = text.partition("/")
+    return (int(high, 16) << 32) + int(low, 16)
 
 
 def _values(job: RangeJob, key: tuple[str, ...] | None = None) -> sql.Composable:

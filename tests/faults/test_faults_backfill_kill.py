@@ -67,7 +67,7 @@ def test_kill_9_at_twenty_random_points_then_every_row_is_done_exactly_once(
     for _ in range(KILLS):
         proc = _cli(pg_dsn, tmp_path)
         _connected(pg_dsn, proc)  # then anywhere in its run: the lock, the plan, the ranges
-        time.sleep(rng.uniform(0.0, 1.5))  # a range of 5,000 rows takes ~30-60 ms here
+        time.sleep(rng.uniform(0.0, 2.5))  # a range of 5,000 rows takes ~30-100 ms here
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL, "the run ended before its kill"
@@ -85,6 +85,6 @@ def test_kill_9_at_twenty_random_points_then_every_row_is_done_exactly_once(
         (1, False),
         (2, False),
     ]
-    moved = len({s for s in seen if s > 0})
-    print(f"kill -9 points: checkpoint ranges seen after each kill {seen}")
-    assert moved >= KILLS // 2, f"too few kills landed inside the backfill: {seen}"
+    inside = sum(1 for s in seen if s > 0)
+    print(f"kill -9 points: checkpoint ranges seen after each kill {seen}; then {finals} runs")
+    assert inside >= KILLS // 2, f"too few kills landed inside the backfill: {seen}"
