@@ -167,7 +167,7 @@ def run(settings: Settings) -> Table:
             figures[case] = (took, load.p99_ms(), load.max_ms())
             table.add(case, took, rows / took, load.p99_ms(), load.max_ms(), len(load.latencies))
         alone: dict[str, list[float]] = {"psql batch loop, alone": [], "backfill, alone": []}
-        for _ in range(settings.reps(3)):  # alternately: the machine's drift hits both alike
+        for _ in range(settings.reps(5)):  # alternately: the machine's drift hits both alike
             for case, action in (
                 ("psql batch loop, alone", lambda: _psql_loop(url, rows, psql)),
                 ("backfill, alone", lambda: _backfill(url, source)),

@@ -160,16 +160,18 @@ class PostgresBackfill:
         """The ``batch_rows``-th key after ``job.after`` (keyset, by the primary key's order),
         or None when fewer are left: the range then runs to the end."""
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in job.key.columns)
-        texts = sql.SQL(", ").join(  # named apart: ORDER BY "id" would sort the text
-            sql.SQL("{}::text AS {}").format(sql.Identifier(c), sql.Identifier(f"patcher_k{i}"))
-            for i, c in enumerate(job.key.columns)
+        names = [sql.Identifier(f"patcher_k{i}") for i in range(len(job.key.columns))]
+        inner = sql.SQL(", ").join(  # named apart: ORDER BY a text "id" would sort the text
+            sql.SQL("{} AS {}").format(sql.Identifier(c), n)
+            for c, n in zip(job.key.columns, names, strict=True)
         )
+        texts = sql.SQL(", ").join(sql.SQL("{}::text").format(n) for n in names)
         where: sql.Composable = sql.SQL("")
         if job.after is not None:
             where = sql.SQL(" WHERE ({}) > ({})").format(cols, _values(job))
-        query = sql.SQL("SELECT {} FROM {}{} ORDER BY {} OFFSET {} LIMIT 1").format(
-            texts, sql.SQL(job.table), where, cols, sql.Literal(job.batch_rows - 1)
-        )
+        query = sql.SQL(  # the text cast outside: only for the one row kept, not those skipped
+            "SELECT {} FROM (SELECT {} FROM {}{} ORDER BY {} OFFSET {} LIMIT 1) AS patcher_upper"
+        ).format(texts, inner, sql.SQL(job.table), where, cols, sql.Literal(job.batch_rows - 1))
         cur.execute(before + query.as_string(self.conn), prepare=False)
         while cur.nextset():  # after BEGIN's empty result
             pass
