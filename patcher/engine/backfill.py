@@ -129,14 +129,19 @@ def run_backfill(
     ctx.outcome.progress = progress_of(point)
     started, ran, rows_now = time.perf_counter(), 0, 0
     while True:
-        _wait_for_replicas(ctx, port, bf, dog, point)
-        if ran and bf.pause_ms:
-            _sleep(ctx, bf.pause_ms / 1000, dog, point)
-        _may_start(ctx, dog, point)
+        try:
+            _wait_for_replicas(ctx, port, bf, dog, point)
+            if ran and bf.pause_ms:
+                _sleep(ctx, bf.pause_ms / 1000, dog, point)
+            _may_start(ctx, dog, point)
+        except Paused:
+            _summary(ctx, step, point, ran, rows_now, started, "partial")
+            raise
         try:
             done = with_lock_retries(partial(port.run_range, job, dog.stop), ctx.options)
         except StatementFailed as exc:
             if exc.cancelled and dog.fired:
+                _summary(ctx, step, point, ran, rows_now, started, "partial")
                 raise _paused(
                     ctx, step, point, "the Lambda deadline cut a range, rolled back"
                 ) from exc
@@ -197,10 +202,9 @@ def _summary(
 
 def _paused(ctx: RunContext, step: Step, point: Checkpoint, why: str) -> Paused:
     estimated = point.rows_estimated
-    of = f" of about {estimated}" if estimated else ""
-    _summary(ctx, step, point, 0, 0, time.perf_counter(), "partial")
+    of = f" of about {estimated:,}" if estimated else ""
     return Paused(
-        f"version {step.migration.version} (backfill): {point.rows_done}{of} rows done in "
+        f"version {step.migration.version} (backfill): {point.rows_done:,}{of} rows done in "
         f"{point.ranges_done} ranges; {why}; invoke again to continue"
     )
 

@@ -65,6 +65,8 @@ def test_a_range_the_watchdog_cuts_is_rolled_back_and_the_run_is_partial(env: En
     assert (out.status, out.error) == ("partial", None)
     assert pending(out) == [1, 2]
     assert out.progress == {"rows_done": 20, "rows_estimated": 100, "ranges_done": 2}
+    summary = [f for name, f in env.events if name == "backfill"]
+    assert [(f["outcome"], f["rows_now"], f["ranges_now"]) for f in summary] == [("partial", 20, 2)]
     assert sorted(r["n"] for r in env.db.rows("items")) == [0] * 80 + [1] * 20
     env.db.on_call = None
     assert env.run().status == "applied" and counters(env) == {1}
