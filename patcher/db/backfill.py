@@ -209,9 +209,9 @@ class PostgresBackfill:
             if row is None or not row[0]:
                 return None
             return int(row[1] or 0)
-        replicas = self.conn.execute(
+        replicas = self.conn.execute(  # NULL positions: not this role's to see (pg_monitor)
             "SELECT replay_lsn::text, extract(epoch FROM replay_lag) * 1000 "
-            "FROM pg_stat_replication"
+            "FROM pg_stat_replication WHERE replay_lsn IS NOT NULL"
         ).fetchall()
         if not replicas:
             self._commits = None

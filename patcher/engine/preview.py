@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from patcher.core.errors import MigrationFailed
+from patcher.core.errors import ChecksumMismatch, MigrationFailed
 from patcher.core.models import Step, VerifyReport
 from patcher.engine.context import RunContext
 from patcher.engine.failures import migration_failed
@@ -71,7 +71,10 @@ def _texts(ctx: RunContext, step: Step, script: Script) -> Sequence[str]:
         return script.statement_texts
     from patcher.engine.backfill import verify_range
 
-    return [verify_range(ctx, step, script)]
+    try:
+        return [verify_range(ctx, step, script)]
+    except (MigrationFailed, ChecksumMismatch):  # no table yet (an earlier version makes it)
+        return script.statement_texts
 
 
 def _annotate(

@@ -133,3 +133,16 @@ def test_lint_does_not_report_update_without_where_for_a_backfill(mdir: Migratio
     report = LintReport()
     lint_text("1_a.up.sql", "UPDATE items SET n = n + 1;\n", report, set())
     assert "UPDATE_WITHOUT_WHERE" in [f.code for f in report.findings]
+
+
+def test_dry_run_of_a_backfill_over_a_table_an_earlier_version_creates(
+    pg_dsn: str, mdir: MigrationDir, run: Run
+) -> None:
+    mdir.pair("1", "make", "CREATE TABLE later (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)")
+    mdir.pair("2", "bump", "-- patcher:backfill\nUPDATE later SET n = n + 1")
+    result = run("migrate", dry_run=True, verify=True)
+    assert (result["status"], result["error"]) == ("planned", None), result
+    entry = result["migrations"][1]
+    assert "does not exist yet" in entry["backfill"]["note"] and entry["verified"] is True
+    assert result["warnings"] == []
+    assert run("migrate")["status"] == "applied"
