@@ -16,7 +16,18 @@ from tests.fixtures.engine import query
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 ROWS = 200_000
-DEADLINES_MS = (5_000, 5_400, 5_800, 6_300, 7_000)  # 5 cut points, the margin 1 s
+BUMP = "-- patcher:backfill batch_rows=20000\nUPDATE big SET n = n + 1;\n"
+# Each range sleeps 2 s (an InitPlan, once per statement): with 3.6 s before the watchdog's
+# cut (3 s before the deadline), the second range of an invocation starts about 1.5 s before
+# the cut (a range may start while the cut is at least 1 s away) and is cut inside.
+SLOW = (
+    "-- patcher:backfill batch_rows=10000\n"
+    "UPDATE big SET n = n + 1 WHERE (SELECT 1 FROM pg_sleep(2)) = 1;\n"
+)
+POINTS = [
+    (5_000, BUMP, ROWS), (5_400, BUMP, ROWS), (6_300, BUMP, ROWS), (7_000, BUMP, ROWS),
+    (6_600, SLOW, 30_000),
+]  # fmt: skip
 
 
 class FromFirstRead(LambdaContext):
@@ -29,16 +40,14 @@ class FromFirstRead(LambdaContext):
         return super().get_remaining_time_in_millis()
 
 
-@pytest.mark.parametrize("timeout_ms", DEADLINES_MS)
+@pytest.mark.parametrize(("timeout_ms", "script", "rows"), POINTS)
 def test_cut_by_the_deadline_partial_then_done(
-    lambda_env: LambdaEnv, monkeypatch: pytest.MonkeyPatch, timeout_ms: int
+    lambda_env: LambdaEnv, monkeypatch: pytest.MonkeyPatch, timeout_ms: int, script: str, rows: int
 ) -> None:
     monkeypatch.setenv("PATCHER_TIME_MARGIN_SECONDS", "1")
     query(lambda_env.dsn, "CREATE TABLE big (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0)")
-    query(lambda_env.dsn, f"INSERT INTO big (id) SELECT g FROM generate_series(1, {ROWS}) g")
-    lambda_env.put(
-        "0001_bump.up.sql", "-- patcher:backfill batch_rows=20000\nUPDATE big SET n = n + 1;\n"
-    )
+    query(lambda_env.dsn, f"INSERT INTO big (id) SELECT g FROM generate_series(1, {rows}) g")
+    lambda_env.put("0001_bump.up.sql", script)
     lambda_env.put("0002_after.up.sql", "CREATE TABLE after_it (id int);\n")
     results = []
     while True:
@@ -54,10 +63,12 @@ def test_cut_by_the_deadline_partial_then_done(
     assert len(results) >= 2 and results[0]["status"] == "partial"
     done = [r["progress"]["ranges_done"] for r in results if r["status"] == "partial"]
     assert done == sorted(done) and done[-1] > 0
-    assert query(lambda_env.dsn, "SELECT n, count(*) FROM big GROUP BY n") == [(1, ROWS)]
+    assert query(lambda_env.dsn, "SELECT n, count(*) FROM big GROUP BY n") == [(1, rows)]
     assert query(lambda_env.dsn, "SELECT version, dirty FROM schema_migrations ORDER BY 1") == [
         (1, False),
         (2, False),
     ]
     cut = sum(any("cut a range" in w for w in r["warnings"]) for r in results)
     print(f"deadline {timeout_ms} ms: {len(results)} invocations, {cut} cut inside a range")
+    if script is SLOW:  # every invocation but the last: one range done, the next one cut
+        assert cut >= 2, [r["warnings"] for r in results]
