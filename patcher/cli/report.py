@@ -28,6 +28,10 @@ def render_lines(result: dict[str, Any]) -> Iterator[str]:
     if result["dry_run"]:
         for entry in result["migrations"]:
             yield from _preview(entry)
+    if result.get("progress"):
+        p = result["progress"]
+        of = f" of about {p['rows_estimated']:,}" if p.get("rows_estimated") else ""
+        yield f"backfill progress: {p['rows_done']:,}{of} rows in {p['ranges_done']} ranges"
     pending = result["pending"]
     yield "pending: " + (", ".join(f"{p['version']} {p['description']}" for p in pending) or "none")
     yield from (f"warning: {w}" for w in result["warnings"])
@@ -54,6 +58,8 @@ def _preview(entry: dict[str, Any]) -> Iterator[str]:
     lines = ["", f"== {entry['version']} {entry['description']} ({entry['direction']}, {kind}) =="]
     if "data_at_risk" in entry:
         lines += _at_risk(entry)
+    if "backfill" in entry:
+        lines.append(_backfill(entry["backfill"], "verified" in entry))
     if "verified" in entry:
         lines.append(_verification(entry))
     for risk in entry.get("risks", []):
@@ -94,6 +100,21 @@ def _at_risk(entry: dict[str, Any]) -> list[str]:
 def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def _backfill(info: dict[str, Any], verified: bool) -> str:
+    """A dry run's backfill: the key, how many ranges, and where it resumes."""
+    if "key" not in info:
+        return f"backfill over {info['table']}: {info.get('note') or info.get('refused')}"
+    rows = info.get("rows_estimated")
+    about = f"about {rows:,} rows, {info['ranges_estimated']} ranges" if rows else "size unknown"
+    text = (
+        f"backfill over {info['table']} by key ({', '.join(info['key'])}): {about} of "
+        f"{info['batch_rows']:,} rows"
+    )
+    if "resumes" in info:
+        text += f"; resumes after {info['resumes']['ranges_done']} ranges done"
+    return text + ("; verify ran the next range:" if verified else "")
 
 
 def _verification(entry: dict[str, Any]) -> str:

@@ -146,3 +146,19 @@ def test_dry_run_of_a_backfill_over_a_table_an_earlier_version_creates(
     assert "does not exist yet" in entry["backfill"]["note"] and entry["verified"] is True
     assert result["warnings"] == []
     assert run("migrate")["status"] == "applied"
+
+
+def test_the_text_report_shows_the_backfill_and_its_progress(
+    pg_dsn: str, mdir: MigrationDir, run: Run
+) -> None:
+    from patcher.cli.report import render
+
+    _seed(pg_dsn, 1000)
+    mdir.pair("1", "bump", "-- patcher:backfill batch_rows=300\nUPDATE items SET n = n + 1")
+    text = render(run("migrate", dry_run=True, verify=True))
+    assert (
+        'backfill over "items" by key (id): about 1,000 rows, 4 ranges of 300 rows; verify ran '
+        "the next range:\nverify: ran in "
+    ) in text
+    text = render(run("migrate"))
+    assert "backfill progress: 1,000 of about 1,000 rows in 4 ranges" in text
