@@ -29,9 +29,7 @@ def render_lines(result: dict[str, Any]) -> Iterator[str]:
         for entry in result["migrations"]:
             yield from _preview(entry)
     if result.get("progress"):
-        p = result["progress"]
-        of = f" of about {p['rows_estimated']:,}" if p.get("rows_estimated") else ""
-        yield f"backfill progress: {p['rows_done']:,}{of} rows in {p['ranges_done']} ranges"
+        yield progress_line(result["progress"])
     pending = result["pending"]
     yield "pending: " + (", ".join(f"{p['version']} {p['description']}" for p in pending) or "none")
     yield from (f"warning: {w}" for w in result["warnings"])
@@ -59,7 +57,7 @@ def _preview(entry: dict[str, Any]) -> Iterator[str]:
     if "data_at_risk" in entry:
         lines += _at_risk(entry)
     if "backfill" in entry:
-        lines.append(_backfill(entry["backfill"], "verified" in entry))
+        lines.append(backfill_line(entry["backfill"], "verified" in entry))
     if "verified" in entry:
         lines.append(_verification(entry))
     for risk in entry.get("risks", []):
@@ -102,7 +100,13 @@ def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def _backfill(info: dict[str, Any], verified: bool) -> str:
+def progress_line(p: dict[str, Any]) -> str:
+    """A backfill's ``progress``: ``backfill progress: 1,000 of about 1,000 rows in 4 ranges``."""
+    of = f" of about {p['rows_estimated']:,}" if p.get("rows_estimated") else ""
+    return f"backfill progress: {p['rows_done']:,}{of} rows in {p['ranges_done']} ranges"
+
+
+def backfill_line(info: dict[str, Any], verified: bool) -> str:
     """A dry run's backfill: the key, how many ranges, and where it resumes."""
     if "key" not in info:
         return f"backfill over {info['table']}: {info.get('note') or info.get('refused')}"

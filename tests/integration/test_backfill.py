@@ -151,6 +151,7 @@ def test_dry_run_of_a_backfill_over_a_table_an_earlier_version_creates(
 def test_the_text_report_shows_the_backfill_and_its_progress(
     pg_dsn: str, mdir: MigrationDir, run: Run
 ) -> None:
+    from patcher.cli.markdown import render_markdown
     from patcher.cli.report import render
 
     _seed(pg_dsn, 1000)
@@ -160,5 +161,9 @@ def test_the_text_report_shows_the_backfill_and_its_progress(
         'backfill over "items" by key (id): about 1,000 rows, 4 ranges of 300 rows; verify ran '
         "the next range:\nverify: ran in "
     ) in text
-    text = render(run("migrate"))
-    assert "backfill progress: 1,000 of about 1,000 rows in 4 ranges" in text
+    assert "by key (id): about 1,000 rows, 4 ranges" in render_markdown(
+        run("migrate", dry_run=True)
+    )
+    applied = run("migrate")
+    assert "backfill progress: 1,000 of about 1,000 rows in 4 ranges" in render(applied)
+    assert "backfill progress: 1,000 of about 1,000 rows in 4 ranges" in render_markdown(applied)
