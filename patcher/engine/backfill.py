@@ -16,12 +16,18 @@ from dataclasses import replace
 from functools import partial
 
 from patcher.core.backfill import Checkpoint, RangeJob
-from patcher.core.errors import ChecksumMismatch, MigrationFailed, StatementFailed
+from patcher.core.errors import (
+    ChecksumMismatch,
+    MigrationFailed,
+    PatcherError,
+    StatementFailed,
+)
 from patcher.core.models import HistoryChange, LockState, Step
 from patcher.engine.backfill_port import BackfillPort, backfill_port
 from patcher.engine.context import START_SLACK_MS, RunContext, Watchdog
 from patcher.engine.failures import migration_failed
 from patcher.engine.lock_retry import with_lock_retries
+from patcher.engine.step_signals import CommittedThenLost
 from patcher.sql.backfill import Backfill
 from patcher.sql.scripts import Script
 
@@ -148,6 +154,9 @@ def run_backfill(
                 raise _paused(
                     ctx, step, point, "the Lambda deadline cut a range, rolled back"
                 ) from exc
+            if exc.at_commit and exc.connection_lost and _committed(ctx, step):
+                _summary(ctx, step, point, ran + 1, rows_now, started, "applied")
+                raise CommittedThenLost() from exc  # the last range: the version is applied
             error = migration_failed(step, script, exc, extra=_resumes(point))
             if not exc.connection_lost:
                 took = int((time.perf_counter() - started) * 1000)
@@ -177,6 +186,23 @@ def run_backfill(
             lock = LockState.HELD if ctx.backend.holds_lock() else LockState.LOST
             return int(seconds * 1000), lock
         job = replace(job, after=done.last_key, checkpoint=point)
+
+
+def _committed(ctx: RunContext, step: Step) -> bool:
+    """A range's COMMIT was lost in flight: whether a new session finds the version applied
+    (it was the last range). Otherwise the checkpoint says which ranges are done, and the next
+    run resumes after them; unknown (no new session) counts as not applied."""
+    if ctx.connect is None:
+        return False
+    try:
+        other = ctx.connect()
+        try:
+            with other.errors_translated():
+                return step.migration.version in {row.version for row in other.read_history()}
+        finally:
+            other.close()
+    except PatcherError:
+        return False
 
 
 def _resumes(point: Checkpoint) -> str:

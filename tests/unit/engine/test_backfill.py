@@ -101,8 +101,20 @@ def test_commit_lost_in_flight_resumes_from_the_checkpoint(env: Env) -> None:
     backfill(env)
     env.db.fail_commit(nth=2, committed=True)
     out = env.run()
-    assert out.status == "failed"
+    assert out.status == "failed" and env.versions() == []
+    assert [r[2] for r in env.log() if r[0] == 1] == []  # no failed row: it may have committed
     assert env.run().status == "applied" and counters(env) == {1}
+
+
+def test_the_last_range_committed_then_lost_is_reported_applied(env: Env) -> None:
+    backfill(env)
+    env.db.fail_commit(nth=11, committed=True)  # the 11th range is the last
+    out = env.run()
+    assert error_type(out) == "DatabaseUnavailable" and env.versions() == [1]
+    assert [(e.version, e.state) for e in out.entries][:1] == [(1, "applied")]
+    assert "committed" in (out.error.message if out.error else "")
+    assert "failed" not in [r[2] for r in env.log() if r[0] == 1]
+    assert env.run().status == "applied" and env.versions() == [1, 2] and counters(env) == {1}
 
 
 def test_lag_above_max_waits_then_runs(env: Env) -> None:
