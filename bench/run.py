@@ -21,6 +21,7 @@ BENCHMARKS = {
     "corpus": "bench.corpus",
     "fleet": "bench.fleet",
     "drift": "bench.drift",
+    "backfill": "bench.backfill",
 }
 
 

@@ -58,6 +58,7 @@ class RunResult:
     duration_ms: int
     differences: tuple[dict[str, Any], ...] | None = None  # drift only (SPEC 13)
     version_unknown: str | None = None  # why current_version is unknown (issue 28 item 4)
+    progress: dict[str, int | None] | None = None  # a backfill's totals (SPEC 12)
 
     @classmethod
     def of(
@@ -76,6 +77,7 @@ class RunResult:
             request_id=request_id,
             duration_ms=duration_ms,
             version_unknown=outcome.version_unknown(),
+            progress=outcome.progress,
         )
 
     @property
@@ -104,6 +106,8 @@ class RunResult:
                 **{k: v for k, v in result.items() if k != "pending"},
                 UNKNOWN_KEY: self.version_unknown,
             }
+        if self.progress is not None:
+            result["progress"] = dict(self.progress)
         return fit(result, limit)
 
 

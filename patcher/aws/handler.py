@@ -85,6 +85,9 @@ def _run(request: Request, config: Config, context: Any, request_id: str) -> Run
         elif name == "lock_acquired":
             logger.info("lock acquired", extra=fields)
             metrics.add_metric("LockWait", MetricUnit.Milliseconds, fields["lock_wait_ms"])
+        elif name == "backfill":  # rows this invocation's part of a backfill did
+            logger.info("backfill", extra=fields)
+            metrics.add_metric("BackfillRows", MetricUnit.Count, fields["rows_now"])
         else:
             logger.info(name, extra=fields)
 

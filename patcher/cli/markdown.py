@@ -84,6 +84,10 @@ def _section(entry: dict[str, Any]) -> list[str]:
         lines += [f"Data at risk (version applied {when(entry.get('applied_at'))}):", ""]
         header = [h.lower() for h in HEADER]
         lines += table(header, rows_of(entry)) if entry["data_at_risk"] else ["none", ""]
+    if "backfill" in entry:
+        from patcher.cli.report import backfill_line
+
+        lines += [cell(backfill_line(entry["backfill"], "verified" in entry)), ""]
     if "verified" in entry:
         lines += _verification(entry)
     risks = entry.get("risks") or []
@@ -119,6 +123,10 @@ def _verification(entry: dict[str, Any]) -> list[str]:
 
 def _footer(result: dict[str, Any]) -> list[str]:
     lines: list[str] = []
+    if result.get("progress"):
+        from patcher.cli.report import progress_line
+
+        lines += [cell(progress_line(result["progress"])), ""]
     pending = result.get("pending") or []
     if pending:
         names = ", ".join(f"{p['version']} {p['description']}" for p in pending)

@@ -66,6 +66,9 @@ class Progress:
             "batch_started": self._batch,
             "statement_started": self._statement,
             "migration": self._ended,
+            "backfill_range": self._backfill_range,
+            "backfill_waiting": self._backfill_waiting,
+            "backfill": self._backfill,
         }
 
     def __call__(self, name: str, fields: dict[str, Any]) -> None:
@@ -150,6 +153,23 @@ class Progress:
         else:
             self._line(f"{name} {state} in {took}")
 
+    def _backfill_range(self, fields: dict[str, Any]) -> None:
+        """A backfill's range committed: rows, rate and time left on the live line."""
+        if self._now is not None:
+            self._now.detail = backfill_detail(fields)
+
+    def _backfill_waiting(self, fields: dict[str, Any]) -> None:
+        if self._now is not None:
+            lag, limit = fields["lag_ms"] / 1000, fields["max_lag_ms"] / 1000
+            self._now.detail = f"waiting: replica lag {duration(lag)} > {duration(limit)}"
+
+    def _backfill(self, fields: dict[str, Any]) -> None:
+        if fields.get("outcome") == "partial":
+            self._line(
+                f"version {fields['version']} backfill stopped: {fields['rows_done']:,} rows "
+                f"in {fields['ranges_done']} ranges so far; the next run resumes"
+            )
+
     # -- writing ---------------------------------------------------------------------------
 
     def _line(self, text: str) -> None:
@@ -201,6 +221,23 @@ class Progress:
 def _label(version: int, direction: str, description: str | None, mode: str = "") -> str:
     about = f"{description or ''}{mode}".removeprefix(", ")
     return f"version {version} {direction}" + (f" ({about})" if about else "")
+
+
+def backfill_detail(fields: dict[str, Any]) -> str:
+    """``120,000/~1,000,000 rows (12%), 48,000/s, ~18.3s left`` (a terminal's width fits it)."""
+    done, estimated, rate = (
+        fields["rows_done"],
+        fields.get("rows_estimated"),
+        fields.get("rows_per_s"),
+    )
+    text = f"{done:,} rows"
+    if estimated:
+        text = f"{done:,}/~{estimated:,} rows ({min(100, done * 100 // estimated)}%)"
+    if rate:
+        text += f", {rate:,}/s"
+        if estimated and estimated > done:
+            text += f", ~{duration((estimated - done) / rate)} left"
+    return text
 
 
 def duration(seconds: float) -> str:

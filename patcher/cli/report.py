@@ -31,6 +31,8 @@ def render_lines(result: dict[str, Any]) -> Iterator[str]:
     if result["dry_run"]:
         for entry in result["migrations"]:
             yield from _preview(entry)
+    if result.get("progress"):
+        yield progress_line(result["progress"])
     if "pending" in result:  # absent when the history was never read: unknown, not none
         pending = result["pending"]
         yield "pending: " + (
@@ -79,6 +81,8 @@ def _preview(entry: dict[str, Any]) -> Iterator[str]:
     lines = ["", f"== {entry['version']} {entry['description']} ({entry['direction']}, {kind}) =="]
     if "data_at_risk" in entry:
         lines += _at_risk(entry)
+    if "backfill" in entry:
+        lines.append(backfill_line(entry["backfill"], "verified" in entry))
     if "verified" in entry:
         lines.append(_verification(entry))
     for risk in entry.get("risks", []):
@@ -119,6 +123,27 @@ def _at_risk(entry: dict[str, Any]) -> list[str]:
 def _aligned(rows: Sequence[Sequence[str]]) -> list[str]:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def progress_line(p: dict[str, Any]) -> str:
+    """A backfill's ``progress``: ``backfill progress: 1,000 of about 1,000 rows in 4 ranges``."""
+    of = f" of about {p['rows_estimated']:,}" if p.get("rows_estimated") else ""
+    return f"backfill progress: {p['rows_done']:,}{of} rows in {p['ranges_done']} ranges"
+
+
+def backfill_line(info: dict[str, Any], verified: bool) -> str:
+    """A dry run's backfill: the key, how many ranges, and where it resumes."""
+    if "key" not in info:
+        return f"backfill over {info['table']}: {info.get('note') or info.get('refused')}"
+    rows = info.get("rows_estimated")
+    about = f"about {rows:,} rows, {info['ranges_estimated']} ranges" if rows else "size unknown"
+    text = (
+        f"backfill over {info['table']} by key ({', '.join(info['key'])}): {about} of "
+        f"{info['batch_rows']:,} rows"
+    )
+    if "resumes" in info:
+        text += f"; resumes after {info['resumes']['ranges_done']} ranges done"
+    return text + ("; verify ran the next range:" if verified else "")
 
 
 def _verification(entry: dict[str, Any]) -> str:

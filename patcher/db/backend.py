@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from patcher.core.foreign_tools import ForeignState
     from patcher.core.models import StopCheck
     from patcher.core.schema_drift import DriftReading
+    from patcher.db.backfill import PostgresBackfill
     from patcher.db.batch_message import BatchRunner
 
 
@@ -250,6 +251,12 @@ class PostgresBackend:
         if done.committed:
             self._lock_state(done.committed[-1].lock.value)
         return done
+
+    def backfill(self) -> PostgresBackfill:
+        """The backfill port on this session (``patcher/engine/backfill_port.py``)."""
+        from patcher.db.backfill import PostgresBackfill  # backfill versions only
+
+        return PostgresBackfill(self.conn, self._history)
 
     def run_statements(self, statements: Sequence[str], stop: StopCheck | None = None) -> None:
         from patcher.db import execution  # loads with the first statement run

@@ -72,6 +72,7 @@ def batchable(step: Step, script: Script | None) -> bool:
         script is not None
         and step.kind is StepKind.RUN
         and script.transactional
+        and script.backfill is None
         and len(script.text) <= MAX_CHARS
         and closes(script)
     )

@@ -42,6 +42,7 @@ class ResultEntry:
     data_at_risk: list[dict[str, Any]] | None = None
     data_at_risk_truncated: int | None = None
     holder: dict[str, Any] | None = None  # a running entry's lock holder (engine/status.py)
+    backfill: dict[str, Any] | None = None  # a dry run's ranges, rows and key (SPEC 12)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -84,6 +85,8 @@ class Outcome:
             return None
         cause = f": {self.error.type}" if self.error is not None else ""
         return f"the run stopped before it read the history{cause}"
+
+    progress: dict[str, int | None] | None = None  # a backfill's totals so far (SPEC 12)
 
     def fail(self, exc: PatcherError) -> Outcome:
         """End the run with ``exc``: its category decides the status."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from patcher.core.errors import MigrationFailed
+from collections.abc import Sequence
+
+from patcher.core.errors import ChecksumMismatch, MigrationFailed
 from patcher.core.models import Step, VerifyReport
 from patcher.engine.context import RunContext
 from patcher.engine.failures import migration_failed
@@ -31,6 +33,11 @@ def add_risks(ctx: RunContext) -> None:
                 statements=script.statements,  # parsed one by one: never the whole script at once
                 catalog=catalog,
             )
+            if script.backfill is not None and step.direction == "up":
+                from patcher.engine.backfill import preview_backfill
+
+                risks = [r for r in risks if r.code != "UPDATE_WITHOUT_WHERE"]  # batched
+                entry.backfill = preview_backfill(ctx, step, script)
             entry.risks = [r.to_dict() for r in risks]
 
 
@@ -47,7 +54,7 @@ def verify(ctx: RunContext) -> None:
             entry.statements = list(script.statement_texts)
     with ctx.watchdog() as dog:
         reports = ctx.preview.verify(
-            [script.statement_texts for _, script, _ in runnable],
+            [_texts(ctx, step, script) for step, script, _ in runnable],
             ctx.options.verify_lock_timeout_ms,
             dog.stop,
         )
@@ -56,6 +63,18 @@ def verify(ctx: RunContext) -> None:
     for _, _, entry in runnable[len(reports) :]:
         entry.verified = False
         entry.verify_note = "not verified: an earlier script stopped the verification"
+
+
+def _texts(ctx: RunContext, step: Step, script: Script) -> Sequence[str]:
+    """What verify runs of a script: all of it, or a backfill's next range."""
+    if script.backfill is None or step.direction != "up":
+        return script.statement_texts
+    from patcher.engine.backfill import verify_range
+
+    try:
+        return [verify_range(ctx, step, script)]
+    except (MigrationFailed, ChecksumMismatch):  # no table yet (an earlier version makes it)
+        return script.statement_texts
 
 
 def _annotate(

@@ -18,6 +18,7 @@ from patcher.core.errors import (
     StatementFailed,
 )
 from patcher.core.models import HistoryChange, LockState, Migration, Step
+from patcher.engine.backfill import Paused
 from patcher.engine.batched_steps import plan_batch, run_batch
 from patcher.engine.context import RunContext, Watchdog
 from patcher.engine.failures import deadline_exceeded, migration_failed
@@ -75,6 +76,10 @@ def execute_steps(ctx: RunContext) -> None:
                         done(remaining[0])
                     continue
                 _run_and_report(ctx, step, done_state, first=ran == 0)
+            except Paused as paused:  # a backfill between ranges: the next call resumes it
+                outcome.status = "partial"
+                outcome.warnings.append(paused.message)
+                break
             except Cut as cut:  # an earlier migration ran: leave this one for the next call
                 outcome.status = "partial"
                 outcome.warnings.append(f"{cut.error.message.split('. To run it')[0]}; "
@@ -201,6 +206,10 @@ def _run_step(
             lock_retries=opts.lock_retries - tried,
             lock_retry_backoff_seconds=opts.lock_retry_backoff_seconds * 2,
         )
+    if script.backfill is not None and step.direction == "up":
+        from patcher.engine.backfill import run_backfill
+
+        return run_backfill(ctx, step, script, change, dog)
     texts = script.statement_texts
     started = time.perf_counter()
     try:

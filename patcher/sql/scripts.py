@@ -6,7 +6,7 @@ import hashlib
 import re
 from collections.abc import Sequence
 from itertools import islice
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from patcher.core.errors import InvalidSource
 from patcher.core.models import ScriptKey, SourceObject
@@ -20,6 +20,9 @@ from patcher.sql.classify import (
     non_transactional,
 )
 from patcher.sql.lexer import WORD, Statement, lex, split_statements
+
+if TYPE_CHECKING:
+    from patcher.sql.backfill import Backfill
 
 # Transaction control that non_transactional() does not name: it runs inside a transaction
 # block, but only the tool may own the block (refused in every script, the directive or not).
@@ -39,6 +42,7 @@ class Script:
     checksum: str
     statements: tuple[Statement, ...]
     transactional: bool
+    backfill: Backfill | None = None  # '-- patcher:backfill' (patcher/sql/backfill.py)
 
     @property
     def statement_texts(self) -> Sequence[str]:
@@ -146,7 +150,12 @@ def load_script(obj: SourceObject, data: bytes) -> Script:
                 f"{command} cannot run inside a transaction block; {_no_tx_hint(obj)} to "
                 "run it statement by statement outside a transaction",
             )
-    return Script(obj, text, checksum(data), statements, transactional)
+    backfill = None
+    if "patcher:backfill" in text[:4096].lower():  # the directive sits in the leading comments
+        from patcher.sql.backfill import parse_backfill  # pglast loads only for a backfill
+
+        backfill = parse_backfill(obj, text, statements, transactional)
+    return Script(obj, text, checksum(data), statements, transactional, backfill)
 
 
 def script_mode(obj: SourceObject, data: bytes) -> bool:

@@ -101,3 +101,22 @@ def test_a_full_run_logs_every_migration_and_leaks_no_secret(
     assert (metrics[1]["MigrationsApplied"], metrics[1]["MigrationsFailed"]) == ([2.0], [1.0])
     assert metrics[3]["MigrationsReverted"] == [1.0]
     assert metrics[1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "StackFlowPatcher"
+
+
+def test_a_backfill_logs_its_rows_and_sends_the_backfill_rows_metric(
+    lambda_env: LambdaEnv, log_lines: io.StringIO, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query(lambda_env.dsn, "CREATE TABLE big (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0)")
+    query(lambda_env.dsn, "INSERT INTO big (id) SELECT g FROM generate_series(1, 250) g")
+    lambda_env.put(
+        "0001_bump.up.sql", "-- patcher:backfill batch_rows=100\nUPDATE big SET n = 1;\n"
+    )
+    result = lambda_env.invoke(event("migrate"))
+    assert result["status"] == "applied" and result["progress"]["rows_done"] == 250
+    lines = [line for line in _parse(log_lines.getvalue()) if line["message"] == "backfill"]
+    assert [(x["version"], x["outcome"], x["rows_now"], x["rows_done"]) for x in lines] == [
+        (1, "applied", 250, 250)
+    ]
+    stdout = capsys.readouterr().out
+    metrics = [json.loads(x) for x in stdout.splitlines() if x.startswith('{"_aws"')]
+    assert metrics[0]["BackfillRows"] == [250.0]

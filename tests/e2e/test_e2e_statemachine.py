@@ -213,3 +213,42 @@ def test_run_state_machine_follows_the_execution_and_reports(
     printed = json.loads("\n".join(out[len(out) - out[::-1].index("{") - 1 :]))
     assert (printed["status"], printed["error"]) == ("FAILED", "MigrationFailed")
     assert [p["target"] for p in aws.invocations] == [1, None]
+
+
+class RangeClock(LambdaContext):
+    """Like ``WorkClock``, for a backfill: ``per_range_ms`` less for each range committed."""
+
+    def __init__(self, dsn: str, start_ms: int, per_range_ms: int) -> None:
+        super().__init__(start_ms)
+        self.dsn, self.start_ms, self.per_range_ms = dsn, start_ms, per_range_ms
+        self.base = self.ranges()
+
+    def ranges(self) -> int:
+        with psycopg.connect(self.dsn, autocommit=True) as conn:
+            if not conn.execute("SELECT to_regclass('schema_migrations_bf')").fetchone()[0]:  # type: ignore[index]
+                return 0
+            row = conn.execute("SELECT coalesce(max(ranges_done), 0) FROM schema_migrations_bf")
+            return int(row.fetchone()[0])  # type: ignore[index]
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.start_ms - self.per_range_ms * (self.ranges() - self.base)
+
+
+def test_a_backfill_over_several_invocations_is_progress_not_no_progress(
+    aws: Aws, pg_dsn: str
+) -> None:
+    """SPEC 12: each invocation stops before the same version (the backfill) but commits ranges:
+    the loop's NoProgress check counts ``progress.ranges_done``, so the execution finishes it."""
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute("CREATE TABLE big (id bigint PRIMARY KEY, n int NOT NULL DEFAULT 0)")
+        conn.execute("INSERT INTO big (id) SELECT g FROM generate_series(1, 1000) g")
+    aws.put("0001_bump.up.sql", "-- patcher:backfill batch_rows=100\nUPDATE big SET n = n + 1;\n")
+    aws.context = lambda: RangeClock(pg_dsn, 34_500, 1_000)
+    execution = aws.state_machine().run({"action": "migrate"})
+    assert execution.status == "SUCCEEDED", execution.cause
+    statuses = [r["status"] for r in aws.results]
+    assert statuses[-1] == "applied" and statuses.count("partial") >= 2, statuses
+    done = [r["progress"]["ranges_done"] for r in aws.results]
+    assert done == sorted(done) and done[-1] == 11
+    with psycopg.connect(pg_dsn) as conn:
+        assert conn.execute("SELECT n, count(*) FROM big GROUP BY n").fetchall() == [(1, 1000)]

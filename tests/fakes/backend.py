@@ -28,6 +28,7 @@ from patcher.core.models import (
     LockHolder,
     LockState,
 )
+from tests.fakes.backfill import FakeBackfillHost
 from tests.fakes.database import FakeDatabase, FakeDriverError, Fault, lock_key
 from tests.fakes.foreign import FakeForeign
 from tests.fakes.history import HISTORY_COLUMNS, LOG_COLUMNS, FakeHistoryRows
@@ -406,8 +407,8 @@ class FakeSession(FakeHistoryRows):
         return StatementFailed("server closed the connection unexpectedly", connection_lost=True)
 
 
-class FakeBackend(FakeSession, FakePreview, FakeForeign):
-    """A fake session with all three ports, as ``PostgresBackend`` has."""
+class FakeBackend(FakeSession, FakePreview, FakeForeign, FakeBackfillHost):
+    """A fake session with all the ports, as ``PostgresBackend`` has."""
 
 
 __all__ = [

@@ -92,6 +92,8 @@ class FakeDatabase:
         self._pids = itertools.count(10001)
         self._log_ids = itertools.count(1)  # a sequence: not rolled back
         self._filenodes = itertools.count(16384)
+        self.primary_keys: dict[str, tuple[str, ...]] = {}  # the fake's CREATE TABLE has none
+        self.replica_lag: int | Callable[[], int | None] | None = None  # ms; None: no replica
 
     # -- sessions ------------------------------------------------------------------------------
 
@@ -145,6 +147,15 @@ class FakeDatabase:
         return None
 
     # -- reading the state back (test helpers) -------------------------------------------------
+
+    def backfill_table(self, name: str, rows: int) -> None:
+        """A table ``name (id bigint PRIMARY KEY, n integer)`` with ids 1..rows, n = 0."""
+        from tests.fakes.state import Table
+
+        self.state.tables[name] = Table(
+            ["id", "n"], [{"id": i, "n": 0} for i in range(1, rows + 1)]
+        )
+        self.primary_keys[name] = ("id",)
 
     def table_names(self) -> set[str]:
         return set(self.state.tables)

@@ -177,3 +177,20 @@ def test_a_batch_gets_one_start_line_a_live_line_and_an_end_line_per_migration()
         "patcher: version 6 up (b) applied in 600ms",
         "patcher: version 7 up (c) applied in 600ms",
     ]
+
+
+def test_a_backfill_shows_rows_rate_and_time_left_on_the_live_line() -> None:
+    progress, out, clock = printer(live=True)
+    progress("migration_started", started())
+    clock.now += 2.0
+    fields = {"version": 3, "rows_done": 120_000, "rows_estimated": 1_000_000, "ranges_done": 12}
+    progress("backfill_range", {**fields, "rows_per_s": 48_000, "range_ms": 200})
+    progress.refresh()
+    assert out.getvalue().endswith(
+        "running 2.00s 120,000/~1,000,000 rows (12%), 48,000/s, ~18.3s left"
+    )
+    progress("backfill_waiting", {"version": 3, "lag_ms": 3200, "max_lag_ms": 1000})
+    progress.refresh()
+    assert out.getvalue().endswith("waiting: replica lag 3.20s > 1.00s")
+    progress("backfill", {**fields, "outcome": "partial"})
+    assert "version 3 backfill stopped: 120,000 rows in 12 ranges so far" in out.getvalue()

@@ -1,0 +1,203 @@
+"""Benchmark: a ``-- patcher:backfill`` of a big table against the one-statement UPDATE and a
+hand-written psql batch loop (issue 30, SPEC section 12).
+
+A table ``big (id bigint PRIMARY KEY, n integer, touched integer)`` of ROWS rows. While each
+of the two ways of ``UPDATE big SET n = n + 1`` runs, a workload of WORKERS threads, each its
+own session, does what an application does on the same table: single-row updates of another
+column (``touched``) and single-row reads, by random id, one every PACE seconds on a fixed
+schedule: each operation's latency runs from the time it was due, not from when a blocked
+thread got round to sending it (without that correction a thread stuck 17 s behind the
+one-statement UPDATE's row locks counts as one slow operation among hundreds of fast reads,
+and the p99 hides it). Reported: the
+workload's p99 latency and its longest wait during the one-statement UPDATE and during the
+backfill (through ``patcher.app.commands.execute``, as the CLI runs it). Then, with no
+workload, the backfill's rows/s beside a psql batch loop over the same key ranges
+(``UPDATE ... WHERE id > a AND id <= b`` in autocommit, the loop people write by hand).
+Goals: p99 under the one-statement UPDATE's by at least 10x; rows/s at least 0.8x the loop's.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+
+from bench.common import ROOT, Settings, Table, cluster, database, median
+
+BATCH = 10_000
+WORKERS = 2
+PACE = 0.01
+
+
+class Workload:
+    """Threads doing single-row updates and reads on ``big``; latencies in seconds."""
+
+    def __init__(self, url: str, rows: int) -> None:
+        self.url, self.rows = url, rows
+        self.stop = threading.Event()
+        self.latencies: list[float] = []
+        self._lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._work, args=(i,)) for i in range(WORKERS)]
+
+    def _work(self, seed: int) -> None:
+        rng = random.Random(seed)
+        mine: list[float] = []
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            due = time.perf_counter()
+            while not self.stop.is_set():
+                key = rng.randint(1, self.rows)
+                if rng.random() < 0.5:
+                    conn.execute("UPDATE big SET touched = touched + 1 WHERE id = %s", (key,))
+                else:
+                    conn.execute("SELECT n FROM big WHERE id = %s", (key,)).fetchone()
+                mine.append(time.perf_counter() - due)  # from when it was due
+                due += PACE
+                time.sleep(max(0.0, due - time.perf_counter()))
+        with self._lock:
+            self.latencies += mine
+
+    def __enter__(self) -> Workload:
+        for t in self.threads:
+            t.start()
+        time.sleep(0.5)  # warmed up
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        time.sleep(0.2)  # the waits the change caused end inside the measurement
+        self.stop.set()
+        for t in self.threads:
+            t.join()
+
+    def p99_ms(self) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[int(len(ordered) * 0.99)] * 1000
+
+    def max_ms(self) -> float:
+        return max(self.latencies) * 1000
+
+
+def _table(url: str, rows: int) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP TABLE IF EXISTS big, schema_migrations, schema_migrations_log")
+        conn.execute("DROP TABLE IF EXISTS schema_migrations_bf")
+        conn.execute(
+            "CREATE TABLE big (id bigint PRIMARY KEY, n integer NOT NULL DEFAULT 0, "
+            "touched integer NOT NULL DEFAULT 0)"
+        )
+        conn.execute("INSERT INTO big (id) SELECT g FROM generate_series(1, %s) g", (rows,))
+        conn.execute("VACUUM ANALYZE big")
+
+
+def _check(url: str, rows: int) -> None:
+    with psycopg.connect(url) as conn:
+        counts = conn.execute("SELECT n, count(*) FROM big GROUP BY n").fetchall()
+    if counts != [(1, rows)]:
+        raise RuntimeError(f"the update left {counts}, not every row at 1")
+
+
+def _one_statement(url: str) -> float:
+    started = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE big SET n = n + 1")
+    return time.perf_counter() - started
+
+
+def _backfill(url: str, source: Path) -> float:
+    """``patcher migrate`` as a user runs it: the CLI, its own process."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PATCHER_")}
+    env |= {"PATCHER_DATABASE_URL": url, "PATCHER_SOURCE": str(source), "PYTHONPATH": str(ROOT)}
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "patcher.cli", "migrate", "--json"],
+        env=env, cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    took = time.perf_counter() - started
+    if done.returncode != 0 or '"status": "applied"' not in done.stdout:
+        raise RuntimeError(f"the backfill did not apply: {done.stdout[-500:]} {done.stderr[-500:]}")
+    return took
+
+
+def _psql_loop(url: str, rows: int, psql: Path) -> float:
+    script = "".join(
+        f"UPDATE big SET n = n + 1 WHERE id > {a} AND id <= {a + BATCH};\n"
+        for a in range(0, rows, BATCH)
+    )
+    started = time.perf_counter()
+    subprocess.run(
+        [str(psql), "-X", "-q", "-v", "ON_ERROR_STOP=1", url],
+        input=script, text=True, check=True, capture_output=True,
+    )  # fmt: skip
+    return time.perf_counter() - started
+
+
+def run(settings: Settings) -> Table:
+    rows = 100_000 if settings.smoke else 1_000_000
+    table = Table(
+        "backfill",
+        f"Backfill of {rows:,} rows: a concurrent workload's latency, and rows/s",
+        ["case", "seconds", "rows/s", "workload p99 ms", "workload max ms", "workload ops"],
+    )
+    with (
+        cluster(settings) as server,
+        database(server) as url,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        source = Path(tmp)
+        (source / "1_bump.up.sql").write_text(
+            f"-- patcher:backfill batch_rows={BATCH}\nUPDATE big SET n = n + 1;\n"
+        )
+        assert server.bin_dir is not None
+        psql = server.bin_dir / "psql"
+        figures: dict[str, tuple[float, float, float]] = {}
+        for case, action in (
+            ("one UPDATE, with workload", lambda: _one_statement(url)),
+            ("backfill, with workload", lambda: _backfill(url, source)),
+        ):
+            _table(url, rows)
+            with Workload(url, rows) as load:
+                took = action()
+            _check(url, rows)
+            figures[case] = (took, load.p99_ms(), load.max_ms())
+            table.add(case, took, rows / took, load.p99_ms(), load.max_ms(), len(load.latencies))
+        alone: dict[str, list[float]] = {"psql batch loop, alone": [], "backfill, alone": []}
+        for _ in range(settings.reps(5)):  # alternately: the machine's drift hits both alike
+            for case, action in (
+                ("psql batch loop, alone", lambda: _psql_loop(url, rows, psql)),
+                ("backfill, alone", lambda: _backfill(url, source)),
+            ):
+                _table(url, rows)
+                took = action()
+                _check(url, rows)
+                alone[case].append(took)
+        for case, runs in alone.items():
+            took = median(runs)
+            table.add(case, took, rows / took, None, None, None)
+    one, batched = figures["one UPDATE, with workload"], figures["backfill, with workload"]
+    table.target(
+        "workload p99 during the one UPDATE / during the backfill (>= 10)",
+        one[1] / batched[1],
+        10,
+        below=False,
+    )
+    table.target(
+        "backfill rows/s / psql loop rows/s, alone (>= 0.8)",
+        median(alone["psql batch loop, alone"]) / median(alone["backfill, alone"]),
+        0.8,
+        below=False,
+    )
+    table.notes.append(
+        "alone: the median of alternate runs; the backfill through the CLI (python -m "
+        "patcher.cli migrate, its start included), the loop through psql -f (its start too)"
+    )
+    table.notes.append(
+        f"batch_rows={BATCH} for both the backfill and the loop; workload: {WORKERS} sessions, "
+        f"half single-row UPDATEs of another column, half reads, one every {PACE * 1000:.0f} ms"
+    )
+    return table
