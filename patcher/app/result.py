@@ -55,10 +55,18 @@ class RunResult:
     warnings: tuple[str, ...]
     request_id: str
     duration_ms: int
+    database_wait_ms: int | None = None  # issue 33: how long the database took to answer
 
     @classmethod
     def of(
-        cls, outcome: Outcome, *, action: str, dry_run: bool, request_id: str, duration_ms: int
+        cls,
+        outcome: Outcome,
+        *,
+        action: str,
+        dry_run: bool,
+        request_id: str,
+        duration_ms: int,
+        database_wait_ms: int | None = None,
     ) -> RunResult:
         """The result of a run that ended with ``outcome``."""
         return cls(
@@ -72,6 +80,7 @@ class RunResult:
             warnings=tuple(outcome.warnings),
             request_id=request_id,
             duration_ms=duration_ms,
+            database_wait_ms=database_wait_ms,
         )
 
     @property
@@ -93,6 +102,8 @@ class RunResult:
             "request_id": self.request_id,
             "duration_ms": self.duration_ms,
         }
+        if self.database_wait_ms is not None:
+            result["database_wait_ms"] = self.database_wait_ms
         return fit(result, limit)
 
 
