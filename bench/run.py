@@ -22,6 +22,7 @@ BENCHMARKS = {
     "fleet": "bench.fleet",
     "drift": "bench.drift",
     "backfill": "bench.backfill",
+    "reach": "bench.reach",
 }
 
 

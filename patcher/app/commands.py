@@ -18,11 +18,13 @@ from dataclasses import field, replace
 from typing import Any
 
 from patcher.app.config import Config, invoked_by_default
+from patcher.app.reaching import reach_for, wait_warning
 from patcher.app.result import RunResult
 from patcher.core.errors import PatcherError
 from patcher.core.models import Action, Request
 from patcher.core.record import record
 from patcher.db import PostgresBackend
+from patcher.db.reach import Reach
 from patcher.engine.context import EventSink, RunOptions
 from patcher.engine.outcome import Outcome
 from patcher.engine.runner import run
@@ -132,23 +134,32 @@ def execute(request: Request, config: Config, invocation: Invocation) -> RunResu
             )
         except PatcherError as exc:
             return refused(request.action, request.dry_run, exc, invocation.request_id, started)
+    reach = reach_for(
+        request,
+        config.connect_budget_seconds,
+        config.time_margin_seconds,
+        invocation.time_left_ms,
+        invocation.events,
+    )
     if request.action == "adopt":
-        outcome = _adopt(request, config, invocation, source)
+        outcome = _adopt(request, config, invocation, source, reach)
     else:
         outcome = run(
             request,
             source=with_layout(source, config.layout),
-            connect=_connector(config, invocation),
+            connect=_connector(config, invocation, reach),
             options=_options(config, invocation.tuning),
             time_left_ms=invocation.time_left_ms,
             events=invocation.events,
         )
+    outcome.warnings += filter(None, [wait_warning(reach)])
     return RunResult.of(
         outcome,
         action=request.action,
         dry_run=request.dry_run,
         request_id=invocation.request_id,
         duration_ms=_ms_since(started),
+        database_wait_ms=reach.waited_ms if reach.attempts else None,
     )
 
 
@@ -166,7 +177,7 @@ def adopt(
 
 
 def _adopt(
-    request: Request, config: Config, invocation: Invocation, source: MigrationSource
+    request: Request, config: Config, invocation: Invocation, source: MigrationSource, reach: Reach
 ) -> Outcome:
     """An adoption on one session; the layout is the tool's unless PATCHER_LAYOUT says."""
     from patcher.app.adopt import LAYOUT_OF, adopt
@@ -174,7 +185,7 @@ def _adopt(
     tool = request.adopt_from or ""
     layout = config.layout if config.layout != "auto" else LAYOUT_OF.get(tool, tool)
     try:
-        backend = _connector(config, invocation)()
+        backend = _connector(config, invocation, reach)()
     except PatcherError as exc:
         return Outcome(status="invalid").fail(exc)
     try:
@@ -200,7 +211,9 @@ def with_layout(source: MigrationSource, layout: str) -> MigrationSource:
     return source if isinstance(source, LayoutSource) else LayoutSource(source, layout)
 
 
-def _connector(config: Config, invocation: Invocation) -> Callable[[], PostgresBackend]:
+def _connector(
+    config: Config, invocation: Invocation, reach: Reach | None = None
+) -> Callable[[], PostgresBackend]:
     """How the engine opens a session: the PostgreSQL backend, named for the request.
 
     The engine's connection port (``engine.ports.Connect``), composed here from the
@@ -221,6 +234,7 @@ def _connector(config: Config, invocation: Invocation) -> Callable[[], PostgresB
             sslmode=config.sslmode,
             sslrootcert=config.sslrootcert,
             iam_auth=config.iam_auth,
+            reach=reach,
         )
 
     return connect

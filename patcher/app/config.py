@@ -37,6 +37,7 @@ class Config:
     schema: str = "public"
     table: str = "schema_migrations"
     lock_wait_seconds: float = 60.0
+    connect_budget_seconds: float = 60.0  # issue 33: how long to keep trying to reach the writer
     lock_timeout: str = "10s"
     statement_timeout: str | None = None
     time_margin_seconds: float = 30.0
@@ -103,6 +104,9 @@ def load_config(
         table=_table(get("PATCHER_TABLE") or "schema_migrations"),
         lock_wait_seconds=_number(
             "PATCHER_LOCK_WAIT_SECONDS", get("PATCHER_LOCK_WAIT_SECONDS"), 60
+        ),
+        connect_budget_seconds=_number(
+            "PATCHER_CONNECT_BUDGET_SECONDS", get("PATCHER_CONNECT_BUDGET_SECONDS"), 60
         ),
         lock_timeout=_duration("PATCHER_LOCK_TIMEOUT", get("PATCHER_LOCK_TIMEOUT") or "10s"),
         statement_timeout=_optional_duration(

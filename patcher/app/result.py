@@ -59,10 +59,18 @@ class RunResult:
     differences: tuple[dict[str, Any], ...] | None = None  # drift only (SPEC 13)
     version_unknown: str | None = None  # why current_version is unknown (issue 28 item 4)
     progress: dict[str, int | None] | None = None  # a backfill's totals (SPEC 12)
+    database_wait_ms: int | None = None  # issue 33: how long the database took to answer
 
     @classmethod
     def of(
-        cls, outcome: Outcome, *, action: str, dry_run: bool, request_id: str, duration_ms: int
+        cls,
+        outcome: Outcome,
+        *,
+        action: str,
+        dry_run: bool,
+        request_id: str,
+        duration_ms: int,
+        database_wait_ms: int | None = None,
     ) -> RunResult:
         """The result of a run that ended with ``outcome``."""
         return cls(
@@ -78,6 +86,7 @@ class RunResult:
             duration_ms=duration_ms,
             version_unknown=outcome.version_unknown(),
             progress=outcome.progress,
+            database_wait_ms=database_wait_ms,
         )
 
     @property
@@ -108,6 +117,8 @@ class RunResult:
             }
         if self.progress is not None:
             result["progress"] = dict(self.progress)
+        if self.database_wait_ms is not None:
+            result["database_wait_ms"] = self.database_wait_ms
         return fit(result, limit)
 
 

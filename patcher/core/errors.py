@@ -14,6 +14,7 @@ Each class carries its ``category``, which decides the result's ``status``: ``re
     ├── Irreversible       refused  a rollback would cross a version without a down script
     ├── SourceUnavailable  failed   S3 or the directory could not be read
     ├── DatabaseUnavailable failed  PostgreSQL could not be reached or is unusable
+    │   └── SessionLost    failed   internal: the run's session died (reported as its parent)
     ├── MigrationFailed    failed   a script raised an error (version, file, line, column)
     ├── DeadlineExceeded   failed   a migration could not finish within a whole invocation
     ├── LockLost           failed   a migration released the run's lock and another took it
@@ -111,6 +112,15 @@ class SourceUnavailable(PatcherError, category="failed"):
 
 class DatabaseUnavailable(PatcherError, category="failed"):
     """PostgreSQL could not be reached, authenticated against or written to."""
+
+
+class SessionLost(DatabaseUnavailable):
+    """The run's session died (connection reset, server restart, failover): reported as a
+    ``DatabaseUnavailable``; the runner resumes on a new session when nothing had started."""
+
+    @property
+    def type(self) -> str:
+        return "DatabaseUnavailable"
 
 
 class MigrationFailed(PatcherError, category="failed"):

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from patcher.core.errors import StatementFailed
+from patcher.core.errors import DatabaseUnavailable, StatementFailed
 from patcher.core.models import (
     AppliedRow,
     Committed,
@@ -30,6 +30,7 @@ from patcher.core.models import (
 )
 from patcher.db import advisory_lock, connection
 from patcher.db.history import History
+from patcher.db.reach import Reach, Writer, writer_of
 
 if TYPE_CHECKING:
     from patcher.core.batch_items import BatchDone, BatchItem
@@ -63,6 +64,7 @@ class PostgresBackend:
         self._restore = connection.restore_sql(conn)
         self._lock_check = advisory_lock.check_and_retake(self.key)
         self._retake = advisory_lock.retake(self.key)
+        self._writer: Writer | None = None  # what ``connect``'s probe found
         self._batch: BatchRunner | None = None  # made by the first batch: not on up-to-date runs
 
     @classmethod
@@ -77,20 +79,33 @@ class PostgresBackend:
         sslmode: str | None = None,
         sslrootcert: str | None = None,
         iam_auth: bool = False,
+        reach: Reach | None = None,
         **kwargs: Any,
     ) -> PostgresBackend:
-        """Open an autocommit session named for the tool and request; fail within a bound."""
-        conn = connection.connect(
-            conninfo,
-            application_name=application_name,
-            lock_timeout=lock_timeout,
-            statement_timeout=statement_timeout,
-            connect_timeout=connect_timeout,
-            sslmode=sslmode,
-            sslrootcert=sslrootcert,
-            iam_auth=iam_auth,
-        )
-        return cls(conn, **kwargs)
+        """Open an autocommit session named for the tool and request, as ``reach`` says (one
+        attempt by default): every attempt fails within ``connect_timeout``."""
+
+        def attempt(timeout: int) -> psycopg.Connection[Any] | connection.ConnectFailure:
+            return connection.attempt(
+                conninfo,
+                application_name=application_name,
+                lock_timeout=lock_timeout,
+                statement_timeout=statement_timeout,
+                connect_timeout=timeout,
+                sslmode=sslmode,
+                sslrootcert=sslrootcert,
+                iam_auth=iam_auth,
+            )
+
+        def fail(failure: connection.ConnectFailure, tried: str) -> DatabaseUnavailable:
+            return connection.unavailable(
+                failure, tried=tried, sslmode=sslmode, sslrootcert=sslrootcert, iam_auth=iam_auth
+            )
+
+        conn, writer = (reach or Reach()).open(attempt, fail, connect_timeout)
+        backend = cls(conn, **kwargs)
+        backend._writer = writer
+        return backend
 
     # -- session ------------------------------------------------------------------------------
 
@@ -116,7 +131,12 @@ class PostgresBackend:
         return connection.errors_translated()
 
     def check_writable(self) -> None:
-        connection.check_writable(self.conn)
+        """The probe at connect time said what the server is (``patcher.db.reach``): a
+        session never turns from a writer into a reader (a failover ends it)."""
+        if self._writer is None:
+            self._writer = writer_of(self.conn)
+        if not self._writer.writable:
+            raise self._writer.refusal()
 
     # -- lock ---------------------------------------------------------------------------------
 

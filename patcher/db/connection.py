@@ -11,18 +11,19 @@ import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
 import psycopg
 import psycopg.conninfo
 
-from patcher.core.errors import ConfigError, DatabaseUnavailable
+from patcher.core.errors import ConfigError, DatabaseUnavailable, SessionLost
 
 # A dead client must not keep its backend (and so the advisory lock) alive: the server probes
 # the socket during long statements (PG 14+) and both ends send TCP keepalives, so a killed
 # process frees the lock within ~1 s and a vanished network path within ~1 min.
-_CLIENT_CHECK_INTERVAL = "1s"
+CLIENT_CHECK_INTERVAL = "1s"
 _SERVER_SETTINGS = (
     "-c tcp_keepalives_idle=30 -c tcp_keepalives_interval=10 -c tcp_keepalives_count=3"
     " -c standard_conforming_strings=on"
@@ -44,6 +45,47 @@ def connect(
     iam_auth: bool = False,
 ) -> psycopg.Connection[Any]:
     """Open an autocommit session named ``application_name``; fail within ``connect_timeout``.
+
+    One ``attempt``, raised as ``unavailable`` says; ``patcher.db.reach`` makes several."""
+    got = attempt(
+        conninfo,
+        application_name=application_name,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        connect_timeout=connect_timeout,
+        sslmode=sslmode,
+        sslrootcert=sslrootcert,
+        iam_auth=iam_auth,
+    )
+    if isinstance(got, ConnectFailure):
+        raise unavailable(got, sslmode=sslmode, sslrootcert=sslrootcert, iam_auth=iam_auth)
+    with errors_translated():
+        _watch_client(got)
+    return got
+
+
+@dataclass(frozen=True)
+class ConnectFailure:
+    """Why one connection attempt failed, scrubbed of any secret; ``transient``: worth trying
+    again (refused, reset, timed out, the server starting or shutting down: a resume or a
+    failover), not a refusal that waiting cannot change (credentials, TLS, the database name)."""
+
+    reason: str
+    transient: bool
+
+
+def attempt(
+    conninfo: str,
+    *,
+    application_name: str,
+    lock_timeout: str,
+    statement_timeout: str | None,
+    connect_timeout: int,
+    sslmode: str | None,
+    sslrootcert: str | None,
+    iam_auth: bool = False,
+) -> psycopg.Connection[Any] | ConnectFailure:
+    """One attempt at an autocommit session; its failure returned, never raised.
 
     ``iam_auth``: the password is a fresh RDS IAM auth token (``patcher.db.iam``), passed as
     a parameter and scrubbed from any error; the conninfo's own password, if any, is unused.
@@ -72,19 +114,52 @@ def connect(
 
         token = params["password"] = iam.auth_token(conninfo)
     try:
-        conn = psycopg.connect(conninfo, autocommit=True, prepare_threshold=None, **params)
-        _watch_client(conn)
+        return psycopg.connect(conninfo, autocommit=True, prepare_threshold=None, **params)
     except psycopg.Error as exc:
-        reason = _scrub(_error_text(exc), conninfo)
-        if token is not None:
-            from patcher.db import iam
+        # Only the scrubbed text leaves: the driver's error holds every connection parameter,
+        # the password (or the IAM token) included, and libpq's text may quote the URL.
+        return _failure(exc, conninfo, token)
 
-            reason = iam.scrub(reason, token)
-    else:
-        return conn
-    # Raised out here, not in the except block: the driver's error is neither the cause nor the
-    # context, because its ``pgconn`` holds every connection parameter, the password (or the
-    # IAM token) included, and libpq's text may quote the URL; ``reason`` is scrubbed.
+
+def _failure(exc: psycopg.Error, conninfo: str, token: str | None) -> ConnectFailure:
+    reason = _scrub(_error_text(exc), conninfo)
+    if token is not None:
+        from patcher.db import iam
+
+        reason = iam.scrub(reason, token)
+    return ConnectFailure(reason, _transient(exc, reason))
+
+
+# Failures waiting cannot change: credentials (class 28), the database name, the CONNECT
+# privilege, a bad conninfo, a host name that does not resolve (a typo), a bad certificate.
+_PERMANENT_STATES = ("28", "3D000", "42501")
+_PERMANENT_TEXT = re.compile(
+    r"authentication failed|no pg_hba\.conf entry|(?:database|role) \"[^\"]*\" does not exist"
+    r"|not permitted to log in|permission denied for database|could not translate host name"
+    r"|invalid connection option|invalid (?:URI|integer|sslmode)"
+    r"|missing \"=\"|does not match host name|certificate verify failed|root certificate file"
+    r"|could not read root certificate|server does not support SSL|no encryption",
+    re.I,
+)
+
+
+def _transient(exc: psycopg.Error, reason: str) -> bool:
+    state = exc.sqlstate or ""
+    if isinstance(exc, psycopg.ProgrammingError) or state.startswith(_PERMANENT_STATES):
+        return False
+    return not _PERMANENT_TEXT.search(reason)
+
+
+def unavailable(
+    failure: ConnectFailure,
+    *,
+    sslmode: str | None = None,
+    sslrootcert: str | None = None,
+    iam_auth: bool = False,
+    tried: str = "",
+) -> DatabaseUnavailable:
+    """The ``DatabaseUnavailable`` a failed attempt ends in; ``tried`` says what was tried."""
+    reason = failure.reason
     tls = _tls_failure(reason)
     if tls:
         meaning, plain = tls
@@ -97,12 +172,12 @@ def connect(
             "package) and that the host is the endpoint name the server's certificate "
             f"carries (sslmode {sslmode or 'libpq default'})"
         )
-        raise DatabaseUnavailable(
+        return DatabaseUnavailable(
             f"cannot connect to PostgreSQL: TLS failed, {meaning}: {reason}. No password "
             f"was sent. {advice}"
-        ) from None
-    raise DatabaseUnavailable(
-        f"cannot connect to PostgreSQL: {reason}; check the "
+        )
+    return DatabaseUnavailable(
+        f"cannot connect to PostgreSQL: {reason}{tried}; check the "
         "host, port, credentials and network path (security groups), and that "
         "PATCHER_LOCK_TIMEOUT / PATCHER_STATEMENT_TIMEOUT are valid durations"
         + (
@@ -111,7 +186,7 @@ def connect(
             if iam_auth
             else ""
         )
-    ) from None
+    )
 
 
 def _user_options(conninfo: str) -> str:
@@ -166,7 +241,7 @@ def _watch_client(conn: psycopg.Connection[Any]) -> None:
     with suppress(psycopg.errors.UndefinedObject):  # a fork without it: keepalives only
         conn.execute(
             "SELECT set_config('client_connection_check_interval', %s, false)",
-            (_CLIENT_CHECK_INTERVAL,),
+            (CLIENT_CHECK_INTERVAL,),
         )
 
 
@@ -191,7 +266,7 @@ def restore_sql(conn: psycopg.Connection[Any]) -> str:
     whatever client_encoding a migration left."""
     text = f"{_LEFTOVERS}RESET SESSION AUTHORIZATION;\nRESET ALL;\n"
     if conn.info.server_version >= 140000:  # no query: what _watch_client set, as it set it
-        text += f"SET client_connection_check_interval = '{_CLIENT_CHECK_INTERVAL}';\n"
+        text += f"SET client_connection_check_interval = '{CLIENT_CHECK_INTERVAL}';\n"
     return text
 
 
@@ -218,7 +293,7 @@ def errors_translated() -> Iterator[None]:
         yield
     except psycopg.errors.InsufficientPrivilege as exc:
         raise ConfigError(
-            f"the database role lacks a privilege the runner needs: {_first_line(exc)}. "
+            f"the database role lacks a privilege the runner needs: {first_line(exc)}. "
             "Nothing more was run. Grant what docs/database.md lists (CONNECT, and "
             "USAGE and CREATE on the history's schema, or the two tables created beforehand "
             "and granted), then run again",
@@ -233,32 +308,15 @@ def errors_translated() -> Iterator[None]:
             sqlstate="22P05",
         ) from exc
     except psycopg.Error as exc:
-        raise DatabaseUnavailable(
-            f"the database session failed during the run: {_first_line(exc)}. Everything "
+        lost = exc.sqlstate is None or exc.sqlstate.startswith(("08", "57P"))
+        raise (SessionLost if lost else DatabaseUnavailable)(
+            f"the database session failed during the run: {first_line(exc)}. Everything "
             "the result lists as applied or reverted is recorded; a migration that was "
             "running was rolled back, or, if it was a no-transaction one, stays marked "
             "dirty (see status). The lock went with the session: run again once the "
             "database is back",
             sqlstate=exc.sqlstate,
         ) from exc
-
-
-def check_writable(conn: psycopg.Connection[Any]) -> None:
-    """Refuse a hot standby or a read-only default before anything is written."""
-    row = conn.execute(
-        "SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'"
-    ).fetchone()
-    standby, read_only = (bool(row[0]), bool(row[1])) if row else (False, False)
-    if standby or read_only:
-        why = (
-            "a hot standby (read replica) in recovery"
-            if standby
-            else "default_transaction_read_only is on for this database or role"
-        )
-        raise DatabaseUnavailable(
-            f"the database is read-only: {why}. Nothing was changed. Point "
-            "PATCHER_DB_SECRET_ARN / PATCHER_DATABASE_URL at the cluster's writer endpoint"
-        )
 
 
 def make_conninfo(**parts: str) -> str:
@@ -288,5 +346,5 @@ def _scrub(text: str, conninfo: str) -> str:
     return text
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

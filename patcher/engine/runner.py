@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from patcher.core.errors import PatcherError
+from patcher.core.errors import PatcherError, SessionLost
 from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import Catalog, HistoryChange, Request, Step
 from patcher.engine.applied import applied_checksums
@@ -60,25 +60,56 @@ def run(
         backend = connect()
     except PatcherError as exc:
         return outcome.fail(exc)
-    ctx = RunContext(
-        request,
-        backend,
-        opts,
-        Deadline(time_left_ms, opts.time_margin_seconds),
-        events or no_events,
-        outcome,
-        connect=connect,
-    )
-    try:
-        with backend.errors_translated():
-            _run_locked(ctx, catalog, source)
-    except PatcherError as exc:
-        outcome.fail(exc)
-    finally:
-        backend.close()
+    deadline = Deadline(time_left_ms, opts.time_margin_seconds)
+    resumed: list[str] = []
+    while True:
+        outcome = Outcome(status="invalid", warnings=list(catalog.warnings))
+        ctx = RunContext(
+            request, backend, opts, deadline, events or no_events, outcome, connect=connect
+        )
+        try:
+            with backend.errors_translated():
+                _run_locked(ctx, catalog, source)
+        except SessionLost as exc:
+            if len(resumed) >= MAX_RESUMES or not _nothing_started(ctx):
+                outcome.fail(exc)
+            else:  # lost before any migration started (a failover): a new session carries on
+                resumed.append(_resumed_warning(exc))
+                ctx.emit("session_resumed", {"error": exc.message, "resumes": len(resumed)})
+                try:
+                    backend = connect()
+                except PatcherError as again:
+                    outcome.fail(again)
+                    break
+                continue
+        except PatcherError as exc:
+            outcome.fail(exc)
+        finally:
+            ctx.backend.close()  # this turn's session (a resumed turn has a new one)
+        break
+    outcome.warnings += resumed
     if outcome.unlogged is not None:
         _log_after_reconnect(connect, *outcome.unlogged)
     return outcome
+
+
+MAX_RESUMES = 3
+"""How many times a run whose session died before any migration started opens a new one (each
+reach has its own connection budget: a flapping server cannot hold a run for long)."""
+
+
+def _nothing_started(ctx: RunContext) -> bool:
+    """Whether the lost session had run nothing a new one would need to know about: no step
+    reached its executor (no entry), no baseline or repair recorded, no failure left unlogged."""
+    writes_only_records = ctx.request.action in ("baseline", "repair") and not ctx.request.dry_run
+    return not ctx.outcome.entries and ctx.outcome.unlogged is None and not writes_only_records
+
+
+def _resumed_warning(exc: SessionLost) -> str:
+    return (
+        f"the database session was lost before any migration started ({exc.message.split('. ')[0]}"
+        "); a new session carried the run on from the start"
+    )
 
 
 def _log_after_reconnect(connect: Connect, change: HistoryChange, message: str) -> None:

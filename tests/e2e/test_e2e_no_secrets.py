@@ -399,6 +399,7 @@ def test_urls_that_do_not_connect(
     }[case]
     _migrations(lambda_env)
     monkeypatch.setenv("PATCHER_DATABASE_URL", url)
+    monkeypatch.setenv("PATCHER_CONNECT_BUDGET_SECONDS", "0")  # a refused port: one attempt
     result = capture.invoke(event("migrate"))
     if case == "wrong password" and result["ok"]:  # a trusting server: it connected anyway
         assert result["status"] == "applied"
@@ -445,8 +446,13 @@ def test_refused_payloads_and_configurations(
 
 
 def test_a_secret_from_secrets_manager(
-    lambda_env: LambdaEnv, db_secret: Secret, capture: Capture, aws_env: str
+    lambda_env: LambdaEnv,
+    db_secret: Secret,
+    capture: Capture,
+    aws_env: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("PATCHER_CONNECT_BUDGET_SECONDS", "0")  # a refused port: one attempt
     _migrations(lambda_env)
     client = boto3.client("secretsmanager", endpoint_url=aws_env)
     good = json.loads(client.get_secret_value(SecretId=db_secret.arn)["SecretString"])

@@ -4,6 +4,8 @@ with the real handler (partial, locked, failed, no progress) and the long-run co
 from __future__ import annotations
 
 import json
+import os
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -252,3 +254,46 @@ def test_a_backfill_over_several_invocations_is_progress_not_no_progress(
     assert done == sorted(done) and done[-1] == 11
     with psycopg.connect(pg_dsn) as conn:
         assert conn.execute("SELECT n, count(*) FROM big GROUP BY n").fetchall() == [(1, 1000)]
+
+
+def test_a_database_that_comes_back_is_invoked_again(
+    aws: Aws, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 33: a ``DatabaseUnavailable`` result (the writer did not answer within the
+    function's own connection budget) is retried with backoff, like ``locked``."""
+    aws.put("0001_a.up.sql", "CREATE TABLE a (id int);\n")
+    monkeypatch.setenv("PATCHER_CONNECT_BUDGET_SECONDS", "0")
+    port = psycopg.conninfo.conninfo_to_dict(pg_dsn)["port"]
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        down = str(closed.getsockname()[1])
+    monkeypatch.setenv("PATCHER_DATABASE_URL", pg_dsn.replace(f":{port}/", f":{down}/"))
+
+    def writer_back_after_the_first_refusal() -> None:
+        while not aws.results:
+            time.sleep(0.05)
+        os.environ["PATCHER_DATABASE_URL"] = pg_dsn  # restored by monkeypatch
+
+    threading.Thread(target=writer_back_after_the_first_refusal, daemon=True).start()
+    execution = aws.state_machine().run({"action": "migrate", "unavailable_backoff_seconds": 1})
+    assert execution.status == "SUCCEEDED", execution.cause
+    assert [r["status"] for r in aws.results] == ["failed", "applied"]
+    assert aws.results[0]["error"]["type"] == "DatabaseUnavailable"
+    assert history(pg_dsn) == [(1, False)]
+
+
+def test_a_database_that_stays_down_fails_as_database_unavailable(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aws.put("0001_a.up.sql", "CREATE TABLE a (id int);\n")
+    monkeypatch.setenv("PATCHER_CONNECT_BUDGET_SECONDS", "0")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        down = closed.getsockname()[1]
+    monkeypatch.setenv("PATCHER_DATABASE_URL", f"postgresql://x@127.0.0.1:{down}/x")
+    execution = aws.state_machine().run(
+        {"action": "migrate", "unavailable_backoff_seconds": 1, "max_unavailable_retries": 2}
+    )
+    assert (execution.status, execution.error) == ("FAILED", "DatabaseUnavailable")
+    assert "cannot connect to PostgreSQL" in (execution.cause or "")
+    assert len(aws.invocations) == 3  # the first try and two retries

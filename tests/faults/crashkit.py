@@ -224,6 +224,15 @@ class CrashProxy:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # ------------------------------------------------------------------ hooks (aurorakit)
+
+    def _admit(self, conn: Connection) -> tuple[str, int] | None:
+        """Where connection ``conn`` goes (it may wait first), or None to refuse it."""
+        return self.upstream
+
+    def _cutting(self, conn: Connection) -> None:
+        """Called as the proxy cuts ``conn`` (before the client can see it)."""
+
     # ------------------------------------------------------------------ internals
 
     def _alive(self) -> bool:
@@ -256,8 +265,12 @@ class CrashProxy:
         server: socket.socket | None = None
         reply: _ServerPump | None = None
         try:
+            upstream = self._admit(conn)
+            if upstream is None:  # refused: the client sees its connection reset at once
+                conn.cut = "refused"
+                return
             startup = self._startup(client)
-            server = socket.create_connection(self.upstream, timeout=10)
+            server = socket.create_connection(upstream, timeout=10)
             for sock in (client, server):  # one small frame per write: no Nagle delay
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             server.settimeout(max(1.0, self._deadline - time.monotonic()))
@@ -316,6 +329,7 @@ class CrashProxy:
                     reply.ready.wait(self.reply_wait if kind in (b"Q", b"S") else 0.2)
                 conn.cut_query = conn.queries[-1] if conn.queries else None
                 conn.cut = f"{variant} message {conn.count} ({kind.decode()})"
+                self._cutting(conn)
                 _cut(client, server, reply)
                 return
             server.sendall(frame)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import http.client
 import os
-import shlex
 import socket
 import struct
 import subprocess
@@ -27,6 +26,7 @@ from patcher.db import lock_key
 from tests.fixtures.engine import query
 from tests.fixtures.postgres import PgServer
 from tests.fixtures.s3 import FAKE_SECRET
+from tests.fixtures.standby import as_owner, streaming_standby
 
 DB_PASSWORD = "pw-Never-Print-3f9c1e"  # the password of role ``app`` on ``own_cluster``
 SESSION_TOKEN = "tok-Never-Print-8d2a7b"  # AWS_SESSION_TOKEN in the ``aws`` fixture
@@ -141,15 +141,7 @@ class OwnCluster:
         return self.server.workdir
 
     def _as_owner(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        prefix = ["runuser", "-u", self.run_as, "--"] if self.run_as else []
-        assert self.server.bin_dir is not None
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-        done = subprocess.run(
-            [*prefix, str(self.server.bin_dir / args[0]), *args[1:]],
-            cwd=self.workdir, env=env, capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        assert done.returncode == 0 or not check, done.stderr
-        return done
+        return as_owner(self.server, self.run_as, *args, check=check)
 
     @property
     def port(self) -> str:
@@ -171,46 +163,8 @@ class OwnCluster:
     @contextlib.contextmanager
     def standby(self) -> Iterator[str]:
         """A streaming hot standby of this cluster; yields the app DSN of its ``postgres``."""
-        data = self.workdir / f"standby-{time.monotonic_ns()}"
-        port = str(closed_port())
-        assert self.server.bin_dir is not None
-        if (self.server.bin_dir / "pg_basebackup").is_file():
-            self._as_owner("pg_basebackup", "-h", "127.0.0.1", "-p", self.port, "-U", "postgres",
-                           "-D", str(data), "-R", "-X", "stream", "--no-sync")  # fmt: skip
-        else:  # the npm server builds (tests/fixtures/pgbin.py) ship no pg_basebackup
-            self._cold_copy(data)
-        options = (  # max_connections may not be below the primary's
-            f"-p {port} -k {self.workdir} -c listen_addresses=127.0.0.1 -c hot_standby=on "
-            "-c max_connections=200"
-        )
-        log = self.workdir / f"{data.name}.log"
-        start = self._as_owner("pg_ctl", "-D", str(data), "-w", "-l", str(log), "-o", options,
-                               "start", check=False)  # fmt: skip
-        assert start.returncode == 0, log.read_text()
-        try:
-            yield self.app_dsn("postgres", port=port)
-        finally:
-            self._as_owner("pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop")
-            subprocess.run(["rm", "-rf", str(data)], check=False)
-
-    def _cold_copy(self, data: Path) -> None:
-        """What ``pg_basebackup -R`` makes, from a copy of the cleanly stopped primary: the
-        primary restarts with the options it ran with (``postmaster.opts``)."""
-        primary = self.workdir / "data"
-        argv = shlex.split((primary / "postmaster.opts").read_text())[1:]
-        at = argv.index("-D")
-        options = shlex.join(argv[:at] + argv[at + 2 :])
-        self._as_owner("pg_ctl", "-D", str(primary), "-m", "fast", "-w", "stop")
-        try:
-            owner = ["runuser", "-u", self.run_as, "--"] if self.run_as else []
-            subprocess.run([*owner, "cp", "-a", str(primary), str(data)], check=True, timeout=120)
-        finally:
-            log = str(self.workdir / "restart.log")
-            self._as_owner("pg_ctl", "-D", str(primary), "-l", log, "-o", options, "-w", "start")
-            self.reset_admin()
-        (data / "standby.signal").touch()
-        with (data / "postgresql.auto.conf").open("a") as conf:
-            conf.write(f"primary_conninfo = 'host=127.0.0.1 port={self.port} user=postgres'\n")
+        with streaming_standby(self.server, self.run_as) as standby:
+            yield self.app_dsn("postgres", port=str(standby.port))
 
 
 def start_own_cluster(bin_dir: Path, run_as: str | None) -> OwnCluster:

@@ -63,6 +63,7 @@ def test_a_broken_database_url_never_echoes_its_password(
     mdir.pair("1", "a", "CREATE TABLE a (id int);")
     url = template.format(pw=DB_PASSWORD, port=closed_port())
     handler_env(monkeypatch, mdir.path, PATCHER_DATABASE_URL=url)
+    monkeypatch.setenv("PATCHER_CONNECT_BUDGET_SECONDS", "0")  # a refused port: one attempt
     result = lambda_handler({"action": "migrate"}, FakeContext())
     assert result["status"] == "failed" and result["error"]["type"] == "DatabaseUnavailable"
     assert DB_PASSWORD not in json.dumps(result)

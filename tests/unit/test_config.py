@@ -34,6 +34,7 @@ def test_defaults() -> None:
         ({**URL, "PATCHER_STATEMENT_TIMEOUT": "5 parsecs"}, "PATCHER_STATEMENT_TIMEOUT"),
         ({**URL, "PATCHER_LOCK_WAIT_SECONDS": "-1"}, "PATCHER_LOCK_WAIT_SECONDS"),
         ({**URL, "PATCHER_TIME_MARGIN_SECONDS": "soon"}, "PATCHER_TIME_MARGIN_SECONDS"),
+        ({**URL, "PATCHER_CONNECT_BUDGET_SECONDS": "a minute"}, "PATCHER_CONNECT_BUDGET_SECONDS"),
         ({**URL, "PATCHER_EXPECTED_BUCKET_OWNER": "me"}, "12-digit"),
     ],
 )
@@ -47,6 +48,12 @@ def test_cli_flags_win_and_durations_parse() -> None:
     config = load_config(env, database_url="postgresql://local/db", source="file:///m")
     assert config.database_url == "postgresql://local/db" and config.db_secret_arn is None
     assert config.statement_timeout_ms == 120_000
+
+
+def test_the_connect_budget_defaults_to_a_minute_and_may_be_zero() -> None:
+    assert load_config(URL).connect_budget_seconds == 60.0
+    assert load_config({**URL, "PATCHER_CONNECT_BUDGET_SECONDS": "0"}).connect_budget_seconds == 0
+    assert load_config({**URL, "PATCHER_CONNECT_BUDGET_SECONDS": "90"}).connect_budget_seconds == 90
 
 
 def test_powertools_names_follow_the_environment() -> None:
