@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from patcher.lint.files import LintFile
 from patcher.lint.suppress import Suppressions
 from patcher.sql.risks.codes import SEVERITY_RANK, info
+
+if TYPE_CHECKING:
+    from patcher.sql.phases.model import ChangeSet
 
 
 @dataclass(frozen=True)
@@ -71,12 +75,16 @@ class LintReport:
 
 def lint_files(files: Iterable[LintFile]) -> LintReport:
     """Lint every file; up scripts share one change-set context, in the order given."""
+    from patcher.sql.phases.model import ChangeSet
+
     report = LintReport()
     change_set: set[str] = set()
+    phases = ChangeSet()  # what the change set made, for the release rules
     for lint_file in files:
         report.files.append(lint_file.shown)
         created = change_set if lint_file.in_change_set else set()
-        lint_text(lint_file.shown, _decoded(lint_file), report, created)
+        phase_set = phases if lint_file.in_change_set else None  # downs roll back on purpose
+        lint_text(lint_file.shown, _decoded(lint_file), report, created, phase_set)
     return report
 
 
@@ -87,17 +95,23 @@ def _decoded(lint_file: LintFile) -> str:
     return decode_script(lint_file.shown, lint_file.read())
 
 
-def lint_script(shown: str, data: bytes, report: LintReport, created: set[str]) -> None:
+def lint_script(
+    shown: str, data: bytes, report: LintReport, created: set[str], phases: ChangeSet | None = None
+) -> None:
     """``lint_text`` of a script's bytes (decoded as the runner does: UTF-8, BOM dropped)."""
     from patcher.sql.classify import decode_script
 
-    lint_text(shown, decode_script(shown, data), report, created)
+    lint_text(shown, decode_script(shown, data), report, created, phases)
 
 
-def lint_text(shown: str, text: str, report: LintReport, created: set[str]) -> None:
-    """Findings of one script into ``report``; ``created`` is updated with what it makes.
+def lint_text(
+    shown: str, text: str, report: LintReport, created: set[str], phases: ChangeSet | None = None
+) -> None:
+    """Findings of one script into ``report``; ``created`` (and ``phases``, given for the up
+    scripts of a change set, which also get the release rules) is updated with what it makes.
 
     Memory follows one statement: statements are split and parsed one at a time."""
+    from patcher.lint.release import release_risks
     from patcher.sql.classify import has_no_transaction_directive
     from patcher.sql.lexer import iter_statements
     from patcher.sql.risks import analyze
@@ -111,6 +125,8 @@ def lint_text(shown: str, text: str, report: LintReport, created: set[str]) -> N
         created=created,
         design=True,
     )
+    if phases is not None:  # an up script of the change set: the release rules too
+        risks += release_risks(text, iter_statements(text), phases)
     line, counted = 1, 0
     for risk in sorted(risks, key=lambda r: max(r.offset, 0)):
         offset = max(risk.offset, 0)

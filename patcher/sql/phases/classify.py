@@ -94,17 +94,21 @@ def classify_script(
     text: str, statements: Iterable[Statement], change_set: ChangeSet
 ) -> list[Classified]:
     """Every statement of a script in order, with its line and any waiver."""
+    return list(iter_classified(text, statements, change_set))
+
+
+def iter_classified(
+    text: str, statements: Iterable[Statement], change_set: ChangeSet
+) -> Iterator[Classified]:
+    """``classify_script`` one statement at a time (lint of a 50 MB script keeps none)."""
     waivers = _waivers(text)
     whole_file = waivers.get(0)
-    out: list[Classified] = []
     for stmt in statements:
         body = stmt.text
-        shown = body if len(body) <= _SHOWN_CHARS else body[: _SHOWN_CHARS - 1].rstrip() + "…"
         waived = waivers.get(stmt.line - 1, whole_file)
         for found in classify_statement(body, change_set):
-            line, column = stmt.line, stmt.column
-            out.append(Classified(found, shown, stmt.start, line, column, waived))
-    return out
+            shown = body if len(body) <= _SHOWN_CHARS else body[: _SHOWN_CHARS - 1].rstrip() + "…"
+            yield Classified(found, shown, stmt.start, stmt.line, stmt.column, waived)
 
 
 def is_mixed(found: Iterable[Classified]) -> bool:
@@ -119,13 +123,14 @@ _IGNORE: Final = re.compile(
     + r"(?:[ \t]*,[ \t]*[A-Za-z0-9_]+)*)([^\r\n]*)",
     re.MULTILINE | re.IGNORECASE,
 )
+_MENTIONS: Final = re.compile(BREAKS_CODE, re.IGNORECASE)
 _ANY_STATEMENT: Final = re.compile(r"^[ \t]*[A-Za-z(]", re.MULTILINE)
 
 
 def _waivers(text: str) -> dict[int, str]:
     """Line of each ``patcher:ignore BREAKS_PREVIOUS_RELEASE`` comment -> its reason (line 0:
     the file-wide one, in the leading comments)."""
-    if BREAKS_CODE.lower() not in text.lower():
+    if _MENTIONS.search(text) is None:  # the common case: one scan, no copy of the text
         return {}
     first = _ANY_STATEMENT.search(text)
     first_line = line_col(text, first.start())[0] if first is not None else 1 << 30
