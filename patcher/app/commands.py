@@ -56,10 +56,11 @@ def migrate(
     target: int | None = None,
     dry_run: bool = False,
     verify: bool = False,
+    phase: str | None = None,
     invocation: Invocation | None = None,
 ) -> RunResult:
-    """Apply the pending versions (up to ``target``)."""
-    fields = {"dry_run": dry_run, "target": target, "verify": verify}
+    """Apply the pending versions (up to ``target``; ``phase``: SPEC 11's expand / contract)."""
+    fields = {"dry_run": dry_run, "target": target, "verify": verify, "phase": phase}
     return _build_and_execute("migrate", fields, config, invocation)
 
 

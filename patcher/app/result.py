@@ -55,6 +55,8 @@ class RunResult:
     warnings: tuple[str, ...]
     request_id: str
     duration_ms: int
+    held: tuple[dict[str, Any], ...] | None = None  # SPEC 11: phase expand's kept-back versions
+    release: dict[str, Any] | None = None  # SPEC 11: the release gate's alias routing
 
     @classmethod
     def of(
@@ -72,6 +74,8 @@ class RunResult:
             warnings=tuple(outcome.warnings),
             request_id=request_id,
             duration_ms=duration_ms,
+            held=None if outcome.held is None else tuple(outcome.held),
+            release=outcome.release,
         )
 
     @property
@@ -93,6 +97,10 @@ class RunResult:
             "request_id": self.request_id,
             "duration_ms": self.duration_ms,
         }
+        if self.held is not None:
+            result["held"] = list(self.held)
+        if self.release is not None:
+            result["release"] = self.release
         return fit(result, limit)
 
 

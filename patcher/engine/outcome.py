@@ -74,6 +74,8 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     error: PatcherError | None = None
     unlogged: tuple[HistoryChange, str] | None = None  # a failure the lost session never logged
+    held: list[dict[str, Any]] | None = None  # phase expand: the versions kept back (SPEC 11)
+    release: dict[str, Any] | None = None  # the release gate's alias routing (SPEC 11)
 
     def fail(self, exc: PatcherError) -> Outcome:
         """End the run with ``exc``: its category decides the status."""

@@ -110,6 +110,10 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
         outcome.warnings.append(_empty_source_warning(source))
     outcome.pending = list(ctx.plan.pending)
     ctx.scripts = _load_scripts(source, ctx.plan.steps)
+    if request.phase is not None:
+        from patcher.engine.phase_split import apply_phase  # SPEC 11: only when asked
+
+        apply_phase(ctx)
     repeatables = _plan_repeatables(ctx, catalog, source)
     outcome.warnings += _empty_script_warnings(ctx.plan.steps, ctx.scripts)
     if request.action == "status":
