@@ -228,8 +228,17 @@ def _options(config: Config, tuning: Mapping[str, Any] | None) -> RunOptions:
         lock_wait_seconds=config.lock_wait_seconds,
         time_margin_seconds=config.time_margin_seconds,
         lock_timeout=config.lock_timeout,
+        release_gate=_release_gate(config),
     )
     return replace(options, **tuning) if tuning else options
+
+
+def _release_gate(config: Config) -> Callable[[], dict[str, Any]] | None:
+    if config.release_alias is None:
+        return None
+    from patcher.app.release import alias_reader
+
+    return alias_reader(config.release_alias)
 
 
 def _connect_timeout(time_left_ms: Callable[[], int] | None, margin_s: float) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
 
+from patcher.app.release import release_alias
 from patcher.core.errors import ConfigError, InvalidRequest
 from patcher.core.record import record
 
@@ -46,6 +47,7 @@ class Config:
     layout: str = "auto"
     # fleets: (name, secret ARN) pairs from PATCHER_TARGETS, in the order given
     targets: tuple[tuple[str, str], ...] = ()
+    release_alias: str | None = None  # PATCHER_RELEASE_ALIAS (SPEC 11; app/release.py)
 
     @property
     def max_script_bytes(self) -> int:
@@ -115,6 +117,7 @@ def load_config(
         max_script_mb=_max_script_mb(get("PATCHER_MAX_SCRIPT_MB")),
         layout=_layout(get("PATCHER_LAYOUT")),
         targets=targets,
+        release_alias=release_alias(get("PATCHER_RELEASE_ALIAS")),
     )
     if config.expected_bucket_owner and not re.fullmatch(r"\d{12}", config.expected_bucket_owner):
         raise ConfigError("PATCHER_EXPECTED_BUCKET_OWNER must be a 12-digit AWS account id")

@@ -188,6 +188,12 @@ class PostgresBackend:
     ) -> None:
         self._history.log(record, outcome=outcome, duration_ms=duration_ms, error=error)
 
+    def held_since(self, version: int) -> str | None:
+        """The alias version live when ``version`` was first held (``release_log``)."""
+        from patcher.db.release_log import held_since
+
+        return held_since(self.conn, self._history._log, version)
+
     def mark_dirty(self, record: HistoryChange) -> None:
         self._history.mark_dirty(record)
 

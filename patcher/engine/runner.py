@@ -113,7 +113,9 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     if request.phase is not None:
         from patcher.engine.phase_split import apply_phase  # SPEC 11: only when asked
 
-        apply_phase(ctx)
+        if apply_phase(ctx):  # the release gate holds the contract phase: nothing runs
+            outcome.status = "held"
+            return
     repeatables = _plan_repeatables(ctx, catalog, source)
     outcome.warnings += _empty_script_warnings(ctx.plan.steps, ctx.scripts)
     if request.action == "status":
@@ -151,7 +153,12 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
         from patcher.engine.steps import execute_steps  # the executors load only to run steps
 
         backend.ensure_tables()  # only now: a refused run leaves no trace, not even tables
-        execute_steps(ctx)
+        if request.phase == "contract":
+            from patcher.engine.phase_split import execute_contract  # SPEC 11's release gate
+
+            execute_contract(ctx)
+        else:
+            execute_steps(ctx)
     if repeatables is not None and repeatables.scripts:
         _repeatables(ctx, repeatables, locked or bool(needs_lock and ctx.plan.steps))
 
