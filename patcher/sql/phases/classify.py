@@ -20,6 +20,7 @@ expand phase applies it, and lint counts the suppression as used.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -75,11 +76,17 @@ def classify_statement(text: str, change_set: ChangeSet) -> list[Verdict]:
     match = _FIRST_WORD.match(text)
     if match is not None and match[0].upper() in _NEUTRAL_WORDS:
         return [_NEUTRAL_DATA]
-    from pglast.parser import ParseError, parse_sql
+    from pglast.parser import ParseError, parse_sql, parse_sql_json
 
-    from patcher.sql.phases.rules import verdict
+    from patcher.sql.phases.rules import quick_verdict, verdict
 
     try:
+        # The parse as JSON first: ~10x cheaper than pglast's node objects, and enough for the
+        # statements a long history is made of (CREATE TABLE, CREATE INDEX).
+        tree = json.loads(parse_sql_json(text))["stmts"]
+        quick = quick_verdict(tree[0].get("stmt", {}), change_set) if len(tree) == 1 else None
+        if quick is not None:
+            return [quick]
         raw = parse_sql(text)
     except ParseError as exc:
         why = (

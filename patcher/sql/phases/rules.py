@@ -282,6 +282,33 @@ _NEUTRAL_KINDS: Final = {
 }
 
 
+def quick_verdict(node: dict[str, Any], cs: ChangeSet) -> Verdict | None:
+    """The verdict of a CREATE TABLE or CREATE INDEX from pglast's JSON parse (the common
+    statements, without building node objects); None for anything else."""
+    if "CreateStmt" in node:
+        create = node["CreateStmt"]
+        rel = create.get("relation") or {}
+        if create.get("partbound") is not None or create.get("ofTypename") is not None:
+            return None  # PARTITION OF / OF type: the full rules
+        cs.created.add(f"{rel.get('schemaname') or 'public'}.{rel.get('relname')}")
+        return _expand("CREATE TABLE", "adds a table the previous release does not know about")
+    if "IndexStmt" in node:
+        index_node = node["IndexStmt"]
+        rel = index_node.get("relation") or {}
+        schema = rel.get("schemaname") or "public"
+        if index_node.get("idxname"):
+            cs.created.add(f"{schema}.{index_node['idxname']}")
+        if index_node.get("unique") and not cs.made(f"{schema}.{rel.get('relname')}"):
+            return _contract(
+                "CREATE UNIQUE INDEX",
+                "a unique index on an existing table refuses the previous release's writes of "
+                "duplicate values (and fails to build if some exist)",
+                "add-unique",
+            )
+        return _expand("CREATE INDEX", "adds an index: queries only get faster")
+    return None
+
+
 def verdict(stmt: Any, cs: ChangeSet) -> Verdict:
     """The verdict of one parsed statement; ``cs`` learns what it creates."""
     name = type(stmt).__name__
