@@ -79,8 +79,13 @@ def _check(args: list[str], stdin: Path | None = None, env: dict[str, str] | Non
         raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr.decode()[-800:]}")
 
 
-def _patcher_inprocess(action: str, source: Path, url: str) -> None:
-    argv = [action, "--source", str(source), "--database-url", url, "--json"]
+def ours_expand(t: Tools, files: dict[str, Path], url: str) -> None:
+    """The same apply as ``migrate --phase expand`` (issue 29): every script is classified."""
+    _patcher_inprocess("migrate", files["patcher"], url, "--phase", "expand")
+
+
+def _patcher_inprocess(action: str, source: Path, url: str, *extra: str) -> None:
+    argv = [action, "--source", str(source), "--database-url", url, "--json", *extra]
     if action == "rollback":
         argv += ["--target", "0"]
     with quiet_stdout():
@@ -148,6 +153,7 @@ Action = Callable[[Tools, dict[str, Path], str], None]
 CASES: dict[str, tuple[Action, str, Action | None]] = {
     "psql (floor)": (floor_up, "floor_history", floor_down),
     "StackFlowPatcher": (ours_up, "schema_migrations", ours_down),
+    "StackFlowPatcher --phase expand": (ours_expand, "schema_migrations", None),
     "patcher (process)": (ours_process, "schema_migrations", None),
     "dbmate": (dbmate_up, "schema_migrations", None),
     "yoyo": (yoyo_up, "_yoyo_migration", None),
@@ -157,12 +163,14 @@ FLOOR, OURS = "psql (floor)", "StackFlowPatcher"
 
 def _targets(table: Table, n: int, times: dict[str, list[float]]) -> None:
     """Issue 12's: at most the floor in-process, 1.15x as a process, below dbmate; rollback
-    at most its floor."""
+    at most its floor. Issue 29's: an expand-phase apply within 1.05x of a plain one."""
     floor, ours = median(times[FLOOR]), median(times[OURS])
     table.target(f"StackFlowPatcher / floor at N={n}", ours / floor, 1.0)
     table.target(f"patcher (process) / floor at N={n}", median(times["patcher (process)"]) / floor,
                  1.15)  # fmt: skip
     table.target(f"StackFlowPatcher / dbmate at N={n}", ours / median(times["dbmate"]), 1.0)
+    expand = median(times[f"{OURS} --phase expand"]) / ours
+    table.target(f"StackFlowPatcher --phase expand / plain apply at N={n}", expand, 1.05)
     back = median(times[f"{OURS} rollback"]) / median(times[f"{FLOOR} rollback"])
     table.target(f"StackFlowPatcher rollback / floor rollback at N={n}", back, 1.0)
 

@@ -58,10 +58,11 @@ def migrate(
     target: int | None = None,
     dry_run: bool = False,
     verify: bool = False,
+    phase: str | None = None,
     invocation: Invocation | None = None,
 ) -> RunResult:
-    """Apply the pending versions (up to ``target``)."""
-    fields = {"dry_run": dry_run, "target": target, "verify": verify}
+    """Apply the pending versions (up to ``target``; ``phase``: SPEC 11's expand / contract)."""
+    fields = {"dry_run": dry_run, "target": target, "verify": verify, "phase": phase}
     return _build_and_execute("migrate", fields, config, invocation)
 
 
@@ -246,8 +247,17 @@ def _options(config: Config, tuning: Mapping[str, Any] | None) -> RunOptions:
         time_margin_seconds=config.time_margin_seconds,
         lock_timeout=config.lock_timeout,
         drift_ignore=config.drift_ignore,
+        release_gate=_release_gate(config),
     )
     return replace(options, **tuning) if tuning else options
+
+
+def _release_gate(config: Config) -> Callable[[], dict[str, Any]] | None:
+    if config.release_alias is None:
+        return None
+    from patcher.app.release import alias_reader
+
+    return alias_reader(config.release_alias)
 
 
 def _connect_timeout(time_left_ms: Callable[[], int] | None, margin_s: float) -> int:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from pathlib import Path
 
+from patcher.app.release import release_alias
 from patcher.core.errors import ConfigError, InvalidRequest
 from patcher.core.record import record
 from patcher.core.schema_drift import ignore_patterns
@@ -49,6 +50,7 @@ class Config:
     drift_ignore: tuple[str, ...] = ()  # PATCHER_DRIFT_IGNORE (SPEC 13): fnmatch patterns
     # fleets: (name, secret ARN) pairs from PATCHER_TARGETS, in the order given
     targets: tuple[tuple[str, str], ...] = ()
+    release_alias: str | None = None  # PATCHER_RELEASE_ALIAS (SPEC 11; app/release.py)
 
     @property
     def max_script_bytes(self) -> int:
@@ -122,6 +124,7 @@ def load_config(
         layout=_layout(get("PATCHER_LAYOUT")),
         drift_ignore=ignore_patterns(get("PATCHER_DRIFT_IGNORE")),
         targets=targets,
+        release_alias=release_alias(get("PATCHER_RELEASE_ALIAS")),
     )
     if config.expected_bucket_owner and not re.fullmatch(r"\d{12}", config.expected_bucket_owner):
         raise ConfigError("PATCHER_EXPECTED_BUCKET_OWNER must be a 12-digit AWS account id")

@@ -23,6 +23,7 @@ class Payload(BaseModel):
     target: int | None = Field(default=None, ge=0, le=MAX_VERSION)
     steps: int | None = Field(default=None, ge=1, le=MAX_VERSION)
     verify: bool = False
+    phase: Literal["expand", "contract"] | None = None  # migrate only (SPEC 11)
     database: str | None = Field(default=None, min_length=1, max_length=64)
     from_: Literal["golang-migrate", "flyway", "dbmate", "goose", "sqlx"] | None = Field(
         default=None, alias="from"

@@ -31,7 +31,7 @@ FORMATS = ("text", "json", "markdown")  # SPEC section 6: --json is --format jso
 
 # Which flags each engine command takes (SPEC sections 4 and 6); any other is a usage error.
 _FLAGS: dict[str, tuple[str, ...]] = {
-    "migrate": ("dry_run", "verify", "target"),
+    "migrate": ("dry_run", "verify", "target", "phase"),
     "rollback": ("dry_run", "verify", "target", "steps"),
     "status": (),
     "baseline": ("dry_run", "target"),
@@ -109,6 +109,12 @@ def _add_engine_command(sub: Any, action: str) -> None:
         cmd.add_argument("--target", type=_version, help="version bound (see docs/actions.md)")
     if "steps" in flags:
         cmd.add_argument("--steps", type=int, help="revert the N most recent")
+    if "phase" in flags:
+        cmd.add_argument(
+            "--phase",
+            choices=("expand", "contract"),
+            help="expand: stop before the first contract version; contract: the rest",
+        )
     cmd.add_argument("--source", help="migrations directory or s3://bucket/prefix/")
     cmd.add_argument("--database-url", help="libpq URL (default: PATCHER_DATABASE_URL)")
     cmd.add_argument("--database", help="a PATCHER_TARGETS name (fleets)")
@@ -200,6 +206,7 @@ def run_engine(args: argparse.Namespace) -> int:
             adopt_from=getattr(args, "adopt_from", None),
             adopt_table=getattr(args, "adopt_table", None),
             database=getattr(args, "database", None),
+            phase=getattr(args, "phase", None),
         )
         config = load_config(source=args.source, database_url=args.database_url)
         config = select_database(config, request.database)

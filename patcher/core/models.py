@@ -27,6 +27,7 @@ ACTIONS: tuple[Action, ...] = (
 )  # fmt: skip
 ADOPT_TOOLS = ("golang-migrate", "flyway", "dbmate", "goose", "sqlx")  # adopt --from
 MAX_VERSION = 10**18 - 1  # 18 decimal digits
+_PHASES = (("migrate", "expand"), ("migrate", "contract"))
 
 
 @record
@@ -131,6 +132,7 @@ class Request:
     adopt_from: str | None = None  # adopt: the tool whose history is taken over
     adopt_table: str | None = None  # adopt: its history table, when not the tool's default
     database: str | None = None  # a PATCHER_TARGETS name (fleets); None: the only database
+    phase: Literal["expand", "contract"] | None = None  # migrate only (SPEC 11)
 
     def __post_init__(self) -> None:
         validate_request(self)
@@ -162,6 +164,8 @@ def validate_request(request: Request) -> None:
         raise InvalidRequest("from and table are for adopt only (the other tool's history)")
     if request.action == "adopt" and (request.target is not None or request.steps is not None):
         raise InvalidRequest("adopt takes no target or steps: it records what the tool applied")
+    if request.phase is not None and (request.action, request.phase) not in _PHASES:
+        raise InvalidRequest("phase is for migrate only, and is 'expand' or 'contract'")
     if request.action == "baseline" and not request.target:
         raise InvalidRequest(
             "baseline needs a target of 1 or more: every version up to it is marked as applied"

@@ -26,16 +26,14 @@ from patcher.core.models import (
     IndexState,
     LockHolder,
     LockState,
-    VerifyReport,
 )
 from patcher.db import advisory_lock, connection
+from patcher.db.backend_preview import PreviewQueries
 from patcher.db.history import History
 from patcher.db.reach import Reach, Writer, writer_of
 
 if TYPE_CHECKING:
     from patcher.core.batch_items import BatchDone, BatchItem
-    from patcher.core.catalog_port import Catalog
-    from patcher.core.data_loss import Loss, Probe
     from patcher.core.foreign_tools import ForeignState
     from patcher.core.models import StopCheck
     from patcher.core.schema_drift import DriftReading
@@ -43,7 +41,7 @@ if TYPE_CHECKING:
     from patcher.db.batch_message import BatchRunner
 
 
-class PostgresBackend:
+class PostgresBackend(PreviewQueries):
     """One session on the writer: the advisory lock and every write go through it."""
 
     def __init__(
@@ -210,6 +208,12 @@ class PostgresBackend:
     ) -> None:
         self._history.log(record, outcome=outcome, duration_ms=duration_ms, error=error)
 
+    def held_since(self, version: int) -> str | None:
+        """The alias version live when ``version`` was first held (``release_log``)."""
+        from patcher.db.release_log import held_since
+
+        return held_since(self.conn, self._history._log, version)
+
     def mark_dirty(self, record: HistoryChange) -> None:
         self._history.mark_dirty(record)
 
@@ -302,55 +306,3 @@ class PostgresBackend:
 
     def snapshot_note(self) -> str | None:
         return self._history.snapshot_note
-
-    # -- introspection for previews -----------------------------------------------------------
-
-    def table_sizes(self) -> dict[str, int]:
-        from patcher.db import introspection
-
-        return introspection.table_sizes(self.conn)
-
-    def catalog_facts(self) -> Catalog:
-        from patcher.db.catalog_facts import CatalogFacts
-
-        return CatalogFacts(self.conn)
-
-    def verify(
-        self,
-        scripts: Sequence[Sequence[str]],
-        lock_timeout_ms: int,
-        stop: StopCheck | None = None,
-    ) -> list[VerifyReport]:
-        from patcher.db import introspection
-
-        return introspection.verify(self.conn, scripts, lock_timeout_ms, stop, self._restore)
-
-    def estimate_at_risk(
-        self, probes: Sequence[Probe], version: int, count_ms: int, budget_ms: int
-    ) -> list[Loss]:
-        from patcher.db import data_counts  # rollback previews only
-
-        since = data_counts.Since((self.schema, self.table), version)
-        budget = data_counts.Budget(count_ms, budget_ms)
-        return data_counts.estimate(self.conn, probes, since, budget)
-
-    def measure_at_risk(
-        self,
-        scripts: Sequence[Sequence[str]],
-        versions: Sequence[int],
-        casts: Sequence[Sequence[Probe]],
-        lock_timeout_ms: int,
-        stop: StopCheck | None = None,
-    ) -> tuple[list[list[Loss]], StatementFailed | None]:
-        from patcher.db import data_counts, data_measure  # rollback previews only
-
-        history = (self.schema, self.table)
-        return data_measure.measure(
-            self.conn,
-            scripts,
-            [data_counts.Since(history, v) for v in versions],
-            casts,
-            lock_timeout_ms=lock_timeout_ms,
-            skip=frozenset({f"{self.schema}.{self.table}", f"{self.schema}.{self.table}_log"}),
-            stop=stop,
-        )

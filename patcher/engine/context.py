@@ -40,6 +40,7 @@ class RunOptions:
     count_timeout_ms: int = 1000  # data_at_risk without verify: one count(*), then statistics
     count_budget_ms: int = 5000  # ... and all of a rollback preview's counts together
     drift_ignore: tuple[str, ...] = ()  # PATCHER_DRIFT_IGNORE: left out of drift warnings
+    release_gate: Callable[[], dict[str, Any]] | None = None  # SPEC 11: reads the alias
 
 
 SAFETY_MS = 3000

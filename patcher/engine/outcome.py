@@ -87,6 +87,8 @@ class Outcome:
         return f"the run stopped before it read the history{cause}"
 
     progress: dict[str, int | None] | None = None  # a backfill's totals so far (SPEC 12)
+    held: list[dict[str, Any]] | None = None  # phase expand: the versions kept back (SPEC 11)
+    release: dict[str, Any] | None = None  # the release gate's alias routing (SPEC 11)
 
     def fail(self, exc: PatcherError) -> Outcome:
         """End the run with ``exc``: its category decides the status."""

@@ -150,6 +150,12 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
         outcome.warnings.append(_empty_source_warning(source))
     outcome.pending = list(ctx.plan.pending)
     ctx.scripts = _load_scripts(source, ctx.plan.steps)
+    if request.phase is not None:
+        from patcher.engine.phase_split import apply_phase  # SPEC 11: only when asked
+
+        if apply_phase(ctx):  # the release gate holds the contract phase: nothing runs
+            outcome.status = "held"
+            return
     repeatables = _plan_repeatables(ctx, catalog, source)
     outcome.warnings += _empty_script_warnings(ctx.plan.steps, ctx.scripts)
     if request.action == "status":
@@ -196,7 +202,12 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
 
         backend.ensure_tables()  # only now: a refused run leaves no trace, not even tables
         warn_before_apply(ctx)  # the drift it applies on top of, before any change (SPEC 13)
-        execute_steps(ctx)
+        if request.phase == "contract":
+            from patcher.engine.phase_split import execute_contract  # SPEC 11's release gate
+
+            execute_contract(ctx)
+        else:
+            execute_steps(ctx)
     if repeatables is not None and repeatables.scripts:
         _repeatables(ctx, repeatables, locked or bool(needs_lock and ctx.plan.steps))
 

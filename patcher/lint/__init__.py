@@ -15,11 +15,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from patcher.core.catalog_port import Catalog
 from patcher.lint.files import LintFile
 from patcher.lint.suppress import Suppressions
 from patcher.sql.risks.codes import SEVERITY_RANK, info
+
+if TYPE_CHECKING:
+    from patcher.sql.phases.model import ChangeSet
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,19 @@ def lint_files(
     ``existing`` (table -> row estimate) and ``catalog`` are the database's, when lint has one:
     then only what the database has exists, and rewrites and reach are decided as a dry run
     decides them."""
+    from patcher.sql.phases.model import ChangeSet
+
     report = LintReport()
     change_set: set[str] = set()
+    phases = ChangeSet()  # what the change set made, for the release rules
     for lint_file in files:
         report.files.append(lint_file.shown)
         created = change_set if lint_file.in_change_set else set()
         text = _decoded(lint_file)
-        lint_text(lint_file.shown, text, report, created, existing=existing, catalog=catalog)
+        phase_set = phases if lint_file.in_change_set else None  # downs roll back on purpose
+        lint_text(
+            lint_file.shown, text, report, created, phase_set, existing=existing, catalog=catalog
+        )
     return report
 
 
@@ -102,11 +112,13 @@ def _decoded(lint_file: LintFile) -> str:
     return decode_script(lint_file.shown, lint_file.read())
 
 
-def lint_script(shown: str, data: bytes, report: LintReport, created: set[str]) -> None:
+def lint_script(
+    shown: str, data: bytes, report: LintReport, created: set[str], phases: ChangeSet | None = None
+) -> None:
     """``lint_text`` of a script's bytes (decoded as the runner does: UTF-8, BOM dropped)."""
     from patcher.sql.classify import decode_script
 
-    lint_text(shown, decode_script(shown, data), report, created)
+    lint_text(shown, decode_script(shown, data), report, created, phases)
 
 
 def lint_text(
@@ -114,13 +126,16 @@ def lint_text(
     text: str,
     report: LintReport,
     created: set[str],
+    phases: ChangeSet | None = None,
     *,
     existing: Mapping[str, int] | None = None,
     catalog: Catalog | None = None,
 ) -> None:
-    """Findings of one script into ``report``; ``created`` is updated with what it makes.
+    """Findings of one script into ``report``; ``created`` (and ``phases``, given for the up
+    scripts of a change set, which also get the release rules) is updated with what it makes.
 
     Memory follows one statement: statements are split and parsed one at a time."""
+    from patcher.lint.release import release_risks
     from patcher.sql.classify import has_no_transaction_directive
     from patcher.sql.lexer import iter_statements
     from patcher.sql.risks import analyze
@@ -150,6 +165,8 @@ def lint_text(
 
         if directive_line(text) is not None:
             risks = [r for r in risks if r.code != "UPDATE_WITHOUT_WHERE"]
+    if phases is not None:  # an up script of the change set: the release rules too
+        risks += release_risks(text, iter_statements(text), phases)
     line, counted = 1, 0
     for risk in sorted(risks, key=lambda r: max(r.offset, 0)):
         offset = max(risk.offset, 0)

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from patcher import __version__
 from patcher.lint import Finding, LintReport
-from patcher.sql.risks.codes import RULE_INFO
+from patcher.sql.risks.codes import ALL_RULE_INFO as RULE_INFO
 
 SCHEMA: Final = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL: Final = {"error": "error", "warning": "warning", "info": "note"}

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
-from patcher.sql.risks.codes import RULE_INFO
+from patcher.sql.risks.codes import ALL_RULE_INFO as RULE_INFO
 
 _IGNORE: Final = re.compile(
     r"^[ \t]*--[ \t]*patcher:ignore[ \t]+([A-Za-z0-9_]+(?:[ \t]*,[ \t]*[A-Za-z0-9_]+)*)"

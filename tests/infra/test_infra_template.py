@@ -177,6 +177,11 @@ def _statement_problems(
             match = LOG_STREAMS_ARN.fullmatch(resource or "")
             if not match or match["group"] not in log_groups:
                 problems.append(f"{where}: logs on {resource!r}, not the function's log group")
+    elif service == "lambda":  # the release gate (SPEC 11): exactly the application's alias
+        if actions != ["lambda:GetAlias"] or resources != ["${ReleaseAliasArn}"]:
+            problems.append(f"{where}: only lambda:GetAlias on exactly ReleaseAliasArn")
+        if not conditional:
+            problems.append(f"{where}: lambda:GetAlias must depend on ReleaseAliasArn being set")
     else:
         problems.append(f"{where}: service {service!r} is not needed by the patcher")
     return problems

@@ -216,10 +216,31 @@ _RULES: Final = (
 )
 # fmt: on
 
+# The release rules (SPEC 11, lint only: patcher.sql.phases classifies, patcher.lint reports).
+# fmt: off
+_RELEASE_RULES: Final = (
+    RuleInfo("BREAKS_PREVIOUS_RELEASE", "error",
+             "A contract statement: a query or write of the previous release can fail after it.",
+             "During the alias shift and after an alias rollback the previous release runs on "
+             "the new schema. Do it in two releases (`patcher new --recipe NAME`: an expand "
+             "version now, the contract version once the previous release is gone); "
+             "`migrate --phase expand` holds this version until then.",
+             "the column's current type (a type change the catalog shows to be a no-op or a "
+             "widening is expand), and whether a dropped index is unique"),
+    RuleInfo("MIXED_EXPAND_CONTRACT", "warning",
+             "A version with both expand and contract statements.",
+             "The expand phase holds the whole version, so its expand part waits for the "
+             "release too. Split it: the expand statements in one version, the contract ones "
+             "in a later one."),
+)
+# fmt: on
+
 RULE_INFO: Final[dict[str, RuleInfo]] = {rule.code: rule for rule in _RULES}
+RELEASE_RULE_INFO: Final[dict[str, RuleInfo]] = {rule.code: rule for rule in _RELEASE_RULES}
+ALL_RULE_INFO: Final[dict[str, RuleInfo]] = {**RULE_INFO, **RELEASE_RULE_INFO}
 DESIGN_CODES: Final = frozenset(rule.code for rule in _RULES if rule.severity == "info")
 
 
 def info(code: str) -> RuleInfo:
     """The rule of a code (KeyError for an unknown one: every code the analyzer emits is here)."""
-    return RULE_INFO[code]
+    return ALL_RULE_INFO[code]

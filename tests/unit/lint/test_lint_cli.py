@@ -127,6 +127,7 @@ def test_leading_suppression_covers_the_file_and_stacks(
 ) -> None:
     sql = (
         "-- patcher:ignore ACCESS_EXCLUSIVE_LOCK,DROP_COLUMN legacy columns, agreed in #212\n"
+        "-- patcher:ignore BREAKS_PREVIOUS_RELEASE released without them since 4.2\n"
         "\n"
         "ALTER TABLE users DROP COLUMN a;\n"
         "-- patcher:ignore RENAME agreed\n"
@@ -136,7 +137,7 @@ def test_leading_suppression_covers_the_file_and_stacks(
     )
     write(tmp_path, {"1_x.up.sql": sql})
     found = findings(capsys, str(tmp_path))
-    assert [(f["code"], f["line"]) for f in found] == [("UNUSED_SUPPRESSION", 4)]
+    assert [(f["code"], f["line"]) for f in found] == [("UNUSED_SUPPRESSION", 5)]
     assert "RENAME" in str(found[0]["message"])
 
 
@@ -159,7 +160,14 @@ def test_text_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     _, out, _ = lint(capsys, str(tmp_path))
     assert re.search(r"1_x\.up\.sql:2:3: error DROP_TABLE: deletes users", out)
     assert "    DROP TABLE users" in out
-    assert out.rstrip().splitlines()[-1].startswith("3 findings (1 error, 2 warnings")
+    # the release rules: DROP TABLE is contract, and the version mixes it with an expand
+    assert re.search(
+        r"1_x\.up\.sql:2:3: error BREAKS_PREVIOUS_RELEASE: contract \(DROP TABLE\)", out
+    )
+    assert re.search(
+        r"1_x\.up\.sql:2:3: warning MIXED_EXPAND_CONTRACT: this version has 1 expand", out
+    )
+    assert out.rstrip().splitlines()[-1].startswith("5 findings (2 errors, 3 warnings")
 
 
 # The workflow-command grammar GitHub's runner parses (actions/runner ActionCommand.cs):
@@ -182,7 +190,7 @@ def test_github_format_is_valid_workflow_commands(
     directory = write(tmp_path / "a,b:c", {"1_x.up.sql": SCRIPT + "UPDATE t SET a = '100%';\n"})
     _, out, _ = lint(capsys, "--format", "github", str(directory))
     *commands, summary = out.rstrip("\n").split("\n")
-    assert summary.startswith("4 findings")
+    assert summary.startswith("6 findings")  # with BREAKS_PREVIOUS_RELEASE and MIXED_...
     parsed = []
     for command in commands:
         match = _COMMAND.match(command)

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from patcher.cli.main import main
-from patcher.sql.risks.codes import RULE_INFO
+from patcher.sql.risks.codes import ALL_RULE_INFO
 
 REPO = Path(__file__).resolve().parents[3]
 VALIDATOR = REPO / ".local" / "node" / "node_modules" / ".bin" / "sarif-multitool"
@@ -73,7 +73,7 @@ def test_sarif_carries_rules_help_regions_and_suppressions(sarif_log: Path) -> N
     assert log["version"] == "2.1.0"
     run = log["runs"][0]
     rules = run["tool"]["driver"]["rules"]
-    assert [r["id"] for r in rules] == list(RULE_INFO)
+    assert [r["id"] for r in rules] == list(ALL_RULE_INFO)  # the release rules too
     assert all(r["help"]["text"] and r["shortDescription"]["text"] for r in rules)
     by_rule = {r["ruleId"]: r for r in run["results"]}
     drop = by_rule["DROP_COLUMN"]
@@ -85,6 +85,8 @@ def test_sarif_carries_rules_help_regions_and_suppressions(sarif_log: Path) -> N
     assert by_rule["UNUSED_SUPPRESSION"]["level"] == "warning"
     assert by_rule["DROP_CASCADE"]["level"] == "error"
     assert by_rule["PREFER_BIGINT"]["level"] == "note"
+    assert by_rule["BREAKS_PREVIOUS_RELEASE"]["level"] == "error"
+    assert by_rule["BREAKS_PREVIOUS_RELEASE"]["message"]["text"].startswith("contract (")
 
 
 def test_the_validator_rejects_a_broken_log(sarif_log: Path, tmp_path: Path) -> None:

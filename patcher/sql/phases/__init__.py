@@ -1,0 +1,1 @@
+"""Expand / contract / neutral: the classification of SPEC section 11 (``classify``)."""
