@@ -4,8 +4,8 @@
 bad payload, a bad configuration or an unreachable database. Observability (Powertools):
 one JSON log line per migration (``version``, ``direction``, ``outcome``, ``duration_ms``)
 and one summary line, all carrying the request id; EMF metrics ``MigrationsApplied``,
-``MigrationsReverted``, ``MigrationsFailed``, ``LockWait`` and ``RunDuration``; X-Ray spans
-for the handler, the payload check and the run.
+``MigrationsReverted``, ``MigrationsFailed``, ``RunsLocked``, ``LockWait`` and
+``RunDuration``; X-Ray spans for the handler, the payload check and the run.
 """
 
 from __future__ import annotations
@@ -114,6 +114,8 @@ def _publish(result: RunResult, error: dict[str, Any] | None) -> None:
     metrics.add_metric("MigrationsApplied", MetricUnit.Count, counts["applied"])
     metrics.add_metric("MigrationsReverted", MetricUnit.Count, counts["reverted"])
     metrics.add_metric("MigrationsFailed", MetricUnit.Count, counts["failed"])
+    # Another run held the lock too long: nothing ran; the MigrationsFailed alarm counts it too.
+    metrics.add_metric("RunsLocked", MetricUnit.Count, int(result.status == "locked"))
     metrics.add_metric("RunDuration", MetricUnit.Milliseconds, result.duration_ms)
     summary = {
         "ok": result.ok,
