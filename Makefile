@@ -135,7 +135,7 @@ lock: $(UV)
 # The Lambda package from the lock: build/lambda/ (the template's CodeUri) and build/lambda.zip.
 # It ships the RDS CA bundle CA_BUNDLE (checked by scripts/rds_ca.py: only Amazon RDS CAs,
 # none expired) and refuses to build without one:
-#   curl -o build/rds-ca/global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+#   curl --fail --create-dirs -o build/rds-ca/global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
 #   make package CA_BUNDLE=build/rds-ca/global-bundle.pem
 # or, for a local experiment only, make package PACKAGE_FLAGS=--insecure-no-ca.
 CA_BUNDLE ?= build/rds-ca/global-bundle.pem
