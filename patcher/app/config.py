@@ -46,6 +46,8 @@ class Config:
     layout: str = "auto"
     # fleets: (name, secret ARN) pairs from PATCHER_TARGETS, in the order given
     targets: tuple[tuple[str, str], ...] = ()
+    # PostgreSQL's DETAIL (row values) in the results the state machine stores (issue 28)
+    results_keep_detail: bool = False
 
     @property
     def max_script_bytes(self) -> int:
@@ -115,6 +117,9 @@ def load_config(
         max_script_mb=_max_script_mb(get("PATCHER_MAX_SCRIPT_MB")),
         layout=_layout(get("PATCHER_LAYOUT")),
         targets=targets,
+        results_keep_detail=_boolean(
+            "PATCHER_RESULTS_KEEP_DETAIL", get("PATCHER_RESULTS_KEEP_DETAIL")
+        ),
     )
     if config.expected_bucket_owner and not re.fullmatch(r"\d{12}", config.expected_bucket_owner):
         raise ConfigError("PATCHER_EXPECTED_BUCKET_OWNER must be a 12-digit AWS account id")
