@@ -227,4 +227,34 @@ def _routine() -> list[Change]:
     return changes
 
 
-LATER: list[Change] = [*OBJECTS, *WIDENING, *PARTITIONS, *BILLING, *_routine()]
+# fmt: off
+# Issue 28 item 11: what a CASCADE reaches, a column renamed before its type changes, DROP DEFAULT.
+CASCADES = [
+    tx("create_orders_touch", """
+CREATE FUNCTION orders_touch() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NEW;
+END
+$$;
+CREATE TRIGGER orders_touch BEFORE UPDATE ON orders
+    FOR EACH ROW EXECUTE PROCEDURE orders_touch();"""),
+    tx("drop_orders_touch", "DROP FUNCTION orders_touch() CASCADE;"),
+    tx("create_product_double_price", """
+CREATE FUNCTION double_price(numeric) RETURNS numeric LANGUAGE sql IMMUTABLE AS 'SELECT $1 * 2';
+CREATE INDEX products_double_price ON products (double_price(price));"""),
+    tx("drop_double_price", "DROP FUNCTION double_price(numeric) CASCADE;"),
+    tx("create_order_months", """
+CREATE VIEW order_months AS SELECT date_trunc('month', placed_at) AS month, total FROM orders;
+CREATE MATERIALIZED VIEW order_month_totals AS
+SELECT month, sum(total) AS total FROM order_months GROUP BY month;"""),
+    tx("drop_order_months", "DROP VIEW order_months CASCADE;"),
+    tx("add_users_avatar", "ALTER TABLE users ADD COLUMN avatar bytea;"),
+    tx("avatar_as_text", """
+ALTER TABLE users RENAME COLUMN avatar TO avatar_text;
+ALTER TABLE users ALTER COLUMN avatar_text TYPE text;"""),
+    tx("default_products_search_rank", "ALTER TABLE products ALTER search_rank SET DEFAULT 0;"),
+    tx("drop_products_search_rank_default", "ALTER TABLE products ALTER search_rank DROP DEFAULT;"),
+]
+# fmt: on
+
+LATER: list[Change] = [*OBJECTS, *WIDENING, *PARTITIONS, *BILLING, *_routine(), *CASCADES]

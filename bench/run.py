@@ -19,6 +19,7 @@ BENCHMARKS = {
     "data_at_risk": "bench.data_at_risk",
     "corpus": "bench.corpus",
     "fleet": "bench.fleet",
+    "drift": "bench.drift",
 }
 
 

@@ -1,1 +1,2 @@
+-- patcher:ignore DROP_TABLE,ACCESS_EXCLUSIVE_LOCK down script: dropping what 0002 created is what a rollback is for
 DROP TABLE questions;

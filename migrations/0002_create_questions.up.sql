@@ -1,3 +1,4 @@
+-- patcher:ignore FOREIGN_KEY_LOCKS_REFERENCED a new empty table and its indexes, one short transaction: the referenced tables' writers wait only for that
 CREATE TABLE questions (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     author_id   bigint      REFERENCES users (id) ON DELETE SET NULL,

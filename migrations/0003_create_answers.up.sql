@@ -1,3 +1,4 @@
+-- patcher:ignore FOREIGN_KEY_LOCKS_REFERENCED a new empty table and its indexes, one short transaction: the referenced tables' writers wait only for that
 CREATE TABLE answers (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     question_id  bigint      NOT NULL REFERENCES questions (id) ON DELETE CASCADE,

@@ -1,4 +1,5 @@
 -- A comment belongs to exactly one post: a question or an answer.
+-- patcher:ignore FOREIGN_KEY_LOCKS_REFERENCED a new empty table and its indexes, one short transaction: the referenced tables' writers wait only for that
 CREATE TABLE comments (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     question_id  bigint      REFERENCES questions (id) ON DELETE CASCADE,

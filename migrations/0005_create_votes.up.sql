@@ -1,4 +1,5 @@
 -- One vote per user and post; value is +1 (up) or -1 (down).
+-- patcher:ignore FOREIGN_KEY_LOCKS_REFERENCED a new empty table and its indexes, one short transaction: the referenced tables' writers wait only for that
 CREATE TABLE votes (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     user_id      bigint      NOT NULL REFERENCES users (id) ON DELETE CASCADE,

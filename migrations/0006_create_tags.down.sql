@@ -1,2 +1,3 @@
+-- patcher:ignore DROP_TABLE,ACCESS_EXCLUSIVE_LOCK down script: dropping what 0006 created is what a rollback is for
 DROP TABLE question_tags;
 DROP TABLE tags;

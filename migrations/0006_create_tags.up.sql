@@ -7,6 +7,7 @@ CREATE TABLE tags (
     CONSTRAINT tags_name_format CHECK (name ~ '^[a-z0-9][a-z0-9.#+-]{0,34}$')
 );
 
+-- patcher:ignore FOREIGN_KEY_LOCKS_REFERENCED a new empty table and its indexes, one short transaction: the referenced tables' writers wait only for that
 CREATE TABLE question_tags (
     question_id  bigint      NOT NULL REFERENCES questions (id) ON DELETE CASCADE,
     -- A tag in use cannot be deleted; merge or retag first.

@@ -1,5 +1,6 @@
 -- questions.score = sum of the question's votes: backfilled here from votes and kept
 -- up to date from now on by a trigger on votes. One transaction: all or nothing.
+-- patcher:ignore ACCESS_EXCLUSIVE_LOCK intended: questions stays locked through the backfill below, so no count drifts
 ALTER TABLE questions ADD COLUMN score integer NOT NULL DEFAULT 0;
 
 CREATE FUNCTION questions_maintain_score() RETURNS trigger
@@ -17,6 +18,7 @@ END;
 $$;
 
 -- Before the backfill, so that no vote written meanwhile is missed (see 0007).
+-- patcher:ignore CREATE_TRIGGER_LOCKS_TABLE intended: writes to votes wait until the backfill below commits
 CREATE TRIGGER votes_maintain_question_score
     AFTER INSERT OR DELETE OR UPDATE OF value, question_id ON votes
     FOR EACH ROW

@@ -1,4 +1,5 @@
 -- patcher:no-transaction
+-- patcher:ignore MULTI_STATEMENT_NO_TRANSACTION both are IF NOT EXISTS: a rerun after a failure part-way builds the missing one
 -- Indexes for the "newest" and "top" question listings. Built CONCURRENTLY so that
 -- writes to questions are not blocked; IF NOT EXISTS so a re-run after an interrupted
 -- build is harmless (an INVALID index left by a failed build must be dropped by hand).

@@ -117,6 +117,10 @@ def _build_and_execute(
 def execute(request: Request, config: Config, invocation: Invocation) -> RunResult:
     """Run one valid request end to end and return its result (never raises PatcherError)."""
     started = time.perf_counter()
+    if request.action == "drift":  # the schema against its snapshot: no source (SPEC 13)
+        from patcher.app.drift import drift
+
+        return drift(request, config, _connector(config, invocation), invocation.request_id)
     source = invocation.source
     if source is None:
         try:
@@ -227,6 +231,7 @@ def _options(config: Config, tuning: Mapping[str, Any] | None) -> RunOptions:
         lock_wait_seconds=config.lock_wait_seconds,
         time_margin_seconds=config.time_margin_seconds,
         lock_timeout=config.lock_timeout,
+        drift_ignore=config.drift_ignore,
     )
     return replace(options, **tuning) if tuning else options
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from patcher.core.errors import ConfigError, InvalidRequest
 from patcher.core.record import record
+from patcher.core.schema_drift import ignore_patterns
 
 DEFAULT_SOURCE = str(Path(__file__).resolve().parent.parent / "migrations")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
@@ -44,6 +45,7 @@ class Config:
     iam_auth: bool = False
     max_script_mb: float = 100.0
     layout: str = "auto"
+    drift_ignore: tuple[str, ...] = ()  # PATCHER_DRIFT_IGNORE (SPEC 13): fnmatch patterns
     # fleets: (name, secret ARN) pairs from PATCHER_TARGETS, in the order given
     targets: tuple[tuple[str, str], ...] = ()
     # PostgreSQL's DETAIL (row values) in the results the state machine stores (issue 28)
@@ -116,6 +118,7 @@ def load_config(
         iam_auth=_boolean("PATCHER_DB_IAM_AUTH", get("PATCHER_DB_IAM_AUTH")),
         max_script_mb=_max_script_mb(get("PATCHER_MAX_SCRIPT_MB")),
         layout=_layout(get("PATCHER_LAYOUT")),
+        drift_ignore=ignore_patterns(get("PATCHER_DRIFT_IGNORE")),
         targets=targets,
         results_keep_detail=_boolean(
             "PATCHER_RESULTS_KEEP_DETAIL", get("PATCHER_RESULTS_KEEP_DETAIL")

@@ -28,7 +28,7 @@ from patcher.core.models import Migration
 from patcher.core.record import record
 from patcher.engine.outcome import Outcome, ResultEntry
 
-NOT_OK = frozenset({"failed", "locked", "invalid"})  # the statuses whose ``ok`` is false
+NOT_OK = frozenset({"failed", "locked", "invalid", "drifted"})  # the statuses whose ``ok`` is false
 RESULT_LIMIT_BYTES = 5_500_000  # Lambda's synchronous response limit is 6 MB; keep headroom
 MARKER = "[truncated by StackFlowPatcher"
 _SQL_MARKER = "\n-- " + MARKER + ": {n} more characters; read {name} for the rest]"
@@ -55,6 +55,7 @@ class RunResult:
     warnings: tuple[str, ...]
     request_id: str
     duration_ms: int
+    differences: tuple[dict[str, Any], ...] | None = None  # drift only (SPEC 13)
 
     @classmethod
     def of(
@@ -93,6 +94,8 @@ class RunResult:
             "request_id": self.request_id,
             "duration_ms": self.duration_ms,
         }
+        if self.differences is not None:
+            result["differences"] = list(self.differences)
         return fit(result, limit)
 
 

@@ -47,6 +47,8 @@ STATUSES = (
     "failed",
     "locked",
     "invalid",
+    "in_sync",
+    "drifted",
 )
 # Error types the state machine itself ends an item with (statemachine/patcher.asl.json).
 MACHINE_TYPES = {
@@ -165,7 +167,8 @@ def summarize(event: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -
     """The summary (its shape is the execution's output) and the one child's output."""
     done = records.get("SUCCEEDED", []) + records.get("FAILED", [])
     entries = sorted((entry_of(r) for r in done), key=lambda e: str(e["database"]))
-    failures = [e for e in entries if e["ok"] is not True]
+    failures = [e for e in entries if e["ok"] is not True and e["status"] != "drifted"]
+    drifted = [str(e["database"]) for e in entries if e["status"] == "drifted"]
     counts = {s: sum(e["status"] == s for e in entries) for s in STATUSES}
     tolerated = event.get("tolerated_failure_percentage", 0)
     summary: dict[str, Any] = {
@@ -178,6 +181,9 @@ def summarize(event: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -
         "results": event.get("results"), "failures": failures[:MAX_FAILURES],
         "failures_not_listed": max(0, len(failures) - MAX_FAILURES),
     }  # fmt: skip
+    if event.get("action") == "drift" or drifted:  # SPEC 13: which targets drifted
+        summary["drifted"] = len(drifted)
+        summary["drifted_databases"] = drifted[:MAX_FAILURES]
     summary["message"] = message(summary)
     while summary["failures"] and len(json.dumps(summary)) > CAUSE_BUDGET:
         summary["failures"].pop()
@@ -192,14 +198,19 @@ def summarize(event: dict[str, Any], records: dict[str, list[dict[str, Any]]]) -
 def message(summary: dict[str, Any]) -> str:
     """One line for people: how many failed, against what tolerance, which ones and why."""
     ran, failed = summary["ran"], summary["failed"]
+    drifted = (
+        f"; {summary['drifted']} drifted: {', '.join(summary['drifted_databases'])}"
+        if summary.get("drifted")
+        else ""
+    )
     if not failed:
-        return f"{ran} of {summary['databases']} targets ran, none failed"
+        return f"{ran} of {summary['databases']} targets ran, none failed{drifted}"
     named = ", ".join(f"{e['database']} ({e['error']['type']})" for e in summary["failures"])
     more = f" and {summary['failures_not_listed']} more" if summary["failures_not_listed"] else ""
     share = 100 * failed / ran if ran else 100.0
     return (
         f"{failed} of {ran} targets failed ({share:.1f} %, tolerated "
-        f"{summary['tolerated_failure_percentage']} %): {named}{more}"
+        f"{summary['tolerated_failure_percentage']} %): {named}{more}{drifted}"
     )
 
 

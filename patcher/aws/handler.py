@@ -4,8 +4,9 @@
 bad payload, a bad configuration or an unreachable database. Observability (Powertools):
 one JSON log line per migration (``version``, ``direction``, ``outcome``, ``duration_ms``)
 and one summary line, all carrying the request id; EMF metrics ``MigrationsApplied``,
-``MigrationsReverted``, ``MigrationsFailed``, ``RunsLocked``, ``LockWait`` and
-``RunDuration``; X-Ray spans for the handler, the payload check and the run.
+``MigrationsReverted``, ``MigrationsFailed``, ``RunsLocked``, ``LockWait``, ``RunDuration``
+(and ``SchemaDrift`` for ``drift``: ``drift_metric.py``); X-Ray spans for the handler, the
+payload check and the run.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from patcher.app.commands import Invocation, execute, refused
 from patcher.app.config import Config, load_config, powertools_names, select_database
 from patcher.app.result import RunResult
+from patcher.aws import drift_metric
 from patcher.aws.request import action_of, dry_run_of, parse_payload
 from patcher.aws.stored import for_caller, without_detail
 from patcher.core.errors import DatabaseUnavailable, PatcherError
@@ -49,6 +51,9 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         logger.append_keys(action=request.action, dry_run=request.dry_run)
         tracer.put_annotation("action", request.action)
         result = _run(request, config, context, request_id)
+        drift_metric.publish(
+            metrics, result, request.database, service=SERVICE, namespace=NAMESPACE
+        )
         if config.db_secret_arn and isinstance(result.error, DatabaseUnavailable):
             from patcher.app.secrets import forget_cached_secrets
 

@@ -26,7 +26,7 @@ from patcher.core.quiet_logs import pin_sdk_loggers
 if TYPE_CHECKING:
     from patcher.app.result import RunResult
 
-ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair")
+ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair", "drift")
 FORMATS = ("text", "json", "markdown")  # SPEC section 6: --json is --format json
 
 
@@ -37,6 +37,7 @@ _FLAGS: dict[str, tuple[str, ...]] = {
     "status": (),
     "baseline": ("dry_run", "target"),
     "repair": ("dry_run",),
+    "drift": (),
 }
 _HELP = {
     "migrate": "apply pending versions (up to --target)",
@@ -44,6 +45,7 @@ _HELP = {
     "status": "show applied and pending versions (no lock, no change)",
     "baseline": "mark every version up to --target as applied without running it",
     "repair": "clear a crashed no-transaction script's dirty mark, re-record checksums",
+    "drift": "compare the live schema with the snapshot the migrations left (exit 1: drifted)",
 }
 
 

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any, Final
 
+from patcher.cli.drift_report import markdown_lines as drift_markdown
 from patcher.cli.report_at_risk import HEADER, has_data_at_risk, rows_of, summary, when
 
 SQL_CHARS: Final = 4000
@@ -25,6 +26,7 @@ def render_markdown(result: dict[str, Any]) -> str:
     if has_data_at_risk(result):
         lines += [f"**{cell(summary(result))}**", ""]
     lines += _migrations(result.get("migrations") or [])
+    lines += drift_markdown(result)  # drift only
     if result.get("dry_run"):
         for entry in result.get("migrations") or []:
             lines += _section(entry)

@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from patcher.cli.drift_report import text_lines as drift_lines
 from patcher.cli.report_at_risk import HEADER, has_data_at_risk, rows_of, summary
 
 
@@ -25,6 +26,7 @@ def render_lines(result: dict[str, Any]) -> Iterator[str]:
     if has_data_at_risk(result):
         yield f"data at risk: {summary(result)}"
     yield from _table(result["migrations"])
+    yield from drift_lines(result)  # drift only
     if result["dry_run"]:
         for entry in result["migrations"]:
             yield from _preview(entry)

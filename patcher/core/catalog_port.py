@@ -50,3 +50,10 @@ class Catalog(Protocol):
     def referencing(self, table: str) -> list[str]:
         """Every ``schema.table`` with a foreign key to ``table``."""
         ...
+
+    def cascade_reach(self, kind: str, name: str) -> list[str]:
+        """The tables and materialized views (``schema.name``) whose ACCESS EXCLUSIVE lock a
+        ``DROP <kind> name CASCADE`` takes through the objects it drops with it (triggers,
+        defaults, constraints, indexes, policies, dependent views): ``kind`` is ``function``
+        (``name`` as ``schema.f`` or ``schema.f(argtype, ...)``) or ``relation``."""
+        ...

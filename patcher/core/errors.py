@@ -18,6 +18,8 @@ Each class carries its ``category``, which decides the result's ``status``: ``re
     ├── DeadlineExceeded   failed   a migration could not finish within a whole invocation
     ├── LockLost           failed   a migration released the run's lock and another took it
     ├── LockTimeout        locked   another run held the advisory lock too long
+    ├── MissingSnapshot    refused  drift: no schema snapshot to compare with (or unreadable)
+    ├── DriftDetected      drifted  drift: the live schema differs from the snapshot
     └── DeadlineReached    partial  internal: too close to the deadline to start more work
 
     StatementFailed                 the backend's report of one failed statement (not a
@@ -30,12 +32,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-Category = Literal["refused", "failed", "locked", "partial"]
+Category = Literal["refused", "failed", "locked", "partial", "drifted"]
 STATUS_OF: dict[Category, str] = {
     "refused": "invalid",
     "failed": "failed",
     "locked": "locked",
     "partial": "partial",
+    "drifted": "drifted",
 }
 
 
@@ -124,6 +127,15 @@ class LockLost(PatcherError, category="failed"):
 
 class LockTimeout(PatcherError, category="locked"):
     """Another run held the advisory lock for longer than the configured wait."""
+
+
+class MissingSnapshot(PatcherError, category="refused"):
+    """No usable schema snapshot to compare with (none taken yet, or one this version cannot
+    read); the message says how to take one (SPEC section 13)."""
+
+
+class DriftDetected(PatcherError, category="drifted"):
+    """The live schema differs from the snapshot the last schema-changing run stored."""
 
 
 class DeadlineReached(PatcherError, category="partial"):

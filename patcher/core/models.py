@@ -20,9 +20,11 @@ from patcher.core.record import record
 if TYPE_CHECKING:
     from patcher.core.errors import StatementFailed
 
-Action = Literal["migrate", "rollback", "status", "baseline", "repair", "adopt"]
+Action = Literal["migrate", "rollback", "status", "baseline", "repair", "adopt", "drift"]
 Direction = Literal["up", "down"]
-ACTIONS: tuple[Action, ...] = ("migrate", "rollback", "status", "baseline", "repair", "adopt")
+ACTIONS: tuple[Action, ...] = (
+    "migrate", "rollback", "status", "baseline", "repair", "adopt", "drift",
+)  # fmt: skip
 ADOPT_TOOLS = ("golang-migrate", "flyway", "dbmate", "goose", "sqlx")  # adopt --from
 MAX_VERSION = 10**18 - 1  # 18 decimal digits
 
@@ -152,7 +154,7 @@ def validate_request(request: Request) -> None:
             raise InvalidRequest("give either steps or target for a rollback, not both")
     if request.verify and not (request.dry_run and request.action in ("migrate", "rollback")):
         raise InvalidRequest("verify needs dry_run: true and the action migrate or rollback")
-    if request.action in ("status", "repair") and request.target is not None:
+    if request.action in ("status", "repair", "drift") and request.target is not None:
         raise InvalidRequest(f"{request.action} takes no target")
     if request.action == "adopt" and request.adopt_from is None:
         raise InvalidRequest("adopt needs from: golang-migrate, flyway, dbmate, goose or sqlx")

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from patcher.core.data_loss import Loss, Probe
     from patcher.core.foreign_tools import ForeignState
     from patcher.core.models import StopCheck
+    from patcher.core.schema_drift import DriftReading
     from patcher.db.batch_message import BatchRunner
 
 
@@ -264,6 +265,16 @@ class PostgresBackend:
         from patcher.db import introspection
 
         return introspection.drop_index(self.conn, name)
+
+    # -- schema snapshots (engine/drift_check.py's SchemaSnapshots port) -----------------------
+
+    def schema_drift(self, ignore: Sequence[str]) -> DriftReading:
+        from patcher.db.snapshot_store import read_drift  # drift and schema-changing runs only
+
+        return read_drift(self.conn, self.schema, self.table, ignore)
+
+    def snapshot_note(self) -> str | None:
+        return self._history.snapshot_note
 
     # -- introspection for previews -----------------------------------------------------------
 

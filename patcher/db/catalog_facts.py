@@ -53,6 +53,48 @@ _REFERENCING = (
     "WHERE contype = 'f' AND confrelid = to_regclass(%s) ORDER BY 1"
 )
 
+# What DROP ... CASCADE drops with an object: its dependents (normal, auto and internal
+# dependencies, a column's only when that column goes), and the owner of any internal part
+# (a view's rewrite rule takes the view along); then the relation each of those is on.
+_CASCADE = """
+WITH RECURSIVE gone(classid, objid, objsubid) AS (
+    SELECT %s::regclass::oid, %s::oid, 0
+  UNION
+    SELECT CASE WHEN inward THEN d.classid ELSE d.refclassid END,
+           CASE WHEN inward THEN d.objid ELSE d.refobjid END,
+           CASE WHEN inward THEN d.objsubid ELSE 0 END
+      FROM gone g JOIN LATERAL (
+        SELECT dd.*, true AS inward FROM pg_depend dd
+         WHERE dd.refclassid = g.classid AND dd.refobjid = g.objid
+           AND (g.objsubid = 0 OR dd.refobjsubid = g.objsubid) AND dd.deptype IN ('n', 'a', 'i')
+        UNION ALL
+        SELECT dd.*, false FROM pg_depend dd
+         WHERE dd.classid = g.classid AND dd.objid = g.objid AND dd.deptype = 'i'
+      ) d ON true
+)
+SELECT DISTINCT n.nspname || '.' || c.relname
+  FROM gone g
+  JOIN LATERAL (
+    SELECT g.objid AS rel WHERE g.classid = 'pg_class'::regclass
+    UNION ALL SELECT indrelid FROM pg_index
+     WHERE g.classid = 'pg_class'::regclass AND indexrelid = g.objid
+    UNION ALL SELECT tgrelid FROM pg_trigger
+     WHERE g.classid = 'pg_trigger'::regclass AND oid = g.objid
+    UNION ALL SELECT ev_class FROM pg_rewrite
+     WHERE g.classid = 'pg_rewrite'::regclass AND oid = g.objid
+    UNION ALL SELECT adrelid FROM pg_attrdef
+     WHERE g.classid = 'pg_attrdef'::regclass AND oid = g.objid
+    UNION ALL SELECT unnest(ARRAY[conrelid, confrelid]) FROM pg_constraint
+     WHERE g.classid = 'pg_constraint'::regclass AND oid = g.objid
+    UNION ALL SELECT polrelid FROM pg_policy
+     WHERE g.classid = 'pg_policy'::regclass AND oid = g.objid
+  ) r ON true
+  JOIN pg_class c ON c.oid = r.rel AND c.relkind IN ('r', 'p', 'm')
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE NOT (g.classid = %s::regclass::oid AND g.objid = %s::oid)
+ ORDER BY 1
+"""
+
 
 class CatalogFacts:
     """``Catalog`` on a live connection; every answer cached for the lifetime of the object."""
@@ -108,6 +150,20 @@ class CatalogFacts:
     def referencing(self, table: str) -> list[str]:
         rows = self.conn.execute(_REFERENCING, (_quoted(table),)).fetchall()
         return [str(row[0]) for row in rows]
+
+    @functools.cache  # noqa: B019
+    def cascade_reach(self, kind: str, name: str) -> list[str]:
+        if kind == "function":
+            resolve = "to_regprocedure(%s)" if name.endswith(")") else "to_regproc(%s)"
+            catalog, wanted = "pg_proc", name
+        else:
+            resolve, catalog, wanted = "to_regclass(%s)", "pg_class", _quoted(name)
+        row = self._one(f"SELECT {resolve}::oid::int", (wanted,))
+        if not row or row[0] is None:
+            return []  # not there (made by the script), or an overloaded name: nothing known
+        oid = int(row[0])
+        rows = self.conn.execute(_CASCADE, (catalog, oid, catalog, oid)).fetchall()
+        return [str(r[0]) for r in rows]
 
     @functools.cache  # noqa: B019
     def timezone(self) -> str:

@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 
 from patcher.core.errors import ConfigError
 from patcher.core.models import AppliedRow, HistoryChange, HistoryWrite
+from patcher.db import snapshot_store
 
 HISTORY_COLUMNS = {
     "version", "description", "checksum", "applied_at", "execution_ms", "dirty",
@@ -106,8 +107,12 @@ class History:
         self.request_id, self.invoked_by = request_id, invoked_by
         self._history = sql.Identifier(schema, table)
         self._log = sql.Identifier(schema, f"{table}_log")
-        self._queries: dict[HistoryWrite, str] = {}
-        self._batch_queries: dict[HistoryWrite, str] = {}
+        self._queries: dict[tuple[HistoryWrite, str | None], str] = {}
+        self._batch_queries: dict[tuple[HistoryWrite, str | None], str] = {}
+        # Whether history writes store a schema snapshot (snapshot_store.py): decided by
+        # ensure_tables, so only runs that write (never an up-to-date one) pay for it.
+        self.snapshots = False
+        self.snapshot_note: str | None = None
 
     def ensure_tables(self) -> None:
         """Create the history and log tables on first use; refuse a table another tool made."""
@@ -124,6 +129,10 @@ class History:
                     sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
                 )
             self.conn.execute(sql.SQL(_DDL).format(table=self._history, log=self._log))
+            self.snapshot_note = snapshot_store.ensure(self.conn, self.schema, self.table)
+        if self.snapshot_note is None:
+            self.snapshot_note = snapshot_store.probe(self.conn, self.schema, self.table)
+        self.snapshots = self.snapshot_note is None
 
     def _check_foreign_table(self, name: str, expected: set[str]) -> None:
         rows = self.conn.execute(
@@ -182,8 +191,15 @@ class History:
     def record(self, records: Sequence[HistoryChange]) -> None:
         """Write history changes that run no SQL (baseline, repair) in one transaction."""
         with self.conn.transaction():
-            for rec in records:
-                self.write(rec.write, rec, outcome=rec.outcome, elapsed_ms=0)
+            # One snapshot, of the state they all leave: with the last change that takes one.
+            takes = [
+                i
+                for i, r in enumerate(records)
+                if self._snapshot_after(r.write, r, r.outcome, True)
+            ]
+            for i, rec in enumerate(records):
+                last = bool(takes) and i == takes[-1]
+                self.write(rec.write, rec, outcome=rec.outcome, elapsed_ms=0, snapshot=last)
 
     def log(
         self,
@@ -220,17 +236,23 @@ class History:
         """``record``'s write as literal SQL for a batch: its duration measured by the server
         (``_SERVER_MS``), returned as one column named ``marker``."""
         change = record.write
-        template = self._batch_queries.get(change)
+        after = self._snapshot_after(change, record, record.outcome, True)
+        template = self._batch_queries.get((change, after))
         if template is None:
             ms = "(SELECT ms FROM elapsed)"
             text = (
                 f"WITH elapsed AS {_SERVER_MS}, change AS ("
-                f"{_HISTORY_CHANGES[change].replace('%(elapsed)s', ms)}) "
+                f"{_HISTORY_CHANGES[change].replace('%(elapsed)s', ms)}){{snap}} "
                 f"{_LOG_INSERT.replace('%(elapsed)s', ms)} RETURNING duration_ms AS {{marker}}"
             )
-            template = self._batch_queries[change] = (
+            template = self._batch_queries[(change, after)] = (
                 sql.SQL(text)
-                .format(history=self._history, log=self._log, marker=sql.Identifier(marker))
+                .format(
+                    history=self._history,
+                    log=self._log,
+                    marker=sql.Identifier(marker),
+                    snap=self._snapshot_cte(after),
+                )
                 .as_string(self.conn)
             )
         params = self.write_query(change, record, outcome=record.outcome, elapsed_ms=None)[1]
@@ -244,10 +266,12 @@ class History:
         outcome: str,
         elapsed_ms: int | None,
         error: str | None = None,
+        snapshot: bool = True,
     ) -> None:
-        """One statement: the history change and its audit row, so they cannot part."""
+        """One statement: the history change and its audit row, so they cannot part (and the
+        schema snapshot, when the change is one that leaves a new schema)."""
         query, params = self.write_query(
-            change, record, outcome=outcome, elapsed_ms=elapsed_ms, error=error
+            change, record, outcome=outcome, elapsed_ms=elapsed_ms, error=error, snapshot=snapshot
         )
         self.conn.execute(query, params)  # composed from the constants above and identifiers
 
@@ -259,13 +283,15 @@ class History:
         outcome: str,
         elapsed_ms: int | None,
         error: str | None = None,
+        snapshot: bool = True,
     ) -> tuple[str, dict[str, Any]]:
         """The statement (compiled once per change) and parameters of one ``write``."""
-        query = self._queries.get(change)
+        after = self._snapshot_after(change, record, outcome, snapshot)
+        query = self._queries.get((change, after))
         if query is None:
-            query = self._queries[change] = (
-                sql.SQL(f"WITH change AS ({_HISTORY_CHANGES[change]}) {_LOG_INSERT}")
-                .format(history=self._history, log=self._log)
+            query = self._queries[(change, after)] = (
+                sql.SQL(f"WITH change AS ({_HISTORY_CHANGES[change]}){{snap}} {_LOG_INSERT}")
+                .format(history=self._history, log=self._log, snap=self._snapshot_cte(after))
                 .as_string(self.conn)
             )
         params = {
@@ -280,4 +306,32 @@ class History:
             "request_id": self.request_id,
             "by": self.invoked_by,
         }
+        if after is not None:
+            params.update(snapshot_store.snapshot_params(self.schema, self.table))
         return query, params
+
+    def _snapshot_after(
+        self, change: HistoryWrite, record: HistoryChange, outcome: str, allowed: bool
+    ) -> str | None:
+        """Whether this write stores a snapshot, and how it finds the version it leaves:
+        every change that leaves a schema behind (a version applied, reverted or finished, a
+        dirty mark cleared, a repeatable applied), never a dirty mark or a failure."""
+        if not (self.snapshots and allowed):
+            return None
+        if change is HistoryWrite.NONE:
+            return "same" if record.version is None and outcome == "applied" else None
+        return _SNAPSHOT_AFTER.get(change)
+
+    def _snapshot_cte(self, after: str | None) -> sql.Composable:
+        if after is None:
+            return sql.SQL("")
+        snp = sql.Identifier(self.schema, snapshot_store.table_name(self.table))
+        return sql.SQL(", ") + snapshot_store.snapshot_cte(self._history, snp, after)
+
+
+_SNAPSHOT_AFTER = {
+    HistoryWrite.INSERT: "up",
+    HistoryWrite.FINISH_UP: "up",
+    HistoryWrite.DELETE: "down",
+    HistoryWrite.CLEAR_DIRTY: "same",
+}

@@ -39,6 +39,7 @@ class RunOptions:
     verify_lock_timeout_ms: int = 2000  # a preview never queues production behind it for long
     count_timeout_ms: int = 1000  # data_at_risk without verify: one count(*), then statistics
     count_budget_ms: int = 5000  # ... and all of a rollback preview's counts together
+    drift_ignore: tuple[str, ...] = ()  # PATCHER_DRIFT_IGNORE: left out of drift warnings
 
 
 SAFETY_MS = 3000

@@ -128,6 +128,9 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
         if request.action == "repair":
             repair_leftovers(ctx, source, dry_run=True)
         add_risks(ctx)
+        from patcher.engine.drift_check import flag_drifted
+
+        flag_drifted(ctx)  # DRIFTED_OBJECT: what the scripts touch that drifted (SPEC 13)
         if request.verify:
             verify(ctx)
         if request.action == "rollback":
@@ -144,9 +147,11 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
 
         record_only(ctx)
     else:
+        from patcher.engine.drift_check import warn_before_apply
         from patcher.engine.steps import execute_steps  # the executors load only to run steps
 
         backend.ensure_tables()  # only now: a refused run leaves no trace, not even tables
+        warn_before_apply(ctx)  # the drift it applies on top of, before any change (SPEC 13)
         execute_steps(ctx)
     if repeatables is not None and repeatables.scripts:
         _repeatables(ctx, repeatables, locked or bool(needs_lock and ctx.plan.steps))

@@ -6,14 +6,17 @@ statement by statement, and applies its ``-- patcher:ignore`` suppressions (``su
 ``formats`` and ``sarif`` render a ``LintReport``; ``patcher.cli.lint`` is the CLI adapter.
 
 Offline, every object the change set does not create is taken to exist, size unknown: a
-finding on it says a dry run against the database will tell how big it is.
+finding on it says a dry run against the database will tell how big it is. With the database's
+facts (``patcher lint --database-url``), what exists is what its catalog has, with its size.
+Which files are the change set, and which are deployed already, ``base`` decides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
+from patcher.core.catalog_port import Catalog
 from patcher.lint.files import LintFile
 from patcher.lint.suppress import Suppressions
 from patcher.sql.risks.codes import SEVERITY_RANK, info
@@ -54,6 +57,8 @@ class LintReport:
     files: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)  # not suppressed
     suppressed: list[Finding] = field(default_factory=list)
+    base: str | None = None  # which base decided the change set (patcher.lint.base), said
+    database: str | None = None  # whose catalog said what exists (--database-url)
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(("error", "warning", "info"), 0)
@@ -69,14 +74,24 @@ class LintReport:
         return any(SEVERITY_RANK[f.severity] >= bar for f in self.findings)
 
 
-def lint_files(files: Iterable[LintFile]) -> LintReport:
-    """Lint every file; up scripts share one change-set context, in the order given."""
+def lint_files(
+    files: Iterable[LintFile],
+    *,
+    existing: Mapping[str, int] | None = None,
+    catalog: Catalog | None = None,
+) -> LintReport:
+    """Lint every file; up scripts share one change-set context, in the order given.
+
+    ``existing`` (table -> row estimate) and ``catalog`` are the database's, when lint has one:
+    then only what the database has exists, and rewrites and reach are decided as a dry run
+    decides them."""
     report = LintReport()
     change_set: set[str] = set()
     for lint_file in files:
         report.files.append(lint_file.shown)
         created = change_set if lint_file.in_change_set else set()
-        lint_text(lint_file.shown, _decoded(lint_file), report, created)
+        text = _decoded(lint_file)
+        lint_text(lint_file.shown, text, report, created, existing=existing, catalog=catalog)
     return report
 
 
@@ -94,7 +109,15 @@ def lint_script(shown: str, data: bytes, report: LintReport, created: set[str]) 
     lint_text(shown, decode_script(shown, data), report, created)
 
 
-def lint_text(shown: str, text: str, report: LintReport, created: set[str]) -> None:
+def lint_text(
+    shown: str,
+    text: str,
+    report: LintReport,
+    created: set[str],
+    *,
+    existing: Mapping[str, int] | None = None,
+    catalog: Catalog | None = None,
+) -> None:
     """Findings of one script into ``report``; ``created`` is updated with what it makes.
 
     Memory follows one statement: statements are split and parsed one at a time."""
@@ -104,13 +127,24 @@ def lint_text(shown: str, text: str, report: LintReport, created: set[str]) -> N
 
     first = next(iter_statements(text), None)
     suppressions = Suppressions.scan(text, first.line if first is not None else None)
+    earlier = set(created)  # what the files before this one in the change set made
+    transactional = not has_no_transaction_directive(text)
     risks = analyze(
         text,
-        transactional=not has_no_transaction_directive(text),
+        transactional=transactional,
         statements=iter_statements(text),
         created=created,
         design=True,
+        existing_tables=existing,
+        catalog=catalog,
     )
+    if earlier and suppressions.unused():
+        # A suppression is unused only if it silences nothing once the earlier files are
+        # deployed too: linted with the whole history as new, the lock it silences in its pull
+        # request (the table existed then) does not fire, and that is no mistake of the comment.
+        deployed = analyze(text, transactional=transactional, design=True, catalog=catalog)
+        for risk in deployed:
+            suppressions.match(risk.code, _line_of(text, risk.offset))
     line, counted = 1, 0
     for risk in sorted(risks, key=lambda r: max(r.offset, 0)):
         offset = max(risk.offset, 0)
@@ -127,3 +161,7 @@ def lint_text(shown: str, text: str, report: LintReport, created: set[str]) -> N
             report.findings.append(finding)
     for suppression, why in suppressions.unused():
         report.findings.append(Finding(shown, suppression.line, 1, "UNUSED_SUPPRESSION", why, ""))
+
+
+def _line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1 if offset >= 0 else 1

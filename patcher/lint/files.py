@@ -2,8 +2,9 @@
 
 A path is a file, a directory (its ``*.sql`` files, not recursive: a migrations directory) or
 an ``s3://bucket/prefix/`` (read through the same sources as the runner). The change set is
-every up script (``N_desc.up.sql``) of all paths, in version order; objects an earlier one
-creates are new for the later ones. A down script, or a file whose name is no migration name,
+every up script (``N_desc.up.sql``) of all paths, in version order, that ``patcher.lint.base``
+keeps (the files not deployed at the base commit); objects an earlier one creates are new for
+the later ones. A down script, or a file whose name is no migration name,
 is linted on its own: what it drops was created by an earlier release, so it exists.
 """
 

@@ -13,6 +13,11 @@ _GITHUB_LEVEL: Final = {"error": "error", "warning": "warning", "info": "notice"
 _ICON: Final = {"error": "🛑", "warning": "⚠️", "info": "ℹ️"}  # noqa: RUF001
 
 
+def context(report: LintReport) -> list[str]:
+    """The lines that say what the change set was measured against (base, database)."""
+    return [line for line in (report.base, report.database) if line]
+
+
 def summary(report: LintReport) -> str:
     counts = report.counts()
     files = len(report.files)
@@ -27,7 +32,7 @@ def summary(report: LintReport) -> str:
 
 def text(report: LintReport) -> str:
     """One ``file:line:col: severity CODE message`` per finding, the statement under it."""
-    lines = []
+    lines = context(report)
     for f in report.findings:
         lines.append(f"{f.path}:{f.line}:{f.column}: {f.severity} {f.code}: {f.message}")
         if f.statement:
@@ -43,6 +48,7 @@ def as_json(report: LintReport) -> str:
             "findings": [f.to_dict() for f in report.findings],
             "suppressed": [{**f.to_dict(), "reason": f.suppressed} for f in report.suppressed],
             "counts": report.counts(),
+            **{k: v for k, v in (("base", report.base), ("database", report.database)) if v},
         },
         indent=2,
         ensure_ascii=False,
@@ -67,7 +73,7 @@ def github(report: LintReport) -> str:
             )
         )
         lines.append(f"::{_GITHUB_LEVEL[f.severity]} {props}::{_escape_data(f.message)}")
-    lines.append(summary(report))
+    lines.append("; ".join([summary(report), *context(report)]))  # every other line a command
     return "\n".join(lines)
 
 
@@ -81,7 +87,7 @@ def _escape_property(value: str) -> str:
 
 def markdown(report: LintReport) -> str:
     """A summary line and one table of findings per file, for a PR comment or step summary."""
-    out = ["### patcher lint", "", summary(report), ""]
+    out = ["### patcher lint", "", *(f"{line}  " for line in context(report)), summary(report), ""]
     by_file: dict[str, list[Finding]] = {}
     for f in report.findings:
         by_file.setdefault(f.path, []).append(f)

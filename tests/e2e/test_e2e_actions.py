@@ -97,7 +97,11 @@ def test_migrate_status_rollback_round_trip(lambda_env: LambdaEnv) -> None:
     everything = lambda_env.invoke(event("rollback_to_zero"))
     assert _states(everything) == [(2, "down", "reverted"), (1, "down", "reverted")]
     assert everything["current_version"] is None
-    assert tables(lambda_env.dsn) == {"schema_migrations", "schema_migrations_log"}
+    assert tables(lambda_env.dsn) == {
+        "schema_migrations",
+        "schema_migrations_log",
+        "schema_migrations_snp",
+    }
 
     log = query(lambda_env.dsn, "SELECT version, direction, outcome FROM schema_migrations_log")
     done = [row for row in log if row[2] in ("applied", "reverted")]

@@ -152,4 +152,4 @@ def test_table_names_over_59_bytes_are_a_config_error(
     assert tables(lambda_env.dsn) == set()
     monkeypatch.setenv("PATCHER_TABLE", "h" * 59)  # <table>_log is exactly 63 bytes
     assert lambda_env.invoke({"action": "migrate"})["status"] == "applied"
-    assert tables(lambda_env.dsn) == {"a", "h" * 59, "h" * 59 + "_log"}
+    assert tables(lambda_env.dsn) == {"a", "h" * 59, "h" * 59 + "_log", "h" * 59 + "_snp"}

@@ -44,7 +44,12 @@ def test_terminated_transactional_migration_leaves_no_trace(
     assert error["type"] == "MigrationFailed" and error["version"] == 2
     assert "connection was lost" in error["message"] and "nothing of it remains" in error["message"]
     assert [m["state"] for m in result["migrations"]] == ["applied", "failed"]
-    assert tables(pg_dsn) == {"base", "schema_migrations", "schema_migrations_log"}
+    assert tables(pg_dsn) == {
+        "base",
+        "schema_migrations",
+        "schema_migrations_log",
+        "schema_migrations_snp",
+    }
     assert query(pg_dsn, "SELECT version, dirty FROM schema_migrations") == [(1, False)]
     assert lock_is_free(pg_dsn)
     log = query(pg_dsn, "SELECT version, outcome, request_id, error FROM schema_migrations_log "

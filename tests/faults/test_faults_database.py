@@ -167,7 +167,12 @@ def test_default_transaction_read_only_target_is_refused_before_anything(
     assert run("status")["status"] == "planned"  # reading still works
     assert run("migrate", dry_run=True)["status"] == "planned"
     assert query(pg_dsn, "SELECT count(*) FROM schema_migrations_log") == before
-    assert tables(pg_dsn) == {"a", "schema_migrations", "schema_migrations_log"}
+    assert tables(pg_dsn) == {
+        "a",
+        "schema_migrations",
+        "schema_migrations_log",
+        "schema_migrations_snp",
+    }
 
 
 @pytest.mark.slow

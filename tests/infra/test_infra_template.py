@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -369,6 +370,28 @@ def test_a_failed_migration_raises_an_alarm() -> None:
     assert template["Parameters"]["AlarmTopicArn"]["Default"] == ""
 
 
+def test_drift_is_scheduled_only_when_asked_and_raises_an_alarm() -> None:
+    """SPEC 13: the EventBridge schedule is off by default; SchemaDrift has an alarm."""
+    template = load_template()
+    assert template["Parameters"]["DriftSchedule"]["Default"] == ""
+    resources = template["Resources"]
+    for name in ("DriftScheduleRule", "DriftScheduleRole"):
+        assert resources[name]["Condition"] == "HasDriftSchedule"
+    rule = resources["DriftScheduleRule"]["Properties"]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Ref": "Orchestrator"}
+    inputs = [json.loads(text) for text in target["Input"]["Fn::If"][1:]]
+    assert [i["action"] for i in inputs] == ["drift", "drift"]
+    assert inputs[0]["databases"] == "*" and "databases" not in inputs[1]
+    alarm = _alarms(template)["SchemaDriftAlarm"]
+    env = resources[FUNCTION]["Properties"]["Environment"]["Variables"]
+    assert (alarm["MetricName"], alarm["Namespace"]) == ("SchemaDrift", {"Ref": "MetricsNamespace"})
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+    assert (alarm["Statistic"], alarm["Threshold"]) == ("Maximum", 0)
+    metric = (REPO / "patcher" / "aws" / "drift_metric.py").read_text()
+    assert 'METRIC = "SchemaDrift"' in metric
+
+
 def test_checker_rejects_a_broad_managed_policy() -> None:
     template = copy.deepcopy(load_template())
     _, role = _function_role(template)
@@ -438,6 +461,7 @@ ORCHESTRATION_ROLES = {
     "LongRunExecutionRole": "ecs-tasks.amazonaws.com",
     "LongRunTaskRole": "ecs-tasks.amazonaws.com",
     "FleetSummaryRole": "lambda.amazonaws.com",
+    "DriftScheduleRole": "events.amazonaws.com",
 }
 
 

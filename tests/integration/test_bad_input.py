@@ -89,4 +89,4 @@ def test_a_database_with_version_zero_applied_is_told_what_to_do(
         assert "SET version = NEW WHERE version = 0" in refused["error"]["message"]
     query(pg_dsn, "UPDATE schema_migrations SET version = 1 WHERE version = 0")
     assert run("rollback", target=0)["status"] == "reverted"
-    assert tables(pg_dsn) == {"schema_migrations", "schema_migrations_log"}
+    assert tables(pg_dsn) == {"schema_migrations", "schema_migrations_log", "schema_migrations_snp"}

@@ -39,7 +39,11 @@ def test_a_mixed_case_schema_is_used_as_written(
         "SELECT relname FROM pg_class WHERE relnamespace = '\"Ops\"'::regnamespace "
         "AND relkind = 'r' ORDER BY 1",
     )
-    assert tables == [("schema_migrations",), ("schema_migrations_log",)]
+    assert tables == [
+        ("schema_migrations",),
+        ("schema_migrations_log",),
+        ("schema_migrations_snp",),
+    ]
     assert query(pg_dsn, "SELECT to_regnamespace('ops')") == [(None,)]  # never folded
     assert run("migrate")["status"] == "up_to_date"  # the repeatable's row is found, too
     assert run("status")["current_version"] == 1

@@ -59,7 +59,9 @@ def test_the_summary_counts_and_names_the_failures() -> None:
     summary = got["summary"]
     assert (summary["ran"], summary["succeeded"], summary["failed"]) == (4, 2, 2)
     assert summary["counts"] == {"applied": 1, "up_to_date": 1, "planned": 0, "reverted": 0,
-                                 "partial": 0, "failed": 1, "locked": 1, "invalid": 0}  # fmt: skip
+                                 "partial": 0, "failed": 1, "locked": 1, "invalid": 0,
+                                 "in_sync": 0, "drifted": 0}  # fmt: skip
+    assert "drifted" not in summary  # a migrate's summary is as before
     assert [(f["database"], f["status"], f["error"]) for f in summary["failures"]] == [
         ("c", "failed", {"type": "MigrationFailed", "message": "version 1 up"}),
         ("d", "locked", {"type": "LockTimeout", "message": "it broke"}),
@@ -153,3 +155,24 @@ def test_past_fifty_failures_the_rest_are_counted(form: str) -> None:
         assert summary["failures"][0]["result_key"] == key_of(
             "database-0000-" + "n" * 40, execution
         )
+
+
+def test_a_drift_survey_counts_drifted_targets_apart_from_failures() -> None:
+    """SPEC 13: drifted targets are the survey's finding (their items succeed), counted and
+    named; a target that could not be compared is a failure as any other."""
+    drifted = succeeded("b", "drifted")
+    out = json.loads(drifted["Output"])
+    out.update(ok=False, error={"type": "DriftDetected", "message": "2 objects"})
+    drifted["Output"] = json.dumps(out)
+    records = {
+        "SUCCEEDED": [succeeded("a", "in_sync"), drifted, succeeded("c", "in_sync")],
+        "FAILED": [failed_json("d", "MissingSnapshot", "invalid", "no schema snapshot")],
+    }
+    summary = summarize({**EVENT, "action": "drift"}, records)["summary"]
+    assert (summary["counts"]["in_sync"], summary["counts"]["drifted"]) == (2, 1)
+    assert (summary["drifted"], summary["drifted_databases"]) == (1, ["b"])
+    assert [f["database"] for f in summary["failures"]] == ["d"] and summary["failed"] == 1
+    assert summary["message"].endswith("; 1 drifted: b")
+    clean = summarize({**EVENT, "action": "drift"}, {"SUCCEEDED": [succeeded("a", "in_sync")]})
+    assert clean["summary"]["drifted"] == 0
+    assert clean["summary"]["message"] == "1 of 4 targets ran, none failed"

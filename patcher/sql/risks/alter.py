@@ -110,6 +110,8 @@ def _add_column(walk: Walk, table: Table | None, rows: int, col: ast.ColumnDef) 
     for constraint in constraints:
         _add_constraint(walk, table, rows, constraint)
     session.column_types(walk, [col], f"table {table}")
+    if table is not None:
+        walk.created.add(f"column:{table.key}.{col.colname}")
 
 
 def _add_constraint(walk: Walk, table: Table | None, rows: int, constraint: ast.Constraint) -> None:
@@ -117,7 +119,7 @@ def _add_constraint(walk: Walk, table: Table | None, rows: int, constraint: ast.
     if constraint.conname and table is not None:
         walk.created.add(f"constraint:{table.key}.{constraint.conname}")
     if kind == "CONSTR_FOREIGN" and not constraint.skip_validation:
-        _locks_referenced(walk, constraint)  # for the whole validating scan
+        locks_referenced(walk, constraint)  # for the whole validating scan
     if kind in ("CONSTR_FOREIGN", "CONSTR_CHECK") and not constraint.skip_validation:
         code, what = ("FOREIGN_KEY", "FOREIGN KEY") if kind == "CONSTR_FOREIGN" else ("CHECK",) * 2
         walk.add(
@@ -162,17 +164,18 @@ def _type_change(
         walk.rewrite(table, rows, what)
 
 
-def _locks_referenced(walk: Walk, constraint: ast.Constraint) -> None:
-    """A validating foreign key holds SHARE ROW EXCLUSIVE on the table it references while it
-    scans the referencing table (a new, empty table's check is instant: no risk there)."""
+def locks_referenced(walk: Walk, constraint: ast.Constraint, *, new_table: bool = False) -> None:
+    """A foreign key holds SHARE ROW EXCLUSIVE on the table it references, until the migration
+    commits (its triggers go on that table); on an existing referencing table for the whole
+    validating scan. Nothing to say when the referenced table is new too."""
     referenced = Table.of(constraint.pktable)
     rows = walk.rows(referenced)
     if rows is not None:
+        scan = "" if new_table else " while every row is checked, and"
         walk.add(
             "FOREIGN_KEY_LOCKS_REFERENCED",
             f"the foreign key takes a SHARE ROW EXCLUSIVE lock on the table it references, "
-            f"{label(referenced, rows)}: writes to it wait while every row is checked, and until "
-            "this migration commits",
+            f"{label(referenced, rows)}: writes to it wait{scan} until this migration commits",
             referenced,
         )
 
@@ -199,6 +202,18 @@ def _other_subcommand(walk: Walk, table: Table | None, kind: str, cmd: ast.Alter
         session.toggle_trigger(walk, table, kind, cmd.name)
     elif kind == "AT_DropNotNull":
         walk.add("DROP_NOT_NULL", f"column {cmd.name} of {table} may now hold NULL", table)
+    elif (
+        kind == "AT_ColumnDefault"
+        and cmd.def_ is None
+        and table is not None
+        and f"column:{table.key}.{cmd.name}" not in walk.created
+    ):
+        walk.add(
+            "DROP_DEFAULT",
+            f"drops the DEFAULT of column {cmd.name} of {table}: INSERTs that leave it out now "
+            "write NULL, or fail if it is NOT NULL; deploy code that writes the column first",
+            table,
+        )
     elif (
         kind == "AT_DropConstraint"
         and table is not None

@@ -64,6 +64,11 @@ _RULES: Final = (
              "application no longer relies on it."),
     RuleInfo("DROP_NOT_NULL", "info", "Drops NOT NULL from an existing column.",
              "Readers that assume a value may get NULL. Deploy readers that handle NULL first."),
+    RuleInfo("DROP_DEFAULT", "warning", "Drops the DEFAULT of an existing column.",
+             "INSERTs that leave the column out now write NULL, or fail when it is NOT NULL, and "
+             "the application code still deployed may do just that. Deploy code that writes the "
+             "column first. The statement also takes an ACCESS EXCLUSIVE lock (briefly: "
+             "nothing is scanned)."),
     # --- locks and rewrites ---
     RuleInfo("ACCESS_EXCLUSIVE_LOCK", "warning",
              "Takes an ACCESS EXCLUSIVE lock on an existing table.",
@@ -99,9 +104,15 @@ _RULES: Final = (
              "a weaker lock).", _SIZE),
     RuleInfo("FOREIGN_KEY_LOCKS_REFERENCED", "warning",
              "A new foreign key also locks the existing table it references.",
-             "ADD FOREIGN KEY takes SHARE ROW EXCLUSIVE on the referenced table: writes to it "
-             "wait until the migration commits, even when the referencing table is new. Keep "
-             "the transaction short."),
+             "ADD FOREIGN KEY, and CREATE TABLE ... REFERENCES, take SHARE ROW EXCLUSIVE on the "
+             "referenced table: writes to it wait until the migration commits, even when the "
+             "referencing table is new. Keep the transaction short.", _SIZE),
+    RuleInfo("CREATE_TRIGGER_LOCKS_TABLE", "warning",
+             "CREATE TRIGGER on an existing table blocks writes to it.",
+             "CREATE TRIGGER takes SHARE ROW EXCLUSIVE on the table: every write to it waits "
+             "until the migration commits. Keep the transaction short; when the wait is the "
+             "point (a trigger created before a backfill, so no write slips between the two), "
+             "say so with a suppression.", _SIZE),
     RuleInfo("ADD_CHECK_VALIDATING", "warning",
              "Adds a CHECK constraint that checks every existing row at once.",
              "The table is read in full under an ACCESS EXCLUSIVE lock. Add it NOT VALID, then "

@@ -27,6 +27,8 @@ LOCK_MODES: Final[dict[str, str]] = {
     "DropStmt CONCURRENTLY": _SUE,
     "TruncateStmt": ACCESS_EXCLUSIVE,
     "IndexStmt": "SHARE",
+    "CreateTrigStmt": _SRE,
+    "CreateStmt REFERENCES": _SRE,  # on the referenced table
     "IndexStmt CONCURRENTLY": _SUE,
     "VacuumStmt": _SUE,
     "VacuumStmt FULL": ACCESS_EXCLUSIVE,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
+from patcher.sql.risks import reach
 from patcher.sql.risks.walk import Table, Walk, enum_name, label
 
 if TYPE_CHECKING:
@@ -145,6 +146,8 @@ def drop_objects(walk: Walk, stmt: ast.DropStmt) -> None:
         )
         if kind == "OBJECT_MATVIEW":
             _lock(walk, name, f"materialized view {name}")
+        if enum_name(stmt.behavior) == "DROP_CASCADE":
+            reach.cascade_dependents(walk, kind, obj, name, what)
         elif kind in ("OBJECT_TRIGGER", "OBJECT_POLICY", "OBJECT_RULE"):
             table = name.rsplit(".", 1)[0]
             _lock(walk, table, f"table {table}")

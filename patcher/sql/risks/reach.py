@@ -10,6 +10,8 @@ named, transitively, and DROP TABLE ... CASCADE on the tables that reference it 
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 from patcher.sql.risks.walk import Table, Walk, label
 
 
@@ -82,7 +84,54 @@ def column_links(walk: Walk, table: Table, column: str | None, verb: str) -> Non
     drops) the constraint, which locks the table at the other end ACCESS EXCLUSIVE."""
     if walk.catalog is None or column is None:
         return
-    key = walk.renamed.get(table.key, table.key)
+    key, column = walk.column_before(table, column)
     for other in walk.catalog.column_links(key, column):
         if other != key:
             _lock(walk, other, f"linked by a foreign key on the column this {verb}")
+
+
+def cascade_dependents(walk: Walk, kind: str, obj: Any, name: str, what: str) -> None:
+    """DROP FUNCTION / VIEW / MATERIALIZED VIEW ... CASCADE (``kind``: the pglast ObjectType
+    name, ``obj`` the dropped object's node, ``name`` its ``schema.name``): the tables and
+    materialized views whose triggers, defaults, constraints, indexes or dependent views go
+    with it are locked ACCESS EXCLUSIVE (the catalog's pg_depend says which)."""
+    space = _CASCADE_REACH.get(kind)
+    if walk.catalog is None or space is None:
+        return
+    signature = _signature(obj) if space == "function" else name
+    if signature is None:
+        return
+    for other in walk.catalog.cascade_reach(space, signature):
+        if other != name:
+            _lock(walk, other, f"reached by the CASCADE of {what} {name} (an object on it goes)")
+
+
+# DROP ... CASCADE whose reach the catalog tells (reach.cascade_dependents).
+_CASCADE_REACH: Final = {
+    "OBJECT_FUNCTION": "function",
+    "OBJECT_PROCEDURE": "function",
+    "OBJECT_ROUTINE": "function",
+    "OBJECT_VIEW": "relation",
+    "OBJECT_MATVIEW": "relation",
+}
+
+
+def _signature(obj: Any) -> str | None:
+    """``"schema"."f"("argtype", ...)`` of a DROP FUNCTION object as regprocedure reads it (just
+    the name when the statement gives no argument list), or None for an odd shape."""
+    from pglast import ast as a
+
+    if not isinstance(obj, a.ObjectWithArgs):
+        return None
+    name = ".".join(_quote(part.sval) for part in obj.objname or ())  # unqualified: search_path
+    if obj.args_unspecified:
+        return name
+    args = []
+    for arg in obj.objargs or ():
+        spelled = ".".join(_quote(part.sval) for part in arg.names)
+        args.append(spelled + "[]" * len(arg.arrayBounds or ()))
+    return f"{name}({', '.join(args)})"
+
+
+def _quote(part: str) -> str:
+    return '"' + part.replace('"', '""') + '"'

@@ -37,7 +37,7 @@ def type_change(walk: Walk, table: Table, column: str | None, col: Any) -> bool 
         return None
     if col.raw_default is not None and not _plain_using(col.raw_default, column):
         return True
-    key = (walk.renamed.get(table.key, table.key), column)
+    key = walk.column_before(table, column)
     current = walk.column_types.get(key) or catalog.column_type(*key)
     target = _type_oid(catalog, col.typeName)
     new_mod = _typmod(target, col.typeName) if target is not None else None

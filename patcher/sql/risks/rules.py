@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Final
 
-from patcher.sql.risks import objects, reach, session
+from patcher.sql.risks import alter, objects, reach, session
 from patcher.sql.risks.lock_modes import LOCK_TABLE_ACCESS_EXCLUSIVE
 from patcher.sql.risks.walk import Table, Walk, enum_name, functions, label
 
@@ -21,6 +21,25 @@ def create(walk: Walk, stmt: ast.CreateStmt) -> None:
     if (table := Table.of(stmt.relation)) is not None:
         walk.created.add(table.key)
         session.column_types(walk, stmt.tableElts, f"new table {table}")
+    for element in stmt.tableElts or ():  # REFERENCES an existing table: SHARE ROW EXCLUSIVE
+        constraints = getattr(element, "constraints", None) or (element,)
+        for constraint in constraints:
+            if enum_name(getattr(constraint, "contype", None)) == "CONSTR_FOREIGN":
+                alter.locks_referenced(walk, constraint, new_table=True)
+
+
+def create_trigger(walk: Walk, stmt: ast.CreateTrigStmt) -> None:
+    """CREATE TRIGGER takes SHARE ROW EXCLUSIVE on its table, until the migration commits."""
+    objects.created(walk, stmt)
+    table = Table.of(stmt.relation)
+    rows = walk.rows(table)
+    if rows is not None:
+        walk.add(
+            "CREATE_TRIGGER_LOCKS_TABLE",
+            f"CREATE TRIGGER takes a SHARE ROW EXCLUSIVE lock on {label(table, rows)}: every "
+            "write to it waits until this migration commits; keep the transaction short",
+            table,
+        )
 
 
 def create_as(walk: Walk, stmt: ast.CreateTableAsStmt) -> None:
@@ -102,6 +121,8 @@ def rename(walk: Walk, stmt: ast.RenameStmt) -> None:
         objects.rename_object(walk, stmt)
         return
     rows = walk.rows(table)
+    if kind == "OBJECT_COLUMN" and stmt.subname and stmt.newname and rows is not None:
+        walk.rename_column(table, stmt.subname, stmt.newname)
     if kind == "OBJECT_TABLE" and stmt.newname:
         new = Table(table.schema, stmt.newname).key
         if table.key in walk.created:

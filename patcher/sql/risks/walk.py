@@ -78,6 +78,8 @@ class Walk:
     functions: dict[str, str] = field(default_factory=dict)  # CREATE FUNCTION name -> volatility
     # (table key, column) -> (type oid, typmod) after an ALTER COLUMN TYPE earlier in the script
     column_types: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    # (table key before the script, column name now) -> its name before the script
+    renamed_columns: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def add(self, code: str, why: str, table: Table | None = None) -> None:
         """One risk; ``table`` is named as it was before the script (a rename earlier in the
@@ -87,6 +89,16 @@ class Walk:
             before = self.renamed[table.key]
             name = before.removeprefix("public.") if table.schema is None else before
         self.risks.append(Risk(code, self.statement, why, name, self.offset))
+
+    def rename_column(self, table: Table, old: str, new: str) -> None:
+        """RENAME COLUMN of a table that existed: later statements name it by ``new``."""
+        key = self.renamed.get(table.key, table.key)
+        self.renamed_columns[(key, new)] = self.renamed_columns.pop((key, old), old)
+
+    def column_before(self, table: Table, column: str) -> tuple[str, str]:
+        """(table key, column name) as the catalog knows them, before the script renamed them."""
+        key = self.renamed.get(table.key, table.key)
+        return key, self.renamed_columns.get((key, column), column)
 
     def made(self, kind: str, key: str) -> bool:
         """Whether this script (or the change set before it) created object ``kind:key``."""

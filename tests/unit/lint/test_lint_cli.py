@@ -214,3 +214,24 @@ def test_list_rules(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = lint(capsys, "--list-rules")
     assert code == 0
     assert "| `DROP_TABLE` | error |" in out
+
+
+def test_a_suppression_needed_once_earlier_files_are_deployed_is_not_unused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Linted with the whole history new, the ALTER of a table file 1 made fires nothing; the
+    suppression its pull request needed is not reported unused. A wrong one still is."""
+    directory = write(
+        tmp_path / "m",
+        {
+            "1_t.up.sql": "CREATE TABLE t (id bigint);\n",
+            "2_a.up.sql": "-- patcher:ignore ACCESS_EXCLUSIVE_LOCK brief, catalog-only\n"
+            "ALTER TABLE t ADD COLUMN b text;\n",
+            "3_b.up.sql": "-- patcher:ignore TRUNCATE never fires here\n"
+            "ALTER TABLE t ADD COLUMN c text;\n",
+        },
+    )
+    found = findings(capsys, str(directory))
+    assert [(str(f["file"])[-8:], f["code"]) for f in found] == [
+        ("3_b.up.sql"[-8:], "UNUSED_SUPPRESSION")
+    ]

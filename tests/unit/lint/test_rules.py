@@ -68,6 +68,12 @@ CASES: list[tuple[str, str, str]] = [
         "CREATE TABLE t (a bigint NOT NULL);\nALTER TABLE t ALTER a DROP NOT NULL;",
     ),
     (
+        "DROP_DEFAULT",
+        "ALTER TABLE users ALTER a DROP DEFAULT;",
+        "ALTER TABLE users ADD COLUMN b bigint NOT NULL DEFAULT 0;\n"
+        "ALTER TABLE users ALTER b DROP DEFAULT;",
+    ),
+    (
         "ACCESS_EXCLUSIVE_LOCK",
         "ALTER TABLE users ADD COLUMN a text;",
         "CREATE TABLE t (a bigint);\nALTER TABLE t ADD COLUMN b text;",
@@ -117,6 +123,18 @@ CASES: list[tuple[str, str, str]] = [
         "ALTER TABLE users ADD CONSTRAINT f FOREIGN KEY (o) REFERENCES orgs (id);",
         "CREATE TABLE orgs (id bigint PRIMARY KEY);\n"
         "ALTER TABLE users ADD CONSTRAINT f FOREIGN KEY (o) REFERENCES orgs (id);",
+    ),
+    (
+        "FOREIGN_KEY_LOCKS_REFERENCED",
+        "CREATE TABLE t (id bigint, o bigint REFERENCES orgs (id));",
+        "CREATE TABLE orgs (id bigint PRIMARY KEY);\n"
+        "CREATE TABLE t (id bigint, o bigint REFERENCES orgs (id));",
+    ),
+    (
+        "CREATE_TRIGGER_LOCKS_TABLE",
+        "CREATE TRIGGER t BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION f();",
+        "CREATE TABLE t (id bigint);\n"
+        "CREATE TRIGGER t BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f();",
     ),
     (
         "ADD_CHECK_VALIDATING",
