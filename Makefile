@@ -138,11 +138,16 @@ lock: $(UV)
 #   curl --fail --create-dirs -o build/rds-ca/global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
 #   make package CA_BUNDLE=build/rds-ca/global-bundle.pem
 # or, for a local experiment only, make package PACKAGE_FLAGS=--insecure-no-ca.
+# The bytecode is compiled by a CPython of the runtime's minor (3.12, the template's Runtime):
+# python3.12 on PATH or under pyenv, or RUNTIME_PYTHON=/path/to/python3.12. Without one the
+# package ships no bytecode and the build says what that costs.
 CA_BUNDLE ?= build/rds-ca/global-bundle.pem
 PACKAGE_FLAGS ?=
+RUNTIME_PYTHON ?=
 package: $(STAMP)
 	$(BIN)/python scripts/build_package.py --platform manylinux_2_34_aarch64 --python-version 3.12 \
 		--lock $(LAMBDA_LOCK) --dir build/lambda --out build/lambda.zip \
+		$(if $(RUNTIME_PYTHON),--compile-python "$(RUNTIME_PYTHON)") \
 		$(if $(filter --insecure-no-ca,$(PACKAGE_FLAGS)),,--ca-bundle "$(CA_BUNDLE)") $(PACKAGE_FLAGS)
 
 clean:

@@ -14,6 +14,7 @@ BENCHMARKS = {
     "apply": "bench.apply",
     "s3": "bench.s3scale",
     "coldstart": "bench.coldstart",
+    "coldstart_lambda": "bench.coldstart_lambda",
     "contention": "bench.contention",
     "bigscript": "bench.bigscript",
     "data_at_risk": "bench.data_at_risk",

@@ -21,7 +21,13 @@
    others read their version from it), the test suites and C/Cython sources some
    dependencies ship, and botocore's models of the AWS services nobody here calls
    (``AWS_SERVICES`` lists those kept; ``--all-aws-services`` keeps them all);
-4. zips DIR deterministically (sorted entries, fixed timestamps and modes), so the same
+4. compiles every ``.py`` of DIR to bytecode with the runtime's own CPython minor
+   (``--compile-python``, found on PATH or under pyenv when not given), as *unchecked-hash*
+   ``.pyc`` (PEP 552): Lambda's file system is read-only, so without them every cold start
+   compiles boto3, botocore, pydantic, Powertools and patcher from source, and unchecked pycs
+   are used without a look at the source's mtime (which the zip fixes at 1980 anyway). Where
+   no such interpreter is found the build says how to get one and goes on without bytecode;
+5. zips DIR deterministically (sorted entries, fixed timestamps and modes), so the same
    lock and code give the same bytes; prints zipped and unzipped sizes and the largest
    top-level entries.
 
@@ -32,6 +38,7 @@ template's CodeUri is DIR: both DIR and the zip are kept.
 from __future__ import annotations
 
 import argparse
+import glob
 import importlib
 import importlib.util
 import os
@@ -274,6 +281,56 @@ def prune(target: Path, aws_services: tuple[str, ...] | None = AWS_SERVICES) -> 
     return removed
 
 
+# Where Lambda unzips the package: the file names compiled into the bytecode (tracebacks).
+LAMBDA_TASK_ROOT = "/var/task"
+# Run by the runtime's interpreter: compile DIR in place, unchecked-hash pycs, quietly.
+COMPILE = (
+    "import compileall, py_compile, sys; "
+    "ok = compileall.compile_dir(sys.argv[1], ddir=sys.argv[2], quiet=1, workers=0, "
+    "invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH); "
+    "sys.exit(0 if ok else 1)"
+)
+NO_BYTECODE_HINT = (
+    "the package ships without bytecode: every cold start then compiles the dependencies and "
+    "patcher from source (about 0.7 s more per cold start, measured in docs/benchmarks.md). "
+    "Install CPython {version} (pyenv install {version}, apt-get install python{version}, or "
+    "uv python install {version}) or pass --compile-python PATH"
+)
+
+
+def interpreter_minor(python: str) -> str | None:
+    """``X.Y`` of ``python`` (isolated, no site), None when it does not run."""
+    try:
+        probe = subprocess.run(
+            [python, "-I", "-S", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except OSError:
+        return None
+    return probe.stdout.strip() if probe.returncode == 0 else None
+
+
+def find_runtime_python(version: str) -> str | None:
+    """A CPython of the runtime's minor: ``pythonX.Y`` on PATH, else under pyenv."""
+    minor = ".".join(version.split(".")[:2])
+    pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
+    candidates = [shutil.which(f"python{minor}") or ""]  # may be a pyenv shim that refuses
+    candidates += sorted(glob.glob(f"{pyenv_root}/versions/{minor}*/bin/python{minor}"))
+    for candidate in filter(None, candidates):
+        if interpreter_minor(candidate) == minor:
+            return candidate
+    return None
+
+
+def compile_bytecode(target: Path, python: str) -> int:
+    """Compile every module of ``target`` with ``python``; returns how many pycs were written."""
+    subprocess.run([python, "-I", "-S", "-c", COMPILE, str(target), LAMBDA_TASK_ROOT], check=True)
+    return sum(1 for _ in target.rglob("*.pyc"))
+
+
 def package_files(root: Path) -> list[Path]:
     return sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.as_posix())
 
@@ -314,6 +371,25 @@ def report(root: Path, out: Path) -> tuple[int, int]:
     return zipped, unzipped
 
 
+def add_bytecode(target: Path, version: str, python: str | None) -> bool:
+    """Compile ``target`` with the runtime's interpreter; False when a given one is wrong."""
+    minor = ".".join(version.split(".")[:2])
+    if python is not None and interpreter_minor(python) != minor:
+        print(
+            f"--compile-python {python} is not a CPython {minor} (the runtime's): bytecode of "
+            "another minor is ignored by the runtime",
+            file=sys.stderr,
+        )
+        return False
+    python = python or find_runtime_python(version)
+    if python is None:
+        print(f"WARNING: no CPython {minor} found: " + NO_BYTECODE_HINT.format(version=minor))
+        return True
+    count = compile_bytecode(target, python)
+    print(f"bytecode: {count} unchecked-hash .pyc compiled by {python} (CPython {minor})")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -344,6 +420,14 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="build without the CA bundle (local experiments only: the function then cannot "
         "verify the database's certificate)",
+    )
+    parser.add_argument(
+        "--compile-python",
+        help="CPython of the runtime's minor that compiles the bytecode (default: pythonX.Y on "
+        "PATH or under pyenv, for X.Y = --python-version)",
+    )
+    parser.add_argument(
+        "--no-compile", action="store_true", help="ship no bytecode (each cold start compiles)"
     )
     parser.add_argument("--max-zipped-mb", type=float, default=MAX_ZIPPED_MB)
     parser.add_argument("--max-unzipped-mb", type=float, default=MAX_UNZIPPED_MB)
@@ -384,6 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     removed = prune(target, None if args.all_aws_services else AWS_SERVICES)
     if removed:
         print("pruned:", ", ".join(removed))
+    if not args.no_compile and not add_bytecode(target, args.python_version, args.compile_python):
+        return 1
     write_zip(target, out)
     zipped, unzipped = report(target, out)
     if zipped > args.max_zipped_mb * MB or unzipped > args.max_unzipped_mb * MB:

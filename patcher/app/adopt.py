@@ -213,4 +213,10 @@ def _outcome(plan: Adoption, state: str) -> Outcome:
     ]  # fmt: skip
     status = state if plan.changes else "up_to_date"
     current = max((c.version for c in plan.changes if c.version is not None), default=None)
-    return Outcome(status=status, entries=entries, current_version=current, warnings=plan.warnings)
+    return Outcome(
+        status=status,
+        entries=entries,
+        current_version=current,
+        warnings=plan.warnings,
+        history_read=True,
+    )

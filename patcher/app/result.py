@@ -30,6 +30,7 @@ from patcher.engine.outcome import Outcome, ResultEntry
 
 NOT_OK = frozenset({"failed", "locked", "invalid", "drifted"})  # the statuses whose ``ok`` is false
 RESULT_LIMIT_BYTES = 5_500_000  # Lambda's synchronous response limit is 6 MB; keep headroom
+UNKNOWN_KEY = "current_version_unknown_reason"  # set when the history was never read
 MARKER = "[truncated by StackFlowPatcher"
 _SQL_MARKER = "\n-- " + MARKER + ": {n} more characters; read {name} for the rest]"
 _TEXT_MARKER = "… " + MARKER + ": {n} more characters]"
@@ -56,6 +57,7 @@ class RunResult:
     request_id: str
     duration_ms: int
     differences: tuple[dict[str, Any], ...] | None = None  # drift only (SPEC 13)
+    version_unknown: str | None = None  # why current_version is unknown (issue 28 item 4)
 
     @classmethod
     def of(
@@ -73,6 +75,7 @@ class RunResult:
             warnings=tuple(outcome.warnings),
             request_id=request_id,
             duration_ms=duration_ms,
+            version_unknown=outcome.version_unknown(),
         )
 
     @property
@@ -96,6 +99,11 @@ class RunResult:
         }
         if self.differences is not None:
             result["differences"] = list(self.differences)
+        if self.version_unknown is not None:  # never read: no current version, no pending
+            result = {
+                **{k: v for k, v in result.items() if k != "pending"},
+                UNKNOWN_KEY: self.version_unknown,
+            }
         return fit(result, limit)
 
 

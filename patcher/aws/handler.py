@@ -15,7 +15,7 @@ import logging
 import time
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from patcher.app.commands import Invocation, execute, refused
@@ -24,6 +24,7 @@ from patcher.app.result import RunResult
 from patcher.aws import drift_metric
 from patcher.aws.request import action_of, dry_run_of, parse_payload
 from patcher.aws.stored import for_caller, without_detail
+from patcher.aws.tracing import make_tracer
 from patcher.core.errors import DatabaseUnavailable, PatcherError
 from patcher.core.events import PROGRESS_EVENTS
 from patcher.core.models import Request
@@ -33,7 +34,7 @@ pin_sdk_loggers()  # botocore at DEBUG logs the secret's body: never, whatever t
 SERVICE, NAMESPACE = powertools_names()  # the template's POWERTOOLS_* variables win
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+tracer = make_tracer(SERVICE)  # X-Ray only when tracing is on (patcher/aws/tracing.py)
 
 
 @logger.inject_lambda_context(clear_state=True)

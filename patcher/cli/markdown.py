@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from patcher.cli.drift_report import markdown_lines as drift_markdown
+from patcher.cli.report import PREVIEWED, current_text, tx_text
 from patcher.cli.report_at_risk import HEADER, has_data_at_risk, rows_of, summary, when
 
 SQL_CHARS: Final = 4000
@@ -49,10 +50,9 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 def _headline(result: dict[str, Any]) -> str:
     mode = " (dry run)" if result.get("dry_run") else ""
     icon = "✅" if result.get("ok") else "❌"
-    current = result.get("current_version")
     return (
         f"### {icon} patcher {result.get('action')}{mode}: `{result.get('status')}` · current "
-        f"version {current if current is not None else 'none'} · "
+        f"version {cell(current_text(result))} · "
         f"{result.get('duration_ms')} ms · request `{result.get('request_id')}`"
     )
 
@@ -60,18 +60,21 @@ def _headline(result: dict[str, Any]) -> str:
 def _migrations(entries: list[dict[str, Any]]) -> list[str]:
     if not entries:
         return []
+    changes = any("change" in m for m in entries)
     header = ("version", "description", "direction", "state", "transactional", "ms")
     rows = [
         (
-            str(m["version"]), m["description"], m["direction"], m["state"],
-            "yes" if m.get("transactional", True) else "no", str(m.get("duration_ms", "")),
+            str(m["version"]), m["description"], m["direction"], m["state"], tx_text(m),
+            str(m.get("duration_ms", "")), *[m.get("change") or ""] * changes,
         )
         for m in entries
     ]  # fmt: skip
-    return table(header, rows)
+    return table((*header, *["change"] * changes), rows)
 
 
 def _section(entry: dict[str, Any]) -> list[str]:
+    if not PREVIEWED.intersection(entry):
+        return []  # a repair's entry: its change is in the table
     kind = "transactional" if entry.get("transactional", True) else "no-transaction"
     lines = [
         f"#### {entry['version']} {cell(entry['description'])} ({entry['direction']}, {kind})",

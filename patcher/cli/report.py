@@ -6,8 +6,11 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from patcher.app.result import UNKNOWN_KEY
 from patcher.cli.drift_report import text_lines as drift_lines
 from patcher.cli.report_at_risk import HEADER, has_data_at_risk, rows_of, summary
+
+PREVIEWED = frozenset({"sql", "risks", "verified", "data_at_risk"})  # what a preview shows
 
 
 def render(result: dict[str, Any]) -> str:
@@ -17,11 +20,9 @@ def render(result: dict[str, Any]) -> str:
 def render_lines(result: dict[str, Any]) -> Iterator[str]:
     """The lines of ``render``, made one at a time: a 50 MB SQL preview is never copied whole."""
     mode = " (dry run)" if result["dry_run"] else ""
-    current = result["current_version"]
     yield (
         f"{result['action']}{mode}: {result['status']} - current version "
-        f"{current if current is not None else 'none'} - {result['duration_ms']} ms - "
-        f"request {result['request_id']}"
+        f"{current_text(result)} - {result['duration_ms']} ms - request {result['request_id']}"
     )
     if has_data_at_risk(result):
         yield f"data at risk: {summary(result)}"
@@ -30,28 +31,50 @@ def render_lines(result: dict[str, Any]) -> Iterator[str]:
     if result["dry_run"]:
         for entry in result["migrations"]:
             yield from _preview(entry)
-    pending = result["pending"]
-    yield "pending: " + (", ".join(f"{p['version']} {p['description']}" for p in pending) or "none")
+    if "pending" in result:  # absent when the history was never read: unknown, not none
+        pending = result["pending"]
+        yield "pending: " + (
+            ", ".join(f"{p['version']} {p['description']}" for p in pending) or "none"
+        )
     yield from (f"warning: {w}" for w in result["warnings"])
     if result["error"]:
         yield f"error: {result['error']['type']}: {result['error']['message']}"
 
 
+def current_text(result: dict[str, Any]) -> str:
+    """The current version, ``none`` (no version applied), or ``unknown`` and why."""
+    current = result.get("current_version")
+    if current is not None:
+        return str(current)
+    reason = result.get(UNKNOWN_KEY)
+    return f"unknown ({reason})" if reason else "none"
+
+
+def tx_text(entry: dict[str, Any]) -> str:
+    """An entry's transactional mode: yes, no, or ? when the file could not be read."""
+    mode = entry.get("transactional")
+    return "?" if mode is None else "yes" if mode else "no"
+
+
 def _table(entries: list[dict[str, Any]]) -> list[str]:
     if not entries:
         return []
-    rows = [("VERSION", "DESCRIPTION", "DIR", "STATE", "TX", "MS")]
+    changes = any("change" in m for m in entries)
+    rows = [("VERSION", "DESCRIPTION", "DIR", "STATE", "TX", "MS", *["CHANGE"] * changes)]
     for m in entries:
         rows.append((
             "R" if m["version"] is None else str(m["version"]), m["description"],
-            m["direction"], m["state"],
-            "yes" if m.get("transactional", True) else "no", str(m.get("duration_ms", "")),
+            m["direction"], m["state"], tx_text(m), str(m.get("duration_ms", "")),
+            *[m.get("change") or ""] * changes,
         ))  # fmt: skip
     return _aligned(rows)
 
 
 def _preview(entry: dict[str, Any]) -> Iterator[str]:
-    """One migration's preview: verification findings, risks, then its SQL."""
+    """One migration's preview: verification findings, risks, then its SQL (nothing for an
+    entry that has none: a repair's, whose change is in the table)."""
+    if not PREVIEWED.intersection(entry):
+        return
     kind = "transactional" if entry.get("transactional", True) else "no-transaction"
     lines = ["", f"== {entry['version']} {entry['description']} ({entry['direction']}, {kind}) =="]
     if "data_at_risk" in entry:

@@ -3,15 +3,21 @@ proven unchanged, and which versions were applied from a Flyway B file (``baseli
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from patcher.core.models import AppliedRow, Catalog, Migration, SourceObject
 from patcher.sources.base import MigrationSource
 
 
 def applied_checksums(
-    source: MigrationSource, catalog: Catalog, history: list[AppliedRow]
+    source: MigrationSource,
+    catalog: Catalog,
+    history: list[AppliedRow],
+    seen: Callable[[SourceObject, bytes], object] | None = None,
 ) -> tuple[dict[int, str], frozenset[int]]:
     """Each applied version's current up checksum, and the versions whose row has the
-    checksum of the version's B file (applied from it; a B file alone is one too)."""
+    checksum of the version's B file (applied from it; a B file alone is one too). ``seen``
+    is shown each file read (``status`` takes its mode from it rather than read it again)."""
     available, base = catalog.by_version(), {b.version: b for b in catalog.baselines}
     sums: dict[int, str] = {}
     baselined: set[int] = set()
@@ -35,7 +41,11 @@ def applied_checksums(
     from patcher.sql.scripts import checksum
 
     rows = {row.version: row for row in history}
-    found = {obj.key: checksum(data) for obj, data in source.read_many(o for *_, o in to_read)}
+    found = {}
+    for obj, data in source.read_many(o for *_, o in to_read):
+        found[obj.key] = checksum(data)
+        if seen is not None:
+            seen(obj, data)
     for version, of_base, obj in to_read:
         if version in baselined:
             continue

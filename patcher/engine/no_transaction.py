@@ -155,10 +155,14 @@ def _left_invalid(step: Step, script: Script, invalid: list[str]) -> MigrationFa
     )
 
 
-def repair_leftovers(ctx: RunContext, source: MigrationSource, *, dry_run: bool) -> None:
+def repair_leftovers(
+    ctx: RunContext, source: MigrationSource, *, dry_run: bool
+) -> dict[int, list[str]]:
     """Repair of a crashed no-transaction ``up``: the INVALID indexes its crashed attempt left
     under the names it builds are dropped, so the re-run builds them anew (IF NOT EXISTS would
-    keep them). A dry run says it will; a drop that cannot get its lock says what to run."""
+    keep them). A dry run says it will; a drop that cannot get its lock says what to run.
+    Returns the indexes dropped (or, dry, to drop) by version."""
+    drops: dict[int, list[str]] = {}
     for step in ctx.plan.steps:
         if step.kind is not StepKind.CLEAR_DIRTY or step.direction != "up":
             continue
@@ -173,14 +177,17 @@ def repair_leftovers(ctx: RunContext, source: MigrationSource, *, dry_run: bool)
                 continue
             if dry_run:
                 note = f"repair will drop INVALID index {i.name}, left by version {v}'s crash"
+                drops.setdefault(v, []).append(i.name)
             elif ctx.backend.drop_index(i.name):
                 note = f"repair dropped INVALID index {i.name}, left by version {v}'s crash"
+                drops.setdefault(v, []).append(i.name)
             else:
                 note = (
                     f"INVALID index {i.name} (left by version {v}) could not be dropped now (a "
                     f"transaction holds it): run {_drops([i.name])} before migrating"
                 )
             ctx.outcome.warnings.append(note)
+    return drops
 
 
 def lost_during(ctx: RunContext, step: Step) -> tuple[bool, PatcherError]:

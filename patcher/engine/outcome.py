@@ -41,6 +41,7 @@ class ResultEntry:
     lock_conflict: dict[str, Any] | None = None
     data_at_risk: list[dict[str, Any]] | None = None
     data_at_risk_truncated: int | None = None
+    holder: dict[str, Any] | None = None  # a running entry's lock holder (engine/status.py)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -74,6 +75,15 @@ class Outcome:
     warnings: list[str] = field(default_factory=list)
     error: PatcherError | None = None
     unlogged: tuple[HistoryChange, str] | None = None  # a failure the lost session never logged
+    history_read: bool = False  # False: the run ended before it knew the current version
+
+    def version_unknown(self) -> str | None:
+        """Why the current version is unknown (the run stopped before it read the history),
+        or None when it is known."""
+        if self.history_read:
+            return None
+        cause = f": {self.error.type}" if self.error is not None else ""
+        return f"the run stopped before it read the history{cause}"
 
     def fail(self, exc: PatcherError) -> Outcome:
         """End the run with ``exc``: its category decides the status."""

@@ -22,6 +22,7 @@ from patcher.core.errors import (
 from patcher.core.models import (
     AppliedRow,
     Catalog,
+    LockHolder,
     Migration,
     Plan,
     Request,
@@ -37,10 +38,12 @@ def plan(
     history: Sequence[AppliedRow],
     checksums: Mapping[int, str],
     baselined: frozenset[int] = frozenset(),
+    running: LockHolder | None = None,
 ) -> Plan:
     """Decide what ``request`` does. ``checksums`` holds the source's current checksum of each
     applied version's up script (the runner reads only what it cannot prove unchanged);
-    ``baselined``: the applied versions whose row was applied from a Flyway B file."""
+    ``baselined``: the applied versions whose row was applied from a Flyway B file;
+    ``running``: who holds the lock while a dirty version's script still runs (lockless runs)."""
     applied = {row.version: row for row in history}
     current = max(applied) if applied else None
     target = request.target if request.action == "migrate" else None
@@ -50,7 +53,10 @@ def plan(
     _refuse_version_zero(history)
     if request.action == "repair":
         return _plan_repair(request, available, history, checksums, current, pending, warnings)
-    _refuse_dirty(history)
+    if running is None:
+        _refuse_dirty(history)
+    elif request.action != "status":  # status lists it as running; a dry run cannot plan yet
+        _refuse_running(history, running)
     _refuse_missing(history, available)
     _refuse_drift(history, available, checksums)
     if request.action == "baseline":
@@ -58,6 +64,10 @@ def plan(
     if request.action in ("migrate", "status"):
         _refuse_out_of_order(pending, current)
     if request.action == "status":
+        if running is not None:
+            from patcher.engine.status import running_text
+
+            warnings += [running_text(row, running) for row in history if row.dirty]
         return Plan(request, (), current, pending, tuple(warnings))
     if request.action == "migrate":
         todo = tuple(m for m in pending if target is None or m.version <= target)
@@ -174,6 +184,17 @@ def _refuse_dirty(history: Sequence[AppliedRow]) -> None:
         "left (for CREATE INDEX CONCURRENTLY: an INVALID index, SELECT indexrelid::regclass "
         f"FROM pg_index WHERE NOT indisvalid). {repair_does}; then run repair "
         '(`patcher repair`, or {"action": "repair"}; with dry_run first to see it)',
+        version=row.version,
+    )
+
+
+def _refuse_running(history: Sequence[AppliedRow], holder: LockHolder) -> None:
+    from patcher.engine.status import running_text
+
+    row = next(row for row in history if row.dirty)
+    raise DirtyDatabase(
+        f"{running_text(row, holder)}. A dry run plans against a finished history: run it again "
+        "once that run is over",
         version=row.version,
     )
 

@@ -22,8 +22,17 @@ from patcher.core.models import Catalog, HistoryChange, Request, Step
 from patcher.engine.applied import applied_checksums
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
 from patcher.engine.lock_wait import acquire_lock
-from patcher.engine.outcome import Outcome, applied_entry, step_entry
+from patcher.engine.outcome import Outcome, step_entry
 from patcher.engine.planner import plan, refuse_other_tools
+from patcher.engine.status import (
+    Modes,
+    clean_current,
+    repair_entries,
+    repair_running,
+    running_holder,
+    status_entries,
+    status_pending,
+)
 from patcher.sources.base import MigrationSource
 from patcher.sources.catalog import build_catalog
 
@@ -114,7 +123,8 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     outcome.warnings += _empty_script_warnings(ctx.plan.steps, ctx.scripts)
     if request.action == "status":
         due = repeatables is not None and repeatables.due
-        outcome.status = "planned" if ctx.plan.pending or due else "up_to_date"
+        running = any(e.state == "running" for e in outcome.entries)
+        outcome.status = "planned" if ctx.plan.pending or due or running else "up_to_date"
     elif not ctx.plan.steps:
         outcome.status = "up_to_date"
     elif request.dry_run:
@@ -126,7 +136,8 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
         ]
         outcome.status = "planned"
         if request.action == "repair":
-            repair_leftovers(ctx, source, dry_run=True)
+            drops = repair_leftovers(ctx, source, dry_run=True)
+            repair_entries(ctx, source, drops, done=False)
         add_risks(ctx)
         from patcher.engine.drift_check import flag_drifted
 
@@ -142,10 +153,12 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
         if request.action == "repair":
             from patcher.engine.no_transaction import repair_leftovers
 
-            repair_leftovers(ctx, source, dry_run=False)
+            drops = repair_leftovers(ctx, source, dry_run=False)
         from patcher.engine.steps import record_only
 
         record_only(ctx)
+        if request.action == "repair":
+            repair_entries(ctx, source, drops, done=True)
     else:
         from patcher.engine.drift_check import warn_before_apply
         from patcher.engine.steps import execute_steps  # the executors load only to run steps
@@ -200,11 +213,17 @@ def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
 def _read_and_plan(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> None:
     """Read the history into the context and plan the request against it."""
     ctx.history = history = ctx.backend.read_history()
-    ctx.outcome.current_version = max((r.version for r in history), default=None)
-    if ctx.request.action == "status":  # listed even when validation refuses the state below
-        ctx.outcome.entries = [applied_entry(row) for row in history]
-    sums, baselined = applied_checksums(source, catalog, history)
-    ctx.plan = plan(ctx.request, catalog, history, sums, baselined)
+    outcome, status = ctx.outcome, ctx.request.action == "status"
+    outcome.history_read, outcome.current_version = True, clean_current(history)
+    running = running_holder(ctx, history)
+    modes = Modes() if status else None  # the mode of each file read for its checksum
+    sums, baselined = applied_checksums(source, catalog, history, modes)
+    outcome.pending = status_pending(catalog, history, baselined)  # also when refused below
+    if modes is not None:  # listed even when validation refuses the state below
+        outcome.entries = status_entries(source, catalog, history, baselined, running, modes)
+    ctx.plan = plan(ctx.request, catalog, history, sums, baselined, running)
+    if running is not None and ctx.request.action == "repair":
+        repair_running(ctx, running)
 
 
 def _other_tools(ctx: RunContext) -> list[str]:

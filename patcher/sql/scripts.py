@@ -149,6 +149,16 @@ def load_script(obj: SourceObject, data: bytes) -> Script:
     return Script(obj, text, checksum(data), statements, transactional)
 
 
+def script_mode(obj: SourceObject, data: bytes) -> bool:
+    """Whether the script runs in one transaction, as ``load_script`` decides it (the
+    directive, or its layout's own setting), without splitting or checking its statements."""
+    text = decode_script(obj.name, data)
+    transactional = not has_no_transaction_directive(text)
+    if obj.form is not None:
+        transactional = _layout_part(obj, text, transactional)[1]
+    return transactional
+
+
 def _layout_part(obj: SourceObject, text: str, transactional: bool) -> tuple[str, bool]:
     """A one-file layout's section (line numbers kept) and the mode the layout sets."""
     form = obj.form

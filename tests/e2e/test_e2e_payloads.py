@@ -71,8 +71,9 @@ def test_bad_payload_is_an_invalid_result(
     assert (result["ok"], result["status"]) == (False, "invalid")
     assert result["error"]["type"] == "InvalidRequest"
     assert needle in result["error"]["message"]
-    assert result["migrations"] == [] and result["pending"] == []
+    assert result["migrations"] == [] and "pending" not in result  # never read: unknown
     assert result["current_version"] is None
+    assert "before it read the history: InvalidRequest" in result["current_version_unknown_reason"]
     assert len(json.dumps(result)) < 3000, "a huge input is not echoed back"
     assert result["action"] in ("migrate", "rollback", "status", "baseline", "repair", "unknown")
     assert isinstance(result["dry_run"], bool)

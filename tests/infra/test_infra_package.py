@@ -41,6 +41,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "build_package.py"
 LOCK = REPO / "requirements" / "lambda.txt"
 MIGRATIONS = REPO / "migrations"
+TEMPLATE = REPO / "template.yaml"
 MB = 1024 * 1024
 ARM64_PLATFORM = "manylinux_2_34_aarch64"  # what the Makefile's package target builds
 X86_PLATFORM = "manylinux_2_34_x86_64"  # this machine: Debian 12, glibc 2.36
@@ -267,7 +268,9 @@ def test_arm64_package_fits_lambda_with_room(arm64: Package) -> None:
     infos = arm64.infos()
     zipped = arm64.zip.stat().st_size
     unzipped = sum(info.file_size for info in infos)
-    assert zipped < 20 * MB, f"{zipped / MB:.1f} MB zipped: the aim is < 20 MB"
+    # 16.8 MB zipped without bytecode, 21.2 MB with it (issue 32): Lambda's direct-upload
+    # limit is 50 MB.
+    assert zipped < 30 * MB, f"{zipped / MB:.1f} MB zipped: the aim is < 30 MB"
     assert unzipped < 250 * MB, f"{unzipped / MB:.1f} MB unzipped: Lambda's limit is 250 MB"
     assert "MB zipped" in arm64.log and "largest top-level entries" in arm64.log
 
@@ -296,11 +299,56 @@ def test_arm64_package_is_exactly_the_lock_plus_patcher(arm64: Package) -> None:
 def test_arm64_package_holds_only_what_lambda_runs(arm64: Package) -> None:
     names = [info.filename for info in arm64.infos()]
     parts = {part for name in names for part in name.split("/")[:-1]}
-    assert not parts & {"tests", "test", "__pycache__", ".venv", "bin", "node_modules"}
-    assert not [n for n in names if n.endswith((".pyc", ".pyo", ".c", ".pyx", "/RECORD"))]
+    assert not parts & {"tests", "test", ".venv", "bin", "node_modules"}
+    assert not [n for n in names if n.endswith((".pyo", ".c", ".pyx", "/RECORD"))]
+    # Bytecode only as the build compiled it: one pyc per module, of the runtime's minor.
+    assert not [n for n in names if n.endswith(".pyc") and ".cpython-312." not in n]
     assert not [n for n in names if n.startswith(("migrations/", "build/", ".git"))]
     # dist-info metadata stays: Powertools reads its own version from it.
     assert any(re.fullmatch(r"aws_lambda_powertools-[^/]+\.dist-info/METADATA", n) for n in names)
+
+
+def pyc_flags(data: bytes) -> int:
+    """PEP 552: the pyc header's flags word (1 = hash-based, unchecked; 3 = checked)."""
+    return int.from_bytes(data[4:8], "little")
+
+
+def test_arm64_package_ships_unchecked_bytecode_of_the_runtime(arm64: Package) -> None:
+    """Every module of the package has its unchecked-hash pyc compiled by CPython 3.12 (the
+    template's Runtime), so a cold start on Lambda's read-only disk compiles nothing. On a
+    machine without a 3.12 the build must say so, how to get one, and ship no bytecode."""
+    with zipfile.ZipFile(arm64.zip) as archive:
+        names = set(archive.namelist())
+        sources = sorted(n for n in names if n.endswith(".py"))
+        pycs = sorted(n for n in names if n.endswith(".pyc"))
+        if build_package.find_runtime_python("3.12") is None:
+            assert pycs == [] and "no CPython 3.12 found" in arm64.log
+            assert "pyenv install 3.12" in arm64.log
+            return
+        assert "unchecked-hash .pyc compiled by" in arm64.log
+        expected = {
+            f"{n.rsplit('/', 1)[0]}/__pycache__/{n.rsplit('/', 1)[1][:-3]}.cpython-312.pyc"
+            if "/" in n
+            else f"__pycache__/{n[:-3]}.cpython-312.pyc"
+            for n in sources
+        }
+        missing = sorted(expected - names)
+        assert missing == [], f"{len(missing)} modules without bytecode, e.g. {missing[:5]}"
+        magic = importlib.util.MAGIC_NUMBER if sys.version_info[:2] == (3, 12) else None
+        for name in pycs:
+            data = archive.read(name)
+            assert pyc_flags(data) == 1, f"{name}: not an unchecked-hash pyc"
+            if magic is not None:
+                assert data[:4] == magic, name
+        assert len(pycs) == len(sources)
+
+
+def test_package_python_is_the_template_runtime() -> None:
+    """The Makefile builds (and compiles) for the minor the template's functions run."""
+    runtimes = set(re.findall(r"^\s+Runtime: python(3\.\d+)\s*$", TEMPLATE.read_text(), re.M))
+    makefile = (REPO / "Makefile").read_text()
+    built = set(re.findall(r"--python-version (3\.\d+)", makefile))
+    assert len(runtimes) == 1 and runtimes == built, (runtimes, built)
 
 
 def test_arm64_package_has_only_arm64_binaries(arm64: Package) -> None:
@@ -465,3 +513,49 @@ def test_twin_package_migrates_from_s3_with_its_secret_and_traces(
     segments = b"\n".join(xray_daemon.received())
     for call in (b'"ListObjectsV2"', b'"GetObject"', b'"GetSecretValue"'):
         assert call in segments, f"no X-Ray subsegment for {call.decode()}"
+
+
+IMPORT_HANDLER = r"""
+import sys, time
+sys.path.insert(0, sys.argv[1])
+start = time.perf_counter()
+from patcher.handler import lambda_handler
+import patcher
+print(patcher.__version__, sys.flags.dont_write_bytecode, round(time.perf_counter() - start, 3))
+"""
+
+
+def test_twin_imports_its_bytecode_from_a_read_only_copy(twin: Twin, tmp_path: Path) -> None:
+    """As Lambda starts it: a read-only copy, no bytecode writes; the shipped pycs are used
+    as they are (unchecked: a source edited after the build does not invalidate them)."""
+    copy = tmp_path / "task"
+    shutil.copytree(twin.root, copy)
+    init = copy / "patcher" / "__init__.py"
+    init.write_text(re.sub(r"__version__ = .*", '__version__ = "edited-source"', init.read_text()))
+    for path in [copy, *copy.rglob("*")]:
+        path.chmod(path.stat().st_mode & ~0o222)
+    before = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*"))
+    try:
+        proc = subprocess.run(
+            # -P -s -S: -I's isolation but for the environment, which -I would ignore
+            [twin.python, "-P", "-s", "-S", "-c", IMPORT_HANDLER, str(copy)],
+            env={**BASE_ENV, "HOME": str(tmp_path), "PYTHONDONTWRITEBYTECODE": "1"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        after = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*"))
+    finally:
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(path.stat().st_mode | 0o200)
+    assert proc.returncode == 0, proc.stderr
+    version, dont_write, _seconds = proc.stdout.split()
+    assert dont_write == "1"
+    assert after == before  # nothing written
+    if "unchecked-hash .pyc compiled by" in twin.package.log:
+        from patcher import __version__
+
+        assert version == __version__  # the pyc, not the edited source
+    else:  # no interpreter of the twin's minor to compile with: the source is what runs
+        assert version == "edited-source"

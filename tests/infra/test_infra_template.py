@@ -92,6 +92,16 @@ def _statements(items: Any, conditional: bool = False) -> Iterator[tuple[dict[st
             yield item, conditional
 
 
+def _managed_arns(items: list[Any]) -> Iterator[Any]:
+    """Every managed policy ARN, both branches of an Fn::If (AWS::NoValue left out)."""
+    for item in items:
+        if isinstance(item, dict) and set(item) == {"Fn::If"}:
+            _condition, *branches = item["Fn::If"]
+            yield from _managed_arns([b for b in branches if b != {"Ref": "AWS::NoValue"}])
+        else:
+            yield item
+
+
 def _function_role(template: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
     function = template["Resources"][FUNCTION]["Properties"]
     role = function.get("Role")
@@ -184,7 +194,7 @@ def iam_problems(template: dict[str, Any]) -> list[str]:
         return [*problems, "function: Role must be !GetAtt <an AWS::IAM::Role>.Arn"]
     props = role["Properties"]
     log_groups = {k for k, v in resources.items() if v.get("Type") == "AWS::Logs::LogGroup"}
-    for arn in props.get("ManagedPolicyArns", []):
+    for arn in _managed_arns(props.get("ManagedPolicyArns", [])):
         name = (_text(arn) or "").rsplit("/", 1)[-1]
         if name not in ALLOWED_MANAGED:
             problems.append(f"{role_name}: managed policy {arn!r} is not on the allow-list")
@@ -418,7 +428,14 @@ def test_function_configuration() -> None:
     assert props["Runtime"] == "python3.12"
     assert props["Architectures"] == ["arm64"]
     assert props["Timeout"] == 900
-    assert props["Tracing"] == "Active"
+    # X-Ray: a parameter, Active by default; PassThrough also tells the handler (through
+    # POWERTOOLS_TRACE_DISABLED) not to import the X-Ray SDK at all.
+    assert props["Tracing"] == {"Ref": "Tracing"}
+    assert template["Parameters"]["Tracing"]["Default"] == "Active"
+    assert template["Conditions"]["TracingActive"] == {"Fn::Equals": [{"Ref": "Tracing"}, "Active"]}
+    assert props["Environment"]["Variables"]["POWERTOOLS_TRACE_DISABLED"] == {
+        "Fn::If": ["TracingActive", "false", "true"]
+    }
     assert props["AutoPublishAlias"] == "live"
     assert props["FunctionName"] == {"Ref": "FunctionName"}
     assert template["Parameters"]["FunctionName"]["Default"] == "StackFlowPatcher"

@@ -214,7 +214,7 @@ def test_repair_after_a_crashed_no_transaction_migration(
     assert run("rollback")["error"]["type"] == "DirtyDatabase"
 
     preview = run("repair", dry_run=True)
-    assert preview["migrations"][0]["change"].startswith("clears the dirty mark")
+    assert preview["migrations"][0]["change"].startswith("removes the history row")
     assert history(pg_dsn) == [(1, False), (2, True)]
     assert run("repair")["status"] == "applied"
     assert history(pg_dsn) == [(1, False)]  # back to pending: migrate re-runs it

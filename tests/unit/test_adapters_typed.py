@@ -96,13 +96,21 @@ def test_a_run_result_is_typed_and_renders_the_spec_result() -> None:
         "status",
         "current_version",
         "migrations",
-        "pending",
         "warnings",
         "error",
         "request_id",
         "duration_ms",
+        "current_version_unknown_reason",  # it never read the history: no pending (issue 28)
     ]
     assert shown["error"]["type"] == "DatabaseUnavailable"
+    assert shown["current_version_unknown_reason"] == (
+        "the run stopped before it read the history: DatabaseUnavailable"
+    )
+    read = Outcome(status="up_to_date", history_read=True, current_version=3)
+    known = RunResult.of(read, action="status", dry_run=False, request_id="r", duration_ms=1)
+    assert (
+        known.to_dict()["pending"] == [] and "current_version_unknown_reason" not in known.to_dict()
+    )
     assert _result(None, "up_to_date").to_dict()["ok"] is True
 
 

@@ -88,8 +88,11 @@ def test_repair_of_a_dirty_up_makes_it_pending_again(env: Env) -> None:
     dirty_up(env)
     out = env.run("repair")
     assert out.status == "applied"
-    assert states(out) == [(2, "up", "applied")]
-    assert out.entries[0].change == "clears the dirty mark of an unfinished up script"
+    assert states(out) == [(2, "up", "not_run")]  # pending again, not applied (issue 28)
+    assert out.entries[0].change == (
+        "removes the history row the unfinished up script left: the version is pending again"
+    )
+    assert pending(out) == [2]
     assert env.versions() == [1] and env.dirty() == []
     status = env.run("status")
     assert (status.status, pending(status)) == ("planned", [2])
@@ -194,7 +197,7 @@ def test_a_pending_version_below_the_newest_applied_is_refused(env: Env) -> None
     assert (out.status, error_type(out)) == ("invalid", "OutOfOrder")
     assert out.error is not None and out.error.details["version"] == 2
     assert env.versions() == [1, 3] and "t4" not in env.user_tables()
-    assert pending(out) == []  # refused before the plan was adopted
+    assert pending(out) == [2, 4]  # refused, but the history was read: what is pending is known
 
 
 def test_version_zero_is_refused_naming_the_file(env: Env) -> None:
