@@ -10,6 +10,10 @@ SQUAWK := .local/tools/squawk/bin/squawk
 # The real dbmate, for the adopt tests (tests/fixtures/foreign_tools.py)
 DBMATE := .local/node/node_modules/@dbmate/linux-x64/bin/dbmate
 ASL_VALIDATOR := .local/node/node_modules/asl-validator/package.json
+# checkov (PyPI), the IaC scanner, in a venv of its own (its pins would fight the project's).
+CHECKOV_DIR := .local/tools/checkov
+CHECKOV := $(CHECKOV_DIR)/bin/checkov
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: install test test-unit test-fast test-matrix pg-bin lint docs run bench bench-smoke package lock clean sarif-tool lint-compare
 
@@ -41,7 +45,7 @@ $(DBMATE):
 	mkdir -p .local/node
 	npm install --silent --no-audit --no-fund --save-exact --prefix .local/node dbmate@2.36.0
 
-TEST_TOOLS := $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK) $(DBMATE) $(ASL_VALIDATOR)
+TEST_TOOLS := $(STAMP) $(NODE_TOOLS) $(SARIF_TOOL) $(SQUAWK) $(DBMATE) $(ASL_VALIDATOR) $(CHECKOV)
 
 # PG=<major> (13..18): the tests' throwaway cluster is of that major (PATCHER_TEST_PG, see
 # tests/fixtures/postgres.py); its binaries come from the npm build tests/fixtures/pgbin.py
@@ -70,10 +74,18 @@ test-fast: $(TEST_TOOLS)
 test-unit: $(STAMP) $(SARIF_TOOL) $(SQUAWK)
 	$(BIN)/pytest -q -m "not db"
 
-lint: $(STAMP)
+lint: $(STAMP) $(CHECKOV)
 	$(BIN)/ruff check patcher tests bench
 	$(BIN)/ruff format --check patcher tests bench
 	$(BIN)/mypy
+	$(CHECKOV_RUN)
+
+# template.yaml as checkov reads it, offline (--skip-download: no guideline or policy download);
+# a finding we accept is skipped in the template (Metadata checkov skip, with the reason).
+CHECKOV_RUN := $(CHECKOV) -f template.yaml --framework cloudformation --compact --quiet --skip-download
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_DIR)
+	$(CHECKOV_DIR)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 
 # The docs site (mkdocs.yml, docs/) into build/site. --strict: a broken link or anchor, or a page
 # missing from the nav, fails the build. NO_MKDOCS_2_WARNING silences mkdocs-material's banner
@@ -123,7 +135,7 @@ lock: $(UV)
 # The Lambda package from the lock: build/lambda/ (the template's CodeUri) and build/lambda.zip.
 # It ships the RDS CA bundle CA_BUNDLE (checked by scripts/rds_ca.py: only Amazon RDS CAs,
 # none expired) and refuses to build without one:
-#   curl -o build/rds-ca/global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
+#   curl --fail --create-dirs -o build/rds-ca/global-bundle.pem https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem
 #   make package CA_BUNDLE=build/rds-ca/global-bundle.pem
 # or, for a local experiment only, make package PACKAGE_FLAGS=--insecure-no-ca.
 # The bytecode is compiled by a CPython of the runtime's minor (3.12, the template's Runtime):

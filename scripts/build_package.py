@@ -82,6 +82,9 @@ MB = 1024 * 1024
 # Where the RDS CA bundle goes in the package; the template's PATCHER_DB_SSLROOTCERT is
 # /var/task/ + this (Lambda unzips the package into /var/task).
 CA_BUNDLE_PATH = "patcher/certs/rds-global-bundle.pem"
+# Where `make package` looks for the bundle by default (CA_BUNDLE), and where Amazon serves it.
+DEFAULT_CA_BUNDLE = REPO / "build" / "rds-ca" / "global-bundle.pem"
+CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 
 
 def expand_platforms(platforms: list[str]) -> list[str]:
@@ -204,6 +207,23 @@ def check_ca_bundle(path: Path) -> str:
     spec.loader.exec_module(rds_ca)
     summary: str = rds_ca.summary(path, rds_ca.check_file(path))
     return summary
+
+
+def no_ca_bundle(given: Path | None) -> str:
+    """The refusal when there is no bundle to check: how to get it (the Makefile's curl line)
+    and how to build for a local experiment without it."""
+    path = given if given is not None else DEFAULT_CA_BUNDLE
+    shown = path.relative_to(REPO) if path.is_absolute() and path.is_relative_to(REPO) else path
+    return (
+        f"no RDS CA bundle at {shown}: the package ships it so that the function can verify the "
+        "database's certificate (the template's sslmode verify-full); refusing to build.\n"
+        "Get Amazon's bundle, then build again:\n"
+        f"  curl --fail --create-dirs -o {shown} {CA_BUNDLE_URL}\n"
+        f"  make package CA_BUNDLE={shown}    (or: {Path(__file__).name} --ca-bundle {shown})\n"
+        "For a local experiment only (the function then cannot verify the database's "
+        "certificate, and verify-full fails closed):\n"
+        "  make package PACKAGE_FLAGS=--insecure-no-ca    (or: --insecure-no-ca)"
+    )
 
 
 def copy_ca_bundle(bundle: Path, target: Path) -> None:
@@ -424,13 +444,8 @@ def main(argv: list[str] | None = None) -> int:
             "verify the database's certificate (sslmode verify-ca/verify-full fail closed)",
             file=sys.stderr,
         )
-    elif args.ca_bundle is None:
-        print(
-            "no RDS CA bundle: pass --ca-bundle FILE (make package CA_BUNDLE=FILE), fetched "
-            "from https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem, or "
-            "--insecure-no-ca for a local experiment",
-            file=sys.stderr,
-        )
+    elif args.ca_bundle is None or not args.ca_bundle.exists():
+        print(no_ca_bundle(args.ca_bundle), file=sys.stderr)
         return 1
     else:
         try:

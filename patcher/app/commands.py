@@ -17,7 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import field, replace
 from typing import Any
 
-from patcher.app.config import Config, invoked_by_default
+from patcher.app.config import Config
+from patcher.app.environment import invoked_by_default
 from patcher.app.reaching import reach_for, wait_warning
 from patcher.app.result import RunResult
 from patcher.core.errors import PatcherError

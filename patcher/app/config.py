@@ -51,6 +51,8 @@ class Config:
     # fleets: (name, secret ARN) pairs from PATCHER_TARGETS, in the order given
     targets: tuple[tuple[str, str], ...] = ()
     release_alias: str | None = None  # PATCHER_RELEASE_ALIAS (SPEC 11; app/release.py)
+    # PostgreSQL's DETAIL (row values) in the results the state machine stores (issue 28)
+    results_keep_detail: bool = False
 
     @property
     def max_script_bytes(self) -> int:
@@ -125,6 +127,9 @@ def load_config(
         drift_ignore=ignore_patterns(get("PATCHER_DRIFT_IGNORE")),
         targets=targets,
         release_alias=release_alias(get("PATCHER_RELEASE_ALIAS")),
+        results_keep_detail=_boolean(
+            "PATCHER_RESULTS_KEEP_DETAIL", get("PATCHER_RESULTS_KEEP_DETAIL")
+        ),
     )
     if config.expected_bucket_owner and not re.fullmatch(r"\d{12}", config.expected_bucket_owner):
         raise ConfigError("PATCHER_EXPECTED_BUCKET_OWNER must be a 12-digit AWS account id")
@@ -317,32 +322,3 @@ def _duration(name: str, value: str) -> str:
 
 def _optional_duration(name: str, value: str | None) -> str | None:
     return None if value is None else _duration(name, value)
-
-
-def invoked_by_default() -> str:
-    """Who is running a local command: user@host, for the audit log."""
-    import getpass
-    import socket
-
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some containers
-        user = "unknown"
-    return f"{user}@{socket.gethostname()}"
-
-
-def load_source_dir(env: Mapping[str, str] | None = None) -> str:
-    """The local migrations directory for ``patcher new`` (PATCHER_SOURCE if it is local)."""
-    env = os.environ if env is None else env
-    value = env.get("PATCHER_SOURCE", "").strip()
-    if value.startswith("s3://"):
-        raise ConfigError("patcher new writes to a local directory; pass --dir")
-    return value.removeprefix("file://") or DEFAULT_SOURCE
-
-
-def powertools_names(env: Mapping[str, str] | None = None) -> tuple[str, str]:
-    """Service name and metrics namespace: the Powertools variables when set, else ours."""
-    env = os.environ if env is None else env
-    service = env.get("POWERTOOLS_SERVICE_NAME", "").strip() or "stackflowpatcher"
-    namespace = env.get("POWERTOOLS_METRICS_NAMESPACE", "").strip() or "StackFlowPatcher"
-    return service, namespace

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from typing import Any
 
 from patcher.core.errors import STATUS_OF, PatcherError
+from patcher.core.quiet_logs import pin_sdk_loggers
 
 STATUSES = (
     "applied",
@@ -217,6 +218,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Lambda entry point: find the wave's manifest, read its results, return the summary."""
     import boto3
 
+    pin_sdk_loggers()  # the results it reads (rows in a failed target's message) stay out of DEBUG
     bucket, prefix = event["bucket"], event["prefix"]
     if not isinstance(bucket, str) or not isinstance(prefix, str) or not prefix:
         raise ValueError("bucket and prefix must be non-empty strings")

@@ -4,9 +4,9 @@
 bad payload, a bad configuration or an unreachable database. Observability (Powertools):
 one JSON log line per migration (``version``, ``direction``, ``outcome``, ``duration_ms``)
 and one summary line, all carrying the request id; EMF metrics ``MigrationsApplied``,
-``MigrationsReverted``, ``MigrationsFailed``, ``LockWait``, ``RunDuration`` (and ``SchemaDrift``
-for ``drift``: ``drift_metric.py``); X-Ray spans
-for the handler, the payload check and the run.
+``MigrationsReverted``, ``MigrationsFailed``, ``RunsLocked``, ``LockWait``, ``RunDuration``
+(and ``SchemaDrift`` for ``drift``: ``drift_metric.py``); X-Ray spans for the handler, the
+payload check and the run.
 """
 
 from __future__ import annotations
@@ -19,15 +19,19 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from patcher.app.commands import Invocation, execute, refused
-from patcher.app.config import Config, load_config, powertools_names, select_database
+from patcher.app.config import Config, load_config, select_database
+from patcher.app.environment import powertools_names
 from patcher.app.result import RunResult
 from patcher.aws import drift_metric
 from patcher.aws.request import action_of, dry_run_of, parse_payload
+from patcher.aws.stored import for_caller, without_detail
 from patcher.aws.tracing import make_tracer
 from patcher.core.errors import DatabaseUnavailable, PatcherError
 from patcher.core.events import PROGRESS_EVENTS
 from patcher.core.models import Request
+from patcher.core.quiet_logs import pin_sdk_loggers
 
+pin_sdk_loggers()  # botocore at DEBUG logs the secret's body: never, whatever the root level
 SERVICE, NAMESPACE = powertools_names()  # the template's POWERTOOLS_* variables win
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
@@ -59,7 +63,8 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     tracer.put_annotation("status", result.status)
     rendered = result.to_dict()  # the SPEC result, cut to a Lambda response's limit
     _publish(result, rendered["error"])
-    return rendered
+    keep = not isinstance(prepared, PatcherError) and prepared[1].results_keep_detail
+    return for_caller(rendered, context, keep)  # no DETAIL in what the state machine stores
 
 
 @tracer.capture_method(capture_response=False)
@@ -123,6 +128,8 @@ def _publish(result: RunResult, error: dict[str, Any] | None) -> None:
     metrics.add_metric("MigrationsApplied", MetricUnit.Count, counts["applied"])
     metrics.add_metric("MigrationsReverted", MetricUnit.Count, counts["reverted"])
     metrics.add_metric("MigrationsFailed", MetricUnit.Count, counts["failed"])
+    # Another run held the lock too long: nothing ran; the MigrationsFailed alarm counts it too.
+    metrics.add_metric("RunsLocked", MetricUnit.Count, int(result.status == "locked"))
     metrics.add_metric("RunDuration", MetricUnit.Milliseconds, result.duration_ms)
     summary = {
         "ok": result.ok,
@@ -137,16 +144,10 @@ def _publish(result: RunResult, error: dict[str, Any] | None) -> None:
 
 def _loggable_error(error: dict[str, Any] | None) -> dict[str, Any] | None:
     """The result's error for the log: without PostgreSQL's DETAIL, which can quote row
-    values (``Key (email)=(ann@example.com) already exists``), unless the log level is DEBUG.
-    The engine carries DETAIL apart (``detail``) and in the message as `` (DETAIL)``."""
-    if not error or "detail" not in error or logger.log_level <= logging.DEBUG:
+    values (``Key (email)=(ann@example.com) already exists``), unless the log level is DEBUG."""
+    if logger.log_level <= logging.DEBUG:
         return error
-    shown = {k: v for k, v in error.items() if k != "detail"}
-    detail = str(error["detail"])
-    message = str(error.get("message", "")).replace(f" ({detail})", "", 1)
-    shown["message"] = message.replace(detail, "(detail hidden)") if detail else message
-    shown["detail_hidden"] = "set POWERTOOLS_LOG_LEVEL=DEBUG to log it; the result has it"
-    return shown
+    return without_detail(error, "set POWERTOOLS_LOG_LEVEL=DEBUG to log it; the result has it")
 
 
 def _invoked_by(context: Any) -> str:

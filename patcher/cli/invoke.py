@@ -12,7 +12,7 @@ import json
 import sys
 from typing import Any
 
-from patcher.app.config import invoked_by_default
+from patcher.app.environment import invoked_by_default
 from patcher.cli.output import output_format, write_result
 
 

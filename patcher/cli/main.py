@@ -21,6 +21,7 @@ from patcher.app.config import load_config, select_database
 from patcher.cli.output import output_format, write_result
 from patcher.core.errors import InvalidRequest, PatcherError
 from patcher.core.models import Request
+from patcher.core.quiet_logs import pin_sdk_loggers
 
 if TYPE_CHECKING:
     from patcher.app.result import RunResult
@@ -137,6 +138,7 @@ def _add_adopt_command(sub: Any) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    pin_sdk_loggers()  # no AWS response body (a secret) in a DEBUG log
     args = build_parser().parse_args(argv)
     if args.command == "new":
         from patcher.cli.new import new_migration

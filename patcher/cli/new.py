@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from patcher.app.config import load_source_dir
+from patcher.app.environment import load_source_dir
 from patcher.app.scaffold import next_version
 from patcher.core.errors import InvalidRequest
 

@@ -17,6 +17,7 @@ S3.<...> and cannot write an object Body: tests/fixtures/sfn_distributed_map.py 
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import uuid
 import zipfile
 from collections.abc import Callable, Iterator
@@ -240,7 +242,12 @@ def hook_lambda(aws: Aws) -> Callable[..., bytes]:
             return json.dumps(summary).encode()
         with aws.lock:
             aws.invocations.append(payload)
-        result = lambda_handler(payload, aws.context())
+        context = aws.context()
+        header = request_headers.get("x-amz-client-context") if request_headers else None
+        if header:  # what the Lambda runtime makes of the invoke's ClientContext
+            custom = json.loads(base64.b64decode(header)).get("custom")
+            context.client_context = types.SimpleNamespace(custom=custom)
+        result = lambda_handler(payload, context)
         with aws.lock:
             aws.results.append(result)
         return json.dumps(result).encode()

@@ -96,9 +96,11 @@ def test_a_full_run_logs_every_migration_and_leaks_no_secret(
     assert len(metrics) == len(results), "one EMF document per invocation"
     names = {m["Name"] for m in metrics[1]["_aws"]["CloudWatchMetrics"][0]["Metrics"]}
     assert names == {
-        "MigrationsApplied", "MigrationsReverted", "MigrationsFailed", "LockWait", "RunDuration"
+        "MigrationsApplied", "MigrationsReverted", "MigrationsFailed", "RunsLocked", "LockWait",
+        "RunDuration",
     }  # fmt: skip
     assert (metrics[1]["MigrationsApplied"], metrics[1]["MigrationsFailed"]) == ([2.0], [1.0])
+    assert [m["RunsLocked"] for m in metrics] == [[0.0]] * len(results)
     assert metrics[3]["MigrationsReverted"] == [1.0]
     assert metrics[1]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "StackFlowPatcher"
 
@@ -120,3 +122,33 @@ def test_a_backfill_logs_its_rows_and_sends_the_backfill_rows_metric(
     stdout = capsys.readouterr().out
     metrics = [json.loads(x) for x in stdout.splitlines() if x.startswith('{"_aws"')]
     assert metrics[0]["BackfillRows"] == [250.0]
+
+
+def test_a_locked_run_is_counted_for_the_alarm(
+    lambda_env: LambdaEnv,
+    log_lines: io.StringIO,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another run held the lock past PATCHER_LOCK_WAIT_SECONDS: nothing ran, no migration
+    failed, and RunsLocked is 1 (the MigrationsFailed alarm sums it with MigrationsFailed)."""
+    import psycopg
+
+    from patcher.db.advisory_lock import lock_key
+
+    lambda_env.put("0001_a.up.sql", "CREATE TABLE a (id int);\n")
+    monkeypatch.setenv("PATCHER_LOCK_WAIT_SECONDS", "0.2")
+    capsys.readouterr()
+    with psycopg.connect(lambda_env.dsn, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("public", "schema_migrations"),))
+        locked = lambda_env.invoke(event("migrate"))
+        planned = lambda_env.invoke(event("migrate_dry_run"))  # a dry run takes no lock
+    applied = lambda_env.invoke(event("migrate"))
+    assert [r["status"] for r in (locked, planned, applied)] == ["locked", "planned", "applied"]
+    stdout = capsys.readouterr().out
+    metrics = [json.loads(x) for x in stdout.splitlines() if x.startswith('{"_aws"')]
+    assert [(m["RunsLocked"], m["MigrationsFailed"]) for m in metrics] == [
+        ([1.0], [0.0]),
+        ([0.0], [0.0]),
+        ([0.0], [0.0]),
+    ]

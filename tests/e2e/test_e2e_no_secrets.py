@@ -51,6 +51,7 @@ import patcher.db.iam
 from patcher.app.config import Config
 from patcher.aws import handler
 from patcher.core.errors import PatcherError, StatementFailed
+from patcher.core.quiet_logs import SDK_LOGGERS, pin_sdk_loggers
 from patcher.db.advisory_lock import lock_key
 from patcher.dev.devrun import LambdaContext
 from patcher.engine.outcome import Outcome
@@ -445,12 +446,26 @@ def test_refused_payloads_and_configurations(
     assert "hunter2" not in capture.stream.getvalue() and "hunter2" not in json.dumps(result)
 
 
+@pytest.fixture(params=["root at WARNING", "root at DEBUG"])
+def root_level(request: pytest.FixtureRequest) -> Iterator[int]:
+    """The root logger's level for the test: at DEBUG, botocore (unless pinned to WARNING by
+    patcher.core.quiet_logs) logs the GetSecretValue response body, the password in it."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.DEBUG if request.param.endswith("DEBUG") else logging.WARNING)
+    try:
+        yield root.level
+    finally:
+        root.setLevel(level)
+
+
 def test_a_secret_from_secrets_manager(
     lambda_env: LambdaEnv,
     db_secret: Secret,
     capture: Capture,
     aws_env: str,
     monkeypatch: pytest.MonkeyPatch,
+    root_level: int,
 ) -> None:
     monkeypatch.setenv("PATCHER_CONNECT_BUDGET_SECONDS", "0")  # a refused port: one attempt
     _migrations(lambda_env)
@@ -477,6 +492,33 @@ def test_a_secret_from_secrets_manager(
     assert all(repr(c).count(db_secret.arn) == 1 for c in capture.configs)
     assert ROW_VALUE not in json.dumps(capture.run_finished())
     capture.assert_clean(db_secret.password, db_secret.password[3:])
+    # The SDK logs nothing below WARNING, whatever the root's level (without the pin, at DEBUG,
+    # it would: test_without_the_pin_botocore_would_log_the_secret).
+    sdk = [r for r in capture.records if r.name.split(".")[0] in SDK_LOGGERS]
+    assert all(r.levelno >= logging.WARNING for r in sdk)
+    # No row value in any log line or log record, at any root level (the caller's result has it).
+    logged = [capture.stream.getvalue(), *(repr(vars(r)) for r in capture.records)]
+    assert not [text for text in logged if ROW_VALUE in text]
+
+
+def test_without_the_pin_botocore_would_log_the_secret(
+    lambda_env: LambdaEnv, db_secret: Secret, capture: Capture, root_level: int
+) -> None:
+    """The check above can fail: with the SDK's loggers unpinned and the root at DEBUG,
+    botocore's response body (GetSecretValue: the password) is in the records."""
+    loggers = [logging.getLogger(name) for name in SDK_LOGGERS]
+    _migrations(lambda_env)
+    try:
+        for logger in loggers:
+            logger.setLevel(logging.NOTSET)
+        assert capture.invoke(event("status"))["ok"]
+    finally:
+        pin_sdk_loggers()
+    if root_level == logging.DEBUG:
+        with pytest.raises(AssertionError, match="credentials leaked"):
+            capture.assert_clean(db_secret.password)
+    else:
+        capture.assert_clean(db_secret.password)
 
 
 def test_rds_iam_auth_tokens(

@@ -142,6 +142,28 @@ def test_build_package_refuses_without_a_bundle(tmp_path: Path) -> None:
     assert not (tmp_path / "lambda").exists()  # refused before anything was done
 
 
+@pytest.mark.parametrize("given", [False, True])
+def test_the_refusal_says_how_to_get_the_bundle_and_how_to_go_without(
+    tmp_path: Path, given: bool
+) -> None:
+    """No bundle, or ``make package``'s default CA_BUNDLE path with nothing there: the refusal
+    gives the curl line that fetches it to that path, the make line that uses it, and the
+    one for a local experiment (issue 28 item 12)."""
+    missing = tmp_path / "rds-ca" / "global-bundle.pem"
+    proc = _build(tmp_path, *(("--ca-bundle", str(missing)) if given else ()))
+    assert proc.returncode == 1
+    shown = str(missing) if given else "build/rds-ca/global-bundle.pem"
+    url = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+    lines = [line.strip() for line in proc.stderr.splitlines()]
+    assert f"curl --fail --create-dirs -o {shown} {url}" in lines
+    assert any(line.startswith(f"make package CA_BUNDLE={shown}") for line in lines)
+    assert any(line.startswith("make package PACKAGE_FLAGS=--insecure-no-ca") for line in lines)
+    assert "Traceback" not in proc.stderr and not (tmp_path / "lambda").exists()
+    makefile = (REPO / "Makefile").read_text()
+    assert f"curl --fail --create-dirs -o build/rds-ca/global-bundle.pem {url}" in makefile
+    assert "CA_BUNDLE ?= build/rds-ca/global-bundle.pem" in makefile
+
+
 def test_build_package_refuses_a_foreign_bundle(tmp_path: Path) -> None:
     bundle = tmp_path / "bundle.pem"
     bundle.write_bytes(make_ca("Evil Corp Root CA", "Evil Corp").cert_pem)

@@ -357,16 +357,28 @@ def test_a_failed_migration_raises_an_alarm() -> None:
     handler = (REPO / "patcher" / "aws" / "handler.py").read_text()
     assert '"MigrationsFailed"' in handler
     assert "Metrics(namespace=NAMESPACE, service=SERVICE)" in handler
-    assert failed["MetricName"] == "MigrationsFailed"
-    assert failed["Namespace"] == {"Ref": "MetricsNamespace"}
+    assert '"RunsLocked"' in handler
+    # A failed migration or a locked run (issue 28): the sum of the two metrics, each a Sum.
+    stats = {m["Id"]: m["MetricStat"] for m in failed["Metrics"] if "MetricStat" in m}
+    assert {i: m["Metric"]["MetricName"] for i, m in stats.items()} == {
+        "failed": "MigrationsFailed",
+        "locked": "RunsLocked",
+    }
+    for stat in stats.values():
+        assert stat["Metric"]["Namespace"] == {"Ref": "MetricsNamespace"}
+        service = [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
+        assert stat["Metric"]["Dimensions"] == service
+        assert (stat["Stat"], stat["Period"]) == ("Sum", 60)
+    (returned,) = [m for m in failed["Metrics"] if m.get("ReturnData")]
+    assert returned["Expression"] == "FILL(failed, 0) + FILL(locked, 0)"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
-    assert failed["Dimensions"] == [{"Name": "service", "Value": env["POWERTOOLS_SERVICE_NAME"]}]
     errors = alarms["FunctionErrorsAlarm"]
     assert (errors["Namespace"], errors["MetricName"]) == ("AWS/Lambda", "Errors")
     assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": FUNCTION}}]
+    assert errors["Statistic"] == "Sum"
     topic = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
     for alarm in (failed, errors):
-        assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 0)
+        assert alarm["Threshold"] == 0
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"  # one failure is enough
         assert alarm["TreatMissingData"] == "notBreaching"
         assert alarm["AlarmActions"] == topic

@@ -570,6 +570,51 @@ def test_invoke_fails_on_ok_false(tmp_path: Path) -> None:
     assert "MigrationFailed: boom" in proc.stdout
 
 
+ROW = "erin.private.77@example.com"
+DETAIL = f"Key (email)=({ROW}) already exists."
+WITH_DETAIL = APPLIED | {
+    "ok": False,
+    "status": "failed",
+    "error": {
+        "type": "MigrationFailed",
+        "message": "version 9 up failed at 0009_x.up.sql line 1, column 1 (statement 1): "
+        f'duplicate key value violates unique constraint "people_email_key" ({DETAIL}). '
+        "The migration was rolled back",
+        "detail": DETAIL,
+        "sqlstate": "23505",
+    },
+}
+
+
+def test_invoke_hides_detail_in_the_log_and_the_summary(tmp_path: Path) -> None:
+    """PostgreSQL's DETAIL (row values) stays out of the Actions log and the step summary, as
+    the function's log lines leave it out; the result file keeps the whole result."""
+    proc, outputs = _invoke(tmp_path, [(OK_META, WITH_DETAIL)], payload='{"action": "migrate"}')
+    assert proc.returncode == 1
+    summary = (tmp_path / "summary.md").read_text()
+    assert ROW not in proc.stdout + proc.stderr + summary
+    assert "people_email_key" in proc.stdout and "people_email_key" in summary
+    assert "left out of the Actions log" in proc.stdout and "detail_hidden" in summary
+    assert "MigrationFailed: version 9 up failed" in proc.stdout  # the ::error line still says
+    assert json.loads(Path(outputs["result-file"]).read_text()) == WITH_DETAIL
+
+
+def test_invoke_leaves_a_result_without_detail_as_it_is(tmp_path: Path) -> None:
+    failed = WITH_DETAIL | {"error": {"type": "MigrationFailed", "message": "boom (no detail)"}}
+    proc, _ = _invoke(tmp_path, [(OK_META, failed)], payload='{"action": "migrate"}')
+    assert proc.returncode == 1 and "MigrationFailed: boom (no detail)" in proc.stdout
+    assert "detail_hidden" not in proc.stdout
+
+
+def test_state_machine_path_hides_detail_too(tmp_path: Path) -> None:
+    described = {"status": "SUCCEEDED", "output": json.dumps(WITH_DETAIL | {"ok": True})}
+    proc, outputs = _state_machine(tmp_path, described, payload='{"action": "migrate"}')
+    summary = (tmp_path / "summary.md").read_text()
+    assert ROW not in proc.stdout + proc.stderr + summary
+    assert "people_email_key" in proc.stdout and "people_email_key" in summary
+    assert ROW in Path(outputs["result-file"]).read_text()
+
+
 def test_invoke_fails_on_function_error(tmp_path: Path) -> None:
     crash = {"errorMessage": "Task timed out after 900.00 seconds", "errorType": "Sandbox.Timedout"}
     meta = OK_META | {"FunctionError": "Unhandled"}

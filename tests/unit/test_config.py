@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from patcher.app.config import DEFAULT_SOURCE, load_config, powertools_names, redact_url
+from patcher.app.config import DEFAULT_SOURCE, load_config, redact_url
+from patcher.app.environment import powertools_names
 from patcher.core.errors import ConfigError
 
 URL = {"PATCHER_DATABASE_URL": "postgresql://u@h/db"}
