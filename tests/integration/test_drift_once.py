@@ -8,11 +8,13 @@ the rows each committed store writes (one per statement: the table has one row).
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
-from tests.fixtures.engine import MigrationDir, Run, query
+from tests.faults.faultkit import SLEEP, set_sleep
+from tests.fixtures.engine import MigrationDir, Run, make_runner, query
 
 pytestmark = pytest.mark.db
 
@@ -123,3 +125,22 @@ def test_a_stale_snapshot_of_the_same_schema_is_in_sync_with_a_warning(
     drift = run("drift")
     assert drift["status"] == "in_sync" and drift["ok"]
     assert any("snapshot is of version 1 but version 2" in w for w in drift["warnings"])
+
+
+@pytest.mark.slow
+def test_a_run_cut_by_the_deadline_stores_the_snapshot_of_what_it_committed(
+    pg_dsn: str, mdir: MigrationDir
+) -> None:
+    mdir.pair("1", "quick", "CREATE TABLE quick (id int);")
+    mdir.pair("2", "slow", f"CREATE TABLE slow (id int);\n{SLEEP}\n")
+    mdir.pair("3", "later", "CREATE TABLE later (id int);")
+    set_sleep(pg_dsn, 60)
+    run = make_runner(pg_dsn, mdir.path, time_margin_seconds=1)
+    end = time.monotonic() + 4
+    result = run("migrate", time_left_ms=lambda: int((end - time.monotonic()) * 1000))
+    assert time.monotonic() < end  # the store still ends before the invocation's deadline
+    assert (result["ok"], result["status"]) == (True, "partial"), result
+    assert not any("could not store" in w for w in result["warnings"])
+    assert snapshot_version(pg_dsn) == 1  # version 1 committed, 2 was cut and rolled back
+    set_sleep(pg_dsn, 0)
+    assert run("drift")["status"] == "in_sync"
