@@ -97,6 +97,8 @@ def store_now(
             agg=sql.SQL(aggregate()),
         )
         try:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")  # an interrupted migration's: it never committed
             conn.execute(restore, prepare=False)  # the scripts' SETs (search_path) are undone
             with conn.transaction():
                 conn.execute(query, snapshot_params(schema, table))

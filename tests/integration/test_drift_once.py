@@ -8,13 +8,16 @@ the rows each committed store writes (one per statement: the table has one row).
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 import time
 from typing import Any
 
 import pytest
 
-from tests.faults.faultkit import SLEEP, set_sleep
-from tests.fixtures.engine import MigrationDir, Run, make_runner, query
+from tests.faults.faultkit import SLEEP, env_without_patcher, set_sleep, sleeping_pid, wait_for
+from tests.fixtures.engine import REPO, MigrationDir, Run, make_runner, query
 
 pytestmark = pytest.mark.db
 
@@ -144,3 +147,35 @@ def test_a_run_cut_by_the_deadline_stores_the_snapshot_of_what_it_committed(
     assert snapshot_version(pg_dsn) == 1  # version 1 committed, 2 was cut and rolled back
     set_sleep(pg_dsn, 0)
     assert run("drift")["status"] == "in_sync"
+
+
+def test_an_interrupted_cli_stores_the_snapshot_of_what_it_left(
+    pg_dsn: str, mdir: MigrationDir
+) -> None:
+    """Ctrl-C in a statement run on its own (here a no-transaction script's): psycopg cancels
+    it, and the snapshot is stored on the way out, under the lock. (In a batch message the
+    session is left mid-message: no snapshot, drift then says the snapshot is stale.)"""
+    mdir.pair("1", "quick", "CREATE TABLE quick (id int);")
+    mdir.pair("2", "slow", f"{NO_TX}CREATE TABLE slow (id int);\n{SLEEP}\n")
+    set_sleep(pg_dsn, 60)
+    env = {
+        **env_without_patcher(),
+        "PATCHER_DATABASE_URL": pg_dsn,
+        "PATCHER_SOURCE": str(mdir.path),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "patcher.cli", "migrate"],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        wait_for("the run sleeping in version 2", lambda: sleeping_pid(pg_dsn), timeout=60)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
+        proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    set_sleep(pg_dsn, 0)
+    rows = query(pg_dsn, "SELECT version, dirty FROM schema_migrations ORDER BY version")
+    assert rows == [(1, False), (2, True)]
+    assert snapshot_version(pg_dsn) == 2  # the dirty version's half-done schema (slow)
+    assert make_runner(pg_dsn, mdir.path)("drift")["status"] == "in_sync"
