@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from patcher.app.config import Config
 from patcher.app.result import RunResult
-from patcher.core.errors import ConfigError, DriftDetected, PatcherError
+from patcher.core.errors import ConfigError, DriftDetected, MissingSnapshot, PatcherError
 from patcher.core.models import Request
 from patcher.core.schema_drift import DriftReading, summary
 from patcher.engine.drift_check import SchemaSnapshots
@@ -45,8 +45,8 @@ def drift(request: Request, config: Config, connect: Connect, request_id: str) -
             outcome.fail(exc)
         finally:
             backend.close()
-    if reading is not None:
-        _judge(outcome, reading, config.drift_ignore)
+    if reading is not None and not _judge(outcome, reading, config.drift_ignore):
+        reading = None  # not compared: no differences, no metric
     result = RunResult.of(
         outcome,
         action=request.action,
@@ -60,8 +60,8 @@ def drift(request: Request, config: Config, connect: Connect, request_id: str) -
     return replace(result, differences=diffs)
 
 
-def _judge(outcome: Outcome, reading: DriftReading, ignore: tuple[str, ...]) -> None:
-    """The status, error and warnings of one reading."""
+def _judge(outcome: Outcome, reading: DriftReading, ignore: tuple[str, ...]) -> bool:
+    """The status, error and warnings of one reading; False when it cannot be judged."""
     diffs, unreadable = reading.comparison.differences, reading.comparison.unreadable
     if unreadable:
         shown = ", ".join(unreadable[:_UNREADABLE_SHOWN])
@@ -72,17 +72,22 @@ def _judge(outcome: Outcome, reading: DriftReading, ignore: tuple[str, ...]) -> 
             + (f" and {more} more" if more > 0 else "")
             + "; grant it SELECT on the catalog tables it was refused, or run drift as the runner"
         )
-    if reading.version != outcome.current_version:
+    stale = reading.version != outcome.current_version
+    if stale and diffs:  # they may be the migrations after it: no false drift (stale_snapshot)
+        outcome.fail(stale_snapshot(reading.version, outcome.current_version, len(diffs)))
+        return False
+    if stale:
         outcome.warnings.append(
             f"the snapshot is of version {reading.version} but version "
-            f"{outcome.current_version} is applied (a run stored none since): differences may "
-            "be the migrations after it; the next run that changes the schema stores a new one"
+            f"{outcome.current_version} is applied (a run stopped before it could store one); "
+            "the live schema is the snapshot's, so the migrations after it changed no object "
+            "it holds; the next run that changes the schema stores a new one"
         )
     if ignore:
         outcome.warnings.append(f"left out (PATCHER_DRIFT_IGNORE): {', '.join(ignore)}")
     if not diffs:
         outcome.status = "in_sync"
-        return
+        return True
     outcome.fail(
         DriftDetected(
             f"the live schema differs from the snapshot of version {reading.version} (taken "
@@ -92,4 +97,21 @@ def _judge(outcome: Outcome, reading: DriftReading, ignore: tuple[str, ...]) -> 
             snapshot_version=reading.version,
             differences_count=len(diffs),
         )
+    )
+    return True
+
+
+def stale_snapshot(snapshot: int | None, current: int | None, count: int) -> MissingSnapshot:
+    """The snapshot is older than the history (a run stopped, its session or process lost,
+    before it could store the snapshot of the state it left): the differences may be the
+    migrations after it, so they are not reported as drift."""
+    return MissingSnapshot(
+        f"the schema snapshot is of version {snapshot}, the database is at version {current}: a "
+        "run stopped before it could store one, so the live schema cannot be held against it "
+        f"({count} object{'s differ' if count != 1 else ' differs'}, which may be the "
+        f"migrations after version {snapshot}). The next migrate or rollback that applies or "
+        "reverts a version stores a fresh one",
+        snapshot_version=snapshot,
+        current_version=current,
+        differences_count=count,
     )

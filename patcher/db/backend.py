@@ -306,3 +306,14 @@ class PostgresBackend(PreviewQueries):
 
     def snapshot_note(self) -> str | None:
         return self._history.snapshot_note
+
+    # engine/snapshot_once.py's OneSnapshot port: one snapshot per run
+    def snapshot_only_with(self, last: HistoryChange | None) -> None:
+        self._history.snapshot_only = last
+
+    def store_snapshot(self) -> str | None:
+        if not self._history.snapshots:
+            return None  # the run already warned why none is stored (snapshot_note)
+        from patcher.db.snapshot_store import store_now
+
+        return store_now(self.conn, self.schema, self.table, self._restore, self._locked)

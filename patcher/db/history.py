@@ -113,6 +113,7 @@ class History:
         # ensure_tables, so only runs that write (never an up-to-date one) pay for it.
         self.snapshots = False
         self.snapshot_note: str | None = None
+        self.snapshot_only: HistoryChange | None = None  # a run's last write (snapshot_once.py)
 
     def ensure_tables(self) -> None:
         """Create the history and log tables on first use; refuse a table another tool made."""
@@ -316,7 +317,8 @@ class History:
         """Whether this write stores a snapshot, and how it finds the version it leaves:
         every change that leaves a schema behind (a version applied, reverted or finished, a
         dirty mark cleared, a repeatable applied), never a dirty mark or a failure."""
-        if not (self.snapshots and allowed):
+        only = self.snapshot_only
+        if not (self.snapshots and allowed) or (only is not None and record != only):
             return None
         if change is HistoryWrite.NONE:
             return "same" if record.version is None and outcome == "applied" else None

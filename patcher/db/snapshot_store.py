@@ -45,13 +45,14 @@ CREATE TABLE IF NOT EXISTS {snp} (
     body text NOT NULL
 )
 """
-_UPSERT = (
-    "snap AS (INSERT INTO {snp} (id, format, tool_version, version, objects, body) "
+_STORE = (
+    "INSERT INTO {snp} (id, format, tool_version, version, objects, body) "
     "SELECT true, %(snap_format)s, %(snap_tool)s, {version}, s.objects, s.body FROM ({agg}) s "
     "ON CONFLICT (id) DO UPDATE SET format = EXCLUDED.format, tool_version = "
     "EXCLUDED.tool_version, version = EXCLUDED.version, taken_at = now(), objects = "
-    "EXCLUDED.objects, body = EXCLUDED.body)"
+    "EXCLUDED.objects, body = EXCLUDED.body"
 )
+_UPSERT = f"snap AS ({_STORE})"
 # The newest applied version once the history change beside it is made (a CTE's change is
 # not visible to the other parts of its statement).
 VERSION_AFTER = {
@@ -75,6 +76,40 @@ def snapshot_cte(history: sql.Composable, snp: sql.Composable, after: str) -> sq
     ``snapshot_params``, and the write's own ``version``)."""
     version = sql.SQL(VERSION_AFTER[after]).format(history=history)
     return sql.SQL(_UPSERT).format(snp=snp, version=version, agg=sql.SQL(aggregate()))
+
+
+def store_now(
+    conn: psycopg.Connection[Any], schema: str, table: str, restore: str, locked: bool
+) -> str | None:
+    """Store the snapshot of the schema as it is, in its own transaction (a run that stopped
+    before its last write: engine/snapshot_once.py); None when stored, else a warning. Never
+    raises: the run's result is what its migrations did."""
+    why = (
+        "the run lost its advisory lock (the run that holds it stores its own)"
+        if not locked
+        else None
+    )
+    if why is None:
+        history = sql.Identifier(schema, table)
+        query = sql.SQL(_STORE).format(
+            snp=sql.Identifier(schema, table_name(table)),
+            version=sql.SQL(VERSION_AFTER["same"]).format(history=history),
+            agg=sql.SQL(aggregate()),
+        )
+        try:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.execute("ROLLBACK")  # an interrupted migration's: it never committed
+            conn.execute(restore, prepare=False)  # the scripts' SETs (search_path) are undone
+            with conn.transaction():
+                conn.execute(query, snapshot_params(schema, table))
+            return None
+        except psycopg.Error as exc:
+            why = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}"
+    return (
+        f"the run stopped before its last migration and could not store the schema snapshot of "
+        f"the state it left ({why}); until a run stores one, drift reports the snapshot as "
+        "older than the history (invalid) rather than comparing against it"
+    )
 
 
 def aggregate() -> str:

@@ -47,6 +47,13 @@ def warn_before_apply(ctx: RunContext) -> None:
     diffs = reading.comparison.differences
     if not diffs:
         return
+    if reading.version != ctx.outcome.current_version:  # a stale snapshot: no false drift
+        ctx.outcome.warnings.append(
+            f"the schema snapshot is of version {reading.version}, the database is at version "
+            f"{ctx.outcome.current_version} (a run stopped before it could store one): drift "
+            "was not checked before this run; the snapshot it stores replaces it"
+        )
+        return
     text = (
         f"the schema has drifted from the snapshot of version {reading.version} "
         f"({len(diffs)} difference{'s' * (len(diffs) != 1)}: {summary(diffs)}); this run "
@@ -68,7 +75,7 @@ def flag_drifted(ctx: RunContext) -> None:
     except MissingSnapshot:
         return
     diffs = reading.comparison.differences
-    if not diffs:
+    if not diffs or reading.version != ctx.outcome.current_version:  # none, or a stale one
         return
     for step, entry in zip(ctx.plan.steps, ctx.outcome.entries, strict=True):
         script = ctx.scripts.get(step.key)

@@ -19,6 +19,7 @@ from patcher.core.record import mutable_record
 from patcher.engine.context import RunContext
 from patcher.engine.failures import failure_location
 from patcher.engine.outcome import ResultEntry
+from patcher.engine.snapshot_once import one_snapshot
 from patcher.sources.base import MigrationSource
 from patcher.sql.scripts import Script, load_script
 
@@ -95,35 +96,61 @@ def status_entries(plan: RepeatablePlan) -> list[ResultEntry]:
 
 
 def run_repeatables(ctx: RunContext, plan: RepeatablePlan) -> None:
-    """Run each due repeatable with its audit row; a failure is reported and raised."""
+    """Run each due repeatable with its audit row; a failure is reported and raised. Only the
+    last one's write stores the schema snapshot (engine/snapshot_once.py)."""
+    changes = [_change(rep, script) for rep, script in plan.due]
+    ran: list[bool] = []  # one per repeatable that changed the schema (True: the last one)
+
+    def owed() -> bool:
+        return bool(ran) and not ran[-1]
+
+    with one_snapshot(ctx, changes[-1] if changes else None, owed):
+        for (rep, script), change in zip(plan.due, changes, strict=True):
+            _run_one(ctx, rep, script, change, ran, last=change is changes[-1])
+
+
+def _change(rep: Repeatable, script: Script) -> HistoryChange:
+    return HistoryChange(
+        None, rep.description, "up", script.checksum, rep.obj.fingerprint, StepKind.REPEATABLE
+    )
+
+
+def _run_one(
+    ctx: RunContext,
+    rep: Repeatable,
+    script: Script,
+    change: HistoryChange,
+    ran: list[bool],
+    *,
+    last: bool,
+) -> None:
     backend = ctx.backend
-    for rep, script in plan.due:
-        ctx.deadline.check(f"repeatable {rep.obj.name}")
-        change = HistoryChange(
-            None, rep.description, "up", script.checksum, rep.obj.fingerprint, StepKind.REPEATABLE
-        )
-        started = time.perf_counter()
-        try:
-            if script.transactional:
-                committed = backend.run_transactional(script.statement_texts, change)
-                if committed.lock is LockState.LOST:
-                    raise LockLost(
-                        f"repeatable {rep.obj.name} released the run's advisory lock and "
-                        "another session took it; it was applied, the run stopped there"
-                    )
-            else:
-                backend.run_statements(script.statement_texts)
-                backend.log(change, outcome="applied", duration_ms=_ms(started))
-        except StatementFailed as exc:
-            ctx.outcome.entries.append(entry(rep, script, "failed"))
-            error = _failed(rep, script, exc)
-            backend.log(change, outcome="failed", duration_ms=_ms(started), error=error.message)
-            raise error from exc
-        finally:
-            backend.restore_session()
-        done = entry(rep, script, "applied")
-        done.duration_ms = _ms(started)
-        ctx.outcome.entries.append(done)
+    ctx.deadline.check(f"repeatable {rep.obj.name}")
+    started = time.perf_counter()
+    try:
+        if script.transactional:
+            committed = backend.run_transactional(script.statement_texts, change)
+            ran.append(last)
+            if committed.lock is LockState.LOST:
+                raise LockLost(
+                    f"repeatable {rep.obj.name} released the run's advisory lock and "
+                    "another session took it; it was applied, the run stopped there"
+                )
+        else:
+            ran.append(False)  # statement by statement: a failure leaves part of it done
+            backend.run_statements(script.statement_texts)
+            backend.log(change, outcome="applied", duration_ms=_ms(started))
+            ran[-1] = last
+    except StatementFailed as exc:
+        ctx.outcome.entries.append(entry(rep, script, "failed"))
+        error = _failed(rep, script, exc)
+        backend.log(change, outcome="failed", duration_ms=_ms(started), error=error.message)
+        raise error from exc
+    finally:
+        backend.restore_session()
+    done = entry(rep, script, "applied")
+    done.duration_ms = _ms(started)
+    ctx.outcome.entries.append(done)
 
 
 def _failed(rep: Repeatable, script: Script, exc: StatementFailed) -> MigrationFailed:

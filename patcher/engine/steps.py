@@ -24,6 +24,7 @@ from patcher.engine.context import RunContext, Watchdog
 from patcher.engine.failures import deadline_exceeded, migration_failed
 from patcher.engine.lock_retry import with_lock_retries
 from patcher.engine.outcome import history_change, started_fields, step_entry
+from patcher.engine.snapshot_once import one_snapshot
 from patcher.engine.step_signals import CommittedThenLost, Cut, StoppedAfter, check_lock, report
 from patcher.sql.scripts import Script
 
@@ -53,49 +54,60 @@ def execute_steps(ctx: RunContext) -> None:
     remaining = list(ctx.plan.steps)
     outcome.status = done_state
     ran = 0
+    steps = ctx.plan.steps
+    last = history_change(steps[-1], ctx.scripts.get(steps[-1].key)) if steps else None
+    moved: list[Step] = []  # committed or left dirty: the snapshot is owed unless the last is
 
     def done(step: Step) -> None:
         nonlocal ran
         remaining.pop(0)
         ran += 1
+        moved.append(step)
         _moved(step, applied, unapplied)
 
-    try:
-        while remaining:
-            step = remaining[0]
-            if not _may_start(ctx, step):
-                break
-            count = plan_batch(remaining, ctx.scripts, ctx.deadline.budget_ms())
-            try:
-                if count:
-                    ended = run_batch(ctx, remaining[:count], done_state, done, first=ran == 0)
-                    if ended == "deadline":
-                        break
-                    if ended == "retry":  # lock_timeout: the one-at-a-time path retries it
-                        _run_and_report(ctx, remaining[0], done_state, first=ran == 0, tried=1)
-                        done(remaining[0])
-                    continue
-                _run_and_report(ctx, step, done_state, first=ran == 0)
-            except Paused as paused:  # a backfill between ranges: the next call resumes it
-                outcome.status = "partial"
-                outcome.warnings.append(paused.message)
-                break
-            except Cut as cut:  # an earlier migration ran: leave this one for the next call
-                outcome.status = "partial"
-                outcome.warnings.append(f"{cut.error.message.split('. To run it')[0]}; "
-                                        "invoke again to continue")  # fmt: skip
-                break
-            except MigrationFailed:
-                remaining.pop(0)  # reported as failed, not as not_run
-                raise
-            except StoppedAfter as stopped:
-                _moved(remaining.pop(0), applied, unapplied)
-                raise stopped.error from None
-            done(step)
-    finally:
-        outcome.entries += [step_entry(s, ctx.scripts, "not_run") for s in remaining]
-        outcome.current_version = max(applied, default=None)
-        outcome.pending = [unapplied[v] for v in sorted(unapplied)]
+    def owed() -> bool:
+        return bool(moved) and moved[-1] is not steps[-1]
+
+    with one_snapshot(ctx, last, owed):  # only the last step's write stores it
+        try:
+            while remaining:
+                step = remaining[0]
+                if not _may_start(ctx, step):
+                    break
+                count = plan_batch(remaining, ctx.scripts, ctx.deadline.budget_ms())
+                try:
+                    if count:
+                        ended = run_batch(ctx, remaining[:count], done_state, done, first=ran == 0)
+                        if ended == "deadline":
+                            break
+                        if ended == "retry":  # lock_timeout: the one-at-a-time path retries it
+                            _run_and_report(ctx, remaining[0], done_state, first=ran == 0, tried=1)
+                            done(remaining[0])
+                        continue
+                    _run_and_report(ctx, step, done_state, first=ran == 0)
+                except Paused as paused:  # a backfill between ranges: the next call resumes it
+                    outcome.status = "partial"
+                    outcome.warnings.append(paused.message)
+                    break
+                except Cut as cut:  # an earlier migration ran: leave this one for the next call
+                    outcome.status = "partial"
+                    outcome.warnings.append(f"{cut.error.message.split('. To run it')[0]}; "
+                                            "invoke again to continue")  # fmt: skip
+                    break
+                except MigrationFailed:
+                    failed = remaining.pop(0)  # reported as failed, not as not_run
+                    if not getattr(ctx.scripts.get(failed.key), "transactional", True):
+                        moved.append(failed)  # left dirty, part of it done: the snapshot is owed
+                    raise
+                except StoppedAfter as stopped:
+                    moved.append(remaining[0])
+                    _moved(remaining.pop(0), applied, unapplied)
+                    raise stopped.error from None
+                done(step)
+        finally:
+            outcome.entries += [step_entry(s, ctx.scripts, "not_run") for s in remaining]
+            outcome.current_version = max(applied, default=None)
+            outcome.pending = [unapplied[v] for v in sorted(unapplied)]
 
 
 def _may_start(ctx: RunContext, step: Step) -> bool:
