@@ -20,6 +20,7 @@ from typing import Any
 from patcher.app.config import Config, invoked_by_default
 from patcher.app.result import RunResult
 from patcher.core.errors import PatcherError
+from patcher.core.interrupt import Interrupt
 from patcher.core.models import Action, Request
 from patcher.core.record import record
 from patcher.db import PostgresBackend
@@ -48,6 +49,7 @@ class Invocation:
     source: MigrationSource | None = None
     s3_client: Any = None
     tuning: Mapping[str, Any] | None = None
+    interrupt: Interrupt | None = None  # the CLI's SIGINT / SIGTERM (core/interrupt.py)
 
 
 def migrate(
@@ -138,6 +140,7 @@ def execute(request: Request, config: Config, invocation: Invocation) -> RunResu
             options=_options(config, invocation.tuning),
             time_left_ms=invocation.time_left_ms,
             events=invocation.events,
+            interrupt=invocation.interrupt,
         )
     return RunResult.of(
         outcome,

@@ -158,8 +158,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> NoReturn:
-    """The ``patcher`` console command: ``main``, then ``exit_now``."""
-    exit_now(main())
+    """The ``patcher`` console command: ``main``, then ``exit_now``. Ctrl-C outside an engine
+    run (which handles it: cli/interrupt.py) ends the command quietly with 130."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("\npatcher: interrupted (Ctrl-C)", file=sys.stderr)
+        code = 130
+    exit_now(code)
 
 
 def exit_now(code: int) -> NoReturn:
@@ -182,12 +188,15 @@ def exit_now(code: int) -> NoReturn:
 
 def run_engine(args: argparse.Namespace) -> int:
     from patcher.app.commands import Invocation, execute, refused
+    from patcher.cli.interrupt import exit_status, stopping_on_signals
     from patcher.cli.progress import for_stream
+    from patcher.core.interrupt import Interrupt
 
     started = time.perf_counter()
     dry_run = getattr(args, "dry_run", False)
     progress = None if _machine_output(args) else for_stream(sys.stderr)
-    invocation = Invocation(request_id=f"cli-{uuid.uuid4()}", events=progress)
+    interrupt = Interrupt()
+    invocation = Invocation(request_id=f"cli-{uuid.uuid4()}", events=progress, interrupt=interrupt)
     try:
         request = Request(  # validated here, once: the engine trusts it
             action=args.command,
@@ -205,7 +214,8 @@ def run_engine(args: argparse.Namespace) -> int:
         result = refused(args.command, dry_run, exc, invocation.request_id, started)
     else:
         try:
-            result = execute(request, config, invocation)
+            with stopping_on_signals(interrupt, quiet=progress is None):
+                result = execute(request, config, invocation)
         finally:
             if progress is not None:
                 progress.close()
@@ -213,7 +223,7 @@ def run_engine(args: argparse.Namespace) -> int:
         write_result(result.to_dict(), output_format(args))
     except BrokenPipeError:  # piped into head: the reader left, the run itself is done
         sys.stderr.close()
-    return exit_code(result)
+    return exit_status(interrupt, exit_code(result))
 
 
 def _machine_output(args: argparse.Namespace) -> bool:

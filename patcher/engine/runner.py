@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from patcher.core.errors import PatcherError
+from patcher.core.interrupt import Interrupt
 from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import Catalog, HistoryChange, Request, Step
 from patcher.engine.applied import applied_checksums
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
+from patcher.engine.interruption import finished_anyway, stopped
 from patcher.engine.lock_wait import acquire_lock
 from patcher.engine.outcome import Outcome, applied_entry, step_entry
 from patcher.engine.planner import plan, refuse_other_tools
@@ -41,8 +43,10 @@ def run(
     options: RunOptions | None = None,
     time_left_ms: Callable[[], int] | None = None,
     events: EventSink | None = None,
+    interrupt: Interrupt | None = None,
 ) -> Outcome:
-    """Carry out one request from start to end; never raises a PatcherError."""
+    """Carry out one request from start to end; never raises a PatcherError. ``interrupt``:
+    the CLI's SIGINT / SIGTERM, which stops the run as a deadline cut would."""
     opts = options or RunOptions()
     outcome = Outcome(status="invalid")
     try:
@@ -59,13 +63,17 @@ def run(
         events or no_events,
         outcome,
         connect=connect,
+        interrupt=interrupt or Interrupt(),
     )
+    ctx.interrupt.attach(backend.cancel)  # the CLI's signal handler cancels what runs
     try:
         with backend.errors_translated():
             _run_locked(ctx, catalog, source)
+        finished_anyway(ctx)
     except PatcherError as exc:
-        outcome.fail(exc)
+        outcome.fail(stopped(ctx, exc))
     finally:
+        ctx.interrupt.attach(None)
         backend.close()
     if outcome.unlogged is not None:
         _log_after_reconnect(connect, *outcome.unlogged)
