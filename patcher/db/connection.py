@@ -18,6 +18,7 @@ import psycopg
 import psycopg.conninfo
 
 from patcher.core.errors import ConfigError, DatabaseUnavailable
+from patcher.core.terms import terms
 
 # A dead client must not keep its backend (and so the advisory lock) alive: the server probes
 # the socket during long statements (PG 14+) and both ends send TCP keepalives, so a killed
@@ -102,9 +103,7 @@ def connect(
             f"was sent. {advice}"
         ) from None
     raise DatabaseUnavailable(
-        f"cannot connect to PostgreSQL: {reason}; check the "
-        "host, port, credentials and network path (security groups), and that "
-        "PATCHER_LOCK_TIMEOUT / PATCHER_STATEMENT_TIMEOUT are valid durations"
+        f"cannot connect to PostgreSQL: {reason}; {_connect_hint(reason)}"
         + (
             "; with IAM auth, that the user is granted rds_iam and the function's role "
             "has rds-db:connect on it"
@@ -112,6 +111,33 @@ def connect(
             else ""
         )
     ) from None
+
+
+_REFUSED_LOGIN = re.compile(
+    r"password authentication failed|role .* does not exist|database .* does not exist|"
+    r"no pg_hba\.conf entry|authentication failed|permission denied|no password supplied",
+    re.IGNORECASE,
+)
+
+
+def _connect_hint(reason: str) -> str:
+    """What to check for a connection that failed: connection things only, picked by what
+    the server or libpq said (a refused setting, a refused login, or no server reached)."""
+    where = terms().database_source
+    if "invalid value for parameter" in reason:
+        return (
+            "the server refused a session setting: check PATCHER_LOCK_TIMEOUT / "
+            "PATCHER_STATEMENT_TIMEOUT and the options in " + where
+        )
+    if _REFUSED_LOGIN.search(reason):
+        return (
+            "the server answered and refused the login: check the user, password and "
+            f"database name in {where}"
+        )
+    return (
+        f"no server answered: check the host and port in {where}, that PostgreSQL runs "
+        "there, and the network path (firewall, security groups)"
+    )
 
 
 def _user_options(conninfo: str) -> str:
