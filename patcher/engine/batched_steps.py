@@ -145,6 +145,8 @@ def run_batch(
         done(step)
     n = len(result.committed)
     if result.failure is None:
+        if result.deadline and n < len(steps) and ctx.interrupt.requested:
+            return "done"  # a cancel hit a lock check after COMMIT: the next start check stops
         if result.deadline and n < len(steps):
             _stopped_by_deadline(ctx, steps[n])
             return "deadline"

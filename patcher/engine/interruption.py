@@ -39,9 +39,16 @@ def before_step(ctx: RunContext, step: Step) -> None:
 def during_lock_wait(ctx: RunContext, holder: str) -> Interrupted:
     """The run stopped waiting for the migration lock: it had done nothing."""
     return Interrupted(
-        f"interrupted by {ctx.interrupt.name} while waiting for the migration lock (held by "
-        f"{holder}): nothing was run and nothing changed. Run again once that run is done"
+        f"interrupted by {ctx.interrupt.name} while waiting for the migration lock, held by "
+        f"{holder}: nothing was run and nothing changed. Run again once that run is done"
     )
+
+
+def committed_anyway(ctx: RunContext, step: Step) -> bool:
+    """A cancel at COMMIT: whether the migration committed before it (the cancel then hit the
+    lock check that rides after COMMIT). The session is alive: its history tells."""
+    recorded = {row.version for row in ctx.backend.read_history()}
+    return (step.migration.version in recorded) == (step.direction == "up")
 
 
 def stopped(ctx: RunContext, exc: PatcherError) -> PatcherError:
@@ -71,8 +78,8 @@ def finished_anyway(ctx: RunContext) -> None:
     """A signal that came when nothing was left to stop: the run finished, and says so."""
     if ctx.interrupt.requested:
         ctx.outcome.warnings.append(
-            f"{ctx.interrupt.name} came while the run's last step was finishing; the run "
-            "finished and this result is what it did"
+            f"{ctx.interrupt.name} came when nothing was left to stop: the run finished, and "
+            "this result is what it did"
         )
 
 

@@ -22,7 +22,7 @@ from patcher.core.models import HistoryChange, LockState, Migration, Step
 from patcher.engine.batched_steps import plan_batch, run_batch
 from patcher.engine.context import RunContext, Watchdog
 from patcher.engine.failures import deadline_exceeded, interrupted, migration_failed
-from patcher.engine.interruption import audit, before_step
+from patcher.engine.interruption import audit, before_step, committed_anyway
 from patcher.engine.lock_retry import with_lock_retries
 from patcher.engine.outcome import history_change, started_fields, step_entry
 from patcher.engine.step_signals import CommittedThenLost, Cut, StoppedAfter, check_lock, report
@@ -222,6 +222,8 @@ def _run_step(
     except StatementFailed as exc:
         took = int((time.perf_counter() - started) * 1000)
         if exc.cancelled and ctx.interrupt.requested and not exc.connection_lost:
+            if exc.at_commit and committed_anyway(ctx, step):  # the cancel hit the lock check
+                return took, LockState.HELD if backend.holds_lock() else LockState.LOST
             stop = interrupted(step, script, exc, ctx.interrupt.name)
             audit(ctx, change, stop.message, took)
             raise stop from exc

@@ -142,7 +142,7 @@ def test_ctrl_c_while_waiting_for_the_lock(
     assert "migrate: failed" in out
     assert (
         "error: Interrupted: interrupted by SIGINT (Ctrl-C) while waiting for the migration "
-        f"lock (held by pid {holder.info.backend_pid}" in out
+        f"lock, held by pid {holder.info.backend_pid} (" in out
     )
     assert "nothing was run and nothing changed" in out
     check = pg_connect()
