@@ -93,7 +93,18 @@ def _args(mdir: MigrationDir, dsn: str, *more: str) -> list[str]:
 
 
 def _advisory_locks(conn: Any) -> list[int]:
-    """The pids holding an advisory lock on the run's key."""
+    """The pids holding an advisory lock on the run's key, once the run's sessions have ended.
+
+    The run releases the lock and closes its session before it exits; the server ends that
+    backend (and whatever lock levels the run's checks stacked) asynchronously, within
+    milliseconds: wait for it, bounded, so that only another live session can fail this."""
+    deadline = time.monotonic() + 10
+    while conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'stackflowpatcher:%'"
+    ).fetchone() != (0,):
+        if time.monotonic() > deadline:
+            pytest.fail("the run's session was still open 10 s after the command exited")
+        time.sleep(0.05)
     rows = conn.execute(
         "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
         "AND ((classid::bigint << 32) | objid::bigint) = %s",
