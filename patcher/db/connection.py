@@ -134,10 +134,26 @@ def _connect_hint(reason: str) -> str:
             "the server answered and refused the login: check the user, password and "
             f"database name in {where}"
         )
+    if _BUSY.search(reason):
+        return "the server answered but takes no connection now: wait and run again"
+    if _UNREACHED.search(reason):
+        return (
+            f"no server answered: check the host and port in {where}, that PostgreSQL runs "
+            "there, and the network path (firewall, security groups)"
+        )
     return (
-        f"no server answered: check the host and port in {where}, that PostgreSQL runs "
-        "there, and the network path (firewall, security groups)"
+        f"check the host, port, user, password and database name in {where}, and the "
+        "network path (firewall, security groups)"
     )
+
+
+_BUSY = re.compile(r"too many clients|connection slots|starting up|shutting down|recovery mode")
+_UNREACHED = re.compile(
+    r"refused|could not translate host name|failed to resolve host|not known|timeout expired|"
+    r"no route to host|unreachable|"
+    r"could not connect|No such file or directory",
+    re.IGNORECASE,
+)
 
 
 def _user_options(conninfo: str) -> str:
