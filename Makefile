@@ -106,8 +106,10 @@ bench-smoke: $(STAMP)
 ground-truth: $(STAMP)
 	$(BIN)/python -m bench.ground_truth $(GROUND_TRUTH_FLAGS)
 
+# The main job from nothing (own PostgreSQL and S3): a dry run, a migrate and a status, each
+# result as the CLI prints it. ARGS=--json: the exact JSON results; ARGS=--stop: stop PostgreSQL.
 run: $(STAMP)
-	$(BIN)/python -m patcher.dev.devrun
+	$(BIN)/python -m patcher.dev.devrun $(ARGS)
 
 # squawk (PyPI squawk-cli ships its binary) beside patcher lint over a generated 250-migration
 # history: findings, noise on objects made in the same file, squawk findings we miss.

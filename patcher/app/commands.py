@@ -22,6 +22,7 @@ from patcher.app.environment import invoked_by_default
 from patcher.app.reaching import reach_for, wait_warning
 from patcher.app.result import RunResult
 from patcher.core.errors import PatcherError
+from patcher.core.interrupt import Interrupt
 from patcher.core.models import Action, Request
 from patcher.core.record import record
 from patcher.db import PostgresBackend
@@ -51,6 +52,7 @@ class Invocation:
     source: MigrationSource | None = None
     s3_client: Any = None
     tuning: Mapping[str, Any] | None = None
+    interrupt: Interrupt | None = None  # the CLI's SIGINT / SIGTERM (core/interrupt.py)
 
 
 def migrate(
@@ -153,6 +155,7 @@ def execute(request: Request, config: Config, invocation: Invocation) -> RunResu
             options=_options(config, invocation.tuning),
             time_left_ms=invocation.time_left_ms,
             events=invocation.events,
+            interrupt=invocation.interrupt,
         )
     outcome.warnings += filter(None, [wait_warning(reach)])
     return RunResult.of(

@@ -12,6 +12,7 @@ from patcher.app.release import release_alias
 from patcher.core.errors import ConfigError, InvalidRequest
 from patcher.core.record import record
 from patcher.core.schema_drift import ignore_patterns
+from patcher.core.terms import terms
 
 DEFAULT_SOURCE = str(Path(__file__).resolve().parent.parent / "migrations")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
@@ -95,7 +96,8 @@ def load_config(
     given = [name for name, value in _database_settings(url, secret, targets) if value]
     if len(given) != 1:
         raise ConfigError(
-            "set exactly one of PATCHER_DATABASE_URL (a libpq URL), PATCHER_DB_SECRET_ARN "
+            f"{terms().give_database}set exactly one of PATCHER_DATABASE_URL (a libpq URL), "
+            "PATCHER_DB_SECRET_ARN "
             "(a Secrets Manager secret) and PATCHER_TARGETS (a fleet: name -> secret ARN); "
             f"{' and '.join(given) + ' are' if given else 'none is'} set"
         )
@@ -202,15 +204,16 @@ def select_database(config: Config, name: str | None) -> Config:
         if name is None:
             return config
         raise InvalidRequest(
-            f"database {name[:200]!r} was given, but this deployment has a single database "
-            "(PATCHER_TARGETS is not set): leave database out"
+            f"{terms().word('database')} {name[:200]!r} was given, but this deployment has a "
+            f"single database (PATCHER_TARGETS is not set): leave {terms().word('database')} out"
         )
     if name is None and len(known) == 1:
         name = next(iter(known))
     if name is None:
         raise InvalidRequest(
-            f"database is required: {len(known)} targets are configured ({', '.join(known)}); "
-            'send e.g. {"action": "migrate", "database": "' + next(iter(known)) + '"}'
+            f"{terms().word('database')} is required: {len(known)} targets are configured "
+            f"({', '.join(known)}); send e.g. "
+            + terms().action("migrate", database=next(iter(known)))
         )
     if name not in known:
         raise InvalidRequest(

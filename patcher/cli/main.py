@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from patcher.app.config import load_config, select_database
 from patcher.cli.output import output_format, write_result
 from patcher.core.errors import InvalidRequest, PatcherError
+from patcher.core.interrupt import Interrupt
 from patcher.core.models import Request
 from patcher.core.quiet_logs import pin_sdk_loggers
 
 if TYPE_CHECKING:
+    from patcher.app.commands import Invocation
     from patcher.app.result import RunResult
 
 ENGINE_ACTIONS = ("migrate", "rollback", "status", "baseline", "repair", "drift")
@@ -168,8 +170,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> NoReturn:
-    """The ``patcher`` console command: ``main``, then ``exit_now``."""
-    exit_now(main())
+    """The ``patcher`` console command: ``main``, then ``exit_now``. Ctrl-C outside an engine
+    run (which handles it: cli/interrupt.py) ends the command quietly with 130."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("\npatcher: interrupted (Ctrl-C)", file=sys.stderr)
+        code = 130
+    exit_now(code)
 
 
 def exit_now(code: int) -> NoReturn:
@@ -191,13 +199,36 @@ def exit_now(code: int) -> NoReturn:
 
 
 def run_engine(args: argparse.Namespace) -> int:
-    from patcher.app.commands import Invocation, execute, refused
+    from patcher.app.commands import Invocation
+    from patcher.cli.interrupt import exit_status
     from patcher.cli.progress import for_stream
+    from patcher.core.terms import CLI, speaking
 
     started = time.perf_counter()
-    dry_run = getattr(args, "dry_run", False)
     progress = None if _machine_output(args) else for_stream(sys.stderr)
-    invocation = Invocation(request_id=f"cli-{uuid.uuid4()}", events=progress)
+    interrupt = Interrupt()
+    invocation = Invocation(request_id=f"cli-{uuid.uuid4()}", events=progress, interrupt=interrupt)
+    try:
+        with speaking(CLI):  # messages name --dry-run, --database-url..., not payload keys
+            result = _run(args, invocation, interrupt, started)
+    finally:
+        if progress is not None:
+            progress.close()
+    try:
+        write_result(result.to_dict(), output_format(args))
+    except BrokenPipeError:  # piped into head: the reader left, the run itself is done
+        sys.stderr.close()
+    return exit_status(interrupt, exit_code(result))
+
+
+def _run(
+    args: argparse.Namespace, invocation: Invocation, interrupt: Interrupt, started: float
+) -> RunResult:
+    """The request from the flags, run; a refused one is a result too."""
+    from patcher.app.commands import execute, refused
+    from patcher.cli.interrupt import stopping_on_signals
+
+    dry_run = getattr(args, "dry_run", False)
     try:
         request = Request(  # validated here, once: the engine trusts it
             action=args.command,
@@ -213,18 +244,9 @@ def run_engine(args: argparse.Namespace) -> int:
         config = load_config(source=args.source, database_url=args.database_url)
         config = select_database(config, request.database)
     except PatcherError as exc:
-        result = refused(args.command, dry_run, exc, invocation.request_id, started)
-    else:
-        try:
-            result = execute(request, config, invocation)
-        finally:
-            if progress is not None:
-                progress.close()
-    try:
-        write_result(result.to_dict(), output_format(args))
-    except BrokenPipeError:  # piped into head: the reader left, the run itself is done
-        sys.stderr.close()
-    return exit_code(result)
+        return refused(args.command, dry_run, exc, invocation.request_id, started)
+    with stopping_on_signals(interrupt, quiet=invocation.events is None):
+        return execute(request, config, invocation)
 
 
 def _machine_output(args: argparse.Namespace) -> bool:

@@ -108,6 +108,8 @@ def _verification(entry: dict[str, Any]) -> list[str]:
         note = entry.get("verify_note", "failed, see the error below")
         if "lock_conflict" in entry:
             note = f"could not get a lock at line {entry['lock_conflict'].get('line')}"
+        if entry.get("state") == "failed" and "lock_conflict" not in entry:  # it ran and failed
+            return [f"Verify: **failed** {cell(note)}", ""]
         return [f"Verify: **not run**: {cell(note)}", ""]
     modes: dict[str, list[str]] = defaultdict(list)
     for lock in entry.get("locks") or []:

@@ -153,6 +153,8 @@ def _verification(entry: dict[str, Any]) -> str:
                 f"verify: could not get a lock at line {entry['lock_conflict']['line']} "
                 "(another session holds a conflicting lock right now)"
             )
+        if entry.get("state") == "failed":  # it ran, and PostgreSQL refused it
+            return f"verify: failed {entry.get('verify_note', '- see error')}"
         return f"verify: not run - {entry.get('verify_note', 'failed, see error')}"
     modes: dict[str, list[str]] = defaultdict(list)
     for lock in entry.get("locks", []):

@@ -18,6 +18,7 @@ Each class carries its ``category``, which decides the result's ``status``: ``re
     ├── MigrationFailed    failed   a script raised an error (version, file, line, column)
     ├── DeadlineExceeded   failed   a migration could not finish within a whole invocation
     ├── LockLost           failed   a migration released the run's lock and another took it
+    ├── Interrupted        failed   the CLI got SIGINT/SIGTERM and stopped as a deadline cut would
     ├── LockTimeout        locked   another run held the advisory lock too long
     ├── MissingSnapshot    refused  drift: no schema snapshot to compare with (or unreadable)
     ├── DriftDetected      drifted  drift: the live schema differs from the snapshot
@@ -133,6 +134,10 @@ class DeadlineExceeded(MigrationFailed, category="failed"):
 
 class LockLost(PatcherError, category="failed"):
     """A migration released the run's advisory lock and another session took it."""
+
+
+class Interrupted(PatcherError, category="failed"):
+    """The CLI got SIGINT or SIGTERM: the run stopped as a deadline cut would (SPEC 4)."""
 
 
 class LockTimeout(PatcherError, category="locked"):

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 from patcher.core.errors import InvalidRequest
 from patcher.core.record import record
+from patcher.core.terms import terms
 
 if TYPE_CHECKING:
     from patcher.core.errors import StatementFailed
@@ -141,6 +142,7 @@ class Request:
 def validate_request(request: Request) -> None:
     """Refuse the combinations the contract does not allow (SPEC sections 4 and 6), naming the
     fix. Called once per request, by its constructor."""
+    t = terms()  # the reader's words: the payload's keys or the CLI's flags
     if request.action not in ACTIONS:
         raise InvalidRequest(f"unknown action {request.action!r}; use one of: {', '.join(ACTIONS)}")
     if request.target is not None and not 0 <= request.target <= MAX_VERSION:
@@ -153,9 +155,10 @@ def validate_request(request: Request) -> None:
         if request.steps < 1:
             raise InvalidRequest(f"steps must be 1 or more, got {request.steps}")
         if request.target is not None:
-            raise InvalidRequest("give either steps or target for a rollback, not both")
+            raise InvalidRequest(f"give either {t.word('steps')} or {t.word('target')}, not both")
     if request.verify and not (request.dry_run and request.action in ("migrate", "rollback")):
-        raise InvalidRequest("verify needs dry_run: true and the action migrate or rollback")
+        why = f"{t.word('verify')} needs {t.option('dry_run')} and {t.action_word} migrate"
+        raise InvalidRequest(f"{why} or rollback")
     if request.action in ("status", "repair", "drift") and request.target is not None:
         raise InvalidRequest(f"{request.action} takes no target")
     if request.action == "adopt" and request.adopt_from is None:
@@ -168,7 +171,8 @@ def validate_request(request: Request) -> None:
         raise InvalidRequest("phase is for migrate only, and is 'expand' or 'contract'")
     if request.action == "baseline" and not request.target:
         raise InvalidRequest(
-            "baseline needs a target of 1 or more: every version up to it is marked as applied"
+            f"baseline needs a {t.word('target')} of 1 or more: every version up to it is "
+            "marked as applied"
         )
 
 

@@ -19,6 +19,7 @@ import psycopg
 import psycopg.conninfo
 
 from patcher.core.errors import ConfigError, DatabaseUnavailable, SessionLost
+from patcher.db.connect_hints import connect_hint, tls_failure
 
 # A dead client must not keep its backend (and so the advisory lock) alive: the server probes
 # the socket during long statements (PG 14+) and both ends send TCP keepalives, so a killed
@@ -160,7 +161,7 @@ def unavailable(
 ) -> DatabaseUnavailable:
     """The ``DatabaseUnavailable`` a failed attempt ends in; ``tried`` says what was tried."""
     reason = failure.reason
-    tls = _tls_failure(reason)
+    tls = tls_failure(reason)
     if tls:
         meaning, plain = tls
         advice = (
@@ -177,9 +178,7 @@ def unavailable(
             f"was sent. {advice}"
         )
     return DatabaseUnavailable(
-        f"cannot connect to PostgreSQL: {reason}{tried}; check the "
-        "host, port, credentials and network path (security groups), and that "
-        "PATCHER_LOCK_TIMEOUT / PATCHER_STATEMENT_TIMEOUT are valid durations"
+        f"cannot connect to PostgreSQL: {reason}{tried}; {connect_hint(reason)}"
         + (
             "; with IAM auth, that the user is granted rds_iam and the function's role "
             "has rds-db:connect on it"
@@ -202,35 +201,13 @@ def _user_options(conninfo: str) -> str:
 
 
 # libpq's words for a failed or refused TLS session, and what each means for the user.
-_TLS_FAILURES = (
-    (re.compile(r"does not match host name|no subjectAltName", re.I),
-     "the server's certificate is for another host name"),
-    (re.compile(r"certificate verify failed|self.signed certificate|unable to get local issuer",
-                re.I),
-     "the server's certificate is not signed by a trusted CA"),
-    (re.compile(r"root certificate file .* does not exist|could not read root certificate", re.I),
-     "the CA file cannot be read"),
-    (re.compile(r"server does not support SSL|SSL off|no encryption", re.I),
-     "the server does not offer TLS but TLS is required"),
-    (re.compile(r"\bSSL\b|\bTLS\b|certificate", re.I), "the TLS session could not be set up"),
-)  # fmt: skip
-
-
-def _tls_failure(text: str) -> tuple[str, bool] | None:
-    """What a TLS failure means, and whether it is "the server has no TLS at all"."""
-    for pattern, meaning in _TLS_FAILURES:
-        if pattern.search(text):
-            return meaning, meaning.startswith("the server does not offer TLS")
-    return None
-
-
 def _error_text(exc: BaseException) -> str:
     """The first line, plus the TLS reason libpq may put on a later line."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
     first = lines[0]
-    extra = [line for line in lines[1:] if _tls_failure(line) and line not in first]
+    extra = [line for line in lines[1:] if tls_failure(line) and line not in first]
     return "; ".join([first, *extra[:2]])
 
 

@@ -6,7 +6,9 @@
 2. S3: a moto server on a free local port; ``migrations/`` uploaded to
    ``s3://stackflow-migrations/migrations/`` as the pipeline's ``aws s3 sync`` does.
 3. ``patcher.aws.handler.lambda_handler`` driven with a Lambda-like context: a dry run, a migrate
-   and a status, each JSON result printed. Then how to connect with psql.
+   and a status, each result printed as the ``patcher`` CLI prints it (``patcher/cli/report.py``:
+   a headline, a table of the migrations, the dry run's SQL as SQL); ``--json`` (``make run
+   ARGS=--json``) prints the exact JSON results instead. Then how to connect with psql.
 
 ``python -m patcher.dev.devrun --stop`` stops the local cluster (its data stays).
 """
@@ -64,6 +66,7 @@ class LambdaContext:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m patcher.dev.devrun", description=__doc__)
     parser.add_argument("--stop", action="store_true", help="stop the local PostgreSQL")
+    parser.add_argument("--json", action="store_true", help="print each exact JSON result")
     args = parser.parse_args(argv)
     dev_dir = Path(os.environ.get("PATCHER_DEV_DIR") or REPO / ".local" / "dev").resolve()
     port = int(os.environ.get("PATCHER_DEV_PG_PORT") or DEFAULT_PORT)
@@ -80,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         count = _upload(endpoint, REPO / "migrations")
         print(f"S3 emulator at {endpoint}: uploaded {count} files to s3://{BUCKET}/{PREFIX}")
         _configure(endpoint, database_url)
-        ok = _drive_handler()
+        ok = _drive_handler("json" if args.json else "text")
     finally:
         server.stop()
     shown = '"$PATCHER_DATABASE_URL"' if url else database_url  # never echo a password
@@ -194,14 +197,17 @@ def _configure(endpoint: str, database_url: str) -> None:
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 
-def _drive_handler() -> bool:
+def _drive_handler(fmt: str) -> bool:
+    """Each event through the handler; its result as the CLI prints it (``fmt``: text, json)."""
     from patcher.aws.handler import lambda_handler  # only now: it reads the environment set above
+    from patcher.cli.output import write_result
 
     ok = True
     for number, (title, event) in enumerate(EVENTS, 1):
         print(f"\n=== {number}/{len(EVENTS)} {title}: lambda_handler({json.dumps(event)})")
         result = lambda_handler(event, LambdaContext())
-        print(json.dumps(result, indent=2, default=str))
+        sys.stdout.flush()
+        write_result(result, fmt)
         ok = ok and bool(result["ok"])
     return ok
 

@@ -37,7 +37,8 @@ from patcher.core.errors import (
 )
 from patcher.core.models import HistoryChange, Step, StepKind
 from patcher.engine.context import START_SLACK_MS, RunContext
-from patcher.engine.failures import deadline_exceeded, migration_failed
+from patcher.engine.failures import deadline_exceeded, interrupted, migration_failed
+from patcher.engine.interruption import audit
 from patcher.engine.outcome import history_change, started_fields
 from patcher.engine.step_signals import Cut, StoppedAfter, check_lock, report
 from patcher.sql.lexer import split_statements
@@ -145,6 +146,8 @@ def run_batch(
         done(step)
     n = len(result.committed)
     if result.failure is None:
+        if result.deadline and n < len(steps) and ctx.interrupt.requested:
+            return "done"  # a cancel hit a lock check after COMMIT: the next start check stops
         if result.deadline and n < len(steps):
             _stopped_by_deadline(ctx, steps[n])
             return "deadline"
@@ -156,6 +159,11 @@ def run_batch(
         return "retry"
     step, script, change = steps[n], scripts[n], changes[n]
     took = int((time.perf_counter() - started) * 1000)
+    if failure.cancelled and ctx.interrupt.requested and not failure.connection_lost:
+        stop = interrupted(step, script, failure, ctx.interrupt.name)
+        audit(ctx, change, stop.message, took)
+        report(ctx, step, "failed", started, error=stop.type)
+        raise stop from failure
     error: MigrationFailed = migration_failed(step, script, failure)
     if failure.cancelled and fired:
         error = deadline_exceeded(step, script, failure, took / 1000)

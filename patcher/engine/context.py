@@ -13,6 +13,7 @@ from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
 from patcher.core.errors import DeadlineReached
+from patcher.core.interrupt import Interrupt
 from patcher.core.models import AppliedRow, Plan, Request
 from patcher.core.record import mutable_record, record
 from patcher.engine.outcome import Outcome
@@ -96,10 +97,13 @@ class Deadline:
 
 class Watchdog:
     """Cuts a migration at the deadline: a timer cancels what the session runs, and ``stop``
-    tells the backend to send nothing more. ``fired`` says whether it cut."""
+    tells the backend to send nothing more. ``fired`` says whether it cut. An interrupt (the
+    CLI's signal, whose handler cancels the statement itself) stops the sending too."""
 
-    def __init__(self, backend: MigrationBackend, deadline: Deadline) -> None:
-        self.backend, self.deadline = backend, deadline
+    def __init__(
+        self, backend: MigrationBackend, deadline: Deadline, interrupt: Interrupt | None = None
+    ) -> None:
+        self.backend, self.deadline, self.interrupt = backend, deadline, interrupt
         self.fired = False
         seconds = deadline.cut_in_seconds()
         self._timer = None if seconds is None else threading.Timer(seconds, self._fire)
@@ -120,10 +124,11 @@ class Watchdog:
         self.backend.cancel()
 
     def stop(self) -> bool:
-        """The backend's StopCheck: True once the deadline has cut the migration."""
+        """The backend's StopCheck: True once the deadline has cut the migration (or the run
+        was interrupted)."""
         if not self.fired and self.deadline.expired():
             self.fired = True
-        return self.fired
+        return self.fired or (self.interrupt is not None and self.interrupt.requested)
 
 
 @mutable_record
@@ -140,6 +145,7 @@ class RunContext:
     history: list[AppliedRow] = field(default_factory=list)
     scripts: ScriptSet = field(default_factory=dict)
     connect: Connect | None = None  # opens a new session (to learn a COMMIT in doubt)
+    interrupt: Interrupt = field(default_factory=Interrupt)  # the CLI's SIGINT / SIGTERM
     plan: Plan = field(init=False)
 
     def __post_init__(self) -> None:
@@ -154,4 +160,4 @@ class RunContext:
 
     def watchdog(self) -> Watchdog:
         """A fresh deadline watchdog on this run's session, for one migration or preview."""
-        return Watchdog(self.backend, self.deadline)
+        return Watchdog(self.backend, self.deadline, self.interrupt)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from patcher.core.errors import DeadlineExceeded, MigrationFailed, StatementFailed
+from patcher.core.errors import DeadlineExceeded, Interrupted, MigrationFailed, StatementFailed
 from patcher.core.models import Step
 from patcher.engine.lock_retry import commits_inside
 from patcher.sql.lexer import line_col
@@ -181,3 +181,31 @@ def _details(
         "sqlstate": exc.sqlstate,
         "detail": exc.detail,  # also apart, so that logs can leave it out (it can quote rows)
     }
+
+
+def interrupted(step: Step, script: Script, exc: StatementFailed, by: str) -> Interrupted:
+    """A migration the CLI's signal (``by``: "SIGINT (Ctrl-C)", "SIGTERM") stopped, as the
+    deadline cuts one: rolled back when transactional, left dirty when not (SPEC 4)."""
+    m = step.migration
+    line, column, where = failure_location(script, exc)
+    if script.transactional:
+        state = (
+            "It was rolled back, nothing of it remains, and the migration lock was released. "
+            "Run again to apply it"
+            if step.direction == "up"
+            else "It was rolled back, nothing of it remains (the version is still applied), "
+            "and the migration lock was released. Run the rollback again"
+        )
+    else:
+        inside = _committed_inside(script, exc)
+        state = (
+            f"It is a no-transaction script: {inside + '; ' if inside else ''}"
+            f"{_no_transaction_state(exc)}; the migration lock was released. Look at what it "
+            "left (an INVALID index from CREATE INDEX CONCURRENTLY: drop it), run repair "
+            f"({repair_does(step.direction)}), then run again"
+        )
+    return Interrupted(
+        f"version {m.version} {step.direction} was interrupted by {by} at {where}. "
+        f"{state}.{exc.note}",
+        **_details(step, script, exc, line, column),
+    )

@@ -32,6 +32,11 @@ def acquire_lock(ctx: RunContext, settled: Callable[[], bool] | None = None) -> 
     interval, cap = opts.lock_poll_seconds
     told = -1.0
     while not backend.try_lock():
+        if ctx.interrupt.requested:  # the CLI's Ctrl-C / SIGTERM: stop waiting, nothing ran
+            from patcher.engine.interruption import during_lock_wait
+
+            holder = backend.lock_holder()
+            raise during_lock_wait(ctx, holder.describe() if holder else "another session")
         waited = time.monotonic() - started
         if waited >= wait_s:
             raise lock_timeout(backend, waited)

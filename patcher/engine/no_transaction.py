@@ -26,6 +26,7 @@ from patcher.core.errors import (
     StatementFailed,
 )
 from patcher.core.models import AppliedRow, HistoryChange, LockState, Step, StepKind
+from patcher.core.terms import terms
 from patcher.engine.context import RunContext, Watchdog
 from patcher.engine.failures import repair_does
 from patcher.engine.lock_retry import commits_inside, with_lock_retries
@@ -209,7 +210,8 @@ def lost_during(ctx: RunContext, step: Step) -> tuple[bool, PatcherError]:
     if row is not None and row.dirty:
         return False, MigrationFailed(
             f"{where}: the history shows it marked dirty. Look at what it left (an INVALID "
-            "index: repair drops the ones it names), then run repair (with dry_run first) and "
+            "index: repair drops the ones it names), then run repair "
+            f"({terms().action('repair', dry_run=True)} first, to see what it does) and "
             "run again",
             version=v,
         )

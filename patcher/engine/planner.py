@@ -29,6 +29,7 @@ from patcher.core.models import (
     Step,
     StepKind,
 )
+from patcher.core.terms import terms
 from patcher.engine.baselines import available_and_pending
 
 
@@ -74,7 +75,7 @@ def plan(
         if target is not None and current is not None and target < current:
             warnings.append(
                 f"target {target} is below the current version {current}; "
-                "migrate never reverts: use rollback with this target"
+                f"migrate never reverts: use rollback with {terms().option('target', target)}"
             )
         steps = tuple(Step(m, "up") for m in todo)
         return Plan(request, steps, current, pending, tuple(warnings))
@@ -96,8 +97,8 @@ def _plan_rollback(
         count = request.steps or 1
         if request.steps is not None and count > len(newest_first):
             raise InvalidRequest(
-                f"steps {count} is more than the {len(newest_first)} applied version(s); "
-                "use target 0 to revert everything"
+                f"{terms().option('steps', count)} is more than the {len(newest_first)} "
+                f"applied version(s); use {terms().option('target', 0)} to revert everything"
             )
         versions = newest_first[:count]
     if not versions:
@@ -182,8 +183,9 @@ def _refuse_dirty(history: Sequence[AppliedRow]) -> None:
         f"version {row.version} ({row.description}) started a no-transaction {direction} "
         "script that did not finish, so the database may be half-changed. Inspect what it "
         "left (for CREATE INDEX CONCURRENTLY: an INVALID index, SELECT indexrelid::regclass "
-        f"FROM pg_index WHERE NOT indisvalid). {repair_does}; then run repair "
-        '(`patcher repair`, or {"action": "repair"}; with dry_run first to see it)',
+        f"FROM pg_index WHERE NOT indisvalid). {repair_does}; then run repair: "
+        f"{terms().action('repair', dry_run=True)} to see what it will do, then "
+        f"{terms().action('repair')}",
         version=row.version,
     )
 

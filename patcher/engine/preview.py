@@ -99,6 +99,10 @@ def _annotate(
         )
     else:
         entry.state = "failed"
+        entry.verify_note = (
+            f"at line {error.details['line']}, column {error.details['column']}"
+            f": {failure.message} (rolled back, nothing changed)"
+        )
         ctx.outcome.status = "failed"
         ctx.outcome.error = MigrationFailed(
             f"verification (rolled back, nothing changed): {error.message}", **error.details

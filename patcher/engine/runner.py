@@ -17,10 +17,12 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from patcher.core.errors import PatcherError, SessionLost
+from patcher.core.interrupt import Interrupt
 from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import Catalog, HistoryChange, Request, Step
 from patcher.engine.applied import applied_checksums
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
+from patcher.engine.interruption import finished_anyway, stopped
 from patcher.engine.lock_wait import acquire_lock
 from patcher.engine.outcome import Outcome, step_entry
 from patcher.engine.planner import plan, refuse_other_tools
@@ -50,8 +52,10 @@ def run(
     options: RunOptions | None = None,
     time_left_ms: Callable[[], int] | None = None,
     events: EventSink | None = None,
+    interrupt: Interrupt | None = None,
 ) -> Outcome:
-    """Carry out one request from start to end; never raises a PatcherError."""
+    """Carry out one request from start to end; never raises a PatcherError. ``interrupt``:
+    the CLI's SIGINT / SIGTERM, which stops the run as a deadline cut would."""
     opts = options or RunOptions()
     outcome = Outcome(status="invalid")
     try:
@@ -61,18 +65,28 @@ def run(
     except PatcherError as exc:
         return outcome.fail(exc)
     deadline = Deadline(time_left_ms, opts.time_margin_seconds)
+    interrupt = interrupt or Interrupt()
     resumed: list[str] = []
     while True:
         outcome = Outcome(status="invalid", warnings=list(catalog.warnings))
         ctx = RunContext(
-            request, backend, opts, deadline, events or no_events, outcome, connect=connect
+            request,
+            backend,
+            opts,
+            deadline,
+            events or no_events,
+            outcome,
+            connect=connect,
+            interrupt=interrupt,
         )
+        ctx.interrupt.attach(backend.cancel)  # the CLI's signal handler cancels what runs
         try:
             with backend.errors_translated():
                 _run_locked(ctx, catalog, source)
+            finished_anyway(ctx)
         except SessionLost as exc:
             if len(resumed) >= MAX_RESUMES or not _nothing_started(ctx):
-                outcome.fail(exc)
+                outcome.fail(stopped(ctx, exc))
             else:  # lost before any migration started (a failover): a new session carries on
                 resumed.append(_resumed_warning(exc))
                 ctx.emit("session_resumed", {"error": exc.message, "resumes": len(resumed)})
@@ -83,8 +97,9 @@ def run(
                     break
                 continue
         except PatcherError as exc:
-            outcome.fail(exc)
+            outcome.fail(stopped(ctx, exc))
         finally:
+            ctx.interrupt.attach(None)
             ctx.backend.close()  # this turn's session (a resumed turn has a new one)
         break
     outcome.warnings += resumed

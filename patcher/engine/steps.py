@@ -12,6 +12,7 @@ from typing import TypeVar
 from patcher.core.errors import (
     DatabaseUnavailable,
     DeadlineExceeded,
+    Interrupted,
     LockLost,
     MigrationFailed,
     PatcherError,
@@ -21,7 +22,8 @@ from patcher.core.models import HistoryChange, LockState, Migration, Step
 from patcher.engine.backfill import Paused
 from patcher.engine.batched_steps import plan_batch, run_batch
 from patcher.engine.context import RunContext, Watchdog
-from patcher.engine.failures import deadline_exceeded, migration_failed
+from patcher.engine.failures import deadline_exceeded, interrupted, migration_failed
+from patcher.engine.interruption import audit, before_step, committed_anyway
 from patcher.engine.lock_retry import with_lock_retries
 from patcher.engine.outcome import history_change, started_fields, step_entry
 from patcher.engine.snapshot_once import one_snapshot
@@ -94,7 +96,7 @@ def execute_steps(ctx: RunContext) -> None:
                     outcome.warnings.append(f"{cut.error.message.split('. To run it')[0]}; "
                                             "invoke again to continue")  # fmt: skip
                     break
-                except MigrationFailed:
+                except (MigrationFailed, Interrupted):
                     failed = remaining.pop(0)  # reported as failed, not as not_run
                     if not getattr(ctx.scripts.get(failed.key), "transactional", True):
                         moved.append(failed)  # left dirty, part of it done: the snapshot is owed
@@ -111,7 +113,9 @@ def execute_steps(ctx: RunContext) -> None:
 
 
 def _may_start(ctx: RunContext, step: Step) -> bool:
-    """Whether the deadline leaves room to start ``step``; if not, the run is partial."""
+    """Whether the deadline leaves room to start ``step``; if not, the run is partial. A
+    signal to the CLI stops the run here (Interrupted)."""
+    before_step(ctx, step)
     if ctx.deadline.budget_ms() is None:
         return True
     try:
@@ -166,6 +170,9 @@ def _run_and_report(
                 "again to continue"
             )
         ) from None
+    except Interrupted as exc:
+        report(ctx, step, "failed", started, error=exc.type)
+        raise
     except (MigrationFailed, Cut) as exc:
         error = exc.error if isinstance(exc, Cut) else exc
         if not isinstance(exc, Cut):
@@ -235,6 +242,12 @@ def _run_step(
         return done.elapsed_ms, done.lock
     except StatementFailed as exc:
         took = int((time.perf_counter() - started) * 1000)
+        if exc.cancelled and ctx.interrupt.requested and not exc.connection_lost:
+            if exc.at_commit and committed_anyway(ctx, step):  # the cancel hit the lock check
+                return took, LockState.HELD if backend.holds_lock() else LockState.LOST
+            stop = interrupted(step, script, exc, ctx.interrupt.name)
+            audit(ctx, change, stop.message, took)
+            raise stop from exc
         error: MigrationFailed = migration_failed(step, script, exc)
         if exc.cancelled and dog.fired:
             error = deadline_exceeded(step, script, exc, took / 1000)

@@ -173,9 +173,14 @@ def lint_text(
         line += text.count("\n", counted, offset)
         counted = offset
         column = offset - text.rfind("\n", 0, offset)
+        shown_line, shown_column = line, column
+        if risk.at > offset:  # one token at fault (a parse error): shown where the run shows it
+            shown_line = line + text.count("\n", offset, risk.at)
+            shown_column = risk.at - text.rfind("\n", 0, risk.at)
         finding = Finding(
-            shown, line, column, risk.code, risk.explanation, risk.statement, risk.table
-        )
+            shown, shown_line, shown_column, risk.code, risk.explanation, risk.statement,
+            risk.table,
+        )  # fmt: skip
         matched = suppressions.match(risk.code, line if risk.offset >= 0 else 1)
         if matched is not None:
             report.suppressed.append(replace(finding, suppressed=matched.reason or "suppressed"))

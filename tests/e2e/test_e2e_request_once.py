@@ -86,4 +86,8 @@ def test_an_invalid_request_is_refused_alike_however_it_is_built(tmp_path: Path)
             ["migrate", "--verify", "--json", f"--source={tmp_path}", f"--database-url={nowhere}"]
         )
     assert code == 2
-    assert json.loads(out.getvalue())["error"] == payload["error"]
+    cli = json.loads(out.getvalue())["error"]  # the same refusal, in the CLI's words (issue 28)
+    assert cli == {
+        "type": "InvalidRequest",
+        "message": "--verify needs --dry-run and the command migrate or rollback",
+    }

@@ -41,6 +41,14 @@ StopCheck = Callable[[], bool]
 _STATEMENT_METHODS = frozenset({"run_transactional", "run_batch", "run_statements", "verify"})
 
 
+class _CancelledAfterCommit(Exception):
+    """Internal: the item committed, then a cancel hit the lock check after its COMMIT."""
+
+    def __init__(self, committed: Committed) -> None:
+        super().__init__("cancelled after COMMIT")
+        self.committed = committed
+
+
 class FakeSession(FakeHistoryRows):
     """One session on a ``FakeDatabase``; every ``MigrationBackend`` method, as on PostgreSQL."""
 
@@ -228,7 +236,16 @@ class FakeSession(FakeHistoryRows):
         stop: StopCheck | None = None,
     ) -> Committed:
         self._enter("run_transactional")
-        return self._commit_one(statements, change, stop)
+        try:
+            return self._commit_one(statements, change, stop)
+        except _CancelledAfterCommit:  # as run_transactional reports it: at COMMIT, cancelled
+            raise StatementFailed(
+                "canceling statement due to user request",
+                index=len(statements),
+                sqlstate="57014",
+                at_commit=True,
+                cancelled=True,
+            ) from None
 
     def run_batch(
         self,
@@ -253,6 +270,10 @@ class FakeSession(FakeHistoryRows):
                 committed = self._commit_one(item.statements, item.change, stop)
             except StatementFailed as exc:
                 done.failure = exc
+                return done
+            except _CancelledAfterCommit as cut:  # as BatchRunner: committed, nothing more runs
+                done.committed.append(cut.committed)
+                done.deadline = True
                 return done
             done.committed.append(committed)
             if committed.lock is LockState.LOST:
@@ -284,6 +305,8 @@ class FakeSession(FakeHistoryRows):
                 ) from exc
             if fault is not None and not fault.committed:  # lost before COMMIT arrived
                 raise self._lost_at_commit(len(statements))
+        if fault is not None and fault.error == "cancelled":  # a cancel hit the lock check
+            raise _CancelledAfterCommit(Committed(elapsed, self._lock_state()))
         if fault is not None:  # the server committed, then the answer never came back
             raise self._lost_at_commit(len(statements))
         return Committed(elapsed, self._lock_state())

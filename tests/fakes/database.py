@@ -18,7 +18,8 @@ Faults, for the engine's failure paths:
   ``deadlock`` 40P01, ``lost``); with ``times`` consecutive ones, for lock_timeout retries.
 - ``db.fail_commit(nth=1, error="lost", committed=False)``: the COMMIT of the nth
   ``run_transactional`` fails (``at_commit``): ``lost`` (``committed=True``: after the server
-  committed, the COMMIT-in-doubt case) or ``constraint`` (23505, rolled back).
+  committed, the COMMIT-in-doubt case), ``constraint`` (23505, rolled back) or, with
+  ``committed=True``, ``cancelled`` (57014 after COMMIT: a cancel that hit the lock check).
 - ``db.on_call``: any callable ``(session, method)`` run at the start of every call (may act
   through other sessions, or raise).
 """

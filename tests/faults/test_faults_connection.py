@@ -89,7 +89,10 @@ def test_terminated_no_transaction_migration_is_dirty_until_repaired(
     assert blocked["status"] == "invalid" and blocked["error"]["type"] == "DirtyDatabase"
     message = blocked["error"]["message"]
     assert "version 2 (idx)" in message
-    assert 'then run repair (`patcher repair`, or {"action": "repair"}' in message
+    assert (  # the payload's words: this is the Lambda's result (the CLI's: test_cli_words)
+        'then run repair: {"action": "repair", "dry_run": true} to see what it will do, then '
+        '{"action": "repair"}' in message
+    )
     assert query(pg_dsn, "SELECT version, dirty FROM schema_migrations ORDER BY version") == [
         (1, False), (2, True)]  # fmt: skip
 

@@ -163,7 +163,8 @@ def analyze(
         try:
             raw_statements = parse_sql(piece)
         except ParseError as exc:
-            walk.risks.append(_unsupported(sql, begin, end, str(exc.args[0])))
+            where = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+            walk.risks.append(_unsupported(sql, begin, end, str(exc.args[0]), where))
             count += 1
             continue
         del piece
@@ -266,19 +267,26 @@ def _refuses_transaction(kind: str, stmt: Any) -> bool:
     return kind in _NO_TRANSACTION_KINDS and (kind != "VacuumStmt" or bool(stmt.is_vacuumcmd))
 
 
-def _unsupported(sql: str, begin: int, end: int, message: str) -> Risk:
-    """PARSE_UNSUPPORTED naming the statement sql[begin:end] that pglast could not parse."""
+def _unsupported(sql: str, begin: int, end: int, message: str, where: int | None) -> Risk:
+    """PARSE_UNSUPPORTED naming the statement sql[begin:end] that pglast could not parse, at
+    the token the parser stopped at (``where``, 0-based in the statement's piece): the line
+    and column PostgreSQL itself reports for the same error when the script runs."""
     from pglast.parser import get_postgresql_version
 
     offset = _first_token(sql, begin, end)
-    line, column = line_col(sql, offset)
+    at = begin + where if where is not None and 0 <= where < end - begin else offset
+    if where is None and "end of input" in message:  # just past its last character
+        at = max(offset, len(sql[offset:end].rstrip()) + offset)
+    line, column = line_col(sql, at)
+    starts = line_col(sql, offset)[0]
     major = get_postgresql_version()[0]
     why = (
-        f"the statement at line {line}, column {column} does not parse with PostgreSQL "
-        f"{major}'s grammar ({message}): either newer syntax, or a mistake PostgreSQL will "
-        "refuse too; its risks were not checked (the other statements' were)"
+        f"{message} at line {line}, column {column}"
+        f"{f' (in the statement at line {starts})' if starts != line else ''}: the statement "
+        f"does not parse with PostgreSQL {major}'s grammar: either newer syntax, or a mistake "
+        "PostgreSQL will refuse too; its risks were not checked (the other statements' were)"
     )
-    return Risk("PARSE_UNSUPPORTED", _clip(sql, offset, end), why, None, offset)
+    return Risk("PARSE_UNSUPPORTED", _clip(sql, offset, end), why, None, offset, at)
 
 
 _LEADING_SPACE: Final = re.compile(r"\s*")  # \s is str.isspace(), what str.strip() removes

@@ -23,6 +23,7 @@ class Risk:
     explanation: str
     table: str | None = None
     offset: int = field(default=-1, compare=False)  # the statement's first token in the script
+    at: int = field(default=-1, compare=False)  # where inside it, when one token is at fault
 
     def to_dict(self) -> dict[str, object]:
         out: dict[str, object] = {
