@@ -32,6 +32,8 @@ from patcher.engine.outcome import Outcome
 from patcher.engine.runner import run
 from patcher.sources import MigrationSource, open_source
 
+WAIT_SHOWN_MS = 1000  # database_wait_ms is shown from this wait on (or after a retry)
+
 APP_NAME = "stackflowpatcher"
 CONNECT_TIMEOUT_SECONDS = 10
 
@@ -164,8 +166,14 @@ def execute(request: Request, config: Config, invocation: Invocation) -> RunResu
         dry_run=request.dry_run,
         request_id=invocation.request_id,
         duration_ms=_ms_since(started),
-        database_wait_ms=reach.waited_ms if reach.attempts else None,
+        database_wait_ms=_waited(reach),
     )
+
+
+def _waited(reach: Reach) -> int | None:
+    """How long opening sessions took, when the database made the run wait (more than one
+    attempt, or a second or more): a healthy run's result keeps exactly the SPEC's keys."""
+    return reach.waited_ms if reach.retried or reach.waited_ms >= WAIT_SHOWN_MS else None
 
 
 def adopt(
