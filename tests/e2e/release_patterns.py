@@ -152,7 +152,9 @@ ADD_FOREIGN_KEY.base = (
 ADD_UNIQUE = _renamed(
     "add unique", "accounts", "email", "email_key", "text", "unique", "unique",
     "NEW.email_key", "NEW.email", "email = 'a' || id || '@example.com'",
-    constraint="ALTER TABLE accounts ADD CONSTRAINT accounts_email_key_key UNIQUE (email_key);\n",
+    constraint="CREATE UNIQUE INDEX accounts_email_key_key ON accounts (email_key);\n",
+    validate="ALTER TABLE accounts ADD CONSTRAINT accounts_email_key_key "
+    "UNIQUE USING INDEX accounts_email_key_key;\n",
 )  # fmt: skip
 
 ADD_CHECK = _renamed(
