@@ -2,12 +2,12 @@
 
 Every pending script of the plan is classified in order (``patcher.sql.phases``), with one
 change set for all of them (what an earlier pending version creates is new to the previous
-release) and the database's catalog when the backend can answer (a type change the catalog
-shows to be a no-op or a widening is expand). The plan is cut before the first version that
-holds a contract statement; it and every later version stay pending and are listed in the
-result's ``held``: ``{"version", "description", "statements": [{"file", "line", "statement",
-"reason"}]}``, the statements being each version's own contract statements (none for a version
-held only because it comes after one). Nothing is classified for any other request.
+release) and the database's catalog when the backend can answer. The plan is cut before the
+first version that holds a contract statement; it and every later version stay pending and are
+listed in the result's ``held``: ``{"version", "description", "statements": [{"file", "line",
+"statement", "reason"}]}``, the statements being each version's own contract statements (none
+for a version held only because it comes after one). Nothing is classified for any other
+request.
 """
 
 from __future__ import annotations

@@ -99,15 +99,16 @@ def test_what_the_pending_set_creates_is_not_contract(run: Run, mdir: MigrationD
     assert versions(result, "migrations") == [1, 2] and result["held"] == []
 
 
-def test_the_catalog_decides_a_type_change(run: Run, mdir: MigrationDir) -> None:
+def test_even_a_widening_type_change_waits_for_contract(run: Run, mdir: MigrationDir) -> None:
     mdir.pair("1", "t", "CREATE TABLE t (id bigint PRIMARY KEY, code varchar(10), n int);")
     assert run("migrate")["ok"]
     mdir.pair("2", "wider", "ALTER TABLE t ALTER COLUMN code TYPE varchar(40);")
     mdir.pair("3", "bigint", "ALTER TABLE t ALTER COLUMN n TYPE bigint;")
-    mdir.pair("4", "narrower", "ALTER TABLE t ALTER COLUMN code TYPE varchar(4);")
     result = run("migrate", phase="expand")
-    assert versions(result, "migrations") == [2, 3]
-    assert versions(result, "held") == [4]
+    assert versions(result, "migrations") == []
+    assert versions(result, "held") == [2, 3]
+    (statement,) = result["held"][0]["statements"]
+    assert "cached plan must not change result type" in statement["reason"]
 
 
 def test_a_waived_statement_does_not_hold(run: Run, mdir: MigrationDir) -> None:

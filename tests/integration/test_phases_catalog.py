@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import pytest
 
 from patcher.db.catalog_facts import CatalogFacts
@@ -18,26 +19,49 @@ CREATE TABLE accounts (
 
 
 @pytest.mark.parametrize(
-    ("statement", "phase"),
+    ("statement", "prepared_queries_break"),
     [
-        ("ALTER TABLE accounts ALTER COLUMN code TYPE varchar(50)", "expand"),  # relaxed length
-        ("ALTER TABLE accounts ALTER COLUMN code TYPE text", "expand"),  # binary-coercible
-        ("ALTER TABLE accounts ALTER COLUMN score TYPE bigint", "expand"),  # widening
-        ("ALTER TABLE accounts ALTER COLUMN ratio TYPE double precision", "expand"),
-        ("ALTER TABLE accounts ALTER COLUMN code TYPE varchar(5)", "contract"),  # shorter
-        ("ALTER TABLE accounts ALTER COLUMN note TYPE varchar(20)", "contract"),  # a new limit
-        ("ALTER TABLE accounts ALTER COLUMN note TYPE integer USING note::integer", "contract"),
-        ("ALTER TABLE accounts ALTER COLUMN amount TYPE numeric(8,2)", "contract"),
-        ("ALTER TABLE accounts ALTER COLUMN flag TYPE integer USING flag::integer", "contract"),
+        ("ALTER TABLE accounts ALTER COLUMN code TYPE varchar(50)", True),  # relaxed length
+        ("ALTER TABLE accounts ALTER COLUMN code TYPE text", True),  # binary-coercible
+        ("ALTER TABLE accounts ALTER COLUMN score TYPE bigint", True),  # widening
+        ("ALTER TABLE accounts ALTER COLUMN ratio TYPE double precision", True),
+        ("ALTER TABLE accounts ALTER COLUMN code TYPE varchar(5)", False),  # shorter
+        ("ALTER TABLE accounts ALTER COLUMN note TYPE varchar(20)", False),  # a new limit
+        ("ALTER TABLE accounts ALTER COLUMN note TYPE integer USING note::integer", False),
+        ("ALTER TABLE accounts ALTER COLUMN amount TYPE numeric(8,2)", False),
+        ("ALTER TABLE accounts ALTER COLUMN flag TYPE integer USING flag::integer", False),
     ],
 )
-def test_type_change_verdict_follows_the_catalog(
-    pg_connect: Any, statement: str, phase: str
+def test_a_type_change_is_contract_even_when_the_catalog_shows_a_no_op(
+    pg_connect: Any, statement: str, prepared_queries_break: bool
 ) -> None:
     conn = pg_connect()
     conn.execute(SCHEMA)
     with_catalog = classify_statement(statement, ChangeSet(catalog=CatalogFacts(conn)))[0]
     offline = classify_statement(statement, ChangeSet())[0]
-    assert with_catalog.phase == phase, with_catalog
-    assert offline.phase == "contract"  # the parse alone cannot tell ...
-    assert offline.catalog  # ... and says that the catalog could change the answer
+    assert with_catalog.phase == offline.phase == "contract", with_catalog
+    assert ("cached plan must not change result type" in with_catalog.reason) is (
+        prepared_queries_break
+    )
+    assert not offline.catalog  # the catalog cannot make it expand
+
+
+@pytest.mark.parametrize(
+    "alter",
+    ["ALTER COLUMN score TYPE bigint", "ALTER COLUMN code TYPE varchar(50)",
+     "ALTER COLUMN code TYPE text"],
+)  # fmt: skip
+def test_the_previous_release_prepared_read_fails_after_a_no_op_type_change(
+    pg_connect: Any, alter: str
+) -> None:
+    """Why: psycopg (like JDBC, pgx, asyncpg) prepares a repeated query; after the change
+    PostgreSQL refuses to run it with its old result type. Writes still work."""
+    ddl = pg_connect()
+    ddl.execute(SCHEMA + "INSERT INTO accounts (id, code, score) VALUES (1, 'a', 1);")
+    app = pg_connect()
+    read = "SELECT code, score FROM accounts WHERE id = %s"
+    app.execute(read, (1,), prepare=True).fetchall()
+    ddl.execute(f"ALTER TABLE accounts {alter}")
+    app.execute("UPDATE accounts SET score = %s WHERE id = %s", (2, 1), prepare=True)
+    with pytest.raises(psycopg.errors.FeatureNotSupported, match="cached plan must not change"):
+        app.execute(read, (1,), prepare=True)

@@ -23,6 +23,18 @@ def test_what_the_change_set_creates_is_never_contract() -> None:
     assert _phases(sql) == ["expand"] * 6
 
 
+def test_a_unique_index_on_columns_the_change_set_adds_is_expand() -> None:
+    # the add-unique recipe's lock-friendly form (the two-release harness found it held)
+    assert _phases(
+        "ALTER TABLE u ADD COLUMN k text;"
+        "CREATE UNIQUE INDEX u_k ON u (k);"
+        "CREATE UNIQUE INDEX u_ka ON u (k, a);"
+        "CREATE UNIQUE INDEX u_kl ON u (lower(k));"
+        "CREATE UNIQUE INDEX u_kw ON u (k) WHERE a IS NOT NULL;"
+        "CREATE UNIQUE INDEX u_a ON u (a);"
+    ) == ["expand", "expand", "contract", "contract", "contract", "contract"]
+
+
 def test_the_change_set_spans_files() -> None:
     change_set = ChangeSet()
     assert _phases("CREATE VIEW v AS SELECT 1;", change_set) == ["expand"]

@@ -186,37 +186,33 @@ def _constraint(con: Any) -> Verdict:
 
 
 def _type_change(cmd: Any, table: Table | None, cs: ChangeSet) -> Verdict:
-    """Contract unless the catalog shows the old values convert as a no-op, or a widening."""
-    breaking = Verdict(
-        "contract", "ALTER COLUMN ... TYPE",
-        f"the previous release reads and writes {cmd.name} as its old type",
-        "change-type", catalog=cs.catalog is None,
-    )  # fmt: skip
+    """Contract, even when the catalog shows a no-op conversion or a widening: the previous
+    release's prepared queries that return the column fail ("cached plan must not change result
+    type"; psycopg, JDBC, pgx and asyncpg prepare by default), as the two-release harness shows."""
+    why = f"the previous release reads and writes {cmd.name} as its old type"
     catalog = cs.catalog
-    if catalog is None or table is None or cmd.def_ is None:
-        return breaking
-    from patcher.sql.risks import rewrites
-    from patcher.sql.risks.walk import Walk
+    if catalog is not None and table is not None and cmd.def_ is not None:
+        from patcher.sql.risks import rewrites
+        from patcher.sql.risks.walk import Walk
 
-    walk = Walk(None, catalog=catalog)
-    rewrites_it = rewrites.type_change(walk, table, cmd.name, cmd.def_)
-    if rewrites_it is False and cmd.def_.raw_default is None:
-        return Verdict(
-            "expand", "ALTER COLUMN ... TYPE (no-op conversion)",
-            "the catalog shows every old value fits the new type unchanged (binary-coercible "
-            "or a relaxed length): old queries and writes still work",
-        )  # fmt: skip
-    current = catalog.column_type(table.key, cmd.name)
-    target = walk.column_types.get((table.key, cmd.name))
-    if current is not None and target is not None and cmd.def_.raw_default is None:
-        pair = (_OIDS.get(current[0], "?"), _OIDS.get(target[0], "?"))
-        if pair in _WIDENINGS and target[1] == -1:
-            return Verdict(
-                "expand", "ALTER COLUMN ... TYPE (widening)",
-                f"the catalog shows a widening ({pair[0]} to {pair[1]}): every value the "
-                "previous release writes fits, and it reads the same numbers and text",
-            )  # fmt: skip
-    return breaking
+        walk = Walk(None, catalog=catalog)
+        kind = (
+            "no-op conversion"
+            if rewrites.type_change(walk, table, cmd.name, cmd.def_) is False
+            else ""
+        )
+        current = catalog.column_type(table.key, cmd.name)
+        target = walk.column_types.get((table.key, cmd.name))
+        if not kind and current is not None and target is not None:
+            pair = (_OIDS.get(current[0], "?"), _OIDS.get(target[0], "?"))
+            kind = "widening" if pair in _WIDENINGS and target[1] == -1 else ""
+        if kind and cmd.def_.raw_default is None:
+            why = (
+                f"even as a {kind}, the new type changes the result type the previous "
+                "release's prepared queries were planned with: they fail with \"cached plan "
+                'must not change result type"'
+            )
+    return Verdict("contract", "ALTER COLUMN ... TYPE", why, "change-type")
 
 
 def _on_new_columns(con: Any, table: Table, cs: ChangeSet) -> bool:

@@ -7,8 +7,8 @@ settings, comments, maintenance). The rules, one per statement kind, are in ``ru
 the README's table lists them.
 
 Pure: the parse comes from pglast (imported only here, when a script is classified), and the
-database's catalog, when a run has one, refines two answers: a type change the catalog shows to
-be a no-op conversion (``risks.rewrites``) or a widening keeps old queries and writes working.
+database's catalog, when a run has one, explains a type change (a no-op conversion or a
+widening is still contract: the previous release's prepared queries fail on the new result type).
 Objects the change set itself creates (earlier statements and files of the pending set, kept
 in ``ChangeSet.created``) are unseen by the previous release: dropping, renaming or
 constraining them is never contract.

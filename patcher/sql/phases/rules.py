@@ -101,6 +101,11 @@ def index(stmt: ast.IndexStmt, cs: ChangeSet) -> Verdict:
     if stmt.idxname and table is not None:
         cs.created.add(f"{table.schema or 'public'}.{stmt.idxname}")
     if stmt.unique and table is not None and not cs.made(table.key):
+        if _index_on_new_columns(stmt, table, cs):
+            return _expand(
+                "CREATE UNIQUE INDEX on columns this change set adds",
+                "the previous release never writes those columns (they stay NULL)",
+            )
         return _contract(
             "CREATE UNIQUE INDEX",
             "a unique index on an existing table refuses the previous release's writes of "
@@ -108,6 +113,15 @@ def index(stmt: ast.IndexStmt, cs: ChangeSet) -> Verdict:
             "add-unique",
         )
     return _expand("CREATE INDEX", "adds an index: queries only get faster")
+
+
+def _index_on_new_columns(stmt: ast.IndexStmt, table: Table, cs: ChangeSet) -> bool:
+    """Whether every key of the index is a plain column the change set added (no expression,
+    no WHERE: a partial index's predicate may read old columns)."""
+    names = [getattr(elem, "name", None) for elem in stmt.indexParams or ()]
+    if not names or None in names or stmt.whereClause is not None:
+        return False
+    return all(cs.made(f"column:{table.key}.{name}") for name in names)
 
 
 def drop(stmt: ast.DropStmt, cs: ChangeSet) -> Verdict:
@@ -299,12 +313,7 @@ def quick_verdict(node: dict[str, Any], cs: ChangeSet) -> Verdict | None:
         if index_node.get("idxname"):
             cs.created.add(f"{schema}.{index_node['idxname']}")
         if index_node.get("unique") and not cs.made(f"{schema}.{rel.get('relname')}"):
-            return _contract(
-                "CREATE UNIQUE INDEX",
-                "a unique index on an existing table refuses the previous release's writes of "
-                "duplicate values (and fails to build if some exist)",
-                "add-unique",
-            )
+            return None  # the full rules: it may be on columns the change set adds
         return _expand("CREATE INDEX", "adds an index: queries only get faster")
     return None
 

@@ -225,8 +225,7 @@ _RELEASE_RULES: Final = (
              "the new schema. Do it in two releases (`patcher new --recipe NAME`: an expand "
              "version now, the contract version once the previous release is gone); "
              "`migrate --phase expand` holds this version until then.",
-             "the column's current type (a type change the catalog shows to be a no-op or a "
-             "widening is expand), and whether a dropped index is unique"),
+             "whether a dropped index is unique"),
     RuleInfo("MIXED_EXPAND_CONTRACT", "warning",
              "A version with both expand and contract statements.",
              "The expand phase holds the whole version, so its expand part waits for the "
