@@ -183,6 +183,7 @@ def test_deploy_workflow_order() -> None:
     assert preview < shown < expand < app < contract
     assert "--routing-config" in runs[app] and "DeploymentPreference" in runs[app]
     assert sum("--phase contract" in r for r in runs) == 1
+    assert 'overrides+=("ReleaseAliasArn=$RELEASE_ALIAS_ARN")' in runs[index["deploy"]]
     assert index["package"] < index["credentials"] < index["deploy"]
     # The bundle is fetched over verified HTTPS only, checked, then handed to make package.
     fetch = runs[index["ca"]]
