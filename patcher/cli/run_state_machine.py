@@ -34,6 +34,9 @@ def add_parser(sub: Any) -> None:
     cmd.add_argument("--verify", action="store_true")
     cmd.add_argument("--target", type=int)
     cmd.add_argument("--steps", type=int)
+    cmd.add_argument(
+        "--phase", choices=("expand", "contract"), help="migrate only: SPEC 11's release phase"
+    )
     cmd.add_argument("--wait", action="store_true", help="follow it to the end; exit 1 unless ok")
     cmd.add_argument("--json", action="store_true", help="print the output as JSON")
 
@@ -44,7 +47,7 @@ def build_input(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("dry_run", "verify"):
         if getattr(args, key):
             given[key] = True
-    for key in ("target", "steps", "database", "canary", "max_concurrency"):
+    for key in ("target", "steps", "phase", "database", "canary", "max_concurrency"):
         if getattr(args, key) is not None:
             given[key] = getattr(args, key)
     if args.tolerated_failure_percentage is not None:

@@ -89,8 +89,11 @@ def lint_files(
     ``existing`` (table -> row estimate) and ``catalog`` are the database's, when lint has one:
     then only what the database has exists, and rewrites and reach are decided as a dry run
     decides them."""
+    from patcher.lint.downs import DownScripts
     from patcher.sql.phases.model import ChangeSet
 
+    files = list(files)
+    downs = DownScripts(files)
     report = LintReport()
     change_set: set[str] = set()
     phases = ChangeSet()  # what the change set made, for the release rules
@@ -100,8 +103,9 @@ def lint_files(
         text = _decoded(lint_file)
         phase_set = phases if lint_file.in_change_set else None  # downs roll back on purpose
         lint_text(
-            lint_file.shown, text, report, created, phase_set, existing=existing, catalog=catalog
-        )
+            lint_file.shown, text, report, created, phase_set, existing=existing, catalog=catalog,
+            has_down=phase_set is None or downs.has_down(lint_file),
+        )  # fmt: skip
     return report
 
 
@@ -130,6 +134,7 @@ def lint_text(
     *,
     existing: Mapping[str, int] | None = None,
     catalog: Catalog | None = None,
+    has_down: bool = True,
 ) -> None:
     """Findings of one script into ``report``; ``created`` (and ``phases``, given for the up
     scripts of a change set, which also get the release rules) is updated with what it makes.
@@ -186,8 +191,31 @@ def lint_text(
             report.suppressed.append(replace(finding, suppressed=matched.reason or "suppressed"))
         else:
             report.findings.append(finding)
+    if not has_down:  # SPEC 11: a contract version an alias rollback cannot be matched past
+        _without_down(shown, text, report, suppressions)
     for suppression, why in suppressions.unused():
         report.findings.append(Finding(shown, suppression.line, 1, "UNUSED_SUPPRESSION", why, ""))
+
+
+def _without_down(shown: str, text: str, report: LintReport, suppressions: Suppressions) -> None:
+    """``CONTRACT_WITHOUT_DOWN`` at the script's first unsuppressed contract statement."""
+    from patcher.lint.downs import without_down_message
+    from patcher.sources.catalog import parse_name
+    from patcher.sql.phases.classify import BREAKS_CODE
+
+    breaks = [f for f in report.findings if f.path == shown and f.code == BREAKS_CODE]
+    if not breaks:
+        return
+    first = breaks[0]
+    why = without_down_message(parse_name(shown.rsplit("/", 1)[-1]).version)
+    finding = Finding(
+        shown, first.line, first.column, "CONTRACT_WITHOUT_DOWN", why, first.statement
+    )
+    matched = suppressions.match(finding.code, first.line)
+    if matched is not None:
+        report.suppressed.append(replace(finding, suppressed=matched.reason or "suppressed"))
+    else:
+        report.findings.append(finding)
 
 
 def _line_of(text: str, offset: int) -> int:

@@ -109,13 +109,13 @@ def _cell(value: str) -> str:
 
 def rules_table() -> str:
     """The markdown table of every rule (``patcher lint --list-rules``, docs/lint.md)."""
-    from patcher.sql.risks.codes import RULE_INFO
+    from patcher.sql.risks.codes import ALL_RULE_INFO
 
     rows = [
         "| code | severity | what | why, and what to do instead | a dry run also tells |",
         "|---|---|---|---|---|",
     ]
-    for rule in RULE_INFO.values():
+    for rule in ALL_RULE_INFO.values():
         rows.append(
             f"| `{rule.code}` | {rule.severity} | {_cell(rule.summary)} | {_cell(rule.help)} "
             f"| {_cell(rule.database)} |"

@@ -165,19 +165,25 @@ def test_deploy_workflow_order() -> None:
         "deploy": next(i for i, r in enumerate(runs) if "sam deploy" in r),
         "sync": next(i for i, r in enumerate(runs) if "aws s3 sync" in r),
     }
-    # The migration goes through the state machine (SPEC 8): a dry run first, then for real,
-    # after the sync and after the long-run image is pushed.
+    # The migration goes through the state machine (SPEC 8), after the sync and after the
+    # long-run image is pushed; as a release (SPEC 11): expand (a dry run, its report in the
+    # summary, then for real), the application's gradual alias shift, then contract.
     image = next(i for i, r in enumerate(runs) if "docker buildx build" in r)
     machine = [i for i, r in enumerate(runs) if "patcher run-state-machine migrate" in r]
-    preview, migrate = machine  # a dry run, its report in the summary, then for real
+    preview, expand, contract = machine
     shown = next(
         i for i, s in enumerate(steps) if s.get("name") == "migrate preview in the job summary"
     )
-    assert '"${fleet[@]}" --dry-run --wait --json' in runs[preview]
-    assert runs[migrate].rstrip().endswith('"${fleet[@]}" --wait')
-    assert "--dry-run" not in runs[migrate]
+    app = next(i for i, s in enumerate(steps) if "gradual alias shift" in s.get("name", ""))
+    assert '--phase expand "${fleet[@]}" --dry-run --wait --json' in runs[preview]
+    assert runs[expand].rstrip().endswith('--phase expand "${fleet[@]}" --wait')
+    assert runs[contract].rstrip().endswith('--phase contract "${fleet[@]}" --wait')
+    assert "--dry-run" not in runs[expand] + runs[contract]
     assert index["ca"] < index["package"] < index["deploy"] < index["sync"] < image < preview
-    assert preview < shown < migrate
+    assert preview < shown < expand < app < contract
+    assert "--routing-config" in runs[app] and "DeploymentPreference" in runs[app]
+    assert sum("--phase contract" in r for r in runs) == 1
+    assert 'overrides+=("ReleaseAliasArn=$RELEASE_ALIAS_ARN")' in runs[index["deploy"]]
     assert index["package"] < index["credentials"] < index["deploy"]
     # The bundle is fetched over verified HTTPS only, checked, then handed to make package.
     fetch = runs[index["ca"]]

@@ -231,6 +231,12 @@ _RELEASE_RULES: Final = (
              "The expand phase holds the whole version, so its expand part waits for the "
              "release too. Split it: the expand statements in one version, the contract ones "
              "in a later one."),
+    RuleInfo("CONTRACT_WITHOUT_DOWN", "warning",
+             "A contract version with no down script.",
+             "Once contract has run, an alias rollback to the previous release cannot be "
+             "matched by a database rollback (`migrate --target` below it), so that release "
+             "meets a schema it breaks on. Write the down script (restoring what contract "
+             "removed), or plan to roll the application forward."),
 )
 # fmt: on
 

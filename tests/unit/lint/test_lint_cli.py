@@ -167,7 +167,10 @@ def test_text_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
     assert re.search(
         r"1_x\.up\.sql:2:3: warning MIXED_EXPAND_CONTRACT: this version has 1 expand", out
     )
-    assert out.rstrip().splitlines()[-1].startswith("5 findings (2 errors, 3 warnings")
+    assert re.search(  # and version 1 has no down script
+        r"1_x\.up\.sql:2:3: warning CONTRACT_WITHOUT_DOWN: version 1 is a contract version", out
+    )
+    assert out.rstrip().splitlines()[-1].startswith("6 findings (2 errors, 4 warnings")
 
 
 # The workflow-command grammar GitHub's runner parses (actions/runner ActionCommand.cs):
@@ -190,7 +193,7 @@ def test_github_format_is_valid_workflow_commands(
     directory = write(tmp_path / "a,b:c", {"1_x.up.sql": SCRIPT + "UPDATE t SET a = '100%';\n"})
     _, out, _ = lint(capsys, "--format", "github", str(directory))
     *commands, summary = out.rstrip("\n").split("\n")
-    assert summary.startswith("6 findings")  # with BREAKS_PREVIOUS_RELEASE and MIXED_...
+    assert summary.startswith("7 findings")  # with BREAKS_..., MIXED_..., CONTRACT_WITHOUT_DOWN
     parsed = []
     for command in commands:
         match = _COMMAND.match(command)
