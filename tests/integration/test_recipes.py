@@ -1,0 +1,184 @@
+"""``patcher new --recipe`` (SPEC 12, issue 30 item 5): per recipe, on real PostgreSQL, from a
+table with rows: lint finds nothing but the contract version's marking, expand stops exactly
+before the contract version, writes of the previous release (old column) during expand reach
+the new column, and up / down all / up leaves equal catalogs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from patcher.cli.main import main
+from tests.fixtures.engine import MigrationDir, Run, query, schema_snapshot
+
+TABLE = (
+    "CREATE TABLE users (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " name text NOT NULL, age integer);\n"
+)
+ROWS = "INSERT INTO users (name, age) SELECT 'n' || g, CASE WHEN mod(g, 3) = 0 THEN NULL ELSE g END FROM generate_series(1, 250) g"  # noqa: E501
+
+RECIPES: dict[str, list[str]] = {
+    "rename-column": ["--column", "name", "--to", "full_name", "--type", "text"],
+    "change-type": [
+        "--column", "age", "--to", "age_big", "--type", "bigint", "--from-type", "integer",
+    ],
+    "set-not-null": ["--column", "age", "--default", "0"],
+}  # fmt: skip
+
+
+def write(mdir: MigrationDir, recipe: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    mdir.pair("0001", "users", TABLE, "DROP TABLE users;\n")
+    code = main(
+        ["new", "--recipe", recipe, "--table", "users", *RECIPES[recipe], "--dir", str(mdir.path)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return [line.removeprefix("created ") for line in out.splitlines()]
+
+
+def lint_json(capsys: pytest.CaptureFixture[str], dsn: str, files: list[str]) -> list[Any]:
+    code = main(["lint", "--format", "json", "--fail-on", "never", "--database-url", dsn, *files])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    findings: list[Any] = json.loads(out)["findings"]
+    return findings
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_recipe_lints_clean_holds_contract_syncs_and_round_trips(
+    recipe: str, run: Run, mdir: MigrationDir, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = write(mdir, recipe, capsys)
+    names = [Path(p).name for p in paths]
+    assert names[0].startswith("0002_expand_") and names[2].startswith("0003_backfill_")
+    assert names[4].startswith("0004_contract_") and len(names) == 6
+    assert Path(paths[4]).read_text().startswith("-- contract (recipe ")
+    assert Path(paths[2]).read_text().startswith("-- patcher:backfill")
+
+    assert run("migrate", target=1)["ok"]
+    query(pg_dsn, ROWS)
+    findings = lint_json(capsys, pg_dsn, paths)
+    marks = [f for f in findings if f["code"] == "BREAKS_PREVIOUS_RELEASE"]
+    others = [f for f in findings if f not in marks and f["severity"] != "info"]
+    assert others == []  # no warning, no error, no unused suppression anywhere
+    assert {f["file"] for f in marks} == {paths[4]}  # only the contract version is marked
+
+    expand = run("migrate", phase="expand")
+    assert expand["ok"], expand["error"]
+    assert [m["version"] for m in expand["migrations"]] == [2, 3]
+    assert [h["version"] for h in expand["held"]] == [4]
+    assert [m["version"] for m in expand["pending"]] == [4]
+    check_in_step(recipe, pg_dsn)
+
+    assert run("migrate", phase="contract")["ok"]
+    first = schema_snapshot(pg_dsn)
+    after_contract = query(pg_dsn, "SELECT * FROM users ORDER BY id")
+    down = run("rollback", target=1)
+    assert down["ok"], down["error"]
+    again = run("migrate")
+    assert again["ok"], again["error"]
+    assert schema_snapshot(pg_dsn) == first
+    assert query(pg_dsn, "SELECT * FROM users ORDER BY id") == after_contract
+
+
+def check_in_step(recipe: str, dsn: str) -> None:
+    """Writes of the previous release (old column) and of the next (new column) during
+    expand; the backfill filled the rows that were there before."""
+    if recipe == "set-not-null":
+        query(dsn, "INSERT INTO users (name, age) VALUES ('old release', NULL)")
+        query(dsn, "UPDATE users SET age = NULL WHERE id = 1")
+        assert query(dsn, "SELECT count(*) FROM users WHERE age IS NULL") == [(0,)]
+        assert query(dsn, "SELECT age FROM users WHERE id IN (1, 3) ORDER BY id") == [(0,), (0,)]
+        return
+    old, new = ("name", "full_name") if recipe == "rename-column" else ("age", "age_big")
+    value = "'x'" if recipe == "rename-column" else "7"
+    query(dsn, "INSERT INTO users (name, age) VALUES ('w', 5)")  # previous release
+    query(dsn, f"UPDATE users SET {old} = {value} WHERE id = 2")  # previous release
+    if recipe == "rename-column":
+        query(dsn, "INSERT INTO users (full_name, age) VALUES ('next', 6)")  # next release
+    else:
+        query(dsn, "INSERT INTO users (name, age_big) VALUES ('next', 9)")
+    query(dsn, f"UPDATE users SET {new} = {value} WHERE id = 4")  # next release
+    differ = query(
+        dsn, f"SELECT count(*) FROM users WHERE {old}::text IS DISTINCT FROM {new}::text"
+    )
+    assert differ == [(0,)]
+    assert query(dsn, f"SELECT {new}::text FROM users WHERE id IN (1, 2, 4) ORDER BY id") == [
+        ("n1" if recipe == "rename-column" else "1",),
+        ("x" if recipe == "rename-column" else "7",),
+        ("x" if recipe == "rename-column" else "7",),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "wanted"),
+    [
+        (["--recipe", "drop-everything", "--table", "users"], "unknown recipe 'drop-everything'"),
+        (
+            ["--recipe", "rename-column", "--table", "users", "--to", "x", "--type", "text"],
+            "--column is missing",
+        ),
+        (
+            [
+                "--recipe",
+                "rename-column",
+                "--table",
+                "users; DROP",
+                "--column",
+                "a",
+                "--to",
+                "b",
+                "--type",
+                "text",
+            ],
+            "--table 'users; DROP' is not a plain identifier",
+        ),
+        (
+            ["--recipe", "set-not-null", "--table", "users", "--column", "age"],
+            "--default is missing",
+        ),
+        (
+            [
+                "--recipe",
+                "change-type",
+                "--table",
+                "t",
+                "--column",
+                "a",
+                "--to",
+                "b",
+                "--type",
+                "bigint",
+            ],
+            "--from-type None is missing",
+        ),
+        (
+            [
+                "--recipe",
+                "rename-column",
+                "--table",
+                "t",
+                "--column",
+                "a",
+                "--to",
+                "b",
+                "--type",
+                "text; x",
+            ],
+            "--type 'text; x'",
+        ),
+        (["--table", "users"], "--table only go with --recipe"),
+        (["--recipe", "add-check", "--table", "users"], "'add-check' is not written yet"),
+    ],
+)
+def test_bad_recipe_input_exits_2_naming_it_and_writes_nothing(
+    argv: list[str], wanted: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["new", *argv, "--dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert wanted in err
+    assert list(tmp_path.iterdir()) == []
