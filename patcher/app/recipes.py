@@ -21,9 +21,10 @@ RECIPE_ARGS: dict[str, tuple[str, ...]] = {
     "rename-column": ("column", "to", "type"),
     "change-type": ("column", "to", "type", "from_type"),
     "set-not-null": ("column", "default"),
+    "add-check": ("column", "check", "fix"),
 }
 # named by SPEC 12, not written yet: see notes/h30-recipes.md
-RECIPES_LEFT = ("add-foreign-key", "add-unique", "add-check")
+RECIPES_LEFT = ("add-foreign-key", "add-unique")
 
 
 @dataclass(frozen=True)
@@ -163,13 +164,12 @@ def recipe_versions(recipe: str, args: dict[str, str | None]) -> list[Version]:
     table = _identifier("table", args.get("table"))
     column = _identifier("column", args.get("column"))
     if recipe == "set-not-null":
-        default = args.get("default")
-        if not default or not default.strip() or ";" in default or "$$" in default:
-            raise InvalidRequest(
-                "--default is missing or not one expression: give the value that replaces "
-                "NULL, e.g. --default \"''\" or --default 0"
-            )
-        return _set_not_null(table, column, default.strip())
+        default = _expression("default", args.get("default"), "--default 0")
+        return _set_not_null(table, column, default)
+    if recipe == "add-check":
+        check = _expression("check", args.get("check"), "--check 'age >= 0'")
+        fix = _expression("fix", args.get("fix"), "--fix 'greatest(age, 0)'")
+        return _add_check(table, column, check, fix)
     to = _identifier("to", args.get("to"))
     if to == column:
         raise InvalidRequest(f"--to {to!r} is the column itself: give the new column's name")
@@ -181,6 +181,68 @@ def recipe_versions(recipe: str, args: dict[str, str | None]) -> list[Version]:
     last = versions[-1]
     versions[-1] = Version(last.slug, last.up, last.down.replace("{old_type}", old_type))
     return versions
+
+
+def _expression(flag: str, value: str | None, example: str) -> str:
+    if not value or not value.strip() or ";" in value or "$$" in value:
+        raise InvalidRequest(
+            f"--{flag} is missing or not one SQL expression (no ';' or '$$'): e.g. {example}"
+        )
+    return value.strip()
+
+
+def _guard(fn: str, table: str, column: str, check: str, fix: str) -> str:
+    """A trigger that writes ``fix`` where a write would break ``check`` (``check`` and ``fix``
+    read the written row's columns by name)."""
+    return (
+        f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        f"  IF NOT (SELECT ({check}) FROM (SELECT NEW.*) AS written) THEN\n"
+        f"    NEW.{column} := (SELECT ({fix}) FROM (SELECT NEW.*) AS written);\n"
+        "  END IF;\n"
+        "  RETURN NEW;\n"
+        "END $$;\n"
+        + _ignore("CREATE_TRIGGER_LOCKS_TABLE", "held only for this short transaction")
+        + f"CREATE TRIGGER {fn} BEFORE INSERT OR UPDATE ON {table}\n"
+        f"  FOR EACH ROW EXECUTE FUNCTION {fn}();\n"
+    )
+
+
+def _add_check(table: str, column: str, check: str, fix: str) -> list[Version]:
+    fn = _name(table, column, "guard")
+    name = _name(table, column, "check")
+    return [
+        Version(
+            f"expand_add_check_{table}_{column}",
+            f"-- expand (recipe add-check): trigger {fn} writes {fix} into {table}.{column}\n"
+            f"-- where a write would break CHECK ({check})\n"
+            + _guard(fn, table, column, check, fix),
+            "-- down of the expand version (recipe add-check)\n"
+            + _drop_trigger(fn, table, waive=True),
+        ),
+        Version(
+            f"backfill_{table}_{column}",
+            "-- patcher:backfill batch_rows=10000\n"
+            f"UPDATE {table} SET {column} = ({fix}) WHERE NOT ({check});\n",
+            "-- down of the backfill (recipe add-check): the rows keep their values\n",
+        ),
+        Version(
+            f"contract_add_check_{table}_{column}",
+            f"-- contract (recipe add-check): CHECK ({check}) on {table}, added NOT VALID and\n"
+            "-- validated (no long lock); run with --phase contract\n"
+            + _ignore(
+                "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
+                "NOT VALID scans nothing; the guard trigger goes in the same transaction",
+            )
+            + f"ALTER TABLE {table} ADD CONSTRAINT {name}\n  CHECK ({check}) NOT VALID;\n"
+            f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};\n"
+            + _drop_trigger(fn, table, waive=False),
+            "-- down of the contract version (recipe add-check)\n"
+            + _ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
+            + f"ALTER TABLE {table} DROP CONSTRAINT {name};\n"
+            + _guard(fn, table, column, check, fix),
+        ),
+    ]
 
 
 def _type(flag: str, value: str | None) -> str:

@@ -26,6 +26,7 @@ RECIPES: dict[str, list[str]] = {
         "--column", "age", "--to", "age_big", "--type", "bigint", "--from-type", "integer",
     ],
     "set-not-null": ["--column", "age", "--default", "0"],
+    "add-check": ["--column", "age", "--check", "age < 200", "--fix", "199"],
 }  # fmt: skip
 
 
@@ -87,6 +88,18 @@ def test_recipe_lints_clean_holds_contract_syncs_and_round_trips(
 def check_in_step(recipe: str, dsn: str) -> None:
     """Writes of the previous release (old column) and of the next (new column) during
     expand; the backfill filled the rows that were there before."""
+    if recipe == "add-check":  # rows 200..250 broke it before; the backfill fixed them
+        assert query(dsn, "SELECT count(*) FROM users WHERE age >= 200") == [(0,)]
+        assert query(dsn, "SELECT age FROM users WHERE id = 250") == [(199,)]
+        query(dsn, "INSERT INTO users (name, age) VALUES ('old release', 500)")
+        query(dsn, "UPDATE users SET age = 300 WHERE id = 1")
+        query(dsn, "INSERT INTO users (name, age) VALUES ('null age', NULL)")
+        assert query(dsn, "SELECT age FROM users WHERE id IN (1, 251, 252) ORDER BY id") == [
+            (199,),
+            (199,),
+            (None,),
+        ]
+        return
     if recipe == "set-not-null":
         query(dsn, "INSERT INTO users (name, age) VALUES ('old release', NULL)")
         query(dsn, "UPDATE users SET age = NULL WHERE id = 1")
@@ -171,7 +184,11 @@ def check_in_step(recipe: str, dsn: str) -> None:
             "--type 'text; x'",
         ),
         (["--table", "users"], "--table only go with --recipe"),
-        (["--recipe", "add-check", "--table", "users"], "'add-check' is not written yet"),
+        (["--recipe", "add-unique", "--table", "users"], "'add-unique' is not written yet"),
+        (
+            ["--recipe", "add-check", "--table", "t", "--column", "a", "--check", "a > 0"],
+            "--fix is missing or not one SQL expression",
+        ),
     ],
 )
 def test_bad_recipe_input_exits_2_naming_it_and_writes_nothing(
