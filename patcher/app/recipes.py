@@ -5,15 +5,22 @@ in step for writes of either release), a backfill version, and a contract versio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
+from patcher.app.recipe_constraints import add_check, add_foreign_key
+from patcher.app.recipe_parts import (
+    MAX_IDENTIFIER,
+    ROLLBACK,
+    Version,
+    drop_trigger,
+    ignore,
+    trigger_name,
+)
 from patcher.app.scaffold import next_version
 from patcher.core.errors import InvalidRequest
 
 IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]*\Z")
 TYPE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_ ]*(\([0-9, ]+\))?(\[\])?\Z")
-MAX_IDENTIFIER = 63
 QUICK = "a nullable column without a default changes the catalog only: the lock is brief"
 
 # recipe -> the arguments it needs, beside --table
@@ -22,18 +29,11 @@ RECIPE_ARGS: dict[str, tuple[str, ...]] = {
     "change-type": ("column", "to", "type", "from_type"),
     "set-not-null": ("column", "default"),
     "add-check": ("column", "check", "fix"),
+    "add-foreign-key": ("column", "references"),
 }
 # named by SPEC 12, not written yet: see notes/h30-recipes.md
-RECIPES_LEFT = ("add-foreign-key", "add-unique")
-
-
-@dataclass(frozen=True)
-class Version:
-    """One version a recipe writes: its slug, up and down scripts."""
-
-    slug: str
-    up: str
-    down: str
+RECIPES_LEFT = ("add-unique",)
+REFERENCES = re.compile(r"([a-z_][a-z0-9_$]*)\(([a-z_][a-z0-9_$]*)\)\Z")
 
 
 def _identifier(flag: str, value: str | None) -> str:
@@ -45,16 +45,6 @@ def _identifier(flag: str, value: str | None) -> str:
             f"underscores, starting with a letter, at most {MAX_IDENTIFIER} bytes"
         )
     return value
-
-
-def _name(*parts: str) -> str:
-    name = "_".join(parts)
-    if len(name) > MAX_IDENTIFIER:
-        raise InvalidRequest(
-            f"the recipe's trigger name {name!r} is longer than {MAX_IDENTIFIER} bytes: "
-            "use shorter table or column names"
-        )
-    return name
 
 
 def _sync(fn: str, table: str, old: str, new: str) -> str:
@@ -71,7 +61,7 @@ def _sync(fn: str, table: str, old: str, new: str) -> str:
         "  END IF;\n"
         "  RETURN NEW;\n"
         "END $$;\n"
-        + _ignore("CREATE_TRIGGER_LOCKS_TABLE", "held only for this short transaction")
+        + ignore("CREATE_TRIGGER_LOCKS_TABLE", "held only for this short transaction")
         + f"CREATE TRIGGER {fn} BEFORE INSERT OR UPDATE ON {table}\n"
         f"  FOR EACH ROW EXECUTE FUNCTION {fn}();\n"
     )
@@ -85,44 +75,25 @@ def _fill(fn: str, table: str, column: str, default: str) -> str:
         f"  IF NEW.{column} IS NULL THEN NEW.{column} := ({default}); END IF;\n"
         "  RETURN NEW;\n"
         "END $$;\n"
-        + _ignore("CREATE_TRIGGER_LOCKS_TABLE", "held only for this short transaction")
+        + ignore("CREATE_TRIGGER_LOCKS_TABLE", "held only for this short transaction")
         + f"CREATE TRIGGER {fn} BEFORE INSERT OR UPDATE ON {table}\n"
         f"  FOR EACH ROW EXECUTE FUNCTION {fn}();\n"
     )
 
 
-def _ignore(codes: str, reason: str) -> str:
-    return f"-- patcher:ignore {codes} {reason}\n"
-
-
-ROLLBACK = "rolls back what this recipe added; nothing else uses it"
-
-
-def _drop_trigger(fn: str, table: str, *, waive: bool) -> str:
-    """Drop the recipe's trigger and its function (waived where they are deployed)."""
-    if not waive:
-        return f"DROP TRIGGER {fn} ON {table};\nDROP FUNCTION {fn}();\n"
-    return (
-        _ignore("ACCESS_EXCLUSIVE_LOCK,DROP_OBJECT", ROLLBACK)
-        + f"DROP TRIGGER {fn} ON {table};\n"
-        + _ignore("DROP_OBJECT", ROLLBACK)
-        + f"DROP FUNCTION {fn}();\n"
-    )
-
-
 def _new_column(recipe: str, table: str, old: str, new: str, kind: str) -> list[Version]:
-    fn = _name(table, old, new, "sync")
+    fn = trigger_name(table, old, new, "sync")
     what = f"{table}.{new} ({kind}) beside {table}.{old}, kept in step by trigger {fn}"
     return [
         Version(
             f"expand_{recipe.replace('-', '_')}_{table}_{old}",
             f"-- expand (recipe {recipe}): {what}\n"
-            + _ignore("ACCESS_EXCLUSIVE_LOCK", QUICK)
+            + ignore("ACCESS_EXCLUSIVE_LOCK", QUICK)
             + f"ALTER TABLE {table} ADD COLUMN {new} {kind};\n"
             + _sync(fn, table, old, new),
             f"-- down of the expand version (recipe {recipe})\n"
-            + _drop_trigger(fn, table, waive=True)
-            + _ignore("ACCESS_EXCLUSIVE_LOCK,DROP_COLUMN", ROLLBACK)
+            + drop_trigger(fn, table, waive=True)
+            + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_COLUMN", ROLLBACK)
             + f"ALTER TABLE {table} DROP COLUMN {new};\n",
         ),
         Version(
@@ -136,15 +107,15 @@ def _new_column(recipe: str, table: str, old: str, new: str, kind: str) -> list[
             f"contract_{recipe.replace('-', '_')}_{table}_{old}",
             f"-- contract (recipe {recipe}): drop {table}.{old} and the trigger; run with\n"
             "-- --phase contract once the previous release can no longer receive traffic\n"
-            + _drop_trigger(fn, table, waive=False)
-            + _ignore(
+            + drop_trigger(fn, table, waive=False)
+            + ignore(
                 "ACCESS_EXCLUSIVE_LOCK,DROP_COLUMN,MIXED_EXPAND_CONTRACT",
                 f"only the previous release read {old}; the sync trigger goes in the same "
                 "transaction, or writes would fail in between",
             )
             + f"ALTER TABLE {table} DROP COLUMN {old};\n",
             f"-- down of the contract version (recipe {recipe}): {table}.{old} back, in step\n"
-            + _ignore("ACCESS_EXCLUSIVE_LOCK", QUICK)
+            + ignore("ACCESS_EXCLUSIVE_LOCK", QUICK)
             + f"ALTER TABLE {table} ADD COLUMN {old} {{old_type}};\n"
             + _sync(fn, table, old, new)
             + f"UPDATE {table} SET {old} = {new} WHERE {old} IS DISTINCT FROM {new};\n",
@@ -169,7 +140,15 @@ def recipe_versions(recipe: str, args: dict[str, str | None]) -> list[Version]:
     if recipe == "add-check":
         check = _expression("check", args.get("check"), "--check 'age >= 0'")
         fix = _expression("fix", args.get("fix"), "--fix 'greatest(age, 0)'")
-        return _add_check(table, column, check, fix)
+        return add_check(table, column, check, fix)
+    if recipe == "add-foreign-key":
+        found = REFERENCES.match((args.get("references") or "").replace(" ", ""))
+        if not found:
+            raise InvalidRequest(
+                f"--references {args.get('references')!r} is missing or not TABLE(COLUMN) "
+                "with plain identifiers: e.g. --references teams(id)"
+            )
+        return add_foreign_key(table, column, found[1], found[2])
     to = _identifier("to", args.get("to"))
     if to == column:
         raise InvalidRequest(f"--to {to!r} is the column itself: give the new column's name")
@@ -191,60 +170,6 @@ def _expression(flag: str, value: str | None, example: str) -> str:
     return value.strip()
 
 
-def _guard(fn: str, table: str, column: str, check: str, fix: str) -> str:
-    """A trigger that writes ``fix`` where a write would break ``check`` (``check`` and ``fix``
-    read the written row's columns by name)."""
-    return (
-        f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
-        "BEGIN\n"
-        f"  IF NOT (SELECT ({check}) FROM (SELECT NEW.*) AS written) THEN\n"
-        f"    NEW.{column} := (SELECT ({fix}) FROM (SELECT NEW.*) AS written);\n"
-        "  END IF;\n"
-        "  RETURN NEW;\n"
-        "END $$;\n"
-        + _ignore("CREATE_TRIGGER_LOCKS_TABLE", "held only for this short transaction")
-        + f"CREATE TRIGGER {fn} BEFORE INSERT OR UPDATE ON {table}\n"
-        f"  FOR EACH ROW EXECUTE FUNCTION {fn}();\n"
-    )
-
-
-def _add_check(table: str, column: str, check: str, fix: str) -> list[Version]:
-    fn = _name(table, column, "guard")
-    name = _name(table, column, "check")
-    return [
-        Version(
-            f"expand_add_check_{table}_{column}",
-            f"-- expand (recipe add-check): trigger {fn} writes {fix} into {table}.{column}\n"
-            f"-- where a write would break CHECK ({check})\n"
-            + _guard(fn, table, column, check, fix),
-            "-- down of the expand version (recipe add-check)\n"
-            + _drop_trigger(fn, table, waive=True),
-        ),
-        Version(
-            f"backfill_{table}_{column}",
-            "-- patcher:backfill batch_rows=10000\n"
-            f"UPDATE {table} SET {column} = ({fix}) WHERE NOT ({check});\n",
-            "-- down of the backfill (recipe add-check): the rows keep their values\n",
-        ),
-        Version(
-            f"contract_add_check_{table}_{column}",
-            f"-- contract (recipe add-check): CHECK ({check}) on {table}, added NOT VALID and\n"
-            "-- validated (no long lock); run with --phase contract\n"
-            + _ignore(
-                "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
-                "NOT VALID scans nothing; the guard trigger goes in the same transaction",
-            )
-            + f"ALTER TABLE {table} ADD CONSTRAINT {name}\n  CHECK ({check}) NOT VALID;\n"
-            f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};\n"
-            + _drop_trigger(fn, table, waive=False),
-            "-- down of the contract version (recipe add-check)\n"
-            + _ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
-            + f"ALTER TABLE {table} DROP CONSTRAINT {name};\n"
-            + _guard(fn, table, column, check, fix),
-        ),
-    ]
-
-
 def _type(flag: str, value: str | None) -> str:
     if not value or not TYPE_NAME.match(value.strip()):
         raise InvalidRequest(
@@ -255,15 +180,15 @@ def _type(flag: str, value: str | None) -> str:
 
 
 def _set_not_null(table: str, column: str, default: str) -> list[Version]:
-    fn = _name(table, column, "fill")
-    check = _name(table, column, "not_null")
+    fn = trigger_name(table, column, "fill")
+    check = trigger_name(table, column, "not_null")
     return [
         Version(
             f"expand_set_not_null_{table}_{column}",
             f"-- expand (recipe set-not-null): trigger {fn} writes {default} where a write\n"
             f"-- leaves {table}.{column} NULL\n" + _fill(fn, table, column, default),
             "-- down of the expand version (recipe set-not-null)\n"
-            + _drop_trigger(fn, table, waive=True),
+            + drop_trigger(fn, table, waive=True),
         ),
         Version(
             f"backfill_{table}_{column}",
@@ -275,23 +200,23 @@ def _set_not_null(table: str, column: str, default: str) -> list[Version]:
             f"contract_set_not_null_{table}_{column}",
             f"-- contract (recipe set-not-null): {table}.{column} NOT NULL, proved by a check\n"
             "-- validated first (SET NOT NULL then skips its scan); run with --phase contract\n"
-            + _ignore(
+            + ignore(
                 "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
                 "NOT VALID scans nothing; the fill trigger goes in the same transaction",
             )
             + f"ALTER TABLE {table} ADD CONSTRAINT {check}\n"
             f"  CHECK ({column} IS NOT NULL) NOT VALID;\n"
             f"ALTER TABLE {table} VALIDATE CONSTRAINT {check};\n"
-            + _ignore(
+            + ignore(
                 "ACCESS_EXCLUSIVE_LOCK,SET_NOT_NULL_SCANS",
                 "the validated check above proves it, so PostgreSQL skips the scan",
             )
             + f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL;\n"
-            + _ignore("ACCESS_EXCLUSIVE_LOCK", "the check is only dropped: nothing is scanned")
+            + ignore("ACCESS_EXCLUSIVE_LOCK", "the check is only dropped: nothing is scanned")
             + f"ALTER TABLE {table} DROP CONSTRAINT {check};\n"
-            + _drop_trigger(fn, table, waive=False),
+            + drop_trigger(fn, table, waive=False),
             "-- down of the contract version (recipe set-not-null)\n"
-            + _ignore("ACCESS_EXCLUSIVE_LOCK,DROP_NOT_NULL", ROLLBACK)
+            + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_NOT_NULL", ROLLBACK)
             + f"ALTER TABLE {table} ALTER COLUMN {column} DROP NOT NULL;\n"
             + _fill(fn, table, column, default),
         ),

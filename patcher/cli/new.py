@@ -35,13 +35,16 @@ def new_migration(description: str, directory: str | None, *, down: bool = True)
 
 def add_recipe_flags(parser: Any) -> None:
     """``patcher new --recipe NAME --table T ...`` (SPEC 12): the recipe's arguments."""
-    parser.add_argument("--recipe", help="rename-column, change-type, set-not-null or add-check")
+    parser.add_argument(
+        "--recipe", help="rename-column, change-type, set-not-null, add-check or add-foreign-key"
+    )
     parser.add_argument("--table", help="recipe: the table (a plain identifier)")
     parser.add_argument("--column", help="recipe: the column it changes")
     parser.add_argument("--to", help="rename-column / change-type: the new column's name")
     parser.add_argument("--type", help="rename-column / change-type: the new column's type")
     parser.add_argument("--from-type", help="change-type: the old column's type (for the down)")
     parser.add_argument("--default", help="set-not-null: the value written where NULL was")
+    parser.add_argument("--references", help="add-foreign-key: TABLE(COLUMN) it references")
     parser.add_argument("--check", help="add-check: the CHECK expression")
     parser.add_argument("--fix", help="add-check: the value written where a write breaks it")
 
@@ -67,4 +70,14 @@ def new_command(args: Any) -> list[Path]:
     return write_recipe(args.recipe, values, Path(folder or load_source_dir()))
 
 
-RECIPE_FLAGS = ("table", "column", "to", "type", "from_type", "default", "check", "fix")
+RECIPE_FLAGS = (
+    "table",
+    "column",
+    "to",
+    "type",
+    "from_type",
+    "default",
+    "check",
+    "fix",
+    "references",
+)

@@ -15,8 +15,9 @@ from patcher.cli.main import main
 from tests.fixtures.engine import MigrationDir, Run, query, schema_snapshot
 
 TABLE = (
+    "CREATE TABLE teams (id bigint PRIMARY KEY);\n"
     "CREATE TABLE users (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    " name text NOT NULL, age integer);\n"
+    " name text NOT NULL, age integer, team_id bigint);\n"
 )
 ROWS = "INSERT INTO users (name, age) SELECT 'n' || g, CASE WHEN mod(g, 3) = 0 THEN NULL ELSE g END FROM generate_series(1, 250) g"  # noqa: E501
 
@@ -26,12 +27,13 @@ RECIPES: dict[str, list[str]] = {
         "--column", "age", "--to", "age_big", "--type", "bigint", "--from-type", "integer",
     ],
     "set-not-null": ["--column", "age", "--default", "0"],
+    "add-foreign-key": ["--column", "team_id", "--references", "teams(id)"],
     "add-check": ["--column", "age", "--check", "age < 200", "--fix", "199"],
 }  # fmt: skip
 
 
 def write(mdir: MigrationDir, recipe: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
-    mdir.pair("0001", "users", TABLE, "DROP TABLE users;\n")
+    mdir.pair("0001", "users", TABLE, "DROP TABLE users;\nDROP TABLE teams;\n")
     code = main(
         ["new", "--recipe", recipe, "--table", "users", *RECIPES[recipe], "--dir", str(mdir.path)]
     )
@@ -61,6 +63,8 @@ def test_recipe_lints_clean_holds_contract_syncs_and_round_trips(
 
     assert run("migrate", target=1)["ok"]
     query(pg_dsn, ROWS)
+    query(pg_dsn, "INSERT INTO teams SELECT generate_series(1, 10)")
+    query(pg_dsn, "UPDATE users SET team_id = mod(id, 12)")  # 0 and 11: no such team
     findings = lint_json(capsys, pg_dsn, paths)
     marks = [f for f in findings if f["code"] == "BREAKS_PREVIOUS_RELEASE"]
     others = [f for f in findings if f not in marks and f["severity"] != "info"]
@@ -88,6 +92,23 @@ def test_recipe_lints_clean_holds_contract_syncs_and_round_trips(
 def check_in_step(recipe: str, dsn: str) -> None:
     """Writes of the previous release (old column) and of the next (new column) during
     expand; the backfill filled the rows that were there before."""
+    if recipe == "add-foreign-key":  # the backfill set the orphans NULL
+        assert query(dsn, "SELECT count(*) FROM users WHERE team_id IN (0, 11)") == [(0,)]
+        assert query(dsn, "SELECT team_id FROM users WHERE id IN (11, 12, 13) ORDER BY id") == [
+            (None,),
+            (None,),
+            (1,),
+        ]
+        query(dsn, "INSERT INTO users (name, team_id) VALUES ('old release', 99)")  # id 251
+        query(dsn, "UPDATE users SET team_id = 77 WHERE id = 1")
+        query(dsn, "DELETE FROM teams WHERE id = 2")  # the previous release deletes a team
+        assert query(dsn, "SELECT team_id FROM users WHERE id IN (1, 2, 251) ORDER BY id") == [
+            (None,),
+            (None,),
+            (None,),
+        ]
+        assert query(dsn, "SELECT team_id FROM users WHERE id = 3") == [(3,)]
+        return
     if recipe == "add-check":  # rows 200..250 broke it before; the backfill fixed them
         assert query(dsn, "SELECT count(*) FROM users WHERE age >= 200") == [(0,)]
         assert query(dsn, "SELECT age FROM users WHERE id = 250") == [(199,)]
@@ -185,6 +206,10 @@ def check_in_step(recipe: str, dsn: str) -> None:
         ),
         (["--table", "users"], "--table only go with --recipe"),
         (["--recipe", "add-unique", "--table", "users"], "'add-unique' is not written yet"),
+        (
+            ["--recipe", "add-foreign-key", "--table", "t", "--column", "a", "--references", "x"],
+            "--references 'x' is missing or not TABLE(COLUMN)",
+        ),
         (
             ["--recipe", "add-check", "--table", "t", "--column", "a", "--check", "a > 0"],
             "--fix is missing or not one SQL expression",
