@@ -123,3 +123,69 @@ def add_foreign_key(table: str, column: str, ref: str, ref_col: str) -> list[Ver
             + both,
         ),
     ]
+
+
+def unique_guard(fn: str, table: str, column: str, fix: str) -> str:
+    """A trigger that writes ``fix`` where a write would duplicate another row's ``column``;
+    an advisory lock per value serialises writers of the same value, so two concurrent
+    writes cannot both pass (READ COMMITTED sees the first once it commits)."""
+    return (
+        f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        f"  IF NEW.{column} IS NULL OR (TG_OP = 'UPDATE' AND NEW.{column} IS NOT DISTINCT FROM "
+        f"OLD.{column}) THEN\n"
+        "    RETURN NEW;\n"
+        "  END IF;\n"
+        f"  PERFORM pg_advisory_xact_lock(hashtext('{fn}'), hashtext(NEW.{column}::text));\n"
+        f"  IF EXISTS (SELECT 1 FROM {table} AS other WHERE other.{column} = NEW.{column}) THEN\n"
+        f"    NEW.{column} := ({fix});\n"
+        "  END IF;\n"
+        "  RETURN NEW;\n"
+        "END $$;\n"
+        + ignore("CREATE_TRIGGER_LOCKS_TABLE", "held only for this short transaction")
+        + f"CREATE TRIGGER {fn} BEFORE INSERT OR UPDATE ON {table}\n"
+        f"  FOR EACH ROW EXECUTE FUNCTION {fn}();\n"
+    )
+
+
+def add_unique(table: str, column: str, fix: str) -> list[Version]:
+    fn, key = trigger_name(table, column, "guard"), trigger_name(table, column, "key")
+    return [
+        Version(
+            f"expand_add_unique_{table}_{column}",
+            f"-- expand (recipe add-unique): a write that would duplicate {table}.{column}\n"
+            f"-- stores {fix} instead (trigger {fn})\n" + unique_guard(fn, table, column, fix),
+            "-- down of the expand version (recipe add-unique)\n"
+            + drop_trigger(fn, table, waive=True),
+        ),
+        Version(
+            f"backfill_{table}_{column}",
+            "-- patcher:backfill batch_rows=10000\n"
+            f"UPDATE {table} SET {column} = ({fix}) WHERE EXISTS (SELECT 1 FROM {table} AS other\n"
+            f"  WHERE other.{column} = {table}.{column} AND other.ctid < {table}.ctid);\n",
+            "-- down of the backfill (recipe add-unique): the rows keep their values\n",
+        ),
+        Version(
+            f"contract_add_unique_index_{table}_{column}",
+            "-- patcher:no-transaction\n"
+            f"-- contract (recipe add-unique): the unique index, built without blocking writes\n"
+            f"CREATE UNIQUE INDEX CONCURRENTLY {key} ON {table} ({column});\n",
+            "-- patcher:no-transaction\n"
+            "-- down of the contract index version (recipe add-unique)\n"
+            f"DROP INDEX CONCURRENTLY IF EXISTS {key};\n",
+        ),
+        Version(
+            f"contract_add_unique_{table}_{column}",
+            f"-- contract (recipe add-unique): UNIQUE ({column}) on {table} from the index\n"
+            + ignore(
+                "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
+                "USING INDEX scans nothing; the guard trigger goes in the same transaction",
+            )
+            + f"ALTER TABLE {table} ADD CONSTRAINT {key} UNIQUE USING INDEX {key};\n"
+            + drop_trigger(fn, table, waive=False),
+            "-- down of the contract version (recipe add-unique)\n"
+            + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
+            + f"ALTER TABLE {table} DROP CONSTRAINT {key};\n"
+            + unique_guard(fn, table, column, fix),
+        ),
+    ]

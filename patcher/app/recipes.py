@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from patcher.app.recipe_constraints import add_check, add_foreign_key
+from patcher.app.recipe_constraints import add_check, add_foreign_key, add_unique
 from patcher.app.recipe_parts import (
     MAX_IDENTIFIER,
     ROLLBACK,
@@ -30,9 +30,8 @@ RECIPE_ARGS: dict[str, tuple[str, ...]] = {
     "set-not-null": ("column", "default"),
     "add-check": ("column", "check", "fix"),
     "add-foreign-key": ("column", "references"),
+    "add-unique": ("column", "fix"),
 }
-# named by SPEC 12, not written yet: see notes/h30-recipes.md
-RECIPES_LEFT = ("add-unique",)
 REFERENCES = re.compile(r"([a-z_][a-z0-9_$]*)\(([a-z_][a-z0-9_$]*)\)\Z")
 
 
@@ -126,10 +125,6 @@ def _new_column(recipe: str, table: str, old: str, new: str, kind: str) -> list[
 def recipe_versions(recipe: str, args: dict[str, str | None]) -> list[Version]:
     """The versions ``recipe`` writes for ``args`` (``table``, ``column``, ``to``, ``type``,
     ``default``, ``from_type``); ``InvalidRequest`` naming what is wrong."""
-    if recipe in RECIPES_LEFT:
-        raise InvalidRequest(
-            f"recipe {recipe!r} is not written yet; recipes: {', '.join(RECIPE_ARGS)}"
-        )
     if recipe not in RECIPE_ARGS:
         raise InvalidRequest(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPE_ARGS)}")
     table = _identifier("table", args.get("table"))
@@ -149,6 +144,9 @@ def recipe_versions(recipe: str, args: dict[str, str | None]) -> list[Version]:
                 "with plain identifiers: e.g. --references teams(id)"
             )
         return add_foreign_key(table, column, found[1], found[2])
+    if recipe == "add-unique":
+        fix = _expression("fix", args.get("fix"), "--fix NULL")
+        return add_unique(table, column, fix)
     to = _identifier("to", args.get("to"))
     if to == column:
         raise InvalidRequest(f"--to {to!r} is the column itself: give the new column's name")

@@ -36,7 +36,8 @@ def new_migration(description: str, directory: str | None, *, down: bool = True)
 def add_recipe_flags(parser: Any) -> None:
     """``patcher new --recipe NAME --table T ...`` (SPEC 12): the recipe's arguments."""
     parser.add_argument(
-        "--recipe", help="rename-column, change-type, set-not-null, add-check or add-foreign-key"
+        "--recipe",
+        help="rename-column, change-type, set-not-null, add-check, add-foreign-key, add-unique",
     )
     parser.add_argument("--table", help="recipe: the table (a plain identifier)")
     parser.add_argument("--column", help="recipe: the column it changes")
@@ -46,7 +47,9 @@ def add_recipe_flags(parser: Any) -> None:
     parser.add_argument("--default", help="set-not-null: the value written where NULL was")
     parser.add_argument("--references", help="add-foreign-key: TABLE(COLUMN) it references")
     parser.add_argument("--check", help="add-check: the CHECK expression")
-    parser.add_argument("--fix", help="add-check: the value written where a write breaks it")
+    parser.add_argument(
+        "--fix", help="add-check / add-unique: the value written instead of a refused one"
+    )
 
 
 def new_command(args: Any) -> list[Path]:

@@ -27,6 +27,7 @@ RECIPES: dict[str, list[str]] = {
         "--column", "age", "--to", "age_big", "--type", "bigint", "--from-type", "integer",
     ],
     "set-not-null": ["--column", "age", "--default", "0"],
+    "add-unique": ["--column", "age", "--fix", "NULL"],
     "add-foreign-key": ["--column", "team_id", "--references", "teams(id)"],
     "add-check": ["--column", "age", "--check", "age < 200", "--fix", "199"],
 }  # fmt: skip
@@ -57,25 +58,34 @@ def test_recipe_lints_clean_holds_contract_syncs_and_round_trips(
     paths = write(mdir, recipe, capsys)
     names = [Path(p).name for p in paths]
     assert names[0].startswith("0002_expand_") and names[2].startswith("0003_backfill_")
-    assert names[4].startswith("0004_contract_") and len(names) == 6
-    assert Path(paths[4]).read_text().startswith("-- contract (recipe ")
+    contract_ups = paths[4::2]  # add-unique: the index (no-transaction), then the constraint
+    assert len(names) == (8 if recipe == "add-unique" else 6)
+    assert all(Path(p).name.split("_")[1] == "contract" for p in paths[4:])
+    assert all(
+        "-- contract (recipe "
+        in Path(p).read_text().split("\n", 2)[1 if recipe == "add-unique" and p == paths[4] else 0]
+        for p in contract_ups
+    )
     assert Path(paths[2]).read_text().startswith("-- patcher:backfill")
 
     assert run("migrate", target=1)["ok"]
     query(pg_dsn, ROWS)
     query(pg_dsn, "INSERT INTO teams SELECT generate_series(1, 10)")
     query(pg_dsn, "UPDATE users SET team_id = mod(id, 12)")  # 0 and 11: no such team
+    if recipe == "add-unique":
+        query(pg_dsn, "UPDATE users SET age = 1 WHERE id IN (2, 4)")  # three rows of age 1
     findings = lint_json(capsys, pg_dsn, paths)
     marks = [f for f in findings if f["code"] == "BREAKS_PREVIOUS_RELEASE"]
     others = [f for f in findings if f not in marks and f["severity"] != "info"]
     assert others == []  # no warning, no error, no unused suppression anywhere
-    assert {f["file"] for f in marks} == {paths[4]}  # only the contract version is marked
+    assert {f["file"] for f in marks} == set(contract_ups)  # only the contract versions
 
     expand = run("migrate", phase="expand")
     assert expand["ok"], expand["error"]
     assert [m["version"] for m in expand["migrations"]] == [2, 3]
-    assert [h["version"] for h in expand["held"]] == [4]
-    assert [m["version"] for m in expand["pending"]] == [4]
+    contracts = list(range(4, 4 + len(contract_ups)))
+    assert [h["version"] for h in expand["held"]] == contracts
+    assert [m["version"] for m in expand["pending"]] == contracts
     check_in_step(recipe, pg_dsn)
 
     assert run("migrate", phase="contract")["ok"]
@@ -108,6 +118,20 @@ def check_in_step(recipe: str, dsn: str) -> None:
             (None,),
         ]
         assert query(dsn, "SELECT team_id FROM users WHERE id = 3") == [(3,)]
+        return
+    if recipe == "add-unique":  # every age once; the backfill nulled the duplicates
+        dupes = "SELECT count(*) FROM (SELECT age FROM users GROUP BY age HAVING count(*) > 1) d"
+        dupes = dupes.replace("GROUP BY", "WHERE age IS NOT NULL GROUP BY")
+        assert query(dsn, dupes) == [(0,)]
+        assert query(dsn, "SELECT count(DISTINCT age) FROM users") == [(165,)]
+        assert query(dsn, "SELECT id FROM users WHERE age = 1") == [(1,)]
+        query(dsn, "INSERT INTO users (name, age) VALUES ('old release', 5)")  # a duplicate
+        query(dsn, "INSERT INTO users (name, age) VALUES ('new value', 1000)")
+        query(dsn, "UPDATE users SET age = 7 WHERE id = 1")  # a duplicate
+        query(dsn, "UPDATE users SET name = 'same age' WHERE id = 5")  # age unchanged, kept
+        got = query(dsn, "SELECT age FROM users WHERE id IN (1, 2, 5, 251, 252) ORDER BY id")
+        assert got == [(None,), (None,), (5,), (None,), (1000,)]
+        assert query(dsn, dupes) == [(0,)]
         return
     if recipe == "add-check":  # rows 200..250 broke it before; the backfill fixed them
         assert query(dsn, "SELECT count(*) FROM users WHERE age >= 200") == [(0,)]
@@ -205,7 +229,10 @@ def check_in_step(recipe: str, dsn: str) -> None:
             "--type 'text; x'",
         ),
         (["--table", "users"], "--table only go with --recipe"),
-        (["--recipe", "add-unique", "--table", "users"], "'add-unique' is not written yet"),
+        (
+            ["--recipe", "add-unique", "--table", "users", "--column", "age"],
+            "--fix is missing or not one SQL expression",
+        ),
         (
             ["--recipe", "add-foreign-key", "--table", "t", "--column", "a", "--references", "x"],
             "--references 'x' is missing or not TABLE(COLUMN)",
