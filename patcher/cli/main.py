@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from patcher.app.config import load_config, select_database
+from patcher.cli.new import add_recipe_flags
 from patcher.cli.output import output_format, write_result
 from patcher.core.errors import InvalidRequest, PatcherError
 from patcher.core.interrupt import Interrupt
@@ -60,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         _add_engine_command(sub, action)
     _add_adopt_command(sub)
     new = sub.add_parser("new", help="write the next numbered up/down pair")
-    new.add_argument("description", help="what the migration does, e.g. 'add votes'")
+    new.add_argument("description", nargs="?", help="what the migration does, e.g. 'add votes'")
+    add_recipe_flags(new)
     new.add_argument("--dir", default=None, help="migrations directory (default: PATCHER_SOURCE)")
     new.add_argument("--no-down", action="store_true", help="irreversible: write no .down.sql")
     invoke = sub.add_parser("invoke", help="call the deployed function and check its result")
@@ -143,10 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     pin_sdk_loggers()  # no AWS response body (a secret) in a DEBUG log
     args = build_parser().parse_args(argv)
     if args.command == "new":
-        from patcher.cli.new import new_migration
+        from patcher.cli.new import new_command
 
         try:
-            for path in new_migration(args.description, args.dir, down=not args.no_down):
+            for path in new_command(args):
                 print(f"created {path}")
         except PatcherError as exc:
             print(f"patcher: {exc.message}", file=sys.stderr)

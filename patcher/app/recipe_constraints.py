@@ -1,0 +1,191 @@
+"""Constraint recipes (SPEC 12): ``add-check`` and ``add-foreign-key``. The expand version is a
+guard trigger that makes writes of either release satisfy the constraint, the backfill fixes the
+rows already there, the contract version adds the constraint NOT VALID and validates it."""
+
+from __future__ import annotations
+
+from patcher.app.recipe_parts import ROLLBACK, Version, drop_trigger, ignore, trigger_name
+
+
+def guard(fn: str, table: str, column: str, check: str, fix: str) -> str:
+    """A trigger that writes ``fix`` where a write would break ``check`` (``check`` and ``fix``
+    read the written row's columns by name)."""
+    return (
+        f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        f"  IF NOT (SELECT ({check}) FROM (SELECT NEW.*) AS {table}) THEN\n"
+        f"    NEW.{column} := (SELECT ({fix}) FROM (SELECT NEW.*) AS {table});\n"
+        "  END IF;\n"
+        "  RETURN NEW;\n"
+        "END $$;\n"
+        + ignore("CREATE_TRIGGER_LOCKS_TABLE", "held only for this short transaction")
+        + f"CREATE TRIGGER {fn} BEFORE INSERT OR UPDATE ON {table}\n"
+        f"  FOR EACH ROW EXECUTE FUNCTION {fn}();\n"
+    )
+
+
+def add_check(table: str, column: str, check: str, fix: str) -> list[Version]:
+    fn = trigger_name(table, column, "guard")
+    name = trigger_name(table, column, "check")
+    return [
+        Version(
+            f"expand_add_check_{table}_{column}",
+            f"-- expand (recipe add-check): trigger {fn} writes {fix} into {table}.{column}\n"
+            f"-- where a write would break CHECK ({check})\n"
+            + guard(fn, table, column, check, fix),
+            "-- down of the expand version (recipe add-check)\n"
+            + drop_trigger(fn, table, waive=True),
+        ),
+        Version(
+            f"backfill_{table}_{column}",
+            "-- patcher:backfill batch_rows=10000\n"
+            f"UPDATE {table} SET {column} = ({fix}) WHERE NOT ({check});\n",
+            "-- down of the backfill (recipe add-check): the rows keep their values\n",
+        ),
+        Version(
+            f"contract_add_check_{table}_{column}",
+            f"-- contract (recipe add-check): CHECK ({check}) on {table}, added NOT VALID and\n"
+            "-- validated (no long lock); run with --phase contract\n"
+            + ignore(
+                "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
+                "NOT VALID scans nothing; the guard trigger goes in the same transaction",
+            )
+            + f"ALTER TABLE {table} ADD CONSTRAINT {name}\n  CHECK ({check}) NOT VALID;\n"
+            f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};\n"
+            + drop_trigger(fn, table, waive=False),
+            "-- down of the contract version (recipe add-check)\n"
+            + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
+            + f"ALTER TABLE {table} DROP CONSTRAINT {name};\n"
+            + guard(fn, table, column, check, fix),
+        ),
+    ]
+
+
+def orphans_trigger(fn: str, table: str, column: str, ref: str, ref_col: str) -> str:
+    """A trigger on the referenced table: a delete (or key change) there sets the references
+    to it NULL, as ON DELETE SET NULL would, so no orphan appears before VALIDATE."""
+    return (
+        f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        f"  IF TG_OP = 'DELETE' OR OLD.{ref_col} IS DISTINCT FROM NEW.{ref_col} THEN\n"
+        f"    UPDATE {table} SET {column} = NULL WHERE {column} = OLD.{ref_col};\n"
+        "  END IF;\n"
+        "  RETURN NULL;\n"
+        "END $$;\n"
+        + ignore("CREATE_TRIGGER_LOCKS_TABLE", "held only for this short transaction")
+        + f"CREATE TRIGGER {fn} AFTER DELETE OR UPDATE OF {ref_col} ON {ref}\n"
+        f"  FOR EACH ROW EXECUTE FUNCTION {fn}();\n"
+    )
+
+
+def add_foreign_key(table: str, column: str, ref: str, ref_col: str) -> list[Version]:
+    fn, orphans = trigger_name(table, column, "guard"), trigger_name(table, column, "orphans")
+    name = trigger_name(table, column, "fkey")
+    check = (
+        f"{table}.{column} IS NULL OR EXISTS "
+        f"(SELECT 1 FROM {ref} AS referenced WHERE referenced.{ref_col} = {table}.{column})"
+    )
+    both = guard(fn, table, column, check, "NULL") + orphans_trigger(
+        orphans, table, column, ref, ref_col
+    )
+    return [
+        Version(
+            f"expand_add_foreign_key_{table}_{column}",
+            f"-- expand (recipe add-foreign-key): writes of {table}.{column} that reference no\n"
+            f"-- {ref}.{ref_col} store NULL (trigger {fn}); deletes in {ref} set the references\n"
+            f"-- NULL (trigger {orphans})\n" + both,
+            "-- down of the expand version (recipe add-foreign-key)\n"
+            + drop_trigger(fn, table, waive=True)
+            + drop_trigger(orphans, ref, waive=True),
+        ),
+        Version(
+            f"backfill_{table}_{column}",
+            "-- patcher:backfill batch_rows=10000\n"
+            f"UPDATE {table} SET {column} = NULL WHERE NOT ({check});\n",
+            "-- down of the backfill (recipe add-foreign-key): the rows keep their values\n",
+        ),
+        Version(
+            f"contract_add_foreign_key_{table}_{column}",
+            f"-- contract (recipe add-foreign-key): {table}.{column} REFERENCES {ref}({ref_col}),\n"
+            "-- added NOT VALID and validated (no long lock); run with --phase contract\n"
+            + ignore(
+                "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
+                "NOT VALID scans nothing; the recipe's triggers go in the same transaction",
+            )
+            + f"ALTER TABLE {table} ADD CONSTRAINT {name}\n"
+            f"  FOREIGN KEY ({column}) REFERENCES {ref} ({ref_col}) NOT VALID;\n"
+            f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};\n"
+            + drop_trigger(fn, table, waive=False)
+            + drop_trigger(orphans, ref, waive=False),
+            "-- down of the contract version (recipe add-foreign-key)\n"
+            + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
+            + f"ALTER TABLE {table} DROP CONSTRAINT {name};\n"
+            + both,
+        ),
+    ]
+
+
+def unique_guard(fn: str, table: str, column: str, fix: str) -> str:
+    """A trigger that writes ``fix`` where a write would duplicate another row's ``column``;
+    an advisory lock per value serialises writers of the same value, so two concurrent
+    writes cannot both pass (READ COMMITTED sees the first once it commits)."""
+    return (
+        f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        f"  IF NEW.{column} IS NULL OR (TG_OP = 'UPDATE' AND NEW.{column} IS NOT DISTINCT FROM "
+        f"OLD.{column}) THEN\n"
+        "    RETURN NEW;\n"
+        "  END IF;\n"
+        f"  PERFORM pg_advisory_xact_lock(hashtext('{fn}'), hashtext(NEW.{column}::text));\n"
+        f"  IF EXISTS (SELECT 1 FROM {table} AS other WHERE other.{column} = NEW.{column}) THEN\n"
+        f"    NEW.{column} := ({fix});\n"
+        "  END IF;\n"
+        "  RETURN NEW;\n"
+        "END $$;\n"
+        + ignore("CREATE_TRIGGER_LOCKS_TABLE", "held only for this short transaction")
+        + f"CREATE TRIGGER {fn} BEFORE INSERT OR UPDATE ON {table}\n"
+        f"  FOR EACH ROW EXECUTE FUNCTION {fn}();\n"
+    )
+
+
+def add_unique(table: str, column: str, fix: str) -> list[Version]:
+    fn, key = trigger_name(table, column, "guard"), trigger_name(table, column, "key")
+    return [
+        Version(
+            f"expand_add_unique_{table}_{column}",
+            f"-- expand (recipe add-unique): a write that would duplicate {table}.{column}\n"
+            f"-- stores {fix} instead (trigger {fn})\n" + unique_guard(fn, table, column, fix),
+            "-- down of the expand version (recipe add-unique)\n"
+            + drop_trigger(fn, table, waive=True),
+        ),
+        Version(
+            f"backfill_{table}_{column}",
+            "-- patcher:backfill batch_rows=10000\n"
+            f"UPDATE {table} SET {column} = ({fix}) WHERE EXISTS (SELECT 1 FROM {table} AS other\n"
+            f"  WHERE other.{column} = {table}.{column} AND other.ctid < {table}.ctid);\n",
+            "-- down of the backfill (recipe add-unique): the rows keep their values\n",
+        ),
+        Version(
+            f"contract_add_unique_index_{table}_{column}",
+            "-- patcher:no-transaction\n"
+            f"-- contract (recipe add-unique): the unique index, built without blocking writes\n"
+            f"CREATE UNIQUE INDEX CONCURRENTLY {key} ON {table} ({column});\n",
+            "-- patcher:no-transaction\n"
+            "-- down of the contract index version (recipe add-unique)\n"
+            f"DROP INDEX CONCURRENTLY IF EXISTS {key};\n",
+        ),
+        Version(
+            f"contract_add_unique_{table}_{column}",
+            f"-- contract (recipe add-unique): UNIQUE ({column}) on {table} from the index\n"
+            + ignore(
+                "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
+                "USING INDEX scans nothing; the guard trigger goes in the same transaction",
+            )
+            + f"ALTER TABLE {table} ADD CONSTRAINT {key} UNIQUE USING INDEX {key};\n"
+            + drop_trigger(fn, table, waive=False),
+            "-- down of the contract version (recipe add-unique)\n"
+            + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
+            + f"ALTER TABLE {table} DROP CONSTRAINT {key};\n"
+            + unique_guard(fn, table, column, fix),
+        ),
+    ]

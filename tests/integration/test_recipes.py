@@ -1,0 +1,253 @@
+"""``patcher new --recipe`` (SPEC 12, issue 30 item 5): per recipe, on real PostgreSQL, from a
+table with rows: lint finds nothing but the contract version's marking, expand stops exactly
+before the contract version, writes of the previous release (old column) during expand reach
+the new column, and up / down all / up leaves equal catalogs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from patcher.cli.main import main
+from tests.fixtures.engine import MigrationDir, Run, query, schema_snapshot
+
+TABLE = (
+    "CREATE TABLE teams (id bigint PRIMARY KEY);\n"
+    "CREATE TABLE users (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    " name text NOT NULL, age integer, team_id bigint);\n"
+)
+ROWS = "INSERT INTO users (name, age) SELECT 'n' || g, CASE WHEN mod(g, 3) = 0 THEN NULL ELSE g END FROM generate_series(1, 250) g"  # noqa: E501
+
+RECIPES: dict[str, list[str]] = {
+    "rename-column": ["--column", "name", "--to", "full_name", "--type", "text"],
+    "change-type": [
+        "--column", "age", "--to", "age_big", "--type", "bigint", "--from-type", "integer",
+    ],
+    "set-not-null": ["--column", "age", "--default", "0"],
+    "add-unique": ["--column", "age", "--fix", "NULL"],
+    "add-foreign-key": ["--column", "team_id", "--references", "teams(id)"],
+    "add-check": ["--column", "age", "--check", "age < 200", "--fix", "199"],
+}  # fmt: skip
+
+
+def write(mdir: MigrationDir, recipe: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    mdir.pair("0001", "users", TABLE, "DROP TABLE users;\nDROP TABLE teams;\n")
+    code = main(
+        ["new", "--recipe", recipe, "--table", "users", *RECIPES[recipe], "--dir", str(mdir.path)]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    return [line.removeprefix("created ") for line in out.splitlines()]
+
+
+def lint_json(capsys: pytest.CaptureFixture[str], dsn: str, files: list[str]) -> list[Any]:
+    code = main(["lint", "--format", "json", "--fail-on", "never", "--database-url", dsn, *files])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    findings: list[Any] = json.loads(out)["findings"]
+    return findings
+
+
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_recipe_lints_clean_holds_contract_syncs_and_round_trips(
+    recipe: str, run: Run, mdir: MigrationDir, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = write(mdir, recipe, capsys)
+    names = [Path(p).name for p in paths]
+    assert names[0].startswith("0002_expand_") and names[2].startswith("0003_backfill_")
+    contract_ups = paths[4::2]  # add-unique: the index (no-transaction), then the constraint
+    assert len(names) == (8 if recipe == "add-unique" else 6)
+    assert all(Path(p).name.split("_")[1] == "contract" for p in paths[4:])
+    assert all(
+        "-- contract (recipe "
+        in Path(p).read_text().split("\n", 2)[1 if recipe == "add-unique" and p == paths[4] else 0]
+        for p in contract_ups
+    )
+    assert Path(paths[2]).read_text().startswith("-- patcher:backfill")
+
+    assert run("migrate", target=1)["ok"]
+    query(pg_dsn, ROWS)
+    query(pg_dsn, "INSERT INTO teams SELECT generate_series(1, 10)")
+    query(pg_dsn, "UPDATE users SET team_id = mod(id, 12)")  # 0 and 11: no such team
+    if recipe == "add-unique":
+        query(pg_dsn, "UPDATE users SET age = 1 WHERE id IN (2, 4)")  # three rows of age 1
+    findings = lint_json(capsys, pg_dsn, paths)
+    marks = [f for f in findings if f["code"] == "BREAKS_PREVIOUS_RELEASE"]
+    others = [f for f in findings if f not in marks and f["severity"] != "info"]
+    assert others == []  # no warning, no error, no unused suppression anywhere
+    assert {f["file"] for f in marks} == set(contract_ups)  # only the contract versions
+
+    expand = run("migrate", phase="expand")
+    assert expand["ok"], expand["error"]
+    assert [m["version"] for m in expand["migrations"]] == [2, 3]
+    contracts = list(range(4, 4 + len(contract_ups)))
+    assert [h["version"] for h in expand["held"]] == contracts
+    assert [m["version"] for m in expand["pending"]] == contracts
+    check_in_step(recipe, pg_dsn)
+
+    assert run("migrate", phase="contract")["ok"]
+    first = schema_snapshot(pg_dsn)
+    after_contract = query(pg_dsn, "SELECT * FROM users ORDER BY id")
+    down = run("rollback", target=1)
+    assert down["ok"], down["error"]
+    again = run("migrate")
+    assert again["ok"], again["error"]
+    assert schema_snapshot(pg_dsn) == first
+    assert query(pg_dsn, "SELECT * FROM users ORDER BY id") == after_contract
+
+
+def check_in_step(recipe: str, dsn: str) -> None:
+    """Writes of the previous release (old column) and of the next (new column) during
+    expand; the backfill filled the rows that were there before."""
+    if recipe == "add-foreign-key":  # the backfill set the orphans NULL
+        assert query(dsn, "SELECT count(*) FROM users WHERE team_id IN (0, 11)") == [(0,)]
+        assert query(dsn, "SELECT team_id FROM users WHERE id IN (11, 12, 13) ORDER BY id") == [
+            (None,),
+            (None,),
+            (1,),
+        ]
+        query(dsn, "INSERT INTO users (name, team_id) VALUES ('old release', 99)")  # id 251
+        query(dsn, "UPDATE users SET team_id = 77 WHERE id = 1")
+        query(dsn, "DELETE FROM teams WHERE id = 2")  # the previous release deletes a team
+        assert query(dsn, "SELECT team_id FROM users WHERE id IN (1, 2, 251) ORDER BY id") == [
+            (None,),
+            (None,),
+            (None,),
+        ]
+        assert query(dsn, "SELECT team_id FROM users WHERE id = 3") == [(3,)]
+        return
+    if recipe == "add-unique":  # every age once; the backfill nulled the duplicates
+        dupes = "SELECT count(*) FROM (SELECT age FROM users GROUP BY age HAVING count(*) > 1) d"
+        dupes = dupes.replace("GROUP BY", "WHERE age IS NOT NULL GROUP BY")
+        assert query(dsn, dupes) == [(0,)]
+        assert query(dsn, "SELECT count(DISTINCT age) FROM users") == [(165,)]
+        assert query(dsn, "SELECT id FROM users WHERE age = 1") == [(1,)]
+        query(dsn, "INSERT INTO users (name, age) VALUES ('old release', 5)")  # a duplicate
+        query(dsn, "INSERT INTO users (name, age) VALUES ('new value', 1000)")
+        query(dsn, "UPDATE users SET age = 7 WHERE id = 1")  # a duplicate
+        query(dsn, "UPDATE users SET name = 'same age' WHERE id = 5")  # age unchanged, kept
+        got = query(dsn, "SELECT age FROM users WHERE id IN (1, 2, 5, 251, 252) ORDER BY id")
+        assert got == [(None,), (None,), (5,), (None,), (1000,)]
+        assert query(dsn, dupes) == [(0,)]
+        return
+    if recipe == "add-check":  # rows 200..250 broke it before; the backfill fixed them
+        assert query(dsn, "SELECT count(*) FROM users WHERE age >= 200") == [(0,)]
+        assert query(dsn, "SELECT age FROM users WHERE id = 250") == [(199,)]
+        query(dsn, "INSERT INTO users (name, age) VALUES ('old release', 500)")
+        query(dsn, "UPDATE users SET age = 300 WHERE id = 1")
+        query(dsn, "INSERT INTO users (name, age) VALUES ('null age', NULL)")
+        assert query(dsn, "SELECT age FROM users WHERE id IN (1, 251, 252) ORDER BY id") == [
+            (199,),
+            (199,),
+            (None,),
+        ]
+        return
+    if recipe == "set-not-null":
+        query(dsn, "INSERT INTO users (name, age) VALUES ('old release', NULL)")
+        query(dsn, "UPDATE users SET age = NULL WHERE id = 1")
+        assert query(dsn, "SELECT count(*) FROM users WHERE age IS NULL") == [(0,)]
+        assert query(dsn, "SELECT age FROM users WHERE id IN (1, 3) ORDER BY id") == [(0,), (0,)]
+        return
+    old, new = ("name", "full_name") if recipe == "rename-column" else ("age", "age_big")
+    value = "'x'" if recipe == "rename-column" else "7"
+    query(dsn, "INSERT INTO users (name, age) VALUES ('w', 5)")  # previous release
+    query(dsn, f"UPDATE users SET {old} = {value} WHERE id = 2")  # previous release
+    if recipe == "rename-column":
+        query(dsn, "INSERT INTO users (full_name, age) VALUES ('next', 6)")  # next release
+    else:
+        query(dsn, "INSERT INTO users (name, age_big) VALUES ('next', 9)")
+    query(dsn, f"UPDATE users SET {new} = {value} WHERE id = 4")  # next release
+    differ = query(
+        dsn, f"SELECT count(*) FROM users WHERE {old}::text IS DISTINCT FROM {new}::text"
+    )
+    assert differ == [(0,)]
+    assert query(dsn, f"SELECT {new}::text FROM users WHERE id IN (1, 2, 4) ORDER BY id") == [
+        ("n1" if recipe == "rename-column" else "1",),
+        ("x" if recipe == "rename-column" else "7",),
+        ("x" if recipe == "rename-column" else "7",),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "wanted"),
+    [
+        (["--recipe", "drop-everything", "--table", "users"], "unknown recipe 'drop-everything'"),
+        (
+            ["--recipe", "rename-column", "--table", "users", "--to", "x", "--type", "text"],
+            "--column is missing",
+        ),
+        (
+            [
+                "--recipe",
+                "rename-column",
+                "--table",
+                "users; DROP",
+                "--column",
+                "a",
+                "--to",
+                "b",
+                "--type",
+                "text",
+            ],
+            "--table 'users; DROP' is not a plain identifier",
+        ),
+        (
+            ["--recipe", "set-not-null", "--table", "users", "--column", "age"],
+            "--default is missing",
+        ),
+        (
+            [
+                "--recipe",
+                "change-type",
+                "--table",
+                "t",
+                "--column",
+                "a",
+                "--to",
+                "b",
+                "--type",
+                "bigint",
+            ],
+            "--from-type None is missing",
+        ),
+        (
+            [
+                "--recipe",
+                "rename-column",
+                "--table",
+                "t",
+                "--column",
+                "a",
+                "--to",
+                "b",
+                "--type",
+                "text; x",
+            ],
+            "--type 'text; x'",
+        ),
+        (["--table", "users"], "--table only go with --recipe"),
+        (
+            ["--recipe", "add-unique", "--table", "users", "--column", "age"],
+            "--fix is missing or not one SQL expression",
+        ),
+        (
+            ["--recipe", "add-foreign-key", "--table", "t", "--column", "a", "--references", "x"],
+            "--references 'x' is missing or not TABLE(COLUMN)",
+        ),
+        (
+            ["--recipe", "add-check", "--table", "t", "--column", "a", "--check", "a > 0"],
+            "--fix is missing or not one SQL expression",
+        ),
+    ],
+)
+def test_bad_recipe_input_exits_2_naming_it_and_writes_nothing(
+    argv: list[str], wanted: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["new", *argv, "--dir", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert wanted in err
+    assert list(tmp_path.iterdir()) == []
