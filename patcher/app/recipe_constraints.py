@@ -44,7 +44,8 @@ def add_check(table: str, column: str, check: str, fix: str) -> list[Version]:
         ),
         Version(
             f"contract_add_check_{table}_{column}",
-            f"-- contract (recipe add-check): CHECK ({check}) on {table}, added NOT VALID and\n"
+            "-- patcher:contract "
+            f"(recipe add-check): CHECK ({check}) on {table}, added NOT VALID and\n"
             "-- validated (no long lock); run with --phase contract\n"
             + ignore(
                 "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
@@ -106,7 +107,8 @@ def add_foreign_key(table: str, column: str, ref: str, ref_col: str) -> list[Ver
         ),
         Version(
             f"contract_add_foreign_key_{table}_{column}",
-            f"-- contract (recipe add-foreign-key): {table}.{column} REFERENCES {ref}({ref_col}),\n"
+            "-- patcher:contract "
+            f"(recipe add-foreign-key): {table}.{column} REFERENCES {ref}({ref_col}),\n"
             "-- added NOT VALID and validated (no long lock); run with --phase contract\n"
             + ignore(
                 "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
@@ -168,7 +170,8 @@ def add_unique(table: str, column: str, fix: str) -> list[Version]:
         Version(
             f"contract_add_unique_index_{table}_{column}",
             "-- patcher:no-transaction\n"
-            f"-- contract (recipe add-unique): the unique index, built without blocking writes\n"
+            "-- patcher:contract "
+            f"(recipe add-unique): the unique index, built without blocking writes\n"
             f"CREATE UNIQUE INDEX CONCURRENTLY {key} ON {table} ({column});\n",
             "-- patcher:no-transaction\n"
             "-- down of the contract index version (recipe add-unique)\n"
@@ -176,7 +179,8 @@ def add_unique(table: str, column: str, fix: str) -> list[Version]:
         ),
         Version(
             f"contract_add_unique_{table}_{column}",
-            f"-- contract (recipe add-unique): UNIQUE ({column}) on {table} from the index\n"
+            "-- patcher:contract "
+            f"(recipe add-unique): UNIQUE ({column}) on {table} from the index\n"
             + ignore(
                 "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
                 "USING INDEX scans nothing; the guard trigger goes in the same transaction",

@@ -104,7 +104,8 @@ def _new_column(recipe: str, table: str, old: str, new: str, kind: str) -> list[
         ),
         Version(
             f"contract_{recipe.replace('-', '_')}_{table}_{old}",
-            f"-- contract (recipe {recipe}): drop {table}.{old} and the trigger; run with\n"
+            "-- patcher:contract "
+            f"(recipe {recipe}): drop {table}.{old} and the trigger; run with\n"
             "-- --phase contract once the previous release can no longer receive traffic\n"
             + drop_trigger(fn, table, waive=False)
             + ignore(
@@ -196,7 +197,8 @@ def _set_not_null(table: str, column: str, default: str) -> list[Version]:
         ),
         Version(
             f"contract_set_not_null_{table}_{column}",
-            f"-- contract (recipe set-not-null): {table}.{column} NOT NULL, proved by a check\n"
+            "-- patcher:contract "
+            f"(recipe set-not-null): {table}.{column} NOT NULL, proved by a check\n"
             "-- validated first (SET NOT NULL then skips its scan); run with --phase contract\n"
             + ignore(
                 "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",

@@ -22,6 +22,7 @@ from patcher.engine.context import RunContext
 def classify_plan(ctx: RunContext) -> list[tuple[Step, list[dict[str, Any]]]]:
     """Each planned step with the contract statements (not waived) of its script."""
     from patcher.sql.phases.classify import classify_script
+    from patcher.sql.phases.declared import declares_contract
     from patcher.sql.phases.model import ChangeSet
 
     change_set = ChangeSet(catalog=_catalog(ctx))
@@ -41,8 +42,15 @@ def classify_plan(ctx: RunContext) -> list[tuple[Step, list[dict[str, Any]]]]:
                 for c in found
                 if c.holds
             ]
+            if not statements and declares_contract(script.text):
+                statements = [_declared(script.obj.name)]
         out.append((step, statements))
     return out
+
+
+def _declared(name: str) -> dict[str, Any]:
+    reason = "the version is declared a contract version (-- patcher:contract)"
+    return {"file": name, "line": 1, "statement": "-- patcher:contract", "reason": reason}
 
 
 def first_contract(ctx: RunContext) -> Step | None:

@@ -1,7 +1,8 @@
 """Lint's release rules (SPEC 11): ``BREAKS_PREVIOUS_RELEASE`` for each contract statement,
 with the reason and the recipe that avoids it, and ``MIXED_EXPAND_CONTRACT`` once for a script
 that holds both expand and contract statements. The parse alone decides (no catalog): where
-the catalog could change the answer, the message says so."""
+the catalog could change the answer, the message says so. A version declared with
+``-- patcher:contract`` gets no ``BREAKS_PREVIOUS_RELEASE`` (``sql/phases/declared.py``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from patcher.sql.phases.classify import (
     Classified,
     iter_classified,
 )
+from patcher.sql.phases.declared import declares_contract
 from patcher.sql.risks.walk import Risk
 
 _CATALOG_NOTE = (
@@ -31,6 +33,7 @@ def release_risks(text: str, statements: Iterable[Statement], change_set: Change
         counts[found.phase] += 1
         if found.phase == "contract":
             out.append(_breaks(found))
+    declared = declares_contract(text)  # breaking is the version's purpose: not reported
     if counts["expand"] and counts["contract"]:
         why = (
             f"this version has {counts['expand']} expand and {counts['contract']} contract "
@@ -39,7 +42,7 @@ def release_risks(text: str, statements: Iterable[Statement], change_set: Change
         )
         first = out[0]
         out.append(Risk(MIXED_CODE, first.statement, why, None, first.offset))
-    return out
+    return [r for r in out if r.code != BREAKS_CODE] if declared else out
 
 
 def _breaks(found: Classified) -> Risk:

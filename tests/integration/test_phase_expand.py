@@ -123,6 +123,20 @@ def test_a_waived_statement_does_not_hold(run: Run, mdir: MigrationDir) -> None:
     assert versions(result, "migrations") == [2] and result["held"] == []
 
 
+def test_a_declared_contract_version_is_held(run: Run, mdir: MigrationDir) -> None:
+    """``-- patcher:contract`` holds a version even when none of its statements classifies
+    contract (here a comment on the table)."""
+    mdir.pair("1", "t", "CREATE TABLE t (id bigint PRIMARY KEY);")
+    assert run("migrate")["ok"]
+    mdir.pair("2", "note", "-- patcher:contract (recipe x)\nCOMMENT ON TABLE t IS 'old';")
+    mdir.pair("3", "later", "CREATE TABLE u (id bigint);")
+    result = run("migrate", phase="expand")
+    assert versions(result, "migrations") == [] and versions(result, "held") == [2, 3]
+    (statement,) = result["held"][0]["statements"]
+    assert statement["statement"] == "-- patcher:contract" and statement["line"] == 1
+    assert versions(run("migrate", phase="contract"), "migrations") == [2, 3]
+
+
 @pytest.mark.parametrize("action", ["rollback", "status", "baseline", "repair"])
 def test_phase_with_another_action_is_invalid(run: Run, mdir: MigrationDir, action: str) -> None:
     result = run(action, phase="expand", **({"target": 1} if action == "baseline" else {}))

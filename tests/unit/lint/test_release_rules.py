@@ -114,3 +114,24 @@ def lint_dir(path: Path) -> dict[str, list[dict[str, object]]]:
     from patcher.lint.files import collect
 
     return {"findings": [f.to_dict() for f in lint_files(collect([str(path)])).findings]}
+
+
+def test_a_declared_contract_version_is_not_reported_as_breaking() -> None:
+    """``-- patcher:contract`` in the leading comments (what the recipes write): breaking the
+    previous release is the version's purpose, so lint does not report it; the same statement
+    without the declaration, or with it after the first statement, is an error."""
+    sql = "ALTER TABLE users DROP COLUMN legacy;\n"
+    assert "BREAKS_PREVIOUS_RELEASE" in codes(lint(sql))
+    assert "BREAKS_PREVIOUS_RELEASE" not in codes(lint("-- patcher:contract (recipe x)\n" + sql))
+    late = "SELECT 1;\n-- patcher:contract\n" + sql
+    assert "BREAKS_PREVIOUS_RELEASE" in codes(lint(late))
+
+
+def test_declares_contract_reads_the_leading_comments_only() -> None:
+    from patcher.sql.phases.declared import declares_contract
+
+    assert declares_contract("-- patcher:no-transaction\n-- patcher:contract\nDROP TABLE t;")
+    assert declares_contract("\n  -- PATCHER:CONTRACT: drop the old column\nDROP TABLE t;")
+    assert not declares_contract("DROP TABLE t; -- patcher:contract\n")
+    assert not declares_contract("-- patcher:contractor\nDROP TABLE t;")
+    assert not declares_contract("-- the contract version\nDROP TABLE t;")
