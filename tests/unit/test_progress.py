@@ -18,6 +18,13 @@ class Clock:
         return self.now
 
 
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live line is cut to the terminal's width (shutil.get_terminal_size: COLUMNS, else the
+    terminal pytest runs in): the tests' lines need up to 95 columns whatever that terminal is."""
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 def printer(*, live: bool, heartbeat: float = 30.0) -> tuple[Progress, io.StringIO, Clock]:
     out, clock = io.StringIO(), Clock()
     # tick: an hour, so the thread never draws; each test calls refresh() as a tick would
