@@ -16,7 +16,13 @@ from tests.fixtures.engine import query
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 ROWS = 200_000
-BUMP = "-- patcher:backfill batch_rows=20000\nUPDATE big SET n = n + 1;\n"
+# Each range also waits 0.5 s (an InitPlan, once per statement), so that the 10 ranges take
+# longer than any of these deadlines leaves for them (at most 3 s) on however fast a machine:
+# without it a quiet machine ran the whole backfill in one invocation and nothing was cut.
+BUMP = (
+    "-- patcher:backfill batch_rows=20000\n"
+    "UPDATE big SET n = n + 1 WHERE (SELECT 1 FROM pg_sleep(0.5)) = 1;\n"
+)
 # Each range sleeps 2 s (an InitPlan, once per statement): with 3.6 s before the watchdog's
 # cut (3 s before the deadline), the second range of an invocation starts about 1.5 s before
 # the cut (a range may start while the cut is at least 1 s away) and is cut inside.
