@@ -59,15 +59,20 @@ def test_kill_9_at_twenty_random_points_then_every_row_is_done_exactly_once(
     query(pg_dsn, f"INSERT INTO big (id) SELECT g FROM generate_series(1, {ROWS}) g")
     query(pg_dsn, "ANALYZE big")
     (tmp_path / "1_first.up.sql").write_text("CREATE TABLE marker (id int);\n")
+    # Each range also waits 0.2 s (an InitPlan, once per statement): the 200 ranges then take
+    # at least 40 s, more than the 20 kills' 27 s of run time (seed 30) on however fast a
+    # machine, so every kill lands in a run that is still going (a quiet machine did 5,000
+    # rows in ~30 ms and finished the backfill before the last kills).
     (tmp_path / "2_bump.up.sql").write_text(
-        "-- patcher:backfill batch_rows=5000\nUPDATE big SET n = n + 1;\n"
+        "-- patcher:backfill batch_rows=5000\n"
+        "UPDATE big SET n = n + 1 WHERE (SELECT 1 FROM pg_sleep(0.2)) = 1;\n"
     )
     rng = random.Random(SEED)
     seen: list[int] = []
     for _ in range(KILLS):
         proc = _cli(pg_dsn, tmp_path)
         _connected(pg_dsn, proc)  # then anywhere in its run: the lock, the plan, the ranges
-        time.sleep(rng.uniform(0.0, 2.5))  # a range of 5,000 rows takes ~30-100 ms here
+        time.sleep(rng.uniform(0.0, 2.5))  # a range takes 0.2 s and its 5,000 rows
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL, "the run ended before its kill"
