@@ -43,7 +43,14 @@ def test_2500_applied_objects_then_a_plan_reads_only_the_pending_files(
     handler_s3.calls.clear()
     status = lambda_env.invoke(event("status"))
     assert (status["status"], status["current_version"]) == ("up_to_date", MANY + 3)
-    assert handler_s3.calls == {"ListObjectsV2": 3}, "status downloads nothing that is unchanged"
+    # status shows each applied file's real transactional mode (issue 28), so it reads each
+    # applied up script once (in parallel); the history does not record the mode (docs:
+    # development, Open). A migrate that has nothing to do still downloads nothing.
+    assert handler_s3.calls == {"ListObjectsV2": 3, "GetObject": MANY + 3}
+    assert {e["transactional"] for e in status["migrations"]} == {True}
+    handler_s3.calls.clear()
+    assert lambda_env.invoke(event("migrate"))["status"] == "up_to_date"
+    assert handler_s3.calls == {"ListObjectsV2": 3}, "an up-to-date migrate downloads nothing"
 
 
 def test_transient_500s_and_throttling_are_retried(
