@@ -60,8 +60,11 @@ test: $(TEST_TOOLS)
 # time); prints a table (major, passed, failed, seconds) and writes build/matrix/.
 MATRIX_PG ?= 13 14 15 16 17 18
 MATRIX_SUITES ?= tests/integration tests/e2e tests/faults
+# Extra pytest arguments for every major, e.g. MATRIX_PYTEST_ARGS='-m "not slow"' (CI's).
+MATRIX_PYTEST_ARGS ?=
 test-matrix: $(TEST_TOOLS)
-	$(BIN)/python -m tests.fixtures.pgmatrix --majors "$(MATRIX_PG)" $(MATRIX_SUITES)
+	$(BIN)/python -m tests.fixtures.pgmatrix --majors "$(MATRIX_PG)" \
+		--pytest-args '$(MATRIX_PYTEST_ARGS)' $(MATRIX_SUITES)
 
 # Fetch (or check) the server binaries of PG=<major>, or of every major in MATRIX_PG.
 pg-bin: $(STAMP)
