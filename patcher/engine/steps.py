@@ -59,6 +59,7 @@ def execute_steps(ctx: RunContext) -> None:
     steps = ctx.plan.steps
     last = history_change(steps[-1], ctx.scripts.get(steps[-1].key)) if steps else None
     moved: list[Step] = []  # committed or left dirty: the snapshot is owed unless the last is
+    left_dirty: list[Step] = []  # failed part way (no-transaction): never wrote its last row
 
     def done(step: Step) -> None:
         nonlocal ran
@@ -67,8 +68,8 @@ def execute_steps(ctx: RunContext) -> None:
         moved.append(step)
         _moved(step, applied, unapplied)
 
-    def owed() -> bool:
-        return bool(moved) and moved[-1] is not steps[-1]
+    def owed() -> bool:  # the last step's own write stores it, unless that step failed dirty
+        return bool(moved) and (moved[-1] is not steps[-1] or moved[-1] in left_dirty)
 
     with one_snapshot(ctx, last, owed):  # only the last step's write stores it
         try:
@@ -100,6 +101,7 @@ def execute_steps(ctx: RunContext) -> None:
                     failed = remaining.pop(0)  # reported as failed, not as not_run
                     if not getattr(ctx.scripts.get(failed.key), "transactional", True):
                         moved.append(failed)  # left dirty, part of it done: the snapshot is owed
+                        left_dirty.append(failed)
                     raise
                 except StoppedAfter as stopped:
                     moved.append(remaining[0])
