@@ -89,7 +89,18 @@ def add_foreign_key(table: str, column: str, ref: str, ref_col: str) -> list[Ver
     both = guard(fn, table, column, check, "NULL") + orphans_trigger(
         orphans, table, column, ref, ref_col
     )
+    index = trigger_name(table, column, "fkey_idx")
     return [
+        Version(
+            f"expand_add_foreign_key_index_{table}_{column}",
+            "-- patcher:no-transaction\n"
+            f"-- expand (recipe add-foreign-key): an index on {table}.{column}, built without\n"
+            f"-- blocking writes, for the lookups of deletes in {ref} and of joins\n"
+            f"CREATE INDEX CONCURRENTLY {index} ON {table} ({column});\n",
+            "-- patcher:no-transaction\n"
+            "-- down of the expand index version (recipe add-foreign-key)\n"
+            f"DROP INDEX CONCURRENTLY IF EXISTS {index};\n",
+        ),
         Version(
             f"expand_add_foreign_key_{table}_{column}",
             f"-- expand (recipe add-foreign-key): writes of {table}.{column} that reference no\n"

@@ -179,7 +179,9 @@ def test_recipe_files_through_expand_shift_and_contract(
     assert query(lambda_env.dsn, f"SELECT count(*) FROM {argv[3]}") == [(ROWS,)]
 
     ups = [p for p in written if p.name.endswith(".up.sql")]
-    warnings = [f for f in lint_findings(lambda_env.dsn, ups, capsys) if f["severity"] != "info"]
+    warnings = [
+        f for f in lint_findings(lambda_env.dsn, written, capsys) if f["severity"] != "info"
+    ]
     assert warnings == []
     versions = {int(p.name.split("_")[0]): p.name.split("_")[1] for p in ups}
     assert "backfill" in versions.values()

@@ -31,6 +31,17 @@ RECIPES: dict[str, list[str]] = {
     "add-foreign-key": ["--column", "team_id", "--references", "teams(id)"],
     "add-check": ["--column", "age", "--check", "age < 200", "--fix", "199"],
 }  # fmt: skip
+# versions each recipe writes, by kind (the rest: expand, backfill, contract)
+KINDS = {
+    "add-unique": ["expand", "backfill", "contract", "contract"],  # index, then constraint
+    "add-foreign-key": ["expand", "expand", "backfill", "contract"],  # index, then triggers
+}
+
+LEADING_INDEX = (
+    "SELECT bool_and(i.indisvalid) FROM pg_index i JOIN pg_attribute a"
+    " ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
+    " WHERE i.indrelid = %s::regclass AND a.attname = %s"
+)
 
 
 def write(mdir: MigrationDir, recipe: str, capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -56,17 +67,19 @@ def test_recipe_lints_clean_holds_contract_syncs_and_round_trips(
     recipe: str, run: Run, mdir: MigrationDir, pg_dsn: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     paths = write(mdir, recipe, capsys)
-    names = [Path(p).name for p in paths]
-    assert names[0].startswith("0002_expand_") and names[2].startswith("0003_backfill_")
-    contract_ups = paths[4::2]  # add-unique: the index (no-transaction), then the constraint
-    assert len(names) == (8 if recipe == "add-unique" else 6)
-    assert all(Path(p).name.split("_")[1] == "contract" for p in paths[4:])
-    assert all(
-        "-- patcher:contract (recipe "
-        in Path(p).read_text().split("\n", 2)[1 if recipe == "add-unique" and p == paths[4] else 0]
-        for p in contract_ups
-    )
-    assert Path(paths[2]).read_text().startswith("-- patcher:backfill")
+    ups = [Path(p) for p in paths if p.endswith(".up.sql")]
+    assert len(paths) == 2 * len(ups)  # each with its down
+    kinds = [p.name.split("_")[1] for p in ups]
+    assert kinds == KINDS.get(recipe, ["expand", "backfill", "contract"])
+    assert [int(p.name[:4]) for p in ups] == list(range(2, 2 + len(ups)))
+    for up in ups:  # the contract versions declare themselves, after -- patcher:no-transaction
+        head = up.read_text().split("\n", 2)[:2]
+        assert any(line.startswith("-- patcher:contract (recipe ") for line in head) == (
+            up.name.split("_")[1] == "contract"
+        )
+    assert ups[kinds.index("backfill")].read_text().startswith("-- patcher:backfill")
+    expands = [v for v, kind in enumerate(kinds, start=2) if kind != "contract"]
+    contracts = [v for v, kind in enumerate(kinds, start=2) if kind == "contract"]
 
     assert run("migrate", target=1)["ok"]
     query(pg_dsn, ROWS)
@@ -82,13 +95,14 @@ def test_recipe_lints_clean_holds_contract_syncs_and_round_trips(
 
     expand = run("migrate", phase="expand")
     assert expand["ok"], expand["error"]
-    assert [m["version"] for m in expand["migrations"]] == [2, 3]
-    contracts = list(range(4, 4 + len(contract_ups)))
+    assert [m["version"] for m in expand["migrations"]] == expands
     assert [h["version"] for h in expand["held"]] == contracts
     assert [m["version"] for m in expand["pending"]] == contracts
     check_in_step(recipe, pg_dsn)
 
     assert run("migrate", phase="contract")["ok"]
+    if recipe == "add-foreign-key":  # the referencing column has a valid index of its own
+        assert query(pg_dsn, LEADING_INDEX, ("users", "team_id")) == [(True,)]
     first = schema_snapshot(pg_dsn)
     after_contract = query(pg_dsn, "SELECT * FROM users ORDER BY id")
     down = run("rollback", target=1)
