@@ -45,3 +45,24 @@ def drop_trigger(fn: str, table: str, *, waive: bool) -> str:
         + ignore("DROP_OBJECT", ROLLBACK)
         + f"DROP FUNCTION {fn}();\n"
     )
+
+
+def prove_not_null(table: str, column: str, check: str) -> str:
+    """``SET NOT NULL`` proved by a check added ``NOT VALID`` and validated first, so that
+    PostgreSQL skips its own scan; the check is dropped afterwards."""
+    return (
+        ignore(
+            "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
+            "NOT VALID scans nothing; the recipe's trigger goes in the same transaction",
+        )
+        + f"ALTER TABLE {table} ADD CONSTRAINT {check}\n"
+        f"  CHECK ({column} IS NOT NULL) NOT VALID;\n"
+        f"ALTER TABLE {table} VALIDATE CONSTRAINT {check};\n"
+        + ignore(
+            "ACCESS_EXCLUSIVE_LOCK,SET_NOT_NULL_SCANS",
+            "the validated check above proves it, so PostgreSQL skips the scan",
+        )
+        + f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL;\n"
+        + ignore("ACCESS_EXCLUSIVE_LOCK", "the check is only dropped: nothing is scanned")
+        + f"ALTER TABLE {table} DROP CONSTRAINT {check};\n"
+    )

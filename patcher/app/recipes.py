@@ -5,6 +5,7 @@ in step for writes of either release), a backfill version, and a contract versio
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from patcher.app.recipe_constraints import add_check, add_foreign_key, add_unique
@@ -14,6 +15,7 @@ from patcher.app.recipe_parts import (
     Version,
     drop_trigger,
     ignore,
+    prove_not_null,
     trigger_name,
 )
 from patcher.app.scaffold import next_version
@@ -25,8 +27,8 @@ QUICK = "a nullable column without a default changes the catalog only: the lock 
 
 # recipe -> the arguments it needs, beside --table
 RECIPE_ARGS: dict[str, tuple[str, ...]] = {
-    "rename-column": ("column", "to", "type"),
-    "change-type": ("column", "to", "type", "from_type"),
+    "rename-column": ("column", "to", "type", "default", "not_null"),
+    "change-type": ("column", "to", "type", "from_type", "default", "not_null"),
     "set-not-null": ("column", "default"),
     "add-check": ("column", "check", "fix"),
     "add-foreign-key": ("column", "references"),
@@ -46,14 +48,19 @@ def _identifier(flag: str, value: str | None) -> str:
     return value
 
 
-def _sync(fn: str, table: str, old: str, new: str) -> str:
-    """A trigger that keeps ``old`` and ``new`` in step for writes of either release."""
+def _sync(fn: str, table: str, old: str, new: str, default: str | None) -> str:
+    """A trigger that keeps ``old`` and ``new`` in step for writes of either release. An insert
+    of the next release leaves ``old`` NULL, or at its ``default`` (applied before the trigger):
+    both mean "not written", so ``old`` takes ``new``."""
+    unwritten = f"NEW.{old} IS NULL" + (
+        f" OR NEW.{old} IS NOT DISTINCT FROM ({default})" if default is not None else ""
+    )
     return (
         f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
         "BEGIN\n"
         "  IF TG_OP = 'INSERT' THEN\n"
         f"    IF NEW.{new} IS NULL THEN NEW.{new} := NEW.{old};\n"
-        f"    ELSIF NEW.{old} IS NULL THEN NEW.{old} := NEW.{new};\n"
+        f"    ELSIF {unwritten} THEN NEW.{old} := NEW.{new};\n"
         "    END IF;\n"
         f"  ELSIF NEW.{old} IS DISTINCT FROM OLD.{old} THEN NEW.{new} := NEW.{old};\n"
         f"  ELSIF NEW.{new} IS DISTINCT FROM OLD.{new} THEN NEW.{old} := NEW.{new};\n"
@@ -80,16 +87,31 @@ def _fill(fn: str, table: str, column: str, default: str) -> str:
     )
 
 
-def _new_column(recipe: str, table: str, old: str, new: str, kind: str) -> list[Version]:
+@dataclass(frozen=True)
+class Column:
+    """rename-column / change-type: the new column, and what the old one has that the new
+    one gets at contract (its default and NOT NULL; SPEC 12)."""
+
+    table: str
+    old: str
+    new: str
+    kind: str
+    old_kind: str
+    default: str | None
+    not_null: bool
+
+
+def _new_column(recipe: str, c: Column) -> list[Version]:
+    table, old, new = c.table, c.old, c.new
     fn = trigger_name(table, old, new, "sync")
-    what = f"{table}.{new} ({kind}) beside {table}.{old}, kept in step by trigger {fn}"
+    what = f"{table}.{new} ({c.kind}) beside {table}.{old}, kept in step by trigger {fn}"
     return [
         Version(
             f"expand_{recipe.replace('-', '_')}_{table}_{old}",
             f"-- expand (recipe {recipe}): {what}\n"
             + ignore("ACCESS_EXCLUSIVE_LOCK", QUICK)
-            + f"ALTER TABLE {table} ADD COLUMN {new} {kind};\n"
-            + _sync(fn, table, old, new),
+            + f"ALTER TABLE {table} ADD COLUMN {new} {c.kind};\n"
+            + _sync(fn, table, old, new, c.default),
             f"-- down of the expand version (recipe {recipe})\n"
             + drop_trigger(fn, table, waive=True)
             + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_COLUMN", ROLLBACK)
@@ -105,22 +127,55 @@ def _new_column(recipe: str, table: str, old: str, new: str, kind: str) -> list[
         Version(
             f"contract_{recipe.replace('-', '_')}_{table}_{old}",
             "-- patcher:contract "
-            f"(recipe {recipe}): drop {table}.{old} and the trigger; run with\n"
-            "-- --phase contract once the previous release can no longer receive traffic\n"
-            + drop_trigger(fn, table, waive=False)
-            + ignore(
-                "ACCESS_EXCLUSIVE_LOCK,DROP_COLUMN,MIXED_EXPAND_CONTRACT",
-                f"only the previous release read {old}; the sync trigger goes in the same "
-                "transaction, or writes would fail in between",
-            )
-            + f"ALTER TABLE {table} DROP COLUMN {old};\n",
+            f"(recipe {recipe}): drop {table}.{old} and the trigger; {table}.{new} gets its\n"
+            "-- default and NOT NULL; run with --phase contract once the previous release can\n"
+            "-- no longer receive traffic\n" + _contract(c, fn),
             f"-- down of the contract version (recipe {recipe}): {table}.{old} back, in step\n"
-            + ignore("ACCESS_EXCLUSIVE_LOCK", QUICK)
-            + f"ALTER TABLE {table} ADD COLUMN {old} {{old_type}};\n"
-            + _sync(fn, table, old, new)
-            + f"UPDATE {table} SET {old} = {new} WHERE {old} IS DISTINCT FROM {new};\n",
+            + _contract_down(c, fn),
         ),
     ]
+
+
+def _contract(c: Column, fn: str) -> str:
+    table = c.table
+    up = drop_trigger(fn, table, waive=False)
+    if c.default is not None:
+        up += ignore("ACCESS_EXCLUSIVE_LOCK", "a default changes the catalog only")
+        up += f"ALTER TABLE {table} ALTER COLUMN {c.new} SET DEFAULT {c.default};\n"
+    if c.not_null:  # its check is the first contract statement: the mix is waived there
+        up += prove_not_null(table, c.new, trigger_name(table, c.new, "not_null"))
+    return up + (
+        ignore(
+            "ACCESS_EXCLUSIVE_LOCK,DROP_COLUMN" + ("" if c.not_null else ",MIXED_EXPAND_CONTRACT"),
+            f"only the previous release read {c.old}; the sync trigger goes in the same "
+            "transaction, or writes would fail in between",
+        )
+        + f"ALTER TABLE {table} DROP COLUMN {c.old};\n"
+    )
+
+
+def _contract_down(c: Column, fn: str) -> str:
+    table, old, new = c.table, c.old, c.new
+    down = ""
+    if c.default is not None:  # else inserts of the previous release would not sync
+        down += ignore("ACCESS_EXCLUSIVE_LOCK,DROP_DEFAULT", ROLLBACK)
+        down += f"ALTER TABLE {table} ALTER COLUMN {new} DROP DEFAULT;\n"
+    if c.not_null:
+        down += ignore("ACCESS_EXCLUSIVE_LOCK,DROP_NOT_NULL", ROLLBACK)
+        down += f"ALTER TABLE {table} ALTER COLUMN {new} DROP NOT NULL;\n"
+    default = f" DEFAULT {c.default}" if c.default is not None else ""
+    down += (
+        ignore(
+            "ACCESS_EXCLUSIVE_LOCK", QUICK.replace("without a default", "with a constant default")
+        )
+        + f"ALTER TABLE {table} ADD COLUMN {old} {c.old_kind}{default};\n"
+        + _sync(fn, table, old, new, c.default)
+        + f"UPDATE {table} SET {old} = {new} WHERE {old} IS DISTINCT FROM {new};\n"
+    )
+    if c.not_null:
+        down += ignore("ACCESS_EXCLUSIVE_LOCK,SET_NOT_NULL_SCANS", ROLLBACK)
+        down += f"ALTER TABLE {table} ALTER COLUMN {old} SET NOT NULL;\n"
+    return down
 
 
 def recipe_versions(recipe: str, args: dict[str, str | None]) -> list[Version]:
@@ -152,13 +207,11 @@ def recipe_versions(recipe: str, args: dict[str, str | None]) -> list[Version]:
     if to == column:
         raise InvalidRequest(f"--to {to!r} is the column itself: give the new column's name")
     kind = _type("type", args.get("type"))
-    old_type = kind
-    if recipe == "change-type":
-        old_type = _type("from-type", args.get("from_type"))
-    versions = _new_column(recipe, table, column, to, kind)
-    last = versions[-1]
-    versions[-1] = Version(last.slug, last.up, last.down.replace("{old_type}", old_type))
-    return versions
+    old_kind = _type("from-type", args.get("from_type")) if recipe == "change-type" else kind
+    given = args.get("default")
+    old_default = None if given is None else _expression("default", given, "--default 0")
+    not_null = bool(args.get("not_null"))
+    return _new_column(recipe, Column(table, column, to, kind, old_kind, old_default, not_null))
 
 
 def _expression(flag: str, value: str | None, example: str) -> str:
@@ -200,20 +253,7 @@ def _set_not_null(table: str, column: str, default: str) -> list[Version]:
             "-- patcher:contract "
             f"(recipe set-not-null): {table}.{column} NOT NULL, proved by a check\n"
             "-- validated first (SET NOT NULL then skips its scan); run with --phase contract\n"
-            + ignore(
-                "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
-                "NOT VALID scans nothing; the fill trigger goes in the same transaction",
-            )
-            + f"ALTER TABLE {table} ADD CONSTRAINT {check}\n"
-            f"  CHECK ({column} IS NOT NULL) NOT VALID;\n"
-            f"ALTER TABLE {table} VALIDATE CONSTRAINT {check};\n"
-            + ignore(
-                "ACCESS_EXCLUSIVE_LOCK,SET_NOT_NULL_SCANS",
-                "the validated check above proves it, so PostgreSQL skips the scan",
-            )
-            + f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL;\n"
-            + ignore("ACCESS_EXCLUSIVE_LOCK", "the check is only dropped: nothing is scanned")
-            + f"ALTER TABLE {table} DROP CONSTRAINT {check};\n"
+            + prove_not_null(table, column, check)
             + drop_trigger(fn, table, waive=False),
             "-- down of the contract version (recipe set-not-null)\n"
             + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_NOT_NULL", ROLLBACK)

@@ -44,7 +44,18 @@ def add_recipe_flags(parser: Any) -> None:
     parser.add_argument("--to", help="rename-column / change-type: the new column's name")
     parser.add_argument("--type", help="rename-column / change-type: the new column's type")
     parser.add_argument("--from-type", help="change-type: the old column's type (for the down)")
-    parser.add_argument("--default", help="set-not-null: the value written where NULL was")
+    parser.add_argument(
+        "--default",
+        help="set-not-null: the value written where NULL was; rename-column / change-type: "
+        "the old column's default (the new column gets it at contract)",
+    )
+    parser.add_argument(
+        "--not-null",
+        action="store_true",
+        default=None,
+        help="rename-column / change-type: the old column is NOT NULL (so is the new one, "
+        "from contract)",
+    )
     parser.add_argument("--references", help="add-foreign-key: TABLE(COLUMN) it references")
     parser.add_argument("--check", help="add-check: the CHECK expression")
     parser.add_argument(
@@ -80,6 +91,7 @@ RECIPE_FLAGS = (
     "type",
     "from_type",
     "default",
+    "not_null",
     "check",
     "fix",
     "references",

@@ -32,6 +32,10 @@ from tests.e2e.release_patterns import ROWS, column_ops, table_sql
 from tests.fixtures.engine import query
 
 TABLE: list[str] = []
+NOT_NULL_DEFAULT = (
+    "SELECT a.attnotnull, a.atthasdef FROM pg_attribute a"
+    " WHERE a.attrelid = %s::regclass AND a.attname = %s"
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -68,7 +72,19 @@ def _case(recipe: str, argv: list[str], base: str, previous: list[Op], nxt: list
 CASES = [
     _case(
         "rename-column",
-        ["--table", "people", "--column", "name", "--to", "full_name", "--type", "text"],
+        [
+            "--table",
+            "people",
+            "--column",
+            "name",
+            "--to",
+            "full_name",
+            "--type",
+            "text",
+            "--not-null",
+            "--default",
+            "'nobody'",
+        ],
         table_sql("people", "name text NOT NULL DEFAULT 'nobody'", "name = 'p' || id"),
         column_ops("people", "name", "text", "prev"),
         column_ops("people", "full_name", "text", "next"),
@@ -87,8 +103,11 @@ CASES = [
             "numeric(12,2)",
             "--from-type",
             "integer",
+            "--not-null",
+            "--default",
+            "0",
         ],
-        table_sql("items", "amount integer", "amount = id * 10"),
+        table_sql("items", "amount integer NOT NULL DEFAULT 0", "amount = id * 10"),
         column_ops("items", "amount", 40, "prev"),
         column_ops("items", "amount_exact", 12.25, "next"),
         {"read amount", "insert amount", "update amount"},
@@ -205,3 +224,5 @@ def test_recipe_files_through_expand_shift_and_contract(
     if argv[1] in ("rename-column", "change-type"):
         filled = f"SELECT count(*) FROM {argv[3]} WHERE id <= {ROWS} AND {argv[7]} IS NULL"
         assert query(lambda_env.dsn, filled) == [(0,)]
+        # the new column got the old one's NOT NULL and default
+        assert query(lambda_env.dsn, NOT_NULL_DEFAULT, (argv[3], argv[7])) == [(True, True)]

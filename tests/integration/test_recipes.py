@@ -17,12 +17,15 @@ from tests.fixtures.engine import MigrationDir, Run, query, schema_snapshot
 TABLE = (
     "CREATE TABLE teams (id bigint PRIMARY KEY);\n"
     "CREATE TABLE users (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
-    " name text NOT NULL, age integer, team_id bigint);\n"
+    " name text NOT NULL DEFAULT 'anon', age integer, team_id bigint);\n"
 )
 ROWS = "INSERT INTO users (name, age) SELECT 'n' || g, CASE WHEN mod(g, 3) = 0 THEN NULL ELSE g END FROM generate_series(1, 250) g"  # noqa: E501
 
 RECIPES: dict[str, list[str]] = {
-    "rename-column": ["--column", "name", "--to", "full_name", "--type", "text"],
+    "rename-column": [
+        "--column", "name", "--to", "full_name", "--type", "text",
+        "--not-null", "--default", "'anon'",
+    ],
     "change-type": [
         "--column", "age", "--to", "age_big", "--type", "bigint", "--from-type", "integer",
     ],
@@ -41,6 +44,12 @@ LEADING_INDEX = (
     "SELECT bool_and(i.indisvalid) FROM pg_index i JOIN pg_attribute a"
     " ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]"
     " WHERE i.indrelid = %s::regclass AND a.attname = %s"
+)
+
+COLUMN = (
+    "SELECT a.attnotnull, pg_get_expr(d.adbin, d.adrelid) FROM pg_attribute a"
+    " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
+    " WHERE a.attrelid = %s::regclass AND a.attname = %s"
 )
 
 
@@ -101,12 +110,16 @@ def test_recipe_lints_clean_holds_contract_syncs_and_round_trips(
     check_in_step(recipe, pg_dsn)
 
     assert run("migrate", phase="contract")["ok"]
+    if recipe == "rename-column":  # the old column's NOT NULL and default, on the new one
+        assert query(pg_dsn, COLUMN, ("users", "full_name")) == [(True, "'anon'::text")]
     if recipe == "add-foreign-key":  # the referencing column has a valid index of its own
         assert query(pg_dsn, LEADING_INDEX, ("users", "team_id")) == [(True,)]
     first = schema_snapshot(pg_dsn)
     after_contract = query(pg_dsn, "SELECT * FROM users ORDER BY id")
     down = run("rollback", target=1)
     assert down["ok"], down["error"]
+    if recipe == "rename-column":  # the contract's down gave the old column both back
+        assert query(pg_dsn, COLUMN, ("users", "name")) == [(True, "'anon'::text")]
     again = run("migrate")
     assert again["ok"], again["error"]
     assert schema_snapshot(pg_dsn) == first
