@@ -138,20 +138,24 @@ def add_foreign_key(table: str, column: str, ref: str, ref_col: str) -> list[Ver
     ]
 
 
-def unique_guard(fn: str, table: str, column: str, fix: str) -> str:
-    """A trigger that writes ``fix`` where a write would duplicate another row's ``column``;
-    an advisory lock per value serialises writers of the same value, so two concurrent
-    writes cannot both pass (READ COMMITTED sees the first once it commits)."""
+def unique_guard(fn: str, table: str, columns: list[str], fix: str) -> str:
+    """A trigger that writes ``fix`` into the last of ``columns`` where a write would duplicate
+    another row's values of them all (a NULL in any is never a duplicate, as for UNIQUE); an
+    advisory lock per value serialises writers of the same values, so two concurrent writes
+    cannot both pass (READ COMMITTED sees the first once it commits)."""
+    new, old = (", ".join(f"{row}.{c}" for c in columns) for row in ("NEW", "OLD"))
+    nulls = " OR ".join(f"NEW.{c} IS NULL" for c in columns)
+    same = " AND ".join(f"other.{c} = NEW.{c}" for c in columns)
     return (
         f"CREATE FUNCTION {fn}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
         "BEGIN\n"
-        f"  IF NEW.{column} IS NULL OR (TG_OP = 'UPDATE' AND NEW.{column} IS NOT DISTINCT FROM "
-        f"OLD.{column}) THEN\n"
+        f"  IF {nulls} OR (TG_OP = 'UPDATE' AND\n"
+        f"      ROW({new}) IS NOT DISTINCT FROM ROW({old})) THEN\n"
         "    RETURN NEW;\n"
         "  END IF;\n"
-        f"  PERFORM pg_advisory_xact_lock(hashtext('{fn}'), hashtext(NEW.{column}::text));\n"
-        f"  IF EXISTS (SELECT 1 FROM {table} AS other WHERE other.{column} = NEW.{column}) THEN\n"
-        f"    NEW.{column} := ({fix});\n"
+        f"  PERFORM pg_advisory_xact_lock(hashtext('{fn}'), hashtext(ROW({new})::text));\n"
+        f"  IF EXISTS (SELECT 1 FROM {table} AS other WHERE {same}) THEN\n"
+        f"    NEW.{columns[-1]} := ({fix});\n"
         "  END IF;\n"
         "  RETURN NEW;\n"
         "END $$;\n"
@@ -161,37 +165,41 @@ def unique_guard(fn: str, table: str, column: str, fix: str) -> str:
     )
 
 
-def add_unique(table: str, column: str, fix: str) -> list[Version]:
-    fn, key = trigger_name(table, column, "guard"), trigger_name(table, column, "key")
+def add_unique(table: str, columns: list[str], fix: str) -> list[Version]:
+    """UNIQUE over ``columns``; a duplicate gets ``fix`` in the last of them."""
+    joined, listed, last = "_".join(columns), ", ".join(columns), columns[-1]
+    fn, key = trigger_name(table, joined, "guard"), trigger_name(table, joined, "key")
+    same = " AND ".join(f"other.{c} = {table}.{c}" for c in columns)
     return [
         Version(
-            f"expand_add_unique_{table}_{column}",
-            f"-- expand (recipe add-unique): a write that would duplicate {table}.{column}\n"
-            f"-- stores {fix} instead (trigger {fn})\n" + unique_guard(fn, table, column, fix),
+            f"expand_add_unique_{table}_{joined}",
+            f"-- expand (recipe add-unique): a write that would duplicate {table} ({listed})\n"
+            f"-- stores {fix} in {last} instead (trigger {fn})\n"
+            + unique_guard(fn, table, columns, fix),
             "-- down of the expand version (recipe add-unique)\n"
             + drop_trigger(fn, table, waive=True),
         ),
         Version(
-            f"backfill_{table}_{column}",
+            f"backfill_{table}_{joined}",
             "-- patcher:backfill batch_rows=10000\n"
-            f"UPDATE {table} SET {column} = ({fix}) WHERE EXISTS (SELECT 1 FROM {table} AS other\n"
-            f"  WHERE other.{column} = {table}.{column} AND other.ctid < {table}.ctid);\n",
+            f"UPDATE {table} SET {last} = ({fix}) WHERE EXISTS (SELECT 1 FROM {table} AS other\n"
+            f"  WHERE {same} AND other.ctid < {table}.ctid);\n",
             "-- down of the backfill (recipe add-unique): the rows keep their values\n",
         ),
         Version(
-            f"contract_add_unique_index_{table}_{column}",
+            f"contract_add_unique_index_{table}_{joined}",
             "-- patcher:no-transaction\n"
             "-- patcher:contract "
             f"(recipe add-unique): the unique index, built without blocking writes\n"
-            f"CREATE UNIQUE INDEX CONCURRENTLY {key} ON {table} ({column});\n",
+            f"CREATE UNIQUE INDEX CONCURRENTLY {key} ON {table} ({listed});\n",
             "-- patcher:no-transaction\n"
             "-- down of the contract index version (recipe add-unique)\n"
             f"DROP INDEX CONCURRENTLY IF EXISTS {key};\n",
         ),
         Version(
-            f"contract_add_unique_{table}_{column}",
+            f"contract_add_unique_{table}_{joined}",
             "-- patcher:contract "
-            f"(recipe add-unique): UNIQUE ({column}) on {table} from the index\n"
+            f"(recipe add-unique): UNIQUE ({listed}) on {table} from the index\n"
             + ignore(
                 "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
                 "USING INDEX scans nothing; the guard trigger goes in the same transaction",
@@ -201,6 +209,6 @@ def add_unique(table: str, column: str, fix: str) -> list[Version]:
             "-- down of the contract version (recipe add-unique)\n"
             + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
             + f"ALTER TABLE {table} DROP CONSTRAINT {key};\n"
-            + unique_guard(fn, table, column, fix),
+            + unique_guard(fn, table, columns, fix),
         ),
     ]

@@ -184,6 +184,10 @@ def recipe_versions(recipe: str, args: dict[str, str | None]) -> list[Version]:
     if recipe not in RECIPE_ARGS:
         raise InvalidRequest(f"unknown recipe {recipe!r}; recipes: {', '.join(RECIPE_ARGS)}")
     table = _identifier("table", args.get("table"))
+    if recipe == "add-unique":  # one column or several: --column tenant_id,email
+        columns = [_identifier("column", c.strip()) for c in (args.get("column") or "").split(",")]
+        fix = _expression("fix", args.get("fix"), "--fix NULL")
+        return add_unique(table, columns, fix)
     column = _identifier("column", args.get("column"))
     if recipe == "set-not-null":
         default = _expression("default", args.get("default"), "--default 0")
@@ -200,9 +204,6 @@ def recipe_versions(recipe: str, args: dict[str, str | None]) -> list[Version]:
                 "with plain identifiers: e.g. --references teams(id)"
             )
         return add_foreign_key(table, column, found[1], found[2])
-    if recipe == "add-unique":
-        fix = _expression("fix", args.get("fix"), "--fix NULL")
-        return add_unique(table, column, fix)
     to = _identifier("to", args.get("to"))
     if to == column:
         raise InvalidRequest(f"--to {to!r} is the column itself: give the new column's name")

@@ -40,7 +40,11 @@ def add_recipe_flags(parser: Any) -> None:
         help="rename-column, change-type, set-not-null, add-check, add-foreign-key, add-unique",
     )
     parser.add_argument("--table", help="recipe: the table (a plain identifier)")
-    parser.add_argument("--column", help="recipe: the column it changes")
+    parser.add_argument(
+        "--column",
+        help="recipe: the column it changes (add-unique: one or several, a,b; a duplicate gets "
+        "--fix in the last)",
+    )
     parser.add_argument("--to", help="rename-column / change-type: the new column's name")
     parser.add_argument("--type", help="rename-column / change-type: the new column's type")
     parser.add_argument("--from-type", help="change-type: the old column's type (for the down)")

@@ -198,6 +198,38 @@ def check_in_step(recipe: str, dsn: str) -> None:
     ]
 
 
+def test_add_unique_over_two_columns(
+    run: Run, mdir: MigrationDir, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--column team_id,age``: duplicates of the pair (not of either column) get --fix in
+    the last column, from the backfill and from writes during expand; contract adds the one
+    two-column constraint; up / down / up equal catalogs."""
+    mdir.pair("0001", "users", TABLE, "DROP TABLE users;\nDROP TABLE teams;\n")
+    argv = ["--recipe", "add-unique", "--table", "users", "--column", "team_id, age"]
+    code = main(["new", *argv, "--fix", "NULL", "--dir", str(mdir.path)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    paths = [line.removeprefix("created ") for line in out.splitlines()]
+    assert Path(paths[0]).name == "0002_expand_add_unique_users_team_id_age.up.sql"
+    assert run("migrate", target=1)["ok"]
+    query(pg_dsn, ROWS)
+    query(pg_dsn, "UPDATE users SET team_id = 1, age = 5 WHERE id IN (5, 6, 7)")  # thrice
+    query(pg_dsn, "UPDATE users SET team_id = 2, age = 5 WHERE id = 8")  # same age, once
+    assert [f for f in lint_json(capsys, pg_dsn, paths) if f["severity"] != "info"] == []
+
+    assert run("migrate", phase="expand")["ok"]
+    query(pg_dsn, "INSERT INTO users (name, team_id, age) VALUES ('dup', 1, 5), ('new', 3, 5)")
+    pairs = "SELECT id, age FROM users WHERE id IN (5, 6, 7, 8, 251, 252) ORDER BY id"
+    assert query(pg_dsn, pairs) == [(5, 5), (6, None), (7, None), (8, 5), (251, None), (252, 5)]
+    assert run("migrate", phase="contract")["ok"]
+    key = "SELECT cardinality(conkey) FROM pg_constraint WHERE conname = 'users_team_id_age_key'"
+    assert query(pg_dsn, key) == [(2,)]
+    first = schema_snapshot(pg_dsn)
+    assert run("rollback", target=1)["ok"]
+    assert run("migrate")["ok"]
+    assert schema_snapshot(pg_dsn) == first
+
+
 @pytest.mark.parametrize(
     ("argv", "wanted"),
     [
