@@ -109,6 +109,7 @@ def _new_column(recipe: str, c: Column) -> list[Version]:
         Version(
             f"expand_{recipe.replace('-', '_')}_{table}_{old}",
             f"-- expand (recipe {recipe}): {what}\n"
+            + _as_told(c)
             + ignore("ACCESS_EXCLUSIVE_LOCK", QUICK)
             + f"ALTER TABLE {table} ADD COLUMN {new} {c.kind};\n"
             + _sync(fn, table, old, new, c.default),
@@ -134,6 +135,25 @@ def _new_column(recipe: str, c: Column) -> list[Version]:
             + _contract_down(c, fn),
         ),
     ]
+
+
+def _as_told(c: Column) -> str:
+    """Refuse to start when the old column's default or NOT NULL is not what the recipe was
+    told (--default, --not-null): the trigger would let the columns drift apart, and contract
+    would lose them."""
+    told = f"{'true' if c.default is not None else 'false'}, {'true' if c.not_null else 'false'}"
+    flags = f"{'with' if c.default is not None else 'without'} --default, " + (
+        f"{'with' if c.not_null else 'without'} --not-null"
+    )
+    refusal = (
+        f"recipe written for {c.table}.{c.old} {flags}, but its default or NOT NULL "
+        "differs: write the recipe again with --default / --not-null as the column has"
+    )
+    return (  # a query (no DO block: that would classify contract): the cast fails loudly
+        f"SELECT CASE WHEN (atthasdef, attnotnull) = ({told}) THEN 0\n"
+        f"  ELSE ('{refusal} (' || attname || ')')::integer END\n"
+        f"FROM pg_attribute WHERE attrelid = '{c.table}'::regclass AND attname = '{c.old}';\n"
+    )
 
 
 def _contract(c: Column, fn: str) -> str:

@@ -230,6 +230,25 @@ def test_add_unique_over_two_columns(
     assert schema_snapshot(pg_dsn) == first
 
 
+def test_rename_refuses_a_column_whose_default_or_not_null_it_was_not_told(
+    run: Run, mdir: MigrationDir, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """users.name is NOT NULL DEFAULT 'anon': a recipe written without --not-null / --default
+    would let the columns drift apart on insert and lose both at contract; its expand version
+    fails before it changes anything, naming the flags."""
+    mdir.pair("0001", "users", TABLE, "DROP TABLE users;\nDROP TABLE teams;\n")
+    argv = ["--table", "users", "--column", "name", "--to", "full_name", "--type", "text"]
+    assert main(["new", "--recipe", "rename-column", *argv, "--dir", str(mdir.path)]) == 0
+    capsys.readouterr()
+    assert run("migrate", target=1)["ok"]
+    expand = run("migrate", phase="expand")
+    assert not expand["ok"]
+    assert "without --default, without --not-null" in json.dumps(expand["error"])
+    assert [m["version"] for m in expand["pending"]][:1] == [2]
+    gone = "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = %s"
+    assert query(pg_dsn, gone, ("full_name",)) == [(0,)]
+
+
 @pytest.mark.parametrize(
     ("argv", "wanted"),
     [
