@@ -79,6 +79,18 @@ def orphans_trigger(fn: str, table: str, column: str, ref: str, ref_col: str) ->
     )
 
 
+# The expand and contract versions lock both tables in one transaction, and a statement of the
+# application can hold one of them while it waits for the other (a delete in the referenced
+# table whose trigger updates the referencing one; an insert with a CTE). The version gives up a
+# lock wait before PostgreSQL's deadlock check (deadlock_timeout, 1 s by default) could cancel
+# the application's statement instead; the run retries it (lock_timeout retries).
+TWO_TABLES = (
+    "-- two tables in one transaction: a lock wait gives up before the deadlock check could\n"
+    "-- cancel a statement of the application (the run retries after lock_timeout)\n"
+    "SET LOCAL lock_timeout = '500ms';\n"
+)
+
+
 def add_foreign_key(table: str, column: str, ref: str, ref_col: str) -> list[Version]:
     fn, orphans = trigger_name(table, column, "guard"), trigger_name(table, column, "orphans")
     name = trigger_name(table, column, "fkey")
@@ -86,8 +98,11 @@ def add_foreign_key(table: str, column: str, ref: str, ref_col: str) -> list[Ver
         f"{table}.{column} IS NULL OR EXISTS "
         f"(SELECT 1 FROM {ref} AS referenced WHERE referenced.{ref_col} = {table}.{column})"
     )
-    both = guard(fn, table, column, check, "NULL") + orphans_trigger(
-        orphans, table, column, ref, ref_col
+    # the referenced table first, as writes of either release lock them (a row in ref, then
+    # the rows that reference it; a delete in ref, then its orphans trigger): the other order
+    # deadlocked with the previous release's writes in the two-release test
+    both = orphans_trigger(orphans, table, column, ref, ref_col) + guard(
+        fn, table, column, check, "NULL"
     )
     index = trigger_name(table, column, "fkey_idx")
     return [
@@ -105,10 +120,10 @@ def add_foreign_key(table: str, column: str, ref: str, ref_col: str) -> list[Ver
             f"expand_add_foreign_key_{table}_{column}",
             f"-- expand (recipe add-foreign-key): writes of {table}.{column} that reference no\n"
             f"-- {ref}.{ref_col} store NULL (trigger {fn}); deletes in {ref} set the references\n"
-            f"-- NULL (trigger {orphans})\n" + both,
+            f"-- NULL (trigger {orphans})\n" + TWO_TABLES + both,
             "-- down of the expand version (recipe add-foreign-key)\n"
-            + drop_trigger(fn, table, waive=True)
-            + drop_trigger(orphans, ref, waive=True),
+            + drop_trigger(orphans, ref, waive=True)
+            + drop_trigger(fn, table, waive=True),
         ),
         Version(
             f"backfill_{table}_{column}",
@@ -121,15 +136,16 @@ def add_foreign_key(table: str, column: str, ref: str, ref_col: str) -> list[Ver
             "-- patcher:contract "
             f"(recipe add-foreign-key): {table}.{column} REFERENCES {ref}({ref_col}),\n"
             "-- added NOT VALID and validated (no long lock); run with --phase contract\n"
+            + TWO_TABLES
+            + drop_trigger(orphans, ref, waive=False)  # ref's lock first, as in expand
             + ignore(
-                "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
+                "MIXED_EXPAND_CONTRACT",
                 "NOT VALID scans nothing; the recipe's triggers go in the same transaction",
             )
             + f"ALTER TABLE {table} ADD CONSTRAINT {name}\n"
             f"  FOREIGN KEY ({column}) REFERENCES {ref} ({ref_col}) NOT VALID;\n"
             f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};\n"
-            + drop_trigger(fn, table, waive=False)
-            + drop_trigger(orphans, ref, waive=False),
+            + drop_trigger(fn, table, waive=False),
             "-- down of the contract version (recipe add-foreign-key)\n"
             + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
             + f"ALTER TABLE {table} DROP CONSTRAINT {name};\n"
