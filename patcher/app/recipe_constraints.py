@@ -4,7 +4,14 @@ rows already there, the contract version adds the constraint NOT VALID and valid
 
 from __future__ import annotations
 
-from patcher.app.recipe_parts import ROLLBACK, Version, drop_trigger, ignore, trigger_name
+from patcher.app.recipe_parts import (
+    ROLLBACK,
+    Version,
+    drop_trigger,
+    ignore,
+    trigger_name,
+    validate_version,
+)
 
 
 def guard(fn: str, table: str, column: str, check: str, fix: str) -> str:
@@ -45,20 +52,20 @@ def add_check(table: str, column: str, check: str, fix: str) -> list[Version]:
         Version(
             f"contract_add_check_{table}_{column}",
             "-- patcher:contract "
-            f"(recipe add-check): CHECK ({check}) on {table}, added NOT VALID and\n"
-            "-- validated (no long lock); run with --phase contract\n"
+            f"(recipe add-check): CHECK ({check}) on {table}, added NOT VALID\n"
+            "-- (the next version validates it); run with --phase contract\n"
             + ignore(
                 "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
                 "NOT VALID scans nothing; the guard trigger goes in the same transaction",
             )
             + f"ALTER TABLE {table} ADD CONSTRAINT {name}\n  CHECK ({check}) NOT VALID;\n"
-            f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};\n"
             + drop_trigger(fn, table, waive=False),
             "-- down of the contract version (recipe add-check)\n"
             + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
             + f"ALTER TABLE {table} DROP CONSTRAINT {name};\n"
             + guard(fn, table, column, check, fix),
         ),
+        validate_version(f"contract_validate_{table}_{column}_check", "add-check", table, name),
     ]
 
 
@@ -135,7 +142,7 @@ def add_foreign_key(table: str, column: str, ref: str, ref_col: str) -> list[Ver
             f"contract_add_foreign_key_{table}_{column}",
             "-- patcher:contract "
             f"(recipe add-foreign-key): {table}.{column} REFERENCES {ref}({ref_col}),\n"
-            "-- added NOT VALID and validated (no long lock); run with --phase contract\n"
+            "-- added NOT VALID (the next version validates it); run with --phase contract\n"
             + TWO_TABLES
             + drop_trigger(orphans, ref, waive=False)  # ref's lock first, as in expand
             + ignore(
@@ -144,12 +151,14 @@ def add_foreign_key(table: str, column: str, ref: str, ref_col: str) -> list[Ver
             )
             + f"ALTER TABLE {table} ADD CONSTRAINT {name}\n"
             f"  FOREIGN KEY ({column}) REFERENCES {ref} ({ref_col}) NOT VALID;\n"
-            f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};\n"
             + drop_trigger(fn, table, waive=False),
             "-- down of the contract version (recipe add-foreign-key)\n"
             + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
             + f"ALTER TABLE {table} DROP CONSTRAINT {name};\n"
             + both,
+        ),
+        validate_version(
+            f"contract_validate_{table}_{column}_fkey", "add-foreign-key", table, name
         ),
     ]
 

@@ -47,9 +47,8 @@ def drop_trigger(fn: str, table: str, *, waive: bool) -> str:
     )
 
 
-def prove_not_null(table: str, column: str, check: str) -> str:
-    """``SET NOT NULL`` proved by a check added ``NOT VALID`` and validated first, so that
-    PostgreSQL skips its own scan; the check is dropped afterwards."""
+def not_null_check(table: str, column: str, check: str) -> str:
+    """``CHECK (column IS NOT NULL) NOT VALID``: new writes only, nothing scanned."""
     return (
         ignore(
             "ACCESS_EXCLUSIVE_LOCK,MIXED_EXPAND_CONTRACT",
@@ -57,12 +56,44 @@ def prove_not_null(table: str, column: str, check: str) -> str:
         )
         + f"ALTER TABLE {table} ADD CONSTRAINT {check}\n"
         f"  CHECK ({column} IS NOT NULL) NOT VALID;\n"
-        f"ALTER TABLE {table} VALIDATE CONSTRAINT {check};\n"
-        + ignore(
-            "ACCESS_EXCLUSIVE_LOCK,SET_NOT_NULL_SCANS",
-            "the validated check above proves it, so PostgreSQL skips the scan",
+    )
+
+
+def validate_version(slug: str, recipe: str, table: str, name: str, then: str = "",
+                     down: str = "") -> Version:  # fmt: skip
+    """The last contract version: VALIDATE in a transaction of its own, so that its scan holds
+    SHARE UPDATE EXCLUSIVE only (reads and writes go on), not the ACCESS EXCLUSIVE lock the
+    version before took to add the constraint NOT VALID; ``then`` follows it."""
+    return Version(
+        slug,
+        f"-- patcher:contract (recipe {recipe}): validate {name} in its own transaction: the\n"
+        "-- scan takes SHARE UPDATE EXCLUSIVE only, reads and writes go on\n"
+        f"ALTER TABLE {table} VALIDATE CONSTRAINT {name};\n" + then,
+        f"-- down of the validation (recipe {recipe})"
+        + (":\n" + down if down else ": nothing to undo, the next down drops the constraint\n"),
+    )
+
+
+def not_null_version(slug: str, recipe: str, table: str, column: str, check: str, *,
+                     old_column: bool) -> Version:  # fmt: skip
+    """Validate the NOT VALID check, then ``SET NOT NULL`` (it skips its scan: the validated
+    check proves it; its ACCESS EXCLUSIVE lock comes after the scan) and drop the check.
+    ``old_column``: the column is older than the recipe, so SET NOT NULL is contract there and
+    the version mixes (a column the recipe added is not)."""
+    then = (
+        ignore(
+            "ACCESS_EXCLUSIVE_LOCK,SET_NOT_NULL_SCANS" + (",MIXED_EXPAND_CONTRACT" * old_column),
+            "the validated check above proves it, so PostgreSQL skips the scan; the whole "
+            "version is contract",
         )
         + f"ALTER TABLE {table} ALTER COLUMN {column} SET NOT NULL;\n"
         + ignore("ACCESS_EXCLUSIVE_LOCK", "the check is only dropped: nothing is scanned")
         + f"ALTER TABLE {table} DROP CONSTRAINT {check};\n"
     )
+    down = (
+        ignore("ACCESS_EXCLUSIVE_LOCK,DROP_NOT_NULL", ROLLBACK)
+        + f"ALTER TABLE {table} ALTER COLUMN {column} DROP NOT NULL;\n"
+        + ignore("ACCESS_EXCLUSIVE_LOCK", "NOT VALID scans nothing; the next down drops it")
+        + f"ALTER TABLE {table} ADD CONSTRAINT {check}\n  CHECK ({column} IS NOT NULL) NOT VALID;\n"
+    )
+    return validate_version(slug, recipe, table, check, then, down)

@@ -15,7 +15,8 @@ from patcher.app.recipe_parts import (
     Version,
     drop_trigger,
     ignore,
-    prove_not_null,
+    not_null_check,
+    not_null_version,
     trigger_name,
 )
 from patcher.app.scaffold import next_version
@@ -105,7 +106,7 @@ def _new_column(recipe: str, c: Column) -> list[Version]:
     table, old, new = c.table, c.old, c.new
     fn = trigger_name(table, old, new, "sync")
     what = f"{table}.{new} ({c.kind}) beside {table}.{old}, kept in step by trigger {fn}"
-    return [
+    versions = [
         Version(
             f"expand_{recipe.replace('-', '_')}_{table}_{old}",
             f"-- expand (recipe {recipe}): {what}\n"
@@ -135,6 +136,14 @@ def _new_column(recipe: str, c: Column) -> list[Version]:
             + _contract_down(c, fn),
         ),
     ]
+    if c.not_null:
+        check = trigger_name(table, new, "not_null")
+        versions.append(
+            not_null_version(
+                f"contract_validate_{table}_{new}", recipe, table, new, check, old_column=False
+            )
+        )
+    return versions
 
 
 def _as_told(c: Column) -> str:
@@ -163,7 +172,7 @@ def _contract(c: Column, fn: str) -> str:
         up += ignore("ACCESS_EXCLUSIVE_LOCK", "a default changes the catalog only")
         up += f"ALTER TABLE {table} ALTER COLUMN {c.new} SET DEFAULT {c.default};\n"
     if c.not_null:  # its check is the first contract statement: the mix is waived there
-        up += prove_not_null(table, c.new, trigger_name(table, c.new, "not_null"))
+        up += not_null_check(table, c.new, trigger_name(table, c.new, "not_null"))
     return up + (
         ignore(
             "ACCESS_EXCLUSIVE_LOCK,DROP_COLUMN" + ("" if c.not_null else ",MIXED_EXPAND_CONTRACT"),
@@ -181,8 +190,8 @@ def _contract_down(c: Column, fn: str) -> str:
         down += ignore("ACCESS_EXCLUSIVE_LOCK,DROP_DEFAULT", ROLLBACK)
         down += f"ALTER TABLE {table} ALTER COLUMN {new} DROP DEFAULT;\n"
     if c.not_null:
-        down += ignore("ACCESS_EXCLUSIVE_LOCK,DROP_NOT_NULL", ROLLBACK)
-        down += f"ALTER TABLE {table} ALTER COLUMN {new} DROP NOT NULL;\n"
+        down += ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
+        down += f"ALTER TABLE {table} DROP CONSTRAINT {trigger_name(table, new, 'not_null')};\n"
     default = f" DEFAULT {c.default}" if c.default is not None else ""
     down += (
         ignore(
@@ -272,14 +281,22 @@ def _set_not_null(table: str, column: str, default: str) -> list[Version]:
         Version(
             f"contract_set_not_null_{table}_{column}",
             "-- patcher:contract "
-            f"(recipe set-not-null): {table}.{column} NOT NULL, proved by a check\n"
-            "-- validated first (SET NOT NULL then skips its scan); run with --phase contract\n"
-            + prove_not_null(table, column, check)
+            f"(recipe set-not-null): a check {table}.{column} IS NOT NULL for new writes\n"
+            "-- (NOT VALID: nothing scanned); run with --phase contract\n"
+            + not_null_check(table, column, check)
             + drop_trigger(fn, table, waive=False),
             "-- down of the contract version (recipe set-not-null)\n"
-            + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_NOT_NULL", ROLLBACK)
-            + f"ALTER TABLE {table} ALTER COLUMN {column} DROP NOT NULL;\n"
+            + ignore("ACCESS_EXCLUSIVE_LOCK,DROP_CONSTRAINT", ROLLBACK)
+            + f"ALTER TABLE {table} DROP CONSTRAINT {check};\n"
             + _fill(fn, table, column, default),
+        ),
+        not_null_version(
+            f"contract_validate_not_null_{table}_{column}",
+            "set-not-null",
+            table,
+            column,
+            check,
+            old_column=True,
         ),
     ]
 

@@ -9,10 +9,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from patcher.cli.main import main
-from tests.fixtures.engine import MigrationDir, Run, query, schema_snapshot
+from tests.fixtures.engine import MigrationDir, Run, make_runner, query, schema_snapshot
 
 TABLE = (
     "CREATE TABLE teams (id bigint PRIMARY KEY);\n"
@@ -35,9 +36,12 @@ RECIPES: dict[str, list[str]] = {
     "add-check": ["--column", "age", "--check", "age < 200", "--fix", "199"],
 }  # fmt: skip
 # versions each recipe writes, by kind (the rest: expand, backfill, contract)
-KINDS = {
-    "add-unique": ["expand", "backfill", "contract", "contract"],  # index, then constraint
-    "add-foreign-key": ["expand", "expand", "backfill", "contract"],  # index, then triggers
+KINDS = {  # a second contract version: the index, or VALIDATE in a transaction of its own
+    "add-unique": ["expand", "backfill", "contract", "contract"],
+    "add-foreign-key": ["expand", "expand", "backfill", "contract", "contract"],  # index first
+    "add-check": ["expand", "backfill", "contract", "contract"],
+    "set-not-null": ["expand", "backfill", "contract", "contract"],
+    "rename-column": ["expand", "backfill", "contract", "contract"],  # with --not-null
 }
 
 LEADING_INDEX = (
@@ -196,6 +200,26 @@ def check_in_step(recipe: str, dsn: str) -> None:
         ("x" if recipe == "rename-column" else "7",),
         ("x" if recipe == "rename-column" else "7",),
     ]
+
+
+def test_validation_runs_beside_the_applications_writes(
+    run: Run, mdir: MigrationDir, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """add-check's VALIDATE has a version (a transaction) of its own: it applies while a
+    transaction of the application holds an uncommitted write on the table (the version that
+    adds the constraint NOT VALID takes ACCESS EXCLUSIVE, and its transaction ends first)."""
+    write(mdir, "add-check", capsys)
+    assert run("migrate", target=1)["ok"]
+    query(pg_dsn, ROWS)
+    assert run("migrate", target=4)["ok"]  # expand, backfill, the constraint NOT VALID
+    with psycopg.connect(pg_dsn) as app:  # a transaction of the application, left open
+        app.execute("UPDATE users SET age = 5 WHERE id = 1")
+        done = make_runner(pg_dsn, mdir.path, lock_timeout="2s")("migrate")
+        app.rollback()
+    assert done["ok"], done["error"]
+    assert [m["version"] for m in done["migrations"]] == [5]
+    valid = "SELECT convalidated FROM pg_constraint WHERE conname = 'users_age_check'"
+    assert query(pg_dsn, valid) == [(True,)]
 
 
 def test_add_unique_over_two_columns(
