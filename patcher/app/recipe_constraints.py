@@ -1,6 +1,6 @@
 """Constraint recipes (SPEC 12): ``add-check`` and ``add-foreign-key``. The expand version is a
 guard trigger that makes writes of either release satisfy the constraint, the backfill fixes the
-rows already there, the contract version adds the constraint NOT VALID and validates it."""
+rows already there, a contract version adds the constraint NOT VALID, the next validates it."""
 
 from __future__ import annotations
 
