@@ -96,10 +96,19 @@ $(CHECKOV):
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
-bench: $(STAMP)
+# The AWS CLI (PyPI awscli, v1) for the corpus benchmark's `aws s3 sync` + psql peer, in a venv
+# of its own (it pins its own botocore; not in the project's venv).
+AWSCLI_DIR := .local/tools/awscli
+AWSCLI := $(AWSCLI_DIR)/bin/aws
+AWSCLI_VERSION := 1.45.64
+$(AWSCLI):
+	$(PYTHON) -m venv $(AWSCLI_DIR)
+	$(AWSCLI_DIR)/bin/pip install --quiet awscli==$(AWSCLI_VERSION)
+
+bench: $(STAMP) $(AWSCLI)
 	$(BIN)/python -m bench.run --all
 
-bench-smoke: $(STAMP)
+bench-smoke: $(STAMP) $(AWSCLI)
 	$(BIN)/python -m bench.run --smoke
 
 # The dry run's rewrite and ACCESS EXCLUSIVE claims against what verify measured, over a

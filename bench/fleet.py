@@ -5,9 +5,12 @@ The definition of template.yaml runs in moto's Step Functions interpreter with t
 database a real PostgreSQL database with its own Secrets Manager secret. Cases: the fleet of
 one (the canary alone) and the fleet of N (canary, then the rest at max_concurrency 10). Wall
 time runs from start_execution to the end; the ratio to one database is expected well under N
-because the map runs targets in parallel. Invocations of the patcher function are counted
-against the least possible (one per database); the summary function's (one per wave: it reads
-the ResultWriter files, not a database) are not.
+because the map runs targets in parallel. Invocations of the patcher function are counted over
+every run against the least possible (one per database per run); the summary function's (one
+per wave: it reads the ResultWriter files, not a database) are not. The CPU each handler call
+takes in its thread is summed per run: all of them share this process, so that sum is paid
+serially here where AWS runs the containers side by side. One untimed run first takes the bench
+process's own first imports out of the "one database" figure.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from bench.common import Settings, Table, cluster, median, quiet_stdout, ratio
 
+CONCURRENCY = 10  # the Wave map's MaxConcurrency in statemachine/patcher.asl.json
 MIGRATIONS = {
     f"{v:04d}_t{v}.up.sql": f"CREATE TABLE t{v} (id int PRIMARY KEY);\n" for v in range(1, 6)
 }
@@ -52,38 +57,84 @@ def world(server: Any, n: int) -> Iterator[tuple[Any, Any, list[str]]]:
             server.drop_database(db)
 
 
-def one_run(server: Any, n: int) -> tuple[float, int, str]:
-    with world(server, n) as (aws, machine, names), quiet_stdout():
+@contextlib.contextmanager
+def handler_cpu() -> Iterator[list[float]]:
+    """The CPU seconds each ``lambda_handler`` call took in its own thread (the hook of
+    tests/e2e/sfnkit.py imports the handler at each call, so it calls this wrapper)."""
+    from patcher.aws import handler
+
+    spent: list[float] = []
+    original = handler.lambda_handler
+
+    def timed_handler(event: Any, context: Any) -> Any:
+        started = time.thread_time()
+        try:
+            return original(event, context)
+        finally:
+            spent.append(time.thread_time() - started)
+
+    handler.lambda_handler = timed_handler  # type: ignore[assignment]
+    try:
+        yield spent
+    finally:
+        handler.lambda_handler = original  # type: ignore[assignment]
+
+
+@dataclass
+class Sample:
+    wall: float
+    invocations: int
+    handler_cpu: float
+
+
+def one_run(server: Any, n: int) -> Sample:
+    with world(server, n) as (aws, machine, names), quiet_stdout(), handler_cpu() as spent:
         started = time.perf_counter()
         execution = machine.run({"action": "migrate", "databases": names}, timeout=900)
         wall = time.perf_counter() - started
     if execution.status != "SUCCEEDED":
         raise SystemExit(f"bench fleet: the execution {execution.status}: {execution.cause}")
-    return wall, len(aws.invocations), execution.status
+    return Sample(wall, len(aws.invocations), sum(spent))
 
 
 def run(settings: Settings) -> Table:
     n = 4 if settings.smoke else 20
-    reps = settings.reps(1 if settings.smoke else 3)
+    reps = settings.reps(1 if settings.smoke else 5)
     table = Table(
         "fleet",
         f"6. Fleets: {len(MIGRATIONS)} migrations on {n} databases through the state machine",
-        ["case", "median s", "x one database", "invocations", "least possible", "runs"],
-    )
-    samples: dict[int, list[float]] = {1: [], n: []}
-    calls: dict[int, int] = {}
+        ["case", "median s", "x one database", "handler CPU s", "invocations", "least possible",
+         "runs"],
+    )  # fmt: skip
+    samples: dict[int, list[Sample]] = {1: [], n: []}
     with cluster(settings) as server:
+        one_run(server, 1)  # untimed: the bench process's first imports (handler, moto's ASL)
         for _ in range(reps):
-            for size in (1, n):
-                wall, invocations, _ = one_run(server, size)
-                samples[size].append(wall)
-                calls[size] = invocations
-    one = median(samples[1])
+            for size in (1, n):  # interleaved: drift hits both
+                samples[size].append(one_run(server, size))
+    one = median([s.wall for s in samples[1]])
     for size in (1, n):
-        m = median(samples[size])
-        label = "one database" if size == 1 else f"fleet of {size} (max_concurrency 10)"
-        table.add(label, m, ratio(m, one), calls[size], size, reps)
-    table.target(f"fleet of {n} / one database", median(samples[n]) / one, n / 2)
-    table.target("invocations / least possible", calls[n] / n, 1.0)
-    table.raw = {"samples": {str(k): v for k, v in samples.items()}, "invocations": calls}
+        got = samples[size]
+        m = median([s.wall for s in got])
+        label = "one database" if size == 1 else f"fleet of {size} (max_concurrency {CONCURRENCY})"
+        calls = sum(s.invocations for s in got)
+        cpu = median([s.handler_cpu for s in got])
+        table.add(label, m, ratio(m, one), cpu, calls, size * len(got), len(got))
+    fleet = median([s.wall for s in samples[n]])
+    table.target(f"fleet of {n} / one database", fleet / one, 5.0)
+    calls = sum(s.invocations for s in samples[n])
+    table.target(f"invocations / least possible, fleet of {n}, all {reps} runs",
+                 calls / (n * reps), 1.0)  # fmt: skip
+    waves = 1 + -(-(n - 1) // CONCURRENCY)
+    table.notes.append(
+        f"fleet: the ideal with one container per invocation is {waves}x one database (the "
+        f"canary, then {n - 1} at {CONCURRENCY} at a time); here every invocation and moto's "
+        "Step Functions interpreter run in this one process (threads sharing one GIL) on this "
+        "machine's shared cores: the handler CPU column adds up serially (4.9 s for 20 before "
+        "the S3 client kept its parsed service model, issue 32), and the rest of the growth is "
+        "the local interpreter's own work on the child executions, which AWS does elsewhere"
+    )
+    table.raw = {
+        "samples": {str(k): [vars(s) for s in v] for k, v in samples.items()},
+    }
     return table

@@ -19,6 +19,9 @@ DBMATE_VERSION = "2.36.0"
 YOYO_VERSION = "9.0.0"
 DBMATE = LOCAL / "node_modules" / "@dbmate" / "linux-x64" / "bin" / "dbmate"
 YOYO_VENV = LOCAL / "yoyo-venv"
+# The AWS CLI v1 (PyPI ``awscli``) in a virtualenv of its own (it pins its own botocore), made by
+# the Makefile's target of that path (``make bench`` and ``make bench-smoke`` depend on it).
+AWSCLI = ROOT / ".local" / "tools" / "awscli" / "bin" / "aws"
 
 
 class ToolMissing(SystemExit):
@@ -83,6 +86,16 @@ def yoyo() -> str:
             f"yoyo-migrations {YOYO_VERSION} with pip",
         )
     return str(exe)
+
+
+def awscli() -> str:
+    """Path of ``aws`` in the bench's own tool directory (its Makefile target installs it)."""
+    if not AWSCLI.is_file():
+        raise ToolMissing(
+            f"{AWSCLI.relative_to(ROOT)} is missing: run `make bench` (or `make "
+            f"{AWSCLI.relative_to(ROOT)}`), which installs the pinned awscli into its own venv"
+        )
+    return str(AWSCLI)
 
 
 def clean_env() -> dict[str, str]:

@@ -74,6 +74,27 @@ def test_default_client_follows_the_environment_and_the_config(aws_env: str) -> 
     assert config.max_pool_connections == 7
 
 
+def test_each_client_reads_the_environment_afresh_on_one_loader(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parsed service model is shared between clients (issue 32: ~150 ms of CPU a client
+    otherwise); the endpoint, region and credentials are read anew for each."""
+    first: Any = S3Source("my-bucket", "m/").client
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "someone-else")
+    second: Any = S3Source("my-bucket", "m/").client
+    assert (first.meta.endpoint_url, first.meta.region_name) == (aws_env, "us-east-1")
+    assert (second.meta.endpoint_url, second.meta.region_name) == (
+        "http://127.0.0.1:9",
+        "eu-west-1",
+    )
+    keys = [c._request_signer._credentials.access_key for c in (first, second)]
+    assert keys == ["testing", "someone-else"]
+    assert first._loader is second._loader
+
+
 def test_lists_every_page_of_a_large_prefix(s3_bucket: S3Bucket) -> None:
     names = [f"{v:05d}_m.up.sql" for v in range(1, 2501)]
     s3_bucket.put_many({f"migrations/{name}": b"select 1;" for name in names})
