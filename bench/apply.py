@@ -221,7 +221,7 @@ def run(settings: Settings) -> Table:
                     warm_bytecode(t, writing, files, url)
             times: dict[str, list[float]] = {name: [] for name in CASES}
             times |= {f"{name} rollback": [] for name, case in CASES.items() if case[2]}
-            for _ in range(settings.reps(3 if n >= 2000 else 5)):
+            for _ in range(settings.reps(5)):  # issue 32: medians of at least 5 runs
                 for name, (up, history, down) in CASES.items():  # interleaved: drift hits all
                     with database(server) as url:
                         times[name].append(timed(partial(up, t, files, url)))
