@@ -174,3 +174,25 @@ def _fmt(value: Any) -> str:
 
 def ratio(value: float, base: float) -> float | None:
     return round(value / base, 2) if base > 0 else None
+
+
+def psql_batched(units: Sequence[str], per_message: int | None = None) -> str:
+    """A psql script that sends ``units`` (each a script of whole statements, e.g. ``BEGIN;
+    ...; COMMIT;``) ``per_message`` to a simple-query message (default: as many as
+    StackFlowPatcher puts in one, ``MAX_ITEMS``). A plain psql script sends each statement as
+    its own round trip; statements joined with psql's ``\\;`` go out together at the next
+    plain ``;``. Every unit must be allowed in a multi-statement message (no ``CREATE INDEX
+    CONCURRENTLY``, no ``VACUUM``)."""
+    from patcher.engine.batched_steps import MAX_ITEMS
+    from patcher.sql.lexer import split_statements  # the splitter that follows psql's rules
+
+    step = per_message or MAX_ITEMS
+    out: list[str] = []
+    for first in range(0, len(units), step):
+        texts = [s.text for u in units[first : first + step] for s in split_statements(u)]
+        for i, text in enumerate(texts):
+            # A statement may end in a line comment: its separator then goes on the next line.
+            gap = "\n" if "--" in text[text.rfind("\n") + 1 :] else " "
+            end = ";" if i == len(texts) - 1 else "\\;"
+            out.append(f"{text}{gap}{end}\n")
+    return "".join(out)
