@@ -186,3 +186,6 @@ def test_status_shows_the_progress_of_a_backfill_part_way(
     assert status["status"] == "planned" and [p["version"] for p in status["pending"]] == [1]
     assert status["progress"] == {"rows_done": 300, "rows_estimated": 1000, "ranges_done": 3}
     assert _counts(pg_dsn) == {1: 300, 0: 700}
+    from patcher.cli.report import render
+
+    assert "backfill progress: 300 of about 1,000 rows in 3 ranges" in render(status)
