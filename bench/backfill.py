@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -93,6 +94,39 @@ def _table(url: str, rows: int) -> None:
         )
         conn.execute("INSERT INTO big (id) SELECT g FROM generate_series(1, %s) g", (rows,))
         conn.execute("VACUUM ANALYZE big")
+        conn.execute("CHECKPOINT")  # the build's writes are not flushed during the next case
+
+
+def _postmaster(url: str) -> int | None:
+    """The cluster's postmaster pid (from its data directory), for ``_cpu``; None if unreadable."""
+    try:
+        with psycopg.connect(url) as conn:
+            row = conn.execute("SHOW data_directory").fetchone()
+        return int((Path(row[0]) / "postmaster.pid").read_text().split()[0]) if row else None
+    except (OSError, ValueError, IndexError, psycopg.Error):
+        return None
+
+
+def _cpu(postmaster: int | None) -> float:
+    """CPU seconds used so far by the cluster (the postmaster, its live children and those it
+    reaped: backends that ended) and by this process's finished children (psql, the CLI). On a
+    shared machine the CPU a case costs is steadier than its wall time."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = used.ru_utime + used.ru_stime
+    if postmaster is None:
+        return total
+    ticks = 0
+    for pid in (int(e) for e in os.listdir("/proc") if e.isdigit()):
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:  # ended meanwhile
+            continue
+        fields = text[text.rfind(")") + 2 :].split()  # from the state on: ppid is fields[1]
+        if pid == postmaster:
+            ticks += sum(int(f) for f in fields[11:15])  # utime, stime, cutime, cstime
+        elif fields[1] == str(postmaster):
+            ticks += int(fields[11]) + int(fields[12])
+    return total + ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _check(url: str, rows: int) -> None:
@@ -167,13 +201,19 @@ def run(settings: Settings) -> Table:
             figures[case] = (took, load.p99_ms(), load.max_ms())
             table.add(case, took, rows / took, load.p99_ms(), load.max_ms(), len(load.latencies))
         alone: dict[str, list[float]] = {"psql batch loop, alone": [], "backfill, alone": []}
+        cpu: dict[str, list[float]] = {case: [] for case in alone}
+        postmaster = _postmaster(url)
         for _ in range(settings.reps(5)):  # alternately: the machine's drift hits both alike
             for case, action in (
                 ("psql batch loop, alone", lambda: _psql_loop(url, rows, psql)),
                 ("backfill, alone", lambda: _backfill(url, source)),
             ):
                 _table(url, rows)
+                time.sleep(0.2)  # the build's session has ended (its CPU is not the case's)
+                before = _cpu(postmaster)
                 took = action()
+                time.sleep(0.2)  # the case's backend has ended and been reaped
+                cpu[case].append(_cpu(postmaster) - before)
                 _check(url, rows)
                 alone[case].append(took)
         for case, runs in alone.items():
@@ -195,6 +235,12 @@ def run(settings: Settings) -> Table:
     table.notes.append(
         "alone: the median of alternate runs; the backfill through the CLI (python -m "
         "patcher.cli migrate, its start included), the loop through psql -f (its start too)"
+    )
+    loop_cpu, ours_cpu = median(cpu["psql batch loop, alone"]), median(cpu["backfill, alone"])
+    table.notes.append(
+        f"alone, CPU (server and client), median: psql loop {loop_cpu:.2f} s, backfill "
+        f"{ours_cpu:.2f} s, ratio {loop_cpu / ours_cpu:.2f} (steadier than wall time on a shared "
+        "machine; on an idle one the wall ratio comes near it)"
     )
     table.notes.append(
         f"batch_rows={BATCH} for both the backfill and the loop; workload: {WORKERS} sessions, "

@@ -7,10 +7,14 @@ far), written in each range's transaction and deleted in the last one's, which r
 version in the history instead. ``_bf`` keeps the name within PostgreSQL's 63 bytes for every
 history table name the configuration allows (at most 59 bytes).
 
-One range, three round trips: ``BEGIN`` with the keyset read of the range's upper key (the
-``batch_rows``-th key after the last one done, through the primary key's index); the statement
-with ``(key) > (last) AND (key) <= (upper)`` in its marker's place; the checkpoint (or the
-history change) with ``COMMIT``.
+One range, two round trips: ``BEGIN`` with the statement, ``(key) > (last) AND (key) <= (upper)``
+in its marker's place; then the checkpoint (the rows the statement changed counted in it), the
+keyset read of the next range's upper key (the ``batch_rows``-th key after this one's, through
+the primary key's index) and ``COMMIT``. The first range of a session reads its upper key on its
+own first; the last range (to the end of the key) has the history change in place of the
+checkpoint. A range that fails reads its bounds afresh when retried. (One round trip, the
+statement counted by a ``RETURNING 1`` in a CTE of the checkpoint write, cost the server more
+CPU per range than the round trip it saves: notes/backfillrate.md.)
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ CREATE TABLE IF NOT EXISTS {table} (
 )"""
 _SAVE = """
 INSERT INTO {table} (version, checksum, last_key, rows_done, ranges_done, rows_estimated)
-VALUES (%s, %s, %s, %s, %s, %s)
+VALUES ({version}, {checksum}, {key}, {rows}, {ranges}, {estimated})
 ON CONFLICT (version) DO UPDATE SET last_key = EXCLUDED.last_key,
     rows_done = EXCLUDED.rows_done, ranges_done = EXCLUDED.ranges_done, updated_at = now()"""
 
@@ -67,6 +71,8 @@ class PostgresBackfill:
         self._created = False
         self._aurora: bool | None = None
         self._commits: list[tuple[int, float]] | None = None  # (WAL position, when) per range
+        # the next range's upper key, read in the message of the range before: (_place, key)
+        self._ahead: tuple[_Place, tuple[str, ...] | None] | None = None
 
     def key_of(self, table: str) -> BackfillKey | None:
         row = self.conn.execute(_KEY, (table,)).fetchone()
@@ -110,36 +116,19 @@ class PostgresBackfill:
             self._created = True
         started = time.perf_counter()
         cur = self.conn.cursor()
+        ahead, self._ahead = self._ahead, None  # a failed range reads its bounds afresh
         at_commit = False
-        try:  # three round trips: BEGIN and the upper key; the statement; the writes, COMMIT
-            upper = self._upper(cur, job, "BEGIN;\n")
-            cur.execute(self._statement(job, upper), prepare=False)
-            rows = max(cur.rowcount, 0)
-            point = job.checkpoint
-            elapsed = int((time.perf_counter() - started) * 1000)
-            at_commit = True
+        try:
+            if ahead is not None and ahead[0] == _place(job, job.after):
+                upper = ahead[1]
+            else:  # the first range of this session: its upper key, on its own
+                upper = self._upper(cur, job)
+            at_commit = True  # from here, COMMIT rides in the range's last message
             if upper is None:
-                change = job.change
-                write = self.history.sql_text(
-                    change.write, change, outcome=change.outcome, elapsed_ms=elapsed
-                )
-                forget = sql.SQL("DELETE FROM {} WHERE version = {}").format(
-                    self.table, sql.Literal(change.version)
-                )
-                finish = f"{write};\n{forget.as_string(self.conn)};\nCOMMIT"
+                rows = self._last_range(cur, job, started)
             else:
-                save = sql.SQL(_SAVE).format(table=self.table)
-                values = (
-                    point.version,
-                    point.checksum,
-                    list(upper),
-                    point.rows_done + rows,
-                    point.ranges_done + 1,
-                    point.rows_estimated,
-                )
-                text = psycopg.ClientCursor(self.conn).mogrify(save.as_string(self.conn), values)
-                finish = f"{text};\nCOMMIT"
-            cur.execute(finish, prepare=False)
+                rows, after_next = self._range(cur, job, upper)
+                self._ahead = (_place(job, upper), after_next)
         except psycopg.Error as exc:
             if not self.conn.broken:
                 with suppress(psycopg.Error):
@@ -151,14 +140,59 @@ class PostgresBackfill:
                 self._commits.append((_lsn(row[0]) if row else 0, time.monotonic()))
         return RangeDone(upper, rows, int((time.perf_counter() - started) * 1000))
 
+    def _range(
+        self, cur: psycopg.Cursor[Any], job: RangeJob, upper: tuple[str, ...]
+    ) -> tuple[int, tuple[str, ...] | None]:
+        """A range that is not the last, in two round trips: ``BEGIN`` and the statement; the
+        checkpoint write, the next range's upper key, ``COMMIT``. (rows, next upper key)"""
+        cur.execute(f"BEGIN;\n{self._statement(job, upper)}", prepare=False)
+        cur.nextset()
+        rows = max(cur.rowcount, 0)
+        point = job.checkpoint
+        save = sql.SQL(_SAVE).format(
+            table=self.table,
+            version=sql.Literal(point.version),
+            checksum=sql.Literal(point.checksum),
+            key=sql.Literal(list(upper)),
+            rows=sql.Literal(point.rows_done + rows),
+            ranges=sql.Literal(point.ranges_done + 1),
+            estimated=sql.Literal(point.rows_estimated),
+        )
+        ahead = self._upper_query(job, upper)
+        cur.execute(f"{save.as_string(self.conn)};\n{ahead};\nCOMMIT", prepare=False)
+        cur.nextset()  # the checkpoint's empty result, then the upper key's
+        found = cur.fetchone()
+        while cur.nextset():  # COMMIT's
+            pass
+        return rows, tuple(found) if found is not None else None
+
+    def _last_range(self, cur: psycopg.Cursor[Any], job: RangeJob, started: float) -> int:
+        """The last range (to the end of the key): the statement, then the history change in
+        place of the checkpoint, with COMMIT. Two round trips, once per backfill."""
+        cur.execute(f"BEGIN;\n{self._statement(job, None)}", prepare=False)
+        cur.nextset()
+        rows = max(cur.rowcount, 0)
+        change = job.change
+        elapsed = int((time.perf_counter() - started) * 1000)
+        write = self.history.sql_text(
+            change.write, change, outcome=change.outcome, elapsed_ms=elapsed
+        )
+        forget = sql.SQL("DELETE FROM {} WHERE version = {}").format(
+            self.table, sql.Literal(change.version)
+        )
+        cur.execute(f"{write};\n{forget.as_string(self.conn)};\nCOMMIT", prepare=False)
+        return rows
+
     def first_range(self, job: RangeJob) -> str:
         return self._statement(job, self._upper(self.conn.cursor(), job))
 
-    def _upper(
-        self, cur: psycopg.Cursor[Any], job: RangeJob, before: str = ""
-    ) -> tuple[str, ...] | None:
+    def _upper(self, cur: psycopg.Cursor[Any], job: RangeJob) -> tuple[str, ...] | None:
         """The ``batch_rows``-th key after ``job.after`` (keyset, by the primary key's order),
         or None when fewer are left: the range then runs to the end."""
+        row = cur.execute(self._upper_query(job, job.after), prepare=False).fetchone()
+        return tuple(row) if row is not None else None
+
+    def _upper_query(self, job: RangeJob, after: tuple[str, ...] | None) -> str:
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in job.key.columns)
         names = [sql.Identifier(f"patcher_k{i}") for i in range(len(job.key.columns))]
         inner = sql.SQL(", ").join(  # named apart: ORDER BY a text "id" would sort the text
@@ -167,16 +201,12 @@ class PostgresBackfill:
         )
         texts = sql.SQL(", ").join(sql.SQL("{}::text").format(n) for n in names)
         where: sql.Composable = sql.SQL("")
-        if job.after is not None:
-            where = sql.SQL(" WHERE ({}) > ({})").format(cols, _values(job))
+        if after is not None:
+            where = sql.SQL(" WHERE ({}) > ({})").format(cols, _values(job, after))
         query = sql.SQL(  # the text cast outside: only for the one row kept, not those skipped
             "SELECT {} FROM (SELECT {} FROM {}{} ORDER BY {} OFFSET {} LIMIT 1) AS patcher_upper"
         ).format(texts, inner, sql.SQL(job.table), where, cols, sql.Literal(job.batch_rows - 1))
-        cur.execute(before + query.as_string(self.conn), prepare=False)
-        while cur.nextset():  # after BEGIN's empty result
-            pass
-        row = cur.fetchone()
-        return tuple(row) if row is not None else None
+        return query.as_string(self.conn)
 
     def _statement(self, job: RangeJob, upper: tuple[str, ...] | None) -> str:
         cols = sql.SQL(", ").join(
@@ -232,6 +262,14 @@ def _lsn(text: str | None) -> int:
         return 0
     high, _, low = text.partition("/")
     return (int(high, 16) << 32) + int(low, 16)
+
+
+_Place = tuple[int, str, int, tuple[str, ...] | None]
+
+
+def _place(job: RangeJob, after: tuple[str, ...] | None) -> _Place:
+    """Which range an upper key read ahead belongs to: version, table, size, the key before."""
+    return (job.checkpoint.version, job.table, job.batch_rows, after)
 
 
 def _values(job: RangeJob, key: tuple[str, ...] | None = None) -> sql.Composable:

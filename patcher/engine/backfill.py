@@ -23,7 +23,7 @@ from patcher.core.errors import (
     StatementFailed,
 )
 from patcher.core.models import HistoryChange, LockState, Step
-from patcher.engine.backfill_port import BackfillPort, backfill_port
+from patcher.engine.backfill_port import BackfillHost, BackfillPort, backfill_port
 from patcher.engine.context import START_SLACK_MS, RunContext, Watchdog
 from patcher.engine.failures import migration_failed
 from patcher.engine.lock_retry import with_lock_retries
@@ -50,6 +50,16 @@ def progress_of(point: Checkpoint) -> dict[str, int | None]:
         "rows_estimated": point.rows_estimated,
         "ranges_done": point.ranges_done,
     }
+
+
+def status_progress(ctx: RunContext) -> dict[str, int | None] | None:
+    """What ``status`` carries of a backfill part way (SPEC 4 and 12): the ``progress`` of the
+    first pending version when its checkpoint (``<history table>_bf``) says ranges of it are
+    committed. Reads only; None when there is none."""
+    if not ctx.plan.pending or not isinstance(ctx.backend, BackfillHost):
+        return None
+    point = ctx.backend.backfill().checkpoint(ctx.plan.pending[0].version)
+    return progress_of(point) if point is not None else None
 
 
 def first_job(ctx: RunContext, step: Step, script: Script) -> tuple[RangeJob, Checkpoint]:

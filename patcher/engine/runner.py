@@ -177,6 +177,10 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
         due = repeatables is not None and repeatables.due
         running = any(e.state == "running" for e in outcome.entries)
         outcome.status = "planned" if ctx.plan.pending or due or running else "up_to_date"
+        if ctx.plan.pending:  # the first may be a backfill part way (SPEC 12)
+            from patcher.engine.backfill import status_progress
+
+            outcome.progress = status_progress(ctx)
     elif not ctx.plan.steps:
         outcome.status = "up_to_date"
     elif request.dry_run:

@@ -167,3 +167,25 @@ def test_the_text_report_shows_the_backfill_and_its_progress(
     applied = run("migrate")
     assert "backfill progress: 1,000 of about 1,000 rows in 4 ranges" in render(applied)
     assert "backfill progress: 1,000 of about 1,000 rows in 4 ranges" in render_markdown(applied)
+
+
+def test_status_shows_the_progress_of_a_backfill_part_way(
+    pg_dsn: str, mdir: MigrationDir, run: Run
+) -> None:
+    _seed(pg_dsn, 1000)
+    mdir.pair(
+        "1",
+        "bump",
+        "-- patcher:backfill batch_rows=100\n"
+        "UPDATE items SET n = n + 1 / (CASE WHEN id = 350 THEN 0 ELSE 1 END)",
+    )
+    assert "progress" not in run("status")  # not started: nothing to show
+    failed = run("migrate")
+    assert failed["status"] == "failed", failed
+    status = run("status")
+    assert status["status"] == "planned" and [p["version"] for p in status["pending"]] == [1]
+    assert status["progress"] == {"rows_done": 300, "rows_estimated": 1000, "ranges_done": 3}
+    assert _counts(pg_dsn) == {1: 300, 0: 700}
+    from patcher.cli.report import render
+
+    assert "backfill progress: 300 of about 1,000 rows in 3 ranges" in render(status)
