@@ -15,7 +15,7 @@ def applied_checksums(
     catalog: Catalog,
     history: list[AppliedRow],
     seen: Callable[[SourceObject, bytes], object] | None = None,
-    known: dict[SourceObject, str] | None = None,
+    known: dict[str, tuple[SourceObject, str]] | None = None,
 ) -> tuple[dict[int, str], frozenset[int]]:
     """Each applied version's current up checksum, and the versions whose row has the
     checksum of the version's B file (applied from it; a B file alone is one too). ``seen``
@@ -44,10 +44,11 @@ def applied_checksums(
         return sums, frozenset(baselined)
     rows = {row.version: row for row in history}
     memo = known if known is not None and seen is None else {}
-    found = {obj.key: memo[obj] for *_, obj in to_read if obj in memo}
+    found = {o.key: memo[o.key][1] for *_, o in to_read if memo.get(o.key, (None,))[0] is o}
     unread = [obj for *_, obj in to_read if obj.key not in found]
     for obj, data in source.read_many(unread) if unread else ():
-        found[obj.key] = memo[obj] = sha256(data).hexdigest()  # the SPEC checksum (no lexer)
+        found[obj.key] = sha256(data).hexdigest()  # the SPEC checksum (no SQL lexer loaded)
+        memo[obj.key] = (obj, found[obj.key])  # the same listed object: ``is``, not ==
         if seen is not None:
             seen(obj, data)
     for version, of_base, obj in to_read:

@@ -146,7 +146,7 @@ class RunContext:
     scripts: ScriptSet = field(default_factory=dict)
     connect: Connect | None = None  # opens a new session (to learn a COMMIT in doubt)
     interrupt: Interrupt = field(default_factory=Interrupt)  # the CLI's SIGINT / SIGTERM
-    checksums: dict[SourceObject, str] = field(default_factory=dict)  # files read this run
+    checksums: dict[str, tuple[SourceObject, str]] = field(default_factory=dict)  # read this run
     plan: Plan = field(init=False)
 
     def __post_init__(self) -> None:
