@@ -100,6 +100,27 @@ def test_a_migrate_behind_a_run_that_applied_everything_stops_waiting(env: Env) 
     assert env.db.holder_pid(holder.key) == holder.pid
 
 
+def test_a_waiter_reads_each_applied_file_once(env: Env) -> None:
+    env.tables(1, 2, 3)
+    env.run(target=2)
+    holder = env.other()  # another deploy of version 3, which we wait for
+    assert holder.try_lock()
+
+    def apply_three(session: FakeBackend, method: str) -> None:
+        if method == "try_lock" and session is not holder and env.called("try_lock") == 3:
+            holder.record(
+                [HistoryChange(3, "t3", "up", sha256(b"CREATE TABLE t3 (id int);\n").hexdigest())]
+            )
+
+    env.db.on_call = apply_three
+    env.source.reads.clear()
+    out = env.run(options=dataclasses.replace(FAST, lock_wait_seconds=5.0))
+    assert out.status == "up_to_date" and out.error is None
+    assert [name for name, _ in env.events][-1] == "lock_not_needed"
+    ups = sorted(k for k in env.source.reads if ".up." in k)  # 1, 2 before the wait; 3 after
+    assert ups == sorted(set(ups)) and len(ups) == 3, env.source.reads
+
+
 def test_an_up_to_date_migrate_needs_no_lock(env: Env) -> None:
     env.tables(1, 2)
     env.run()
