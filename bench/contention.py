@@ -2,17 +2,31 @@
 
 Each invocation is a separate process (spawned, like separate Lambda instances: own
 interpreter, own connection), fully imported and configured before a barrier releases them
-all at once; each calls ``patcher.app.commands.execute`` with the default settings (lock polling
-from 20 ms doubling to 500 ms). Wall time runs from the barrier to the last one finishing,
-and is compared with a single invocation alone, measured the same way.
+all at once; each calls ``patcher.app.commands.execute`` with the default settings. Wall time
+runs from the barrier to the last one finishing, and is compared with a single invocation
+alone, measured the same way.
+
+The case issue 32 names is the common deploy: everything already applied, 16 at once. This
+machine has 2 cores that the 16 processes share (no Lambda fleet does), so the same 16 are also
+run each against its own copy of the database: the same CPU sharing with no shared lock or
+history. ``one database / own databases`` isolates what contention costs; ``/ alone`` is the
+issue's figure and includes the CPU sharing. The older case (200 pending: one applies, 15 wait)
+is kept beside it. ``BENCH_CONTENTION_BASELINE=<git ref>`` adds the same rows for that commit's
+code, interleaved with this tree's in each repetition (A/B on the same machine at once).
 """
 
 from __future__ import annotations
 
+import compileall
+import contextlib
 import multiprocessing as mp
+import os
+import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator, Sequence
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
@@ -21,9 +35,16 @@ import psycopg
 
 from bench.apply import DOWN, UP
 from bench.common import Settings, Table, cluster, database, median, ratio
+from tests.fixtures.postgres import PgServer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def _worker(url: str, source: str, barrier: Barrier, out: Any, index: int) -> None:
+def _worker(url: str, source: str, code: str, barrier: Barrier, out: Any, index: int) -> None:
+    if code != str(ROOT):  # the baseline's patcher, not this tree's (bench.apply loaded it)
+        for name in [m for m in sys.modules if m == "patcher" or m.startswith("patcher.")]:
+            del sys.modules[name]
+        sys.path.insert(0, code)
     from patcher.app.commands import Invocation, execute
     from patcher.app.config import Config
     from patcher.core.models import Request
@@ -38,11 +59,16 @@ def _worker(url: str, source: str, barrier: Barrier, out: Any, index: int) -> No
     out.put((started, time.monotonic(), result["status"], result["ok"], result["error"]))
 
 
-def invoke_together(url: str, source: str, n: int) -> tuple[float, list[tuple[Any, ...]]]:
-    """Start n processes, release them at once; (wall seconds, their results)."""
+def invoke_together(
+    urls: Sequence[str], source: str, code: str = str(ROOT)
+) -> tuple[float, list[tuple[Any, ...]]]:
+    """One process per URL, released at once; (wall seconds, their results)."""
     ctx = mp.get_context("spawn")  # no fork: the parent holds libpq connections
-    barrier, out = ctx.Barrier(n), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(url, source, barrier, out, i)) for i in range(n)]
+    barrier, out = ctx.Barrier(len(urls)), ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker, args=(url, source, code, barrier, out, i))
+        for i, url in enumerate(urls)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=600) for _ in procs]
@@ -69,33 +95,139 @@ def check(url: str, results: list[tuple[Any, ...]], pending: int) -> Counter[str
     return Counter(str(r[2]) for r in results)
 
 
+CASES = (  # (name, invocations: 1 or the fleet, databases: "one" or "own", pending at start)
+    ("up to date: 1 alone", 1, "one", False),
+    ("up to date: {n} at once, one database", 0, "one", False),
+    ("up to date: {n} at once, each its own database", 0, "own", False),
+    ("200 pending: 1 alone", 1, "one", True),
+    ("200 pending: {n} at once, one database", 0, "one", True),
+)
+
+
+def _one(server: PgServer, src: str, code: str, case: tuple[Any, ...], ready: list[str]) -> Any:
+    """One measurement of a case: (wall seconds, statuses). ``ready``: up-to-date databases,
+    one per fleet member (an up-to-date run writes nothing, so they serve every repetition)."""
+    _name, count, dbs, pending = case
+    count = count or len(ready)
+    if pending:
+        with database(server) as url:
+            wall, results = invoke_together([url] * count, src, code)
+            return wall, check(url, results, _versions(src))
+    urls = [server.dsn_for(ready[0])] * count if dbs == "one" else ready_urls(server, ready)
+    wall, results = invoke_together(urls, src, code)
+    for url in set(urls):  # still all applied once, nothing written by these runs
+        check(url, results, _versions(src))
+    return wall, Counter(str(r[2]) for r in results)
+
+
+def ready_urls(server: PgServer, names: list[str]) -> list[str]:
+    return [server.dsn_for(name) for name in names]
+
+
+def _versions(src: str) -> int:
+    return len(list(Path(src).glob("*.up.sql")))
+
+
+@contextlib.contextmanager
+def _bytecode(cache: Path) -> Iterator[None]:
+    """Workers load bytecode from one private cache, as the Lambda package ships it (issue 32
+    item 1), even where ``PYTHONDONTWRITEBYTECODE`` is set: the lazy imports after the barrier
+    are then not compiled from source (before 2026-12-07 they were, in every worker)."""
+    saved = os.environ.get("PYTHONPYCACHEPREFIX"), sys.pycache_prefix
+    os.environ["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix = str(cache)
+    try:
+        yield
+    finally:
+        os.environ.pop("PYTHONPYCACHEPREFIX", None)
+        if saved[0] is not None:
+            os.environ["PYTHONPYCACHEPREFIX"] = saved[0]
+        sys.pycache_prefix = saved[1]
+
+
+def _compile(code: str) -> None:
+    """Write the bytecode of that tree's patcher into the cache (spawned workers inherit
+    ``-B`` from a parent started with ``PYTHONDONTWRITEBYTECODE``: they only read it)."""
+    compileall.compile_dir(Path(code) / "patcher", quiet=1, workers=1)
+
+
+def _baseline(ref: str, into: Path) -> str:
+    """That commit's tree, for its patcher package (``git archive``)."""
+    tar = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "patcher"], check=True,
+                         capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(into)], input=tar, check=True)
+    return str(into)
+
+
 def run(settings: Settings) -> Table:
     workers, pending = (4, 50) if settings.smoke else (16, 200)
-    reps = settings.reps(3)
+    reps = settings.reps(2 if settings.smoke else 5)
+    ref = os.environ.get("BENCH_CONTENTION_BASELINE")
     table = Table(
         "contention",
-        f"4. Contention: {workers} concurrent migrate processes, {pending} pending",
-        ["case", "median s", "x alone", "statuses", "applied once", "runs"],
+        f"4. Contention: {workers} concurrent migrate processes, {pending} migrations",
+        ["case", "code", "median s", "x alone", "x own dbs", "statuses", "runs"],
     )
-    samples: dict[str, list[float]] = {"alone": [], "together": []}
-    statuses: dict[str, Counter[str]] = {}
-    with cluster(settings) as server, tempfile.TemporaryDirectory(prefix="bench-lock-") as tmp:
+    with (
+        cluster(settings) as server,
+        tempfile.TemporaryDirectory(prefix="bench-lock-") as tmp,
+        _bytecode(Path(tmp) / "pycache"),
+    ):
+        src = Path(tmp) / "migrations"
+        src.mkdir()
         for i in range(1, pending + 1):
-            (Path(tmp) / f"{i:05d}_create_t_{i}.up.sql").write_text(UP.format(i=i))
-            (Path(tmp) / f"{i:05d}_create_t_{i}.down.sql").write_text(DOWN.format(i=i))
+            (src / f"{i:05d}_create_t_{i}.up.sql").write_text(UP.format(i=i))
+            (src / f"{i:05d}_create_t_{i}.down.sql").write_text(DOWN.format(i=i))
+        codes = {"this tree": str(ROOT)}
+        if ref:
+            (Path(tmp) / "base").mkdir()
+            codes[f"before ({ref})"] = _baseline(ref, Path(tmp) / "base")
+        applied = server.create_database()  # the up-to-date template
+        invoke_together([server.dsn_for(applied)], str(src))
+        ready = [applied] + [server.create_database(applied) for _ in range(workers - 1)]
+        for code in codes.values():  # fills the bytecode cache (the package ships .pyc)
+            _compile(code)
+            invoke_together([server.dsn_for(applied)], str(src), code)
+        samples: dict[str, list[float]] = {}
+        statuses: dict[str, Counter[str]] = {}
         for _ in range(reps):
-            for case, n in (("alone", 1), ("together", workers)):
-                with database(server) as url:
-                    wall, results = invoke_together(url, tmp, n)
-                    statuses[case] = check(url, results, pending)
-                    samples[case].append(wall)
-    alone = median(samples["alone"])
-    for case, n in (("alone", 1), ("together", workers)):
-        m = median(samples[case])
-        shown = ", ".join(f"{k} {v}" for k, v in sorted(statuses[case].items()))
-        label = "1 invocation alone" if n == 1 else f"{n} invocations at once"
-        table.add(label, m, ratio(m, alone), shown, f"{pending}/{pending}", reps)
-    together = median(samples["together"])
-    table.target(f"{workers} at once / alone", together / alone, 1.5)
-    table.raw = {"samples": samples}
+            for case in CASES:  # interleaved: each repetition runs every case with each code
+                for label, code in codes.items():
+                    key = f"{case[0]}|{label}"
+                    wall, seen = _one(server, str(src), code, case, ready)
+                    samples.setdefault(key, []).append(wall)
+                    statuses[key] = seen
+    _report(table, samples, statuses, codes, workers, pending)
+    table.raw = {"samples": samples, "load": os.getloadavg(), "baseline": ref}
     return table
+
+
+def _report(
+    table: Table,
+    samples: dict[str, list[float]],
+    statuses: dict[str, Counter[str]],
+    codes: dict[str, str],
+    n: int,
+    pending: int,
+) -> None:
+    def m(case: int, code: str) -> float:
+        return median(samples[f"{CASES[case][0]}|{code}"])
+
+    for label in codes:
+        for i, (name, _c, _d, is_pending) in enumerate(CASES):
+            alone, own = m(3 if is_pending else 0, label), m(2, label) if i == 1 else None
+            seen = ", ".join(f"{k} {v}" for k, v in sorted(statuses[f"{name}|{label}"].items()))
+            value = m(i, label)
+            table.add(name.format(n=n).replace("200", str(pending)), label, value,
+                      ratio(value, alone), own and ratio(value, own), seen,
+                      len(samples[f"{name}|{label}"]))  # fmt: skip
+    here = "this tree"
+    table.target(f"up to date: {n} at once / alone (issue 32)", m(1, here) / m(0, here), 1.2)
+    table.target(f"up to date: {n} on one database / {n} each on its own (contention)",
+                 m(1, here) / m(2, here), 1.2)  # fmt: skip
+    table.target(f"{pending} pending: {n} at once / alone (the old case)",
+                 m(4, here) / m(3, here), 1.5)  # fmt: skip
+    table.notes.append(
+        f"{os.cpu_count()} cores shared by {n} processes: the own-databases row has the same "
+        "CPU sharing and no shared lock, so 'one database / own databases' is what contention "
+        "costs; '/ alone' adds the CPU sharing no Lambda fleet has"
+    )

@@ -1,6 +1,7 @@
 """The run's advisory lock: its documented key and the queries that take, check, release and
 look up its holder. Session-level and never waited on (a blocked waiter deadlocks with CREATE
-INDEX CONCURRENTLY); whether to retry is the engine's call.
+INDEX CONCURRENTLY); whether to retry is the engine's call. Waiters LISTEN instead: the holder
+notifies on release (``unlock``), so they all wake at once without holding a statement open.
 """
 
 from __future__ import annotations
@@ -34,7 +35,25 @@ def try_lock(conn: psycopg.Connection[Any], key: int) -> bool:
 
 
 def unlock(conn: psycopg.Connection[Any], key: int) -> None:
-    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+    """Release the lock and, in the same statement, notify the sessions waiting for it (the
+    notification leaves at commit, after the release: a woken waiter finds the lock free)."""
+    conn.execute("SELECT pg_advisory_unlock(%s), pg_notify(%s, '')", (key, channel(key)))
+
+
+def channel(key: int) -> str:
+    """The LISTEN/NOTIFY channel on which a holder tells its waiters that it let go."""
+    return f"patcher_lock_{key & 0xFFFFFFFFFFFFFFFF:x}"
+
+
+def listen(conn: psycopg.Connection[Any], key: int) -> None:
+    conn.execute(f"LISTEN {channel(key)}")  # our own hex digits: no quoting needed
+
+
+def wait_release(conn: psycopg.Connection[Any], seconds: float) -> None:
+    """Block up to ``seconds`` for a notification on the connection (idle on the server: no
+    statement runs, no snapshot is held, unlike a blocked ``pg_advisory_lock``)."""
+    for _ in conn.notifies(timeout=max(0.0, seconds), stop_after=1):
+        pass
 
 
 def held_sql(key: int) -> str:

@@ -59,6 +59,7 @@ class PostgresBackend(PreviewQueries):
         self.key = advisory_lock.lock_key(schema, table)
         self._history = History(conn, schema, table, request_id=request_id, invoked_by=invoked_by)
         self._locked = False
+        self._listening = False  # LISTENs for the lock's release once it first waits
         self._restore = connection.restore_sql(conn)
         self._lock_check = advisory_lock.check_and_retake(self.key)
         self._retake = advisory_lock.retake(self.key)
@@ -138,7 +139,12 @@ class PostgresBackend(PreviewQueries):
 
     # -- lock ---------------------------------------------------------------------------------
 
-    def try_lock(self) -> bool:
+    def try_lock(self, wait_s: float = 0.0) -> bool:
+        if wait_s > 0 and self._listening:
+            advisory_lock.wait_release(self.conn, wait_s)
+        elif wait_s > 0:  # the first wait: listen, then try at once
+            advisory_lock.listen(self.conn, self.key)
+            self._listening = True
         self._locked = advisory_lock.try_lock(self.conn, self.key)
         return self._locked
 

@@ -4,6 +4,7 @@ proven unchanged, and which versions were applied from a Flyway B file (``baseli
 from __future__ import annotations
 
 from collections.abc import Callable
+from hashlib import sha256
 
 from patcher.core.models import AppliedRow, Catalog, Migration, SourceObject
 from patcher.sources.base import MigrationSource
@@ -14,10 +15,13 @@ def applied_checksums(
     catalog: Catalog,
     history: list[AppliedRow],
     seen: Callable[[SourceObject, bytes], object] | None = None,
+    known: dict[str, tuple[SourceObject, str]] | None = None,
 ) -> tuple[dict[int, str], frozenset[int]]:
     """Each applied version's current up checksum, and the versions whose row has the
     checksum of the version's B file (applied from it; a B file alone is one too). ``seen``
-    is shown each file read (``status`` takes its mode from it rather than read it again)."""
+    is shown each file read (``status`` takes its mode from it rather than read it again).
+    ``known``: the checksums this run already computed (of the same listed objects, before it
+    waited for the lock), filled with the new ones: a file is read once per run."""
     available, base = catalog.by_version(), {b.version: b for b in catalog.baselines}
     sums: dict[int, str] = {}
     baselined: set[int] = set()
@@ -38,12 +42,13 @@ def applied_checksums(
                 to_read.append((row.version, of_base, migration.up))
     if not to_read:
         return sums, frozenset(baselined)
-    from patcher.sql.scripts import checksum
-
     rows = {row.version: row for row in history}
-    found = {}
-    for obj, data in source.read_many(o for *_, o in to_read):
-        found[obj.key] = checksum(data)
+    memo = known if known is not None and seen is None else {}
+    found = {o.key: memo[o.key][1] for *_, o in to_read if memo.get(o.key, (None,))[0] is o}
+    unread = [obj for *_, obj in to_read if obj.key not in found]
+    for obj, data in source.read_many(unread) if unread else ():
+        found[obj.key] = sha256(data).hexdigest()  # the SPEC checksum (no SQL lexer loaded)
+        memo[obj.key] = (obj, found[obj.key])  # the same listed object: ``is``, not ==
         if seen is not None:
             seen(obj, data)
     for version, of_base, obj in to_read:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from patcher.core.errors import DeadlineReached
 from patcher.core.interrupt import Interrupt
-from patcher.core.models import AppliedRow, Plan, Request
+from patcher.core.models import AppliedRow, Plan, Request, SourceObject
 from patcher.core.record import mutable_record, record
 from patcher.engine.outcome import Outcome
 
@@ -146,6 +146,7 @@ class RunContext:
     scripts: ScriptSet = field(default_factory=dict)
     connect: Connect | None = None  # opens a new session (to learn a COMMIT in doubt)
     interrupt: Interrupt = field(default_factory=Interrupt)  # the CLI's SIGINT / SIGTERM
+    checksums: dict[str, tuple[SourceObject, str]] = field(default_factory=dict)  # read this run
     plan: Plan = field(init=False)
 
     def __post_init__(self) -> None:

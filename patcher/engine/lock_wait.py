@@ -1,7 +1,9 @@
-"""The wait for the run's advisory lock: polled with jittered back-off until the wait (or the
-Lambda budget) runs out, telling who holds it (``lock_waiting``) and naming that holder in the
-``LockTimeout`` (status ``locked``) when it gives up. Every command that takes the lock waits
-here: the runner and ``patcher adopt``.
+"""The wait for the run's advisory lock: tried again whenever the holder says it let go (it
+notifies on release: every waiter wakes at once, within a round trip) and otherwise with jittered
+back-off (a holder that died tells no one) until the wait (or the Lambda budget) runs out,
+telling who holds it (``lock_waiting``) and naming that holder in the ``LockTimeout`` (status
+``locked``) when it gives up. Every command that takes the lock waits here: the runner and
+``patcher adopt``.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ if TYPE_CHECKING:
 
 
 def acquire_lock(ctx: RunContext, settled: Callable[[], bool] | None = None) -> bool:
-    """Poll pg_try_advisory_lock with backoff until the wait (or the Lambda budget) runs out.
+    """Try pg_try_advisory_lock on each release notice, else with backoff, until the wait (or
+    the Lambda budget) runs out.
 
     Returns False, without the lock, as soon as ``settled()`` says there is nothing to wait
-    for. Sleeps are jittered so that waiters started together do not poll in lockstep."""
+    for. Waits are jittered so that waiters started together do not poll in lockstep; a
+    release wakes them all at once (``MigrationBackend.try_lock``)."""
     backend, opts = ctx.backend, ctx.options
     started = time.monotonic()
     wait_s = opts.lock_wait_seconds
@@ -30,8 +34,8 @@ def acquire_lock(ctx: RunContext, settled: Callable[[], bool] | None = None) -> 
     if budget is not None:
         wait_s = max(0.0, min(wait_s, budget / 1000))
     interval, cap = opts.lock_poll_seconds
-    told = -1.0
-    while not backend.try_lock():
+    told, wait = -1.0, 0.0
+    while not backend.try_lock(wait):
         if ctx.interrupt.requested:  # the CLI's Ctrl-C / SIGTERM: stop waiting, nothing ran
             from patcher.engine.interruption import during_lock_wait
 
@@ -44,7 +48,7 @@ def acquire_lock(ctx: RunContext, settled: Callable[[], bool] | None = None) -> 
             ctx.emit("lock_not_needed", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
             return False
         told = tell_waiting(ctx, waited, wait_s, told)
-        time.sleep(min(interval * random.uniform(0.5, 1.0), max(0.0, wait_s - waited)))
+        wait = min(interval * random.uniform(0.5, 1.0), max(0.0, wait_s - waited))
         interval = min(interval * 2, cap)
     ctx.emit("lock_acquired", {"lock_wait_ms": int((time.monotonic() - started) * 1000)})
     return True

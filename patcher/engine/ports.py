@@ -88,10 +88,14 @@ class MigrationBackend(Protocol):
 
     # -- the advisory lock --------------------------------------------------------------------
 
-    def try_lock(self) -> bool:
-        """Try once to take the run's lock, without waiting; True when this session holds it.
+    def try_lock(self, wait_s: float = 0.0) -> bool:
+        """Try once to take the run's lock; True when this session holds it.
 
-        Must never block: a blocked waiter deadlocks against CREATE INDEX CONCURRENTLY."""
+        Must never block on the lock: a blocked waiter deadlocks against CREATE INDEX
+        CONCURRENTLY. ``wait_s``: first wait up to that long, idle on the server (LISTEN: no
+        statement, no snapshot), for the holder to say it let go (``unlock`` tells every
+        waiter at once), then try. The first call with a wait only starts listening, so that
+        a release just after the caller's last failed try is not missed."""
         ...
 
     def holds_lock(self) -> bool:
@@ -99,7 +103,7 @@ class MigrationBackend(Protocol):
         ...
 
     def unlock(self) -> None:
-        """Release the run's lock."""
+        """Release the run's lock and tell the sessions waiting for it (``try_lock(wait_s)``)."""
         ...
 
     def lock_holder(self) -> LockHolder | None:

@@ -1,6 +1,7 @@
 """The one place policy lives: list, lock, read history, plan, run, record, report.
 
-    source.list() -> build_catalog -> [lock] -> read_history -> checksums of applied files
+    source.list() -> build_catalog -> [up to date without the lock? read_plan.py]
+    -> [lock] -> read_history -> checksums of applied files
     -> plan() -> load the scripts the plan needs -> run each step (deadline, retries) -> Outcome
 
 Validation (source, dirty, drift, order, reversibility, script modes) all happens
@@ -18,28 +19,19 @@ from typing import TYPE_CHECKING
 
 from patcher.core.errors import PatcherError, SessionLost
 from patcher.core.interrupt import Interrupt
-from patcher.core.models import MAX_VERSION as MAX
 from patcher.core.models import Catalog, HistoryChange, Request, Step
-from patcher.engine.applied import applied_checksums
 from patcher.engine.context import Deadline, EventSink, RunContext, RunOptions, no_events
 from patcher.engine.interruption import finished_anyway, stopped
 from patcher.engine.lock_wait import acquire_lock
 from patcher.engine.outcome import Outcome, step_entry
-from patcher.engine.planner import plan, refuse_other_tools
-from patcher.engine.status import (
-    Modes,
-    clean_current,
-    repair_entries,
-    repair_running,
-    running_holder,
-    status_entries,
-    status_pending,
-)
+from patcher.engine.planner import refuse_other_tools
+from patcher.engine.read_plan import read_and_plan, settled, up_to_date_unlocked
+from patcher.engine.status import repair_entries
 from patcher.sources.base import MigrationSource
 from patcher.sources.catalog import build_catalog
 
 if TYPE_CHECKING:  # loaded at run time only when needed: an up-to-date run never loads them
-    from patcher.engine.ports import Connect, MigrationBackend
+    from patcher.engine.ports import Connect
     from patcher.engine.repeatables import RepeatablePlan
     from patcher.sql.scripts import ScriptSet
 
@@ -146,20 +138,20 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     request, backend, outcome = ctx.request, ctx.backend, ctx.outcome
     writes = not request.dry_run and request.action != "status"
     needs_lock = writes or request.verify
+    if up_to_date_unlocked(ctx, catalog, source):  # the common deploy: no lock (read_plan.py)
+        return
     # A migrate waiting behind another run stops waiting once that run has applied everything
     # it would apply itself: it then plans without the lock and finds nothing to do.
-    settled = (
-        _settled(request, catalog, backend) if writes and request.action == "migrate" else None
-    )
-    locked = needs_lock and acquire_lock(ctx, settled)
+    done = settled(request, catalog, backend) if writes and request.action == "migrate" else None
+    locked = needs_lock and acquire_lock(ctx, done)
     if locked and writes:
         backend.check_writable()  # a replica or read-only target: refuse before any write
-    _read_and_plan(ctx, catalog, source)
+    read_and_plan(ctx, catalog, source)
     others = _other_tools(ctx)
     if needs_lock and not locked and ctx.plan.steps:  # the history moved again: wait for real
         acquire_lock(ctx, None)
         backend.check_writable()
-        _read_and_plan(ctx, catalog, source)
+        read_and_plan(ctx, catalog, source)
     outcome.warnings = list(ctx.plan.warnings) + others  # the plan's include the catalog's
     if not (catalog.migrations or catalog.baselines or catalog.repeatables or ctx.history):
         outcome.warnings.append(_empty_source_warning(source))
@@ -271,22 +263,6 @@ def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
         outcome.status = "applied"
 
 
-def _read_and_plan(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> None:
-    """Read the history into the context and plan the request against it."""
-    ctx.history = history = ctx.backend.read_history()
-    outcome, status = ctx.outcome, ctx.request.action == "status"
-    outcome.history_read, outcome.current_version = True, clean_current(history)
-    running = running_holder(ctx, history)
-    modes = Modes() if status else None  # the mode of each file read for its checksum
-    sums, baselined = applied_checksums(source, catalog, history, modes)
-    outcome.pending = status_pending(catalog, history, baselined)  # also when refused below
-    if modes is not None:  # listed even when validation refuses the state below
-        outcome.entries = status_entries(source, catalog, history, baselined, running, modes)
-    ctx.plan = plan(ctx.request, catalog, history, sums, baselined, running)
-    if running is not None and ctx.request.action == "repair":
-        repair_running(ctx, running)
-
-
 def _other_tools(ctx: RunContext) -> list[str]:
     """Refuse (migrate) or warn about another tool's history while ours is empty."""
     if ctx.history or ctx.request.action not in ("migrate", "status", "rollback"):
@@ -294,14 +270,6 @@ def _other_tools(ctx: RunContext) -> list[str]:
     from patcher.engine.ports import foreign_port
 
     return refuse_other_tools(ctx.request, foreign_port(ctx.backend).other_histories())
-
-
-def _settled(request: Request, catalog: Catalog, backend: MigrationBackend) -> Callable[[], bool]:
-    """Whether every version this migrate would apply is applied, and none is dirty."""
-    target = MAX if request.target is None else request.target
-    wanted = [m.version for m in catalog.migrations if m.version <= target]
-    top = max(wanted, default=0)
-    return lambda: backend.applied_count(top) == len(wanted)
 
 
 def _load_scripts(source: MigrationSource, steps: Iterable[Step]) -> ScriptSet:

@@ -11,6 +11,8 @@ test (``pg_dsn``, marked ``db``); the fake one touches no server.
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
@@ -158,6 +160,21 @@ def test_lock_is_exclusive_across_two_sessions(bench: Bench) -> None:
     assert a.holds_lock() is False
     assert b.try_lock() is True
     assert a.try_lock() is False
+
+
+def test_a_waiting_try_is_woken_by_the_release(bench: Bench) -> None:
+    a, b, c = bench.open("a"), bench.open("b"), bench.open("c")
+    assert a.try_lock()
+    assert b.try_lock(30.0) is False and c.try_lock(30.0) is False  # the first only listens
+    releaser = threading.Timer(0.2, a.unlock)
+    releaser.start()
+    started = time.monotonic()
+    assert b.try_lock(30.0) is True  # told by the unlock, long before its wait ran out
+    assert time.monotonic() - started < 15
+    releaser.join()
+    assert c.try_lock(0.2) is False  # told too, but b holds it now
+    b.unlock()
+    assert c.try_lock(0.0) is True
 
 
 def test_close_releases_the_lock(bench: Bench) -> None:

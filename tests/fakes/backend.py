@@ -13,6 +13,7 @@ and the log's id sequence, as on the server, are outside transactions.
 from __future__ import annotations
 
 import copy
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -81,6 +82,7 @@ class FakeSession(FakeHistoryRows):
         self._effects: dict[str, set[Any]] | None = None  # what verify watches: locks, rewrites
         self.cancel_requested = False
         self.restores = 0
+        self.listening = False  # try_lock(wait_s): LISTENs once it first waits
         db.sessions.append(self)
 
     # -- session ------------------------------------------------------------------------------
@@ -139,8 +141,14 @@ class FakeSession(FakeHistoryRows):
 
     # -- the advisory lock --------------------------------------------------------------------
 
-    def try_lock(self) -> bool:
+    def try_lock(self, wait_s: float = 0.0) -> bool:
+        """``wait_s``: like LISTEN, the first such call only listens; then back at once when
+        the lock is free (the real holder's unlock notifies), else after ``wait_s``."""
         self._enter("try_lock")
+        until = time.monotonic() + (wait_s if self.listening else 0.0)
+        self.listening = self.listening or wait_s > 0
+        while self.db.locks.get(self.key, (self.pid,))[0] != self.pid and time.monotonic() < until:
+            time.sleep(0.001)
         held = self.db.locks.get(self.key)
         if held is None or held[0] == self.pid:
             self.db.locks[self.key] = (self.pid, (held[1] if held else 0) + 1)

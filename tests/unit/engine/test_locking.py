@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from hashlib import sha256
 
 import pytest
 
@@ -79,9 +80,17 @@ def test_the_lock_is_held_while_each_migration_runs(env: Env) -> None:
 
 def test_a_migrate_behind_a_run_that_applied_everything_stops_waiting(env: Env) -> None:
     env.tables(1, 2)
-    env.run()
     holder = env.other()
     assert holder.try_lock()
+
+    def apply_on_second_try(session: FakeBackend, method: str) -> None:
+        if method == "try_lock" and session is not holder and env.called("try_lock") == 3:
+            holder.ensure_tables()  # the holder applies both versions while we wait
+            for v in (1, 2):
+                body = f"CREATE TABLE t{v} (id int);\n".encode()
+                holder.record([HistoryChange(v, f"t{v}", "up", sha256(body).hexdigest())])
+
+    env.db.on_call = apply_on_second_try
     options = dataclasses.replace(FAST, lock_wait_seconds=5.0)
     started = time.monotonic()
     out = env.run(options=options)
@@ -89,6 +98,50 @@ def test_a_migrate_behind_a_run_that_applied_everything_stops_waiting(env: Env) 
     assert time.monotonic() - started < 2
     assert [name for name, _ in env.events][-1] == "lock_not_needed"
     assert env.db.holder_pid(holder.key) == holder.pid
+
+
+def test_a_waiter_reads_each_applied_file_once(env: Env) -> None:
+    env.tables(1, 2, 3)
+    env.run(target=2)
+    holder = env.other()  # another deploy of version 3, which we wait for
+    assert holder.try_lock()
+
+    def apply_three(session: FakeBackend, method: str) -> None:
+        if method == "try_lock" and session is not holder and env.called("try_lock") == 3:
+            holder.record(
+                [HistoryChange(3, "t3", "up", sha256(b"CREATE TABLE t3 (id int);\n").hexdigest())]
+            )
+
+    env.db.on_call = apply_three
+    env.source.reads.clear()
+    out = env.run(options=dataclasses.replace(FAST, lock_wait_seconds=5.0))
+    assert out.status == "up_to_date" and out.error is None
+    assert [name for name, _ in env.events][-1] == "lock_not_needed"
+    ups = sorted(k for k in env.source.reads if ".up." in k)  # 1, 2 before the wait; 3 after
+    assert ups == sorted(set(ups)) and len(ups) == 3, env.source.reads
+
+
+def test_an_up_to_date_migrate_needs_no_lock(env: Env) -> None:
+    env.tables(1, 2)
+    env.run()
+    holder = env.other()
+    assert holder.try_lock()
+    calls = env.called("try_lock")
+    env.events.clear()
+    out = env.run(options=dataclasses.replace(FAST, lock_wait_seconds=5.0))
+    assert out.status == "up_to_date" and out.error is None
+    assert env.called("try_lock") == calls  # not even tried: the holder is not waited for
+    assert not [name for name, _ in env.events if name.startswith("lock")]
+
+
+def test_an_up_to_date_migrate_still_refuses_a_changed_file(env: Env) -> None:
+    env.tables(1, 2)
+    env.run()
+    env.source.pair(2, "t2", "CREATE TABLE t2 (id bigint);\n", "DROP TABLE t2;\n")
+    assert env.other().try_lock()  # a holder: the file is still refused, not waited on
+    assert error_type(env.run()) == "ChecksumMismatch"
+    env.db.locks.clear()
+    assert error_type(env.run()) == "ChecksumMismatch"
 
 
 def test_a_migrate_with_work_left_keeps_waiting_for_the_lock(env: Env) -> None:
