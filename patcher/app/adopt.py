@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from patcher.core.checksum import checksum
 from patcher.core.errors import ConfigError, DirtyDatabase, InvalidRequest, MissingMigration
 from patcher.core.foreign_tools import DEFAULT_TABLES, FIX, ForeignState
 from patcher.core.models import Catalog, HistoryChange, Migration, Request, StepKind
@@ -26,7 +27,6 @@ from patcher.engine.outcome import Outcome, ResultEntry
 from patcher.engine.ports import MigrationBackend, foreign_port
 from patcher.sources.base import MigrationSource
 from patcher.sources.catalog import build_catalog
-from patcher.sql.scripts import checksum
 
 LAYOUT_OF = {"golang-migrate": "golang-migrate", "sqlx": "golang-migrate"}  # else the tool's
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")

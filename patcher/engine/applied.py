@@ -4,8 +4,8 @@ proven unchanged, and which versions were applied from a Flyway B file (``baseli
 from __future__ import annotations
 
 from collections.abc import Callable
-from hashlib import sha256
 
+from patcher.core.checksum import checksum
 from patcher.core.models import AppliedRow, Catalog, Migration, SourceObject
 from patcher.sources.base import MigrationSource
 
@@ -47,7 +47,7 @@ def applied_checksums(
     found = {o.key: memo[o.key][1] for *_, o in to_read if memo.get(o.key, (None,))[0] is o}
     unread = [obj for *_, obj in to_read if obj.key not in found]
     for obj, data in source.read_many(unread) if unread else ():
-        found[obj.key] = sha256(data).hexdigest()  # the SPEC checksum (no SQL lexer loaded)
+        found[obj.key] = checksum(data)  # core.checksum: no SQL lexer loaded
         memo[obj.key] = (obj, found[obj.key])  # the same listed object: ``is``, not ==
         if seen is not None:
             seen(obj, data)

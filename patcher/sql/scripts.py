@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from itertools import islice
 from typing import TYPE_CHECKING, overload
 
+from patcher.core.checksum import checksum
 from patcher.core.errors import InvalidSource
 from patcher.core.models import ScriptKey, SourceObject
 from patcher.core.record import record
@@ -28,11 +28,6 @@ if TYPE_CHECKING:
 # block, but only the tool may own the block (refused in every script, the directive or not).
 _CONTROL_PREPARED = frozenset({"COMMIT PREPARED", "ROLLBACK PREPARED"})
 _SAVEPOINT_WORDS = re.compile(r"(?:savepoint|release|rollback|abort)\b", re.IGNORECASE)
-
-
-def checksum(data: bytes) -> str:
-    """The SPEC checksum: SHA-256 of the file's bytes, hex."""
-    return hashlib.sha256(data).hexdigest()
 
 
 @record
