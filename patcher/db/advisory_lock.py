@@ -40,6 +40,15 @@ def unlock(conn: psycopg.Connection[Any], key: int) -> None:
     conn.execute("SELECT pg_advisory_unlock(%s), pg_notify(%s, '')", (key, channel(key)))
 
 
+def release(conn: psycopg.Connection[Any], key: int) -> None:
+    """At the end of the session: release every level of the lock, then notify. The run stacks
+    levels (the cheap check after each migration is one more ``pg_try_advisory_lock``), so one
+    ``pg_advisory_unlock`` left the lock held until the disconnect, and the waiters it woke
+    found it still taken and slept their back-off. ``pg_advisory_unlock_all`` (the session ends
+    next: what the disconnect releases, a moment earlier) frees it before the notice leaves."""
+    conn.execute("SELECT pg_advisory_unlock_all(), pg_notify(%s, '')", (channel(key),))
+
+
 def channel(key: int) -> str:
     """The LISTEN/NOTIFY channel on which a holder tells its waiters that it let go."""
     return f"patcher_lock_{key & 0xFFFFFFFFFFFFFFFF:x}"

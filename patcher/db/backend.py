@@ -109,10 +109,12 @@ class PostgresBackend(PreviewQueries):
     # -- session ------------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Release the lock (if held) and disconnect; never raises."""
+        """Release the lock (if held: every level, then tell the waiters) and disconnect;
+        never raises."""
         try:
             if self._locked and not self.conn.broken:
-                self.unlock()
+                advisory_lock.release(self.conn, self.key)
+                self._locked = False
         except psycopg.Error:
             pass  # the session is gone, and its lock with it
         finally:

@@ -105,3 +105,18 @@ def test_a_waiting_migrate_stops_waiting_once_everything_is_applied(
         # The holder still holds the lock: a waiter that sat out its wait would say `locked`.
         assert result["status"] == "up_to_date" and result["ok"], result["error"]
         assert result["current_version"] == 2
+
+
+def test_the_end_of_a_run_frees_every_level_before_it_tells_the_waiters(pg_dsn: str) -> None:
+    """The run's per-migration lock check stacks levels of the session lock; the notice that
+    wakes the waiters must leave only once the lock is free, not one level later."""
+    from patcher.db import advisory_lock
+
+    key = lock_key("public", "schema_migrations")
+    with psycopg.connect(pg_dsn, autocommit=True) as holder:
+        for _ in range(3):  # taken, then two cheap checks
+            assert advisory_lock.try_lock(holder, key)
+        advisory_lock.release(holder, key)
+        assert advisory_lock.holds_lock(holder, key) is False
+        with psycopg.connect(pg_dsn, autocommit=True) as other:
+            assert advisory_lock.try_lock(other, key)  # free while the holder is connected
