@@ -32,6 +32,7 @@ from patcher.sources.base import MigrationSource
 
 if TYPE_CHECKING:
     from patcher.engine.context import RunContext
+    from patcher.engine.outcome import Outcome
     from patcher.engine.ports import MigrationBackend
 
 
@@ -43,19 +44,28 @@ def up_to_date_unlocked(ctx: RunContext, catalog: Catalog, source: MigrationSour
     if not plain or request.phase is not None or catalog.repeatables:
         return False
     ctx.backend.check_writable()  # known from the connect probe: a replica still refuses
+    outcome = ctx.outcome
     try:
         read_and_plan(ctx, catalog, source)
     except PatcherError as exc:
         if exc.category != "refused":
             raise
+        _forget_unlocked_read(outcome)
         return False  # refused on what it read unlocked: decided again under the lock
     if ctx.plan.steps or not ctx.history:
+        _forget_unlocked_read(outcome)
         return False
-    outcome = ctx.outcome
     outcome.warnings = list(ctx.plan.warnings)
     outcome.pending = list(ctx.plan.pending)
     outcome.status = "up_to_date"
     return True
+
+
+def _forget_unlocked_read(outcome: Outcome) -> None:
+    """The result reports only what the run read under the lock: a run that then waits in vain
+    (``locked``) or fails before reading again says the version is unknown, not what another
+    run may have changed while it waited."""
+    outcome.history_read, outcome.current_version, outcome.pending = False, None, []
 
 
 def read_and_plan(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> None:
