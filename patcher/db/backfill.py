@@ -14,7 +14,7 @@ the primary key's index) and ``COMMIT``. The first range of a session reads its 
 own first; the last range (to the end of the key) has the history change in place of the
 checkpoint. A range that fails reads its bounds afresh when retried. (One round trip, the
 statement counted by a ``RETURNING 1`` in a CTE of the checkpoint write, cost the server more
-CPU per range than the round trip it saves: notes/backfillrate.md.)
+CPU per range than the round trip it saves: docs/backfills.md, "Round trips per range".)
 """
 
 from __future__ import annotations
