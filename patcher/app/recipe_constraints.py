@@ -86,7 +86,8 @@ def orphans_trigger(fn: str, table: str, column: str, ref: str, ref_col: str) ->
     )
 
 
-# The expand and contract versions lock both tables in one transaction, and a statement of the
+# The expand version locks both tables in one transaction (the contract: ``both_locks``), and a
+# statement of the
 # application can hold one of them while it waits for the other (a delete in the referenced
 # table whose trigger updates the referencing one; an insert with a CTE). The version gives up a
 # lock wait before PostgreSQL's deadlock check (deadlock_timeout, 1 s by default) could cancel
