@@ -87,11 +87,10 @@ def orphans_trigger(fn: str, table: str, column: str, ref: str, ref_col: str) ->
 
 
 # The expand version locks both tables in one transaction (the contract: ``both_locks``), and a
-# statement of the
-# application can hold one of them while it waits for the other (a delete in the referenced
-# table whose trigger updates the referencing one; an insert with a CTE). The version gives up a
-# lock wait before PostgreSQL's deadlock check (deadlock_timeout, 1 s by default) could cancel
-# the application's statement instead; the run retries it (lock_timeout retries).
+# statement of the application can hold one of them while it waits for the other (a delete in
+# the referenced table whose trigger updates the referencing one; an insert with a CTE). The
+# version gives up a lock wait before PostgreSQL's deadlock check (deadlock_timeout, 1 s by
+# default) could cancel the application's statement instead; the run retries it.
 TWO_TABLES = (
     "-- two tables in one transaction: a lock wait gives up before the deadlock check could\n"
     "-- cancel a statement of the application (the run retries after lock_timeout)\n"
