@@ -23,14 +23,13 @@ from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
-import psycopg
-
 from bench import tools
 from bench.common import (
     Settings,
     Table,
     bytecode_envs,
     cluster,
+    count_rows,
     database,
     median,
     psql_batched,
@@ -106,12 +105,6 @@ def _patcher_inprocess(action: str, source: Path, url: str, *extra: str) -> None
         code = cli.main(argv)
     if code != 0:
         raise RuntimeError(f"patcher {action} exited {code}")
-
-
-def _count(url: str, table: str) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-        return int(row[0]) if row else -1
 
 
 @dataclass(frozen=True)
@@ -225,11 +218,11 @@ def run(settings: Settings) -> Table:
                 for name, (up, history, down) in CASES.items():  # interleaved: drift hits all
                     with database(server) as url:
                         times[name].append(timed(partial(up, t, files, url)))
-                        if _count(url, history) != n:
+                        if count_rows(url, history) != n:
                             raise RuntimeError(f"{name} did not record {n} migrations")
                         if down is not None:
                             times[f"{name} rollback"].append(timed(partial(down, t, files, url)))
-                            if _count(url, history) != 0:
+                            if count_rows(url, history) != 0:
                                 raise RuntimeError(f"{name}: the rollback left history rows")
             ups = [p.read_text() for p in sorted(files["patcher"].glob("*.up.sql"))]
             for label, seconds in split_seconds(ups, settings.reps(5)).items():  # issue 26 item 2

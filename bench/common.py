@@ -196,3 +196,12 @@ def psql_batched(units: Sequence[str], per_message: int | None = None) -> str:
             end = ";" if i == len(texts) - 1 else "\\;"
             out.append(f"{text}{gap}{end}\n")
     return "".join(out)
+
+
+def count_rows(url: str, table: str) -> int:
+    """``count(*)`` of ``table`` (a bench's check that a run applied everything)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        return int(row[0]) if row else -1

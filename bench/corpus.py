@@ -34,7 +34,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from moto.server import ThreadedMotoServer
 
 from bench import corpus_peers as peers
@@ -45,6 +44,7 @@ from bench.common import (
     Table,
     bytecode_envs,
     cluster,
+    count_rows,
     database,
     median,
     ratio,
@@ -153,12 +153,6 @@ def _check(args: list[str], env: dict[str, str]) -> None:
     done = subprocess.run(args, capture_output=True, env=env, cwd=ROOT, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{args[0]} failed ({done.returncode}): {done.stderr.decode()[-800:]}")
-
-
-def _count(url: str, table: str) -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()
-        return int(row[0]) if row else -1
 
 
 @dataclass(frozen=True)
@@ -272,7 +266,7 @@ def _measure(settings: Settings, srv: Any, endpoint: str, bucket: str, tmp: Path
                 times[name].append(timed(partial(action, url)))
                 times[f"{name} {CPU[0]}"].append(time.process_time() - own)
                 times[f"{name} {CPU[1]}"].append(_children_cpu() - children)
-                if history is not None and _count(url, history) != len(files):
+                if history is not None and count_rows(url, history) != len(files):
                     raise RuntimeError(f"corpus: {name} did not record {len(files)} migrations")
     return times
 
