@@ -103,7 +103,7 @@ def both_locks(first: str, second: str) -> str:
     other: ``LOCK ... NOWAIT`` in a subtransaction, which gives back what it took when it fails,
     tried every 10 ms for ~10 s, then 55P03 (the run's lock_timeout retries). A wait for one
     table while holding the other (lock_timeout 500 ms) lost to the application's writes of both
-    tables on every retry in 2 of 14 runs of the two-release proof."""
+    tables on every retry in 2 of 6 runs of the two-release proof on PG 15 (and one on 18)."""
     return (
         "-- both tables' locks at once, never waiting for one while holding the other (a cycle\n"
         "-- with the application's writes of both); the drops below then wait for nothing\n"
