@@ -199,7 +199,9 @@ class PostgresBackfill:
             sql.SQL("{} AS {}").format(sql.Identifier(c), n)
             for c, n in zip(job.key.columns, names, strict=True)
         )
-        texts = sql.SQL(", ").join(sql.SQL("{}::text").format(n) for n in names)
+        texts = sql.SQL(", ").join(
+            _as_text(n, t) for n, t in zip(names, job.key.types, strict=True)
+        )
         where: sql.Composable = sql.SQL("")
         if after is not None:
             where = sql.SQL(" WHERE ({}) > ({})").format(cols, _values(job, after))
@@ -270,6 +272,16 @@ _Place = tuple[int, str, int, tuple[str, ...] | None]
 def _place(job: RangeJob, after: tuple[str, ...] | None) -> _Place:
     """Which range an upper key read ahead belongs to: version, table, size, the key before."""
     return (job.checkpoint.version, job.table, job.batch_rows, after)
+
+
+def _as_text(column: sql.Identifier, type_name: str) -> sql.Composable:
+    """A key's text as the checkpoint keeps it. Dates and timestamps in ISO 8601 (JSON's
+    form): a ``::text`` follows the session's DateStyle (``SQL, DMY`` writes 05/03/2026), and a
+    run resuming under another DateStyle (a Lambda, then a CLI with PGDATESTYLE) would read
+    another day; ISO 8601 reads alike under every DateStyle."""
+    if type_name == "date" or type_name.startswith("timestamp"):
+        return sql.SQL("to_json({}) #>> '{{}}'").format(column)
+    return sql.SQL("{}::text").format(column)
 
 
 def _values(job: RangeJob, key: tuple[str, ...] | None = None) -> sql.Composable:
