@@ -9,17 +9,22 @@ because the map runs targets in parallel. Invocations of the patcher function ar
 every run against the least possible (one per database per run); the summary function's (one
 per wave: it reads the ResultWriter files, not a database) are not. The CPU each handler call
 takes in its thread is summed per run: all of them share this process, so that sum is paid
-serially here where AWS runs the containers side by side. One untimed run first takes the bench
-process's own first imports out of the "one database" figure.
+serially here where AWS runs the containers side by side. The rest of this process's CPU over
+the execution (``time.process_time``: moto's interpreter, the AWS services it calls, this
+bench's poll of describe_execution) is its own column, and so is PostgreSQL's (the postmaster's
+and its backends', from /proc): what grows with the fleet, and whose it is. One untimed run
+first takes the bench process's own first imports out of the "one database" figure.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -80,21 +85,47 @@ def handler_cpu() -> Iterator[list[float]]:
         handler.lambda_handler = original  # type: ignore[assignment]
 
 
+def server_cpu(server: Any) -> float:
+    """CPU seconds the cluster has used: the postmaster's own, its reaped children's (every
+    backend of a closed connection) and its live children's, from /proc (0.0 where there is
+    no /proc or the postmaster is another user's)."""
+    try:
+        data = server.admin().execute("SHOW data_directory").fetchone()[0]
+        postmaster = int((Path(data) / "postmaster.pid").read_text().split()[0])
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            pid, ppid = int(stat.parent.name), int(fields[1])
+            if pid == postmaster:  # utime, stime, cutime, cstime
+                total += sum(int(f) for f in fields[11:15]) / tick
+            elif ppid == postmaster:
+                total += sum(int(f) for f in fields[11:13]) / tick
+        return total
+    except (OSError, ValueError, IndexError, TypeError):
+        return 0.0
+
+
 @dataclass
 class Sample:
     wall: float
     invocations: int
     handler_cpu: float
+    process_cpu: float = 0.0  # this whole process over the execution, handlers included
+    server_cpu: float = 0.0  # PostgreSQL's over the execution
 
 
 def one_run(server: Any, n: int) -> Sample:
     with world(server, n) as (aws, machine, names), quiet_stdout(), handler_cpu() as spent:
+        pg_before, cpu_before = server_cpu(server), time.process_time()
         started = time.perf_counter()
         execution = machine.run({"action": "migrate", "databases": names}, timeout=900)
         wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu_before
+        pg = server_cpu(server) - pg_before
     if execution.status != "SUCCEEDED":
         raise SystemExit(f"bench fleet: the execution {execution.status}: {execution.cause}")
-    return Sample(wall, len(aws.invocations), sum(spent))
+    return Sample(wall, len(aws.invocations), sum(spent), cpu, pg)
 
 
 def run(settings: Settings) -> Table:
@@ -103,8 +134,8 @@ def run(settings: Settings) -> Table:
     table = Table(
         "fleet",
         f"6. Fleets: {len(MIGRATIONS)} migrations on {n} databases through the state machine",
-        ["case", "median s", "x one database", "handler CPU s", "invocations", "least possible",
-         "runs"],
+        ["case", "median s", "x one database", "handler CPU s", "rest of process CPU s",
+         "PostgreSQL CPU s", "invocations", "least possible", "runs"],
     )  # fmt: skip
     samples: dict[int, list[Sample]] = {1: [], n: []}
     with cluster(settings) as server:
@@ -119,7 +150,9 @@ def run(settings: Settings) -> Table:
         label = "one database" if size == 1 else f"fleet of {size} (max_concurrency {CONCURRENCY})"
         calls = sum(s.invocations for s in got)
         cpu = median([s.handler_cpu for s in got])
-        table.add(label, m, ratio(m, one), cpu, calls, size * len(got), len(got))
+        rest = median([s.process_cpu - s.handler_cpu for s in got])
+        pg = median([s.server_cpu for s in got])
+        table.add(label, m, ratio(m, one), cpu, rest, pg, calls, size * len(got), len(got))
     fleet = median([s.wall for s in samples[n]])
     table.target(f"fleet of {n} / one database", fleet / one, 5.0)
     calls = sum(s.invocations for s in samples[n])
