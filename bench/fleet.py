@@ -21,6 +21,7 @@ runs the function (bench/fleet_procs.py), each target met or missed on its own.
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import time
@@ -63,6 +64,35 @@ def world(server: Any, n: int) -> Iterator[tuple[Any, Any, list[str]]]:
         patch.undo()
         for db in created:
             server.drop_database(db)
+
+
+@contextlib.contextmanager
+def full_collections(frozen: bool) -> Iterator[list[float]]:
+    """The seconds each full (generation 2) garbage collection of this process takes. Each
+    walks the whole heap: moto, the parsed definitions, what earlier runs left (~400,000
+    objects, ~0.2-0.5 s each here), and the fleet's allocations set off more of them than one
+    database's; a Lambda container's heap is the handler's alone. ``frozen``: the heap as it
+    stands is moved out of the collector's reach first (``gc.freeze``) and back after."""
+    spent: list[float] = []
+    started: list[float] = []
+
+    def watch(phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            started.append(time.perf_counter())
+        elif started:
+            spent.append(time.perf_counter() - started.pop())
+
+    if frozen:
+        gc.freeze()
+    gc.callbacks.append(watch)
+    try:
+        yield spent
+    finally:
+        gc.callbacks.remove(watch)
+        if frozen:
+            gc.unfreeze()
 
 
 @contextlib.contextmanager
@@ -117,11 +147,15 @@ class Sample:
     process_cpu: float = 0.0  # this whole process over the execution, handlers included
     server_cpu: float = 0.0  # PostgreSQL's over the execution
     aws_cpu: float | None = None  # the moto server process's (a process per invocation only)
+    full_gc: float = 0.0  # this process's full garbage collections over the execution
 
 
-def one_run(server: Any, n: int, procs: tuple[Any, Any] | None = None) -> Sample:
+def one_run(
+    server: Any, n: int, procs: tuple[Any, Any] | None = None, *, frozen: bool = False
+) -> Sample:
     """One execution on ``n`` new databases: in this process, or with ``procs`` (the moto
-    server and the execution environments of bench/fleet_procs.py) a process per invocation."""
+    server and the execution environments of bench/fleet_procs.py) a process per invocation;
+    ``frozen``: the heap frozen from the execution's start (``full_collections``)."""
     with contextlib.ExitStack() as stack:
         stack.enter_context(quiet_stdout())  # first: the handler's logger binds to it
         if procs is None:
@@ -133,6 +167,7 @@ def one_run(server: Any, n: int, procs: tuple[Any, Any] | None = None) -> Sample
             aws, machine, names, spent = stack.enter_context(procs_world(server, n, *procs))
         pg_before, cpu_before = server_cpu(server), time.process_time()
         aws_before = procs[0].cpu() if procs else 0.0
+        collections = stack.enter_context(full_collections(frozen))
         started = time.perf_counter()
         execution = machine.run({"action": "migrate", "databases": names}, timeout=900)
         wall = time.perf_counter() - started
@@ -143,7 +178,7 @@ def one_run(server: Any, n: int, procs: tuple[Any, Any] | None = None) -> Sample
         raise SystemExit(f"bench fleet: the execution {execution.status}: {execution.cause}")
     handler = sum(spent)
     process_cpu = cpu + (handler if procs else 0.0)
-    return Sample(wall, len(aws.invocations), handler, process_cpu, pg, aws_cpu)
+    return Sample(wall, len(aws.invocations), handler, process_cpu, pg, aws_cpu, sum(collections))
 
 
 def add_rows(table: Table, mode: str, samples: dict[int, list[Sample]], n: int) -> None:
@@ -158,7 +193,8 @@ def add_rows(table: Table, mode: str, samples: dict[int, list[Sample]], n: int) 
         rest = median([s.process_cpu - s.handler_cpu for s in got])
         pg = median([s.server_cpu for s in got])
         moto = [s.aws_cpu for s in got if s.aws_cpu is not None]
-        table.add(f"{label}, {mode}", m, ratio(m, one), cpu, rest, pg,
+        full_gc = median([s.full_gc for s in got])
+        table.add(f"{label}, {mode}", m, ratio(m, one), cpu, rest, full_gc, pg,
                   median(moto) if moto else None, calls, size * len(got), len(got))  # fmt: skip
 
 
@@ -169,9 +205,10 @@ def run(settings: Settings) -> Table:
         "fleet",
         f"6. Fleets: {len(MIGRATIONS)} migrations on {n} databases through the state machine",
         ["case", "median s", "x one database", "handler CPU s", "rest of process CPU s",
-         "PostgreSQL CPU s", "moto server CPU s", "invocations", "least possible", "runs"],
+         "full GC s", "PostgreSQL CPU s", "moto server CPU s", "invocations", "least possible",
+        "runs"],
     )  # fmt: skip
-    modes = ("in process", "a process per invocation")
+    modes = ("in process", "in process, heap frozen", "a process per invocation")
     samples: dict[str, dict[int, list[Sample]]] = {mode: {1: [], n: []} for mode in modes}
     with cluster(settings) as server, environments(MIGRATIONS) as procs:
         one_run(server, 1)  # untimed: the bench process's first imports (handler, moto's ASL)
@@ -179,7 +216,8 @@ def run(settings: Settings) -> Table:
         for _ in range(reps):
             for size in (1, n):  # interleaved: drift hits every case
                 samples[modes[0]][size].append(one_run(server, size))
-                samples[modes[1]][size].append(one_run(server, size, procs))
+                samples[modes[1]][size].append(one_run(server, size, frozen=True))
+                samples[modes[2]][size].append(one_run(server, size, procs))
     for mode in modes:
         add_rows(table, mode, samples[mode], n)
     for mode in modes:
@@ -187,8 +225,9 @@ def run(settings: Settings) -> Table:
         fleet = median([s.wall for s in got[n]]) / median([s.wall for s in got[1]])
         table.target(f"fleet of {n} / one database, {mode}", fleet, 5.0)
     calls = sum(s.invocations for mode in modes for s in samples[mode][n])
-    table.target(f"invocations / least possible, fleet of {n}, all {2 * reps} runs",
-                 calls / (n * 2 * reps), 1.0)  # fmt: skip
+    runs = len(modes) * reps
+    table.target(f"invocations / least possible, fleet of {n}, all {runs} runs",
+                 calls / (n * runs), 1.0)  # fmt: skip
     waves = 1 + -(-(n - 1) // CONCURRENCY)
     table.notes.append(
         f"fleet: the ideal with one container per invocation is {waves}x one database (the "
@@ -202,6 +241,9 @@ def run(settings: Settings) -> Table:
         "server process, as AWS runs the function (the handler CPU column is then the "
         "workers', and the moto server's is its own column; in process moto's S3 and Secrets "
         "Manager are in the handler's and the rest's); the interpreter is still this process's. "
+        "'heap frozen': in process, with gc.freeze() from each execution's start, so that a "
+        "full collection walks what that execution made, not moto and earlier runs (the full "
+        "GC column: seconds in full collections, GIL held). "
         f"Both on this machine's 2 shared cores with PostgreSQL (its CPU column: {n} databases "
         f"on one cluster here, {n} servers on AWS). Notes: notes/fleet.md (issue 32)"
     )
