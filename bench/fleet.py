@@ -70,8 +70,9 @@ def world(server: Any, n: int) -> Iterator[tuple[Any, Any, list[str]]]:
 def full_collections(frozen: bool) -> Iterator[list[float]]:
     """The seconds each full (generation 2) garbage collection of this process takes. Each
     walks the whole heap: moto, the parsed definitions, what earlier runs left (~400,000
-    objects, ~0.2-0.5 s each here), and the fleet's allocations set off more of them than one
-    database's; a Lambda container's heap is the handler's alone. ``frozen``: the heap as it
+    objects, 0.2-1.25 s each here); the fleet's allocations set off 1-3 a run, one database's
+    one now and then (when the collector's counters are due). A Lambda container's heap is the
+    handler's alone. ``frozen``: the heap as it
     stands is moved out of the collector's reach first (``gc.freeze``) and back after."""
     spent: list[float] = []
     started: list[float] = []
