@@ -95,6 +95,31 @@ def test_each_client_reads_the_environment_afresh_on_one_loader(
     assert first._loader is second._loader
 
 
+def test_one_client_per_process_for_one_environment(
+    aws_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A warm container's invocations share the client (issue 32: ~9 ms of CPU each made
+    anew); another pool size or another AWS_* environment gets its own."""
+    first: Any = S3Source("my-bucket", "m/").client
+    assert S3Source("other-bucket", "x/").client is first
+    assert S3Source("my-bucket", "m/", max_workers=3).client is not first
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "someone-else")
+    assert S3Source("my-bucket", "m/").client is not first
+
+
+@pytest.mark.usefixtures("fast_retries")
+def test_a_client_that_failed_is_not_kept(s3_bucket: S3Bucket, aws_env: str) -> None:
+    """After an error the next source makes a new client (expired credentials, a broken
+    connection pool); without one it keeps the same."""
+    source = S3Source(f"{s3_bucket.name}-gone", "migrations/")
+    with pytest.raises(SourceUnavailable):
+        source.list()
+    after: Any = S3Source(s3_bucket.name, "migrations/")
+    assert after.client is not source.client
+    after.list()
+    assert S3Source(s3_bucket.name, "migrations/").client is after.client
+
+
 def test_lists_every_page_of_a_large_prefix(s3_bucket: S3Bucket) -> None:
     names = [f"{v:05d}_m.up.sql" for v in range(1, 2501)]
     s3_bucket.put_many({f"migrations/{name}": b"select 1;" for name in names})

@@ -22,7 +22,7 @@ import pytest
 from aws_lambda_powertools.utilities import parameters
 from botocore.client import BaseClient
 
-from patcher.sources.s3 import S3Source
+from patcher.sources.s3 import _CLIENTS, S3Source
 from tests.e2e.e2ekit import PREFIX, HandlerS3, LambdaEnv, Secret
 from tests.fixtures.s3 import S3Bucket
 
@@ -60,6 +60,7 @@ def handler_s3(monkeypatch: pytest.MonkeyPatch) -> HandlerS3:
         spy.keys.append((operation, params.get("Key") or params.get("Prefix") or ""))
 
     def instrumented(self: S3Source) -> Any:
+        _CLIENTS.clear()  # a client per invocation, so that its hooks are this invocation's
         client = make_client(self)
         client.meta.events.register("provide-client-params.s3", record)
         for hook in spy.hooks:
