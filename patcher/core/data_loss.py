@@ -4,7 +4,7 @@ and the ``Loss`` the database side counts for it (``patcher.db.data_counts``).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 # The changes a probe or a measured loss names (``change`` in a data_at_risk item).
@@ -40,6 +40,22 @@ class Probe:
     @property
     def key(self) -> str:
         return f"{self.schema or 'public'}.{self.table}"
+
+
+@dataclass
+class Created:
+    """What a reverted version's up script created: tables (``schema.table``) and columns
+    added to tables. Every row of such a table, every value of such a column, was written after
+    the version was applied (``written_since_applied``), so nothing there needs dating."""
+
+    tables: set[str] = field(default_factory=set)
+    columns: set[tuple[str, str]] = field(default_factory=set)
+
+    def holds(self, relation: str, column: str | None = None) -> bool:
+        """True when the version created ``relation`` (or, for a column, added ``column``)."""
+        return relation in self.tables or (
+            column is not None and (relation, column) in self.columns
+        )
 
 
 @dataclass

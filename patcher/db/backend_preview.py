@@ -14,7 +14,7 @@ from patcher.core.models import VerifyReport
 
 if TYPE_CHECKING:
     from patcher.core.catalog_port import Catalog
-    from patcher.core.data_loss import Loss, Probe
+    from patcher.core.data_loss import Created, Loss, Probe
     from patcher.core.models import StopCheck
 
 
@@ -49,13 +49,18 @@ class PreviewQueries:
         return introspection.verify(self.conn, scripts, lock_timeout_ms, stop, self._restore)
 
     def estimate_at_risk(
-        self, probes: Sequence[Probe], version: int, count_ms: int, budget_ms: int
+        self,
+        probes: Sequence[Probe],
+        version: int,
+        count_ms: int,
+        budget_ms: int,
+        created: Created | None = None,
     ) -> list[Loss]:
         from patcher.db import data_counts  # rollback previews only
 
         since = data_counts.Since((self.schema, self.table), version)
         budget = data_counts.Budget(count_ms, budget_ms)
-        return data_counts.estimate(self.conn, probes, since, budget)
+        return data_counts.estimate(self.conn, probes, since, budget, created)
 
     def measure_at_risk(
         self,

@@ -16,12 +16,12 @@ from __future__ import annotations
 import time
 from typing import Any, Final
 
-from patcher.core.data_loss import DROP, Loss, Probe
+from patcher.core.data_loss import DROP, Created, Loss, Probe
 from patcher.core.models import Step
 from patcher.engine.context import RunContext
 from patcher.engine.outcome import ResultEntry
 from patcher.sources.base import MigrationSource
-from patcher.sql.at_risk import Created, created, probes
+from patcher.sql.at_risk import created, probes
 from patcher.sql.classify import decode_script
 from patcher.sql.lexer import split_statements
 
@@ -54,14 +54,15 @@ def add_data_at_risk(ctx: RunContext, source: MigrationSource) -> None:
     for step, entry in steps:
         version = step.migration.version
         losses = measured.get(version)
+        mine = made.get(version, Created())
         if losses is None:
             left = options.count_budget_ms - int((time.perf_counter() - started) * 1000)
             losses = ctx.preview.estimate_at_risk(
-                found[version], version, options.count_timeout_ms, max(0, left)
+                found[version], version, options.count_timeout_ms, max(0, left), mine
             )
         when = applied.get(version)
         entry.applied_at = when.isoformat() if when is not None else None
-        _annotate(entry, losses, made.get(version, Created()))
+        _annotate(entry, losses, mine)
 
 
 def _created(source: MigrationSource, steps: list[Step]) -> dict[int, Created]:
@@ -128,9 +129,7 @@ def _annotate(entry: ResultEntry, losses: list[Loss], made: Created) -> None:
 
 
 def _item(loss: Loss, made: Created) -> dict[str, Any]:
-    new = loss.relation in made.tables or (
-        loss.column is not None and (loss.relation, loss.column) in made.columns
-    )
+    new = made.holds(loss.relation, loss.column)
     item: dict[str, Any] = {
         "relation": loss.relation,
         "column": loss.column,

@@ -44,7 +44,7 @@ from patcher.core.models import (
 if TYPE_CHECKING:
     from patcher.core.batch_items import BatchDone, BatchItem
     from patcher.core.catalog_port import Catalog
-    from patcher.core.data_loss import Loss, Probe
+    from patcher.core.data_loss import Created, Loss, Probe
     from patcher.core.errors import StatementFailed
     from patcher.core.foreign_tools import ForeignState
 
@@ -232,12 +232,18 @@ class PreviewBackend(Protocol):
         ...
 
     def estimate_at_risk(
-        self, probes: Sequence[Probe], version: int, count_ms: int, budget_ms: int
+        self,
+        probes: Sequence[Probe],
+        version: int,
+        count_ms: int,
+        budget_ms: int,
+        created: Created | None = None,
     ) -> list[Loss]:
         """What a down script's probes would destroy now, in rows and values (and of them,
         those written since ``version`` was applied): each counted in at most ``count_ms``,
         all in ``budget_ms``; past either, from the statistics, marked ``estimated``. Tables
-        a CASCADE or inheritance reaches are added. Read-only."""
+        a CASCADE or inheritance reaches are added. Read-only. What ``created`` holds (the
+        version made it) is not dated: its ``since`` stays None, as every row is new."""
         ...
 
     def measure_at_risk(

@@ -11,18 +11,18 @@ other statement, gives no probe; ``verify`` measures what the script really does
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
-from patcher.core.data_loss import ALTER_TYPE, DELETE, DROP, DROP_COLUMN, TRUNCATE, UPDATE, Probe
-
-
-@dataclass
-class Created:
-    """What an up script created: tables (``schema.table``) and columns added to tables."""
-
-    tables: set[str] = field(default_factory=set)
-    columns: set[tuple[str, str]] = field(default_factory=set)
+from patcher.core.data_loss import (
+    ALTER_TYPE,
+    DELETE,
+    DROP,
+    DROP_COLUMN,
+    TRUNCATE,
+    UPDATE,
+    Created,
+    Probe,
+)
 
 
 def probes(statements: Iterable[str]) -> list[Probe]:

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from patcher.core.data_loss import Loss, Probe
+from patcher.core.data_loss import Created, Loss, Probe
 from patcher.core.errors import StatementFailed
 from patcher.core.models import VerifyReport
 
@@ -73,7 +73,12 @@ class FakePreview:
         return reports
 
     def estimate_at_risk(
-        self, probes: Sequence[Probe], version: int, count_ms: int, budget_ms: int
+        self,
+        probes: Sequence[Probe],
+        version: int,
+        count_ms: int,
+        budget_ms: int,
+        created: Created | None = None,
     ) -> list[Loss]:
         """Whole-table probes counted from the fake's rows; a condition or a column is not
         evaluated here: unknown (None), marked estimated."""

@@ -12,7 +12,10 @@ import pytest
 
 from patcher.cli.main import main
 from patcher.cli.markdown import render_markdown
+from patcher.core.data_loss import DELETE, DROP, DROP_COLUMN, Created, Probe
+from patcher.db import data_counts
 from tests.fixtures.engine import MigrationDir, Run, query, schema_snapshot
+from tests.fixtures.postgres import PgConnect
 
 ACCOUNTS = (
     "CREATE TABLE accounts (id bigint PRIMARY KEY, name varchar(50), score int);\n"
@@ -240,6 +243,37 @@ def test_past_its_budget_the_preview_falls_back_to_statistics(
     [item] = result["migrations"][0]["data_at_risk"]
     assert (item["rows"], item["estimated"]) == (100, True)
     assert "rows_since_applied" not in item
+
+
+def test_a_table_or_column_the_version_created_is_counted_without_dating_its_rows(
+    pg_connect: PgConnect,
+) -> None:
+    """Every row there is written since (the report drops the figure), so the count leaves
+    out the ``age(xmin)`` test that keeps it from PostgreSQL's parallel workers."""
+    conn = pg_connect()
+    conn.execute("CREATE TABLE h (version bigint PRIMARY KEY)")
+    conn.execute("INSERT INTO h VALUES (1)")
+    for table in ("made", "old"):
+        conn.execute(f"CREATE TABLE {table} (id int, note text)")
+        conn.execute(f"INSERT INTO {table} VALUES (1, 'a'), (2, 'b'), (3, NULL)")
+    found = [Probe(DROP, None, "made"), Probe(DELETE, None, "old", where="id > 1"),
+             Probe(DROP_COLUMN, None, "old", column="note")]  # fmt: skip
+    since = data_counts.Since(("public", "h"), 1)
+
+    def counted(created: Created) -> list[tuple[Any, ...]]:
+        losses = data_counts.estimate(conn, found, since, data_counts.Budget(5000, 5000), created)
+        return [(x.relation, x.column, x.rows, x.since, x.estimated) for x in losses]
+
+    assert counted(Created()) == [
+        ("public.made", None, 3, 3, False),
+        ("public.old", None, 2, 2, False),
+        ("public.old", "note", 2, 2, False),
+    ]
+    assert counted(Created({"public.made"}, {("public.old", "note")})) == [
+        ("public.made", None, 3, None, False),
+        ("public.old", None, 2, 2, False),
+        ("public.old", "note", 2, None, False),
+    ]
 
 
 def test_cli_prints_the_preview_as_markdown_and_renders_a_saved_result(
