@@ -25,14 +25,16 @@ from __future__ import annotations
 from typing import Final
 
 # What the snapshot reads (and the kinds each part yields): part name -> (kinds, SELECT).
+# Membership (deptype 'e') always references the extension: ``refclassid`` says nothing new
+# but lets the planner read pg_depend's reference index (the few rows that reference
+# extensions) instead of every row of the catalog.
+_NOT_MEMBER = (
+    "NOT EXISTS (SELECT FROM pg_depend d WHERE d.refclassid = 'pg_extension'::regclass AND "
+    "d.classid = '{cat}'::regclass AND d.objid = {oid} AND d.deptype = 'e')"
+)
 _NS = (
     "SELECT n.oid, n.nspname FROM pg_namespace n WHERE n.nspname <> 'information_schema' "
-    "AND n.nspname !~ '^pg_' AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = "
-    "'pg_namespace'::regclass AND d.objid = n.oid AND d.deptype = 'e')"
-)
-_NOT_MEMBER = (
-    "NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = '{cat}'::regclass "
-    "AND d.objid = {oid} AND d.deptype = 'e')"
+    "AND n.nspname !~ '^pg_' AND " + _NOT_MEMBER.format(cat="pg_namespace", oid="n.oid")
 )
 _OWNER = "CASE WHEN pg_get_userbyid({col}) = current_user THEN 'runner' END"
 _REL = (
@@ -67,6 +69,8 @@ _PARTS: Final[dict[str, tuple[tuple[str, ...], str]]] = {
         + _grants("n.nspacl", "'n'", "n.nspowner")
         + " AS g) z",
     ),
+    # A relation's NULL ACL is read as no grants without aclexplode: its default grants only
+    # the owner, who is left out.
     "relations": (
         ("table", "view", "materialized view", "sequence", "privilege"),
         "SELECT CASE r.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' "
@@ -83,14 +87,15 @@ _PARTS: Final[dict[str, tuple[tuple[str, ...], str]]] = {
         "'sequence', CASE WHEN s.seqrelid IS NOT NULL THEN jsonb_build_object('type', "
         "format_type(s.seqtypid, NULL), 'start', s.seqstart, 'increment', s.seqincrement, "
         "'min', s.seqmin, 'max', s.seqmax, 'cache', s.seqcache, 'cycle', s.seqcycle) END) "
-        "FROM rel r LEFT JOIN pg_inherits i ON r.relispartition AND i.inhrelid = r.oid "
+        "FROM (SELECT * FROM rel WHERE relkind <> 'S' UNION ALL SELECT * FROM rel q WHERE "
+        "q.relkind = 'S' AND NOT EXISTS (SELECT FROM pg_depend d WHERE d.classid = "
+        "'pg_class'::regclass AND d.objid = q.oid AND d.deptype = 'i')) r "
+        "LEFT JOIN pg_inherits i ON r.relispartition AND i.inhrelid = r.oid "
         "LEFT JOIN pg_class p ON p.oid = i.inhparent LEFT JOIN pg_sequence s ON s.seqrelid = r.oid "
-        "AND r.relkind = 'S' WHERE NOT EXISTS (SELECT FROM pg_depend d WHERE r.relkind = 'S' "
-        "AND d.classid = 'pg_class'::regclass AND d.objid = r.oid AND d.deptype = 'i') "
-        "UNION ALL SELECT 'privilege', r.qname, r.qname, "
-        "jsonb_build_object('grants', coalesce(g, '[]')) FROM rel r CROSS JOIN LATERAL (SELECT "
-        + _grants("r.relacl", "CASE r.relkind WHEN 'S' THEN 's' ELSE 'r' END", "r.relowner")
-        + " AS g) z",
+        "AND r.relkind = 'S' UNION ALL SELECT 'privilege', r.qname, r.qname, "
+        "jsonb_build_object('grants', coalesce(CASE WHEN r.relacl IS NOT NULL THEN "
+        + _GRANTS.format(acl="r.relacl", owner="r.relowner")
+        + " END, '[]')) FROM rel r",
     ),
     "columns": (
         ("column", "privilege"),
@@ -158,7 +163,6 @@ _PARTS: Final[dict[str, tuple[tuple[str, ...], str]]] = {
         "t.typnotnull THEN true END, 'default', t.typdefault, 'constraints', CASE WHEN t.typtype "
         "= 'd' THEN c.defs END, 'range_of', format_type(g.rngsubtype, NULL), 'attributes', CASE "
         "WHEN t.typtype = 'c' THEN a.attrs END) FROM pg_type t JOIN ns ON ns.oid = t.typnamespace "
-        "LEFT JOIN pg_class k ON t.typtype = 'c' AND k.oid = t.typrelid "
         "LEFT JOIN (SELECT enumtypid, jsonb_agg(enumlabel ORDER BY enumsortorder) AS labels FROM "
         "pg_enum GROUP BY enumtypid) e ON e.enumtypid = t.oid "
         "LEFT JOIN (SELECT contypid, jsonb_object_agg(conname, pg_get_constraintdef(oid)) AS defs "
@@ -168,7 +172,8 @@ _PARTS: Final[dict[str, tuple[tuple[str, ...], str]]] = {
         "a.atttypmod) ORDER BY a.attnum) AS attrs FROM pg_class ck JOIN pg_attribute a ON "
         "a.attrelid = ck.oid AND a.attnum > 0 AND NOT a.attisdropped WHERE ck.relkind = 'c' "
         "GROUP BY a.attrelid) a ON a.attrelid = t.typrelid WHERE (t.typtype IN ('e', 'd', 'r') "
-        "OR (t.typtype = 'c' AND k.relkind = 'c')) AND "
+        "OR (t.typtype = 'c' AND t.typrelid IN (SELECT k.oid FROM pg_class k WHERE "
+        "k.relkind = 'c'))) AND "
         + _NOT_MEMBER.format(cat="pg_type", oid="t.oid")
         + " UNION ALL SELECT 'privilege', ns.nspname || '.' || t.typname, NULL, "
         "jsonb_build_object('grants', g) FROM pg_type t JOIN ns ON ns.oid = t.typnamespace "

@@ -2,11 +2,11 @@
 (``tests/fixtures/snapshot_sql_v1.py``): snapshots stored by earlier versions must keep comparing
 equal, or an unchanged schema would read as drift. Held on the repo's migrations plus a schema
 that makes every kind of object the snapshot reads, in the shapes each rewritten expression has
-to get right: partitions (of a parent in a schema whose name needs quoting), sequences (standalone,
-owned, identity), composite, empty composite, range, enum and domain types (several
+to get right: partitions (of a parent in a schema whose name needs quoting), sequences
+(standalone, owned, identity), composite, empty composite, range, enum and domain types (several
 constraints), non-default collations, generated and identity columns, column, type, function and
-schema grants, policies with roles, an extension's objects (left out), the runner's own tables
-(left out)."""
+schema grants, policies with roles, tables inheriting from two parents, an extension's types,
+functions and views (left out), the runner's own tables (left out)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ def rich_schema(role: str) -> str:
     """Every object kind, in the shapes the rewritten parts of the query must match."""
     return f"""
 CREATE EXTENSION citext;
+CREATE EXTENSION pg_stat_statements;
 CREATE SCHEMA "Odd Schema";
 CREATE SCHEMA app;
 REVOKE ALL ON SCHEMA app FROM PUBLIC;
