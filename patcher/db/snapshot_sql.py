@@ -58,6 +58,19 @@ def _grants(acl: str, default: str, owner: str) -> str:
     return _GRANTS.format(acl=acl, owner=owner)
 
 
+# The types the snapshot lists: enums, domains, ranges and standalone composite types (found
+# from their pg_class row, so the planner prices the per-type subqueries on a few rows, not on
+# every table's row type).
+_TYPE_COLUMNS = (
+    "t.oid, t.typname, t.typnamespace, t.typtype, t.typowner, t.typbasetype, t.typtypmod, "
+    "t.typnotnull, t.typdefault, t.typrelid"
+)
+_TYPES = (
+    f"SELECT {_TYPE_COLUMNS} FROM pg_type t WHERE t.typtype IN ('e', 'd', 'r') UNION ALL "
+    f"SELECT {_TYPE_COLUMNS} FROM pg_class k JOIN pg_type t ON t.oid = k.reltype AND "
+    "t.typrelid = k.oid AND t.typtype = 'c' WHERE k.relkind = 'c'"
+)
+
 _PARTS: Final[dict[str, tuple[tuple[str, ...], str]]] = {
     "schemas": (
         ("schema", "privilege"),
@@ -158,22 +171,18 @@ _PARTS: Final[dict[str, tuple[tuple[str, ...], str]]] = {
         "SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' ELSE 'type' END, "
         "ns.nspname || '.' || t.typname, NULL, jsonb_build_object('owner', "
         + _OWNER.format(col="t.typowner")
-        + ", 'labels', CASE WHEN t.typtype = 'e' THEN e.labels END, 'base', CASE WHEN "
+        + ", 'labels', CASE WHEN t.typtype = 'e' THEN (SELECT jsonb_agg(e.enumlabel ORDER BY "
+        "e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) END, 'base', CASE WHEN "
         "t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) END, 'not_null', CASE WHEN "
         "t.typnotnull THEN true END, 'default', t.typdefault, 'constraints', CASE WHEN t.typtype "
-        "= 'd' THEN c.defs END, 'range_of', format_type(g.rngsubtype, NULL), 'attributes', CASE "
-        "WHEN t.typtype = 'c' THEN a.attrs END) FROM pg_type t JOIN ns ON ns.oid = t.typnamespace "
-        "LEFT JOIN (SELECT enumtypid, jsonb_agg(enumlabel ORDER BY enumsortorder) AS labels FROM "
-        "pg_enum GROUP BY enumtypid) e ON e.enumtypid = t.oid "
-        "LEFT JOIN (SELECT contypid, jsonb_object_agg(conname, pg_get_constraintdef(oid)) AS defs "
-        "FROM pg_constraint WHERE contypid <> 0 AND contype <> 'n' GROUP BY contypid) c ON "
-        "c.contypid = t.oid LEFT JOIN pg_range g ON g.rngtypid = t.oid "
-        "LEFT JOIN (SELECT a.attrelid, jsonb_agg(a.attname || ' ' || format_type(a.atttypid, "
-        "a.atttypmod) ORDER BY a.attnum) AS attrs FROM pg_class ck JOIN pg_attribute a ON "
-        "a.attrelid = ck.oid AND a.attnum > 0 AND NOT a.attisdropped WHERE ck.relkind = 'c' "
-        "GROUP BY a.attrelid) a ON a.attrelid = t.typrelid WHERE (t.typtype IN ('e', 'd', 'r') "
-        "OR (t.typtype = 'c' AND t.typrelid IN (SELECT k.oid FROM pg_class k WHERE "
-        "k.relkind = 'c'))) AND "
+        "= 'd' THEN (SELECT jsonb_object_agg(c.conname, pg_get_constraintdef(c.oid)) FROM "
+        "pg_constraint c WHERE c.contypid = t.oid AND c.contype <> 'n') END, 'range_of', "
+        "(SELECT format_type(g.rngsubtype, NULL) FROM pg_range g WHERE g.rngtypid = t.oid), "
+        "'attributes', CASE WHEN t.typtype = 'c' THEN (SELECT jsonb_agg(a.attname || ' ' || "
+        "format_type(a.atttypid, a.atttypmod) ORDER BY a.attnum) FROM pg_attribute a WHERE "
+        "a.attrelid = t.typrelid AND a.attnum > 0 AND NOT a.attisdropped) END) FROM ("
+        + _TYPES
+        + ") t JOIN ns ON ns.oid = t.typnamespace WHERE "
         + _NOT_MEMBER.format(cat="pg_type", oid="t.oid")
         + " UNION ALL SELECT 'privilege', ns.nspname || '.' || t.typname, NULL, "
         "jsonb_build_object('grants', g) FROM pg_type t JOIN ns ON ns.oid = t.typnamespace "
