@@ -246,7 +246,7 @@ def run(settings: Settings) -> Table:
         "full collection walks what that execution made, not moto and earlier runs (the full "
         "GC column: seconds in full collections, GIL held). "
         f"Both on this machine's 2 shared cores with PostgreSQL (its CPU column: {n} databases "
-        f"on one cluster here, {n} servers on AWS). Notes: notes/fleet.md (issue 32)"
+        f"on one cluster here, {n} servers on AWS). Notes: docs/benchmarks.md, Issue 32 (fleet)"
     )
     table.raw = {
         "samples": {
