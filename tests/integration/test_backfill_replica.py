@@ -1,8 +1,10 @@
 """SPEC section 12, max_lag_ms against a real streaming replica (tests/fixtures/replica.py:
 pg_basebackup -R from a throwaway primary, recovery_min_apply_delay so lag happens).
 
-Replay is also paused on the replica for PAUSE_S in the middle of the backfill: its lag then
-passes max_lag_ms and the backfill must wait until it is back under. The lag is measured
+Replay is also paused on the replica for PAUSE_S in the middle of the backfill (from the
+engine's own event after range 5, so before range 6 commits), and the engine is held after
+range 6 until that range's commit is older than max_lag_ms: the backfill must then wait before
+range 7 until the lag is back under, however fast the machine runs the ranges. The lag is measured
 independently of the product: every SAMPLE_S the test reads the primary's WAL position and
 the replica's replayed position; the lag at a moment is how long ago the primary had first
 written WAL the replica has still not replayed. No range may start while that lag is above
@@ -29,6 +31,7 @@ pytestmark = [pytest.mark.db, pytest.mark.slow]
 ROWS, BATCH = 200_000, 10_000
 APPLY_DELAY_MS, MAX_LAG_MS = 200, 700
 PAUSE_S, SAMPLE_S = 2.0, 0.01
+HOLD_S = (MAX_LAG_MS + 300) / 1000  # after range 6, before range 7 may start (< PAUSE_S)
 SLACK_MS = 60  # the sampling's granularity and the lag query's own round trip
 
 
@@ -82,18 +85,25 @@ def test_the_backfill_waits_while_the_replica_lags_beyond_max_lag_ms(tmp_path: P
         events: list[tuple[float, str, dict[str, Any]]] = []
         paused: list[float] = []
 
-        def pause_replay() -> None:
-            with psycopg.connect(replica, autocommit=True) as r:
-                r.execute("SELECT pg_wal_replay_pause()")
-                paused.append(time.monotonic())
+        def resume_later(r: psycopg.Connection[Any]) -> None:
+            with r:
                 time.sleep(PAUSE_S)
                 r.execute("SELECT pg_wal_replay_resume()")
                 paused.append(time.monotonic())
 
-        def sink(name: str, fields: dict[str, Any]) -> None:
+        def sink(name: str, fields: dict[str, Any]) -> None:  # on the engine's thread
             events.append((time.monotonic(), name, fields))
             if name == "backfill_range" and fields["ranges_done"] == 5:
-                threading.Thread(target=pause_replay, daemon=True).start()
+                r = psycopg.connect(replica, autocommit=True)
+                r.execute("SELECT pg_wal_replay_pause()")  # before range 6 commits
+                paused.append(time.monotonic())
+                threading.Thread(target=resume_later, args=(r,), daemon=True).start()
+            elif name == "backfill_range" and fields["ranges_done"] == 6:
+                # Range 6's commit waits unreplayed; the ranges left could otherwise all run
+                # before its age reached max_lag_ms on a fast machine (15 ranges in ~0.35 s
+                # against 0.7 s), and the throttle would never be tried. Range 7 starts later
+                # than max_lag_ms after it: the backfill must wait there.
+                time.sleep(HOLD_S)
 
         config = Config(source=str(tmp_path), database_url=primary)
         invocation = Invocation(request_id="lag", conninfo=lambda: primary, events=sink)
