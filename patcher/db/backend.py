@@ -39,7 +39,6 @@ if TYPE_CHECKING:
     from patcher.core.schema_drift import DriftReading
     from patcher.db.backfill import PostgresBackfill
     from patcher.db.batch_message import BatchRunner
-    from patcher.db.drift_ahead import Answer as DriftAnswer
 
 
 class PostgresBackend(PreviewQueries):
@@ -66,7 +65,6 @@ class PostgresBackend(PreviewQueries):
         self._retake = advisory_lock.retake(self.key)
         self._writer: Writer | None = None  # what ``connect``'s probe found
         self._batch: BatchRunner | None = None  # made by the first batch: not on up-to-date runs
-        self._ahead: list[DriftAnswer] = []  # the drift question sent ahead (db/drift_ahead.py)
 
     @classmethod
     def connect(
@@ -312,18 +310,7 @@ class PostgresBackend(PreviewQueries):
     def schema_drift(self, ignore: Sequence[str]) -> DriftReading:
         from patcher.db.snapshot_store import read_drift  # drift and schema-changing runs only
 
-        answer = self._ahead.pop() if self._ahead else None
-        if answer is None or answer is False:
-            return read_drift(self.conn, self.schema, self.table, ignore, asked=answer is False)
-        assert answer is not True
-        return answer
-
-    def drift_ahead(self) -> AbstractContextManager[None]:
-        """engine/drift_check.py's DriftAhead port (db/drift_ahead.py)."""
-        from patcher.db.drift_ahead import asked_ahead
-
-        self._ahead = []
-        return asked_ahead(self.conn, self.schema, self.table, self._ahead)
+        return read_drift(self.conn, self.schema, self.table, ignore)
 
     def snapshot_note(self) -> str | None:
         return self._history.snapshot_note

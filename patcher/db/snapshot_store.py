@@ -235,19 +235,13 @@ def read_live(conn: psycopg.Connection[Any], schema: str, table: str) -> tuple[O
 
 
 def read_drift(
-    conn: psycopg.Connection[Any],
-    schema: str,
-    table: str,
-    ignore: Sequence[str],
-    *,
-    asked: bool = False,
+    conn: psycopg.Connection[Any], schema: str, table: str, ignore: Sequence[str]
 ) -> DriftReading:
     """The stored snapshot held against the live schema (``MissingSnapshot`` when none).
 
     First on the server alone: when the live body is the stored one, byte for byte (the
-    common case), nothing is sent back or compared here. ``asked``: that question was sent
-    ahead (``db/drift_ahead.py``) and the answer was no: not asked again."""
-    same = None if asked else _unchanged(conn, schema, table)
+    common case), nothing is sent back or compared here."""
+    same = _unchanged(conn, schema, table)
     if same is not None:
         return same
     stored = read_stored(conn, schema, table)
@@ -264,29 +258,19 @@ def read_drift(
     )
 
 
-def unchanged_query(schema: str, table: str) -> tuple[sql.Composed, dict[str, Any]]:
-    """The query behind ``_unchanged`` and its parameters: one row when the live schema's
-    body is the stored one, byte for byte; none otherwise."""
+def _unchanged(conn: psycopg.Connection[Any], schema: str, table: str) -> DriftReading | None:
+    """The reading of a schema identical to a readable stored snapshot; None otherwise (no
+    snapshot, a damaged one, a catalog this role cannot read whole, or any difference)."""
     query = sql.SQL(
         "SELECT s.version, s.taken_at, s.tool_version, s.objects, pg_column_size(s.body) "
         "FROM {} s, ({}) l WHERE s.format = %(snap_format)s AND s.body = l.body"
     ).format(sql.Identifier(schema, table_name(table)), sql.SQL(aggregate()))
-    return query, snapshot_params(schema, table)
-
-
-def _unchanged(conn: psycopg.Connection[Any], schema: str, table: str) -> DriftReading | None:
-    """The reading of a schema identical to a readable stored snapshot; None otherwise (no
-    snapshot, a damaged one, a catalog this role cannot read whole, or any difference)."""
+    params = snapshot_params(schema, table)
     try:
         with conn.transaction():
-            row = conn.execute(*unchanged_query(schema, table)).fetchone()
+            row = conn.execute(query, params).fetchone()
     except (psycopg.ProgrammingError, psycopg.DataError):
         return None  # no table, an altered one, a catalog refused: the full path says which
-    return unchanged_reading(row)
-
-
-def unchanged_reading(row: Any) -> DriftReading | None:
-    """``unchanged_query``'s row as the reading of a schema in step with its snapshot."""
     if row is None:
         return None
     version, taken_at, tool, objects, size = row

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol, runtime_checkable
 
 from patcher.core.errors import MissingSnapshot
@@ -31,28 +30,6 @@ class SchemaSnapshots(Protocol):
     def snapshot_note(self) -> str | None:
         """Why this run's history writes store no snapshot (None: they do)."""
         ...
-
-
-@runtime_checkable
-class DriftAhead(Protocol):
-    def drift_ahead(self) -> AbstractContextManager[None]:
-        """Ask the first question of ``schema_drift`` now, without waiting; its answer is read
-        when the block ends (which must not use the session) and serves the next call."""
-        ...
-
-
-NO_DRIFT_CHECK = ("status", "baseline", "repair", "drift")
-
-
-def asked_ahead(ctx: RunContext) -> AbstractContextManager[None]:
-    """Around the loading of the scripts of a run that will check drift (one that changes
-    the schema, or its dry run): the server compares the live schema with the snapshot while
-    the client reads the files (``patcher/db/drift_ahead.py``)."""
-    port = ctx.backend
-    checks = bool(ctx.plan.steps) and ctx.request.action not in NO_DRIFT_CHECK
-    if not checks or not isinstance(port, DriftAhead) or not isinstance(port, SchemaSnapshots):
-        return nullcontext()
-    return port.drift_ahead()
 
 
 def warn_before_apply(ctx: RunContext) -> None:

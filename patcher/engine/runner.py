@@ -15,7 +15,6 @@ to the database only through the ``MigrationBackend`` protocol (``ports.py``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from patcher.core.errors import PatcherError, SessionLost
@@ -157,8 +156,7 @@ def _run_locked(ctx: RunContext, catalog: Catalog, source: MigrationSource) -> N
     if not (catalog.migrations or catalog.baselines or catalog.repeatables or ctx.history):
         outcome.warnings.append(_empty_source_warning(source))
     outcome.pending = list(ctx.plan.pending)
-    with _drift_asked_ahead(ctx):  # the drift check's catalog read runs on the server meanwhile
-        ctx.scripts = _load_scripts(source, ctx.plan.steps)
+    ctx.scripts = _load_scripts(source, ctx.plan.steps)
     if request.phase is not None:
         from patcher.engine.phase_split import apply_phase  # SPEC 11: only when asked
 
@@ -263,15 +261,6 @@ def _repeatables(ctx: RunContext, plan: RepeatablePlan, locked: bool) -> None:
         ctx.backend.ensure_tables()
         run_repeatables(ctx, plan)
         outcome.status = "applied"
-
-
-def _drift_asked_ahead(ctx: RunContext) -> AbstractContextManager[None]:
-    """engine/drift_check.py's ``asked_ahead``, loaded only for a run with steps."""
-    if not ctx.plan.steps:
-        return nullcontext()
-    from patcher.engine.drift_check import asked_ahead
-
-    return asked_ahead(ctx)
 
 
 def _other_tools(ctx: RunContext) -> list[str]:
