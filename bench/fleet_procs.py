@@ -150,15 +150,10 @@ class Remote:
             s3.put_object(Bucket=self.bucket, Key=MIGRATIONS_PREFIX + name, Body=text.encode())
 
     def create_secret(self, name: str, dsn: str) -> str:
-        from urllib.parse import urlsplit
+        from tests.e2e.sfnkit import secret_of
 
-        url = urlsplit(dsn)
-        secret = {
-            "engine": "postgres", "host": url.hostname, "port": url.port,
-            "username": url.username, "password": "unused", "dbname": url.path.strip("/"),
-        }  # fmt: skip
         made = self.client("secretsmanager").create_secret(
-            Name=f"bench/{uuid.uuid4().hex[:8]}/{name}", SecretString=json.dumps(secret)
+            Name=f"bench/{uuid.uuid4().hex[:8]}/{name}", SecretString=secret_of(dsn)
         )
         return str(made["ARN"])
 

@@ -103,15 +103,8 @@ class Aws:
         )
 
     def create_secret(self, name: str, dsn: str) -> str:
-        from urllib.parse import urlsplit
-
-        url = urlsplit(dsn)
-        secret = {
-            "engine": "postgres", "host": url.hostname, "port": url.port,
-            "username": url.username, "password": "unused", "dbname": url.path.strip("/"),
-        }  # fmt: skip
         client = boto3.client("secretsmanager", region_name=REGION)
-        arn: str = client.create_secret(Name=name, SecretString=json.dumps(secret))["ARN"]
+        arn: str = client.create_secret(Name=name, SecretString=secret_of(dsn))["ARN"]
         return arn
 
     def state_machine(self, targets: dict[str, str] | None = None) -> StateMachine:
@@ -374,3 +367,15 @@ def sfn_world(monkeypatch: Any, endpoint: str) -> Iterator[Aws]:
         monkeypatch.setenv("PATCHER_SOURCE", f"s3://{aws.bucket}/{MIGRATIONS_PREFIX}")
         monkeypatch.setenv("PATCHER_LOCK_WAIT_SECONDS", "1")
         yield aws
+
+
+def secret_of(dsn: str) -> str:
+    """The Secrets Manager value (RDS's JSON shape) the handler reads for ``dsn``'s database."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(dsn)
+    secret = {
+        "engine": "postgres", "host": url.hostname, "port": url.port,
+        "username": url.username, "password": "unused", "dbname": url.path.strip("/"),
+    }  # fmt: skip
+    return json.dumps(secret)
