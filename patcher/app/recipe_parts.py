@@ -97,3 +97,34 @@ def not_null_version(slug: str, recipe: str, table: str, column: str, check: str
         + f"ALTER TABLE {table} ADD CONSTRAINT {check}\n  CHECK ({column} IS NOT NULL) NOT VALID;\n"
     )
     return validate_version(slug, recipe, table, check, then, down)
+
+
+def dependents_check(recipe: str, table: str, old: str, new: str) -> str:
+    """Refuse to go on while anything but its default and NOT NULL depends on ``old``: an
+    index, a CHECK, UNIQUE, PRIMARY KEY or FOREIGN KEY, an identity or owned sequence, a view,
+    another table's foreign key. The contract's ``DROP COLUMN`` would drop the first kinds
+    silently (the new column would be left without them) and fail on the others after the
+    release shift; the recipe cannot write their counterparts without the catalog. A query, not
+    a DO block (that would classify the version contract): the cast fails loudly, naming them."""
+    refusal = (
+        f"recipe {recipe} cannot carry these over from {table}.{old} to {table}.{new}, and "
+        f"the DROP COLUMN of the contract version would drop them or fail on them: "
+    )
+    advice = (
+        f". Write their counterparts on {new} into the expand version (an index: CREATE INDEX "
+        "CONCURRENTLY in a no-transaction version of its own after it; a constraint: NOT VALID, "
+        "validated in the contract phase), then delete this check from both versions"
+    )
+    assert "'" not in refusal + advice  # literal SQL text: a quote would end the string
+    return (
+        f"SELECT CASE WHEN count(*) = 0 THEN 0 ELSE ('{refusal}' || string_agg(\n"
+        "  pg_describe_object(d.classid, d.objid, d.objsubid), '; ' ORDER BY d.objid)\n"
+        f"  || '{advice}')::integer END\n"
+        "FROM pg_depend d JOIN pg_attribute a ON d.refobjid = a.attrelid AND d.refobjsubid = "
+        "a.attnum\n"
+        f"WHERE d.refclassid = 'pg_class'::regclass AND a.attrelid = '{table}'::regclass\n"
+        f"  AND a.attname = '{old}' AND d.classid <> 'pg_attrdef'::regclass\n"
+        "  AND NOT EXISTS (SELECT FROM pg_constraint n WHERE d.classid = "
+        "'pg_constraint'::regclass\n"
+        "    AND n.oid = d.objid AND n.contype = 'n');\n"
+    )

@@ -13,6 +13,7 @@ from patcher.app.recipe_parts import (
     MAX_IDENTIFIER,
     ROLLBACK,
     Version,
+    dependents_check,
     drop_trigger,
     ignore,
     not_null_check,
@@ -111,6 +112,7 @@ def _new_column(recipe: str, c: Column) -> list[Version]:
             f"expand_{recipe.replace('-', '_')}_{table}_{old}",
             f"-- expand (recipe {recipe}): {what}\n"
             + _as_told(c)
+            + dependents_check(recipe, table, old, new)
             + ignore("ACCESS_EXCLUSIVE_LOCK", QUICK)
             + f"ALTER TABLE {table} ADD COLUMN {new} {c.kind};\n"
             + _sync(fn, table, old, new, c.default),
@@ -131,7 +133,7 @@ def _new_column(recipe: str, c: Column) -> list[Version]:
             "-- patcher:contract "
             f"(recipe {recipe}): drop {table}.{old} and the trigger; {table}.{new} gets its\n"
             "-- default and NOT NULL; run with --phase contract once the previous release can\n"
-            "-- no longer receive traffic\n" + _contract(c, fn),
+            "-- no longer receive traffic\n" + _contract(recipe, c, fn),
             f"-- down of the contract version (recipe {recipe}): {table}.{old} back, in step\n"
             + _contract_down(c, fn),
         ),
@@ -165,7 +167,7 @@ def _as_told(c: Column) -> str:
     )
 
 
-def _contract(c: Column, fn: str) -> str:
+def _contract(recipe: str, c: Column, fn: str) -> str:
     table = c.table
     up = drop_trigger(fn, table, waive=False)
     if c.default is not None:
@@ -173,13 +175,18 @@ def _contract(c: Column, fn: str) -> str:
         up += f"ALTER TABLE {table} ALTER COLUMN {c.new} SET DEFAULT {c.default};\n"
     if c.not_null:  # its check is the first contract statement: the mix is waived there
         up += not_null_check(table, c.new, trigger_name(table, c.new, "not_null"))
-    return up + (
-        ignore(
-            "ACCESS_EXCLUSIVE_LOCK,DROP_COLUMN" + ("" if c.not_null else ",MIXED_EXPAND_CONTRACT"),
-            f"only the previous release read {c.old}; the sync trigger goes in the same "
-            "transaction, or writes would fail in between",
+    return (
+        up
+        + dependents_check(recipe, table, c.old, c.new)
+        + (
+            ignore(
+                "ACCESS_EXCLUSIVE_LOCK,DROP_COLUMN"
+                + ("" if c.not_null else ",MIXED_EXPAND_CONTRACT"),
+                f"only the previous release read {c.old}; the sync trigger goes in the same "
+                "transaction, or writes would fail in between",
+            )
+            + f"ALTER TABLE {table} DROP COLUMN {c.old};\n"
         )
-        + f"ALTER TABLE {table} DROP COLUMN {c.old};\n"
     )
 
 

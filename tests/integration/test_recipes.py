@@ -273,6 +273,63 @@ def test_rename_refuses_a_column_whose_default_or_not_null_it_was_not_told(
     assert query(pg_dsn, gone, ("full_name",)) == [(0,)]
 
 
+@pytest.mark.parametrize(("recipe", "column"), [("rename-column", "name"), ("change-type", "age")])
+def test_recipe_refuses_a_column_an_index_or_constraint_depends_on(
+    recipe: str,
+    column: str,
+    run: Run,
+    mdir: MigrationDir,
+    pg_dsn: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The contract's DROP COLUMN drops the old column's index and CHECK silently: the new
+    column would go to production without them. The expand version fails before it changes
+    anything, naming each, and its NOT NULL and default (which the recipe carries) are not
+    named."""
+    extra = (
+        f"CREATE INDEX users_{column}_idx ON users ({column});\n"
+        f"ALTER TABLE users ADD CONSTRAINT users_{column}_small\n"
+        f"  CHECK (length({column}::text) < 90);\n"
+    )
+    mdir.pair("0001", "users", TABLE + extra, "DROP TABLE users;\nDROP TABLE teams;\n")
+    argv = ["--recipe", recipe, "--table", "users", *RECIPES[recipe], "--dir", str(mdir.path)]
+    assert main(["new", *argv]) == 0
+    capsys.readouterr()
+    assert run("migrate", target=1)["ok"]
+    expand = run("migrate", phase="expand")
+    assert not expand["ok"] and expand["error"]["version"] == 2, expand
+    message = expand["error"]["message"]
+    assert f"index users_{column}_idx" in message
+    assert f"constraint users_{column}_small on table users" in message
+    assert "not_null" not in message and "default" not in message
+    assert "cannot carry these over" in message and "CREATE INDEX CONCURRENTLY" in message
+    assert query(pg_dsn, "SELECT max(version) FROM schema_migrations") == [(1,)]
+    assert query(pg_dsn, ADDED, (RECIPES[recipe][3],)) == [(0,)]
+
+
+ADDED = "SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = %s"
+
+
+def test_contract_refuses_an_index_added_to_the_old_column_after_expand(
+    run: Run, mdir: MigrationDir, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Between the releases someone indexes the old column: the contract version stops before
+    its DROP COLUMN (the trigger drop before it rolls back too), naming the index."""
+    write(mdir, "rename-column", capsys)
+    assert run("migrate", target=1)["ok"]
+    assert run("migrate", phase="expand")["ok"]
+    query(pg_dsn, "CREATE INDEX users_name_late ON users (name)")
+    contract = run("migrate", phase="contract")
+    assert not contract["ok"], contract
+    assert "index users_name_late" in contract["error"]["message"]
+    assert query(pg_dsn, ADDED, ("name",)) == [(1,)]
+    sync = "SELECT count(*) FROM pg_trigger WHERE tgname = 'users_name_full_name_sync'"
+    assert query(pg_dsn, sync) == [(1,)]
+    query(pg_dsn, "DROP INDEX users_name_late")
+    assert run("migrate", phase="contract")["ok"]
+    assert query(pg_dsn, ADDED, ("name",)) == [(0,)]
+
+
 @pytest.mark.parametrize(
     ("argv", "wanted"),
     [
