@@ -9,10 +9,8 @@ hook the client the handler makes (count or fail requests) without replacing it.
 from __future__ import annotations
 
 import collections
-import io
 import json
 import os
-import zipfile
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,6 +22,7 @@ from botocore.client import BaseClient
 
 from patcher.sources.s3 import _CLIENTS, S3Source
 from tests.e2e.e2ekit import PREFIX, HandlerS3, LambdaEnv, Secret
+from tests.fixtures.lambda_alias import api_function
 from tests.fixtures.s3 import S3Bucket
 
 
@@ -111,29 +110,12 @@ def db_secret(
     client.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
 
 
-def _zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", "def handler(event, context):\n    return {}\n")
-    return buf.getvalue()
-
-
 @pytest.fixture
 def api_alias(lambda_env: LambdaEnv, aws_env: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The application function on moto's Lambda: versions 1 and 2, alias ``live`` -> 1;
     the handler reads it (PATCHER_RELEASE_ALIAS) through the same moto server."""
     for service in ("LAMBDA", "IAM"):
         monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", aws_env)
-    iam = boto3.client("iam", region_name="us-east-1")
-    role = iam.create_role(RoleName="api", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-    lam = boto3.client("lambda", region_name="us-east-1")
-    lam.create_function(
-        FunctionName="api", Runtime="python3.12", Role=role, Handler="app.handler",
-        Code={"ZipFile": _zip()},
-    )  # fmt: skip
-    assert lam.publish_version(FunctionName="api")["Version"] == "1"
-    lam.update_function_configuration(FunctionName="api", Description="next release")
-    assert lam.publish_version(FunctionName="api")["Version"] == "2"
-    arn = lam.create_alias(FunctionName="api", Name="live", FunctionVersion="1")["AliasArn"]
+    lam, arn = api_function("us-east-1")
     monkeypatch.setenv("PATCHER_RELEASE_ALIAS", arn)
     return lam

@@ -5,8 +5,6 @@ a ConfigError with nothing changed."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,35 +16,16 @@ from patcher.app.config import load_config
 from patcher.app.release import alias_reader
 from patcher.core.errors import ConfigError
 from tests.fixtures.engine import MigrationDir, make_runner, query
+from tests.fixtures.lambda_alias import api_function
 
 REGION = "us-east-1"
-
-
-def _zip() -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as z:
-        z.writestr("app.py", "def handler(event, context):\n    return {}\n")
-    return buf.getvalue()
 
 
 @pytest.fixture
 def lam(aws_env: str) -> Iterator[Any]:
     """moto's Lambda with function api, versions 1 and 2, alias live -> 1."""
-    import boto3
-
     with mock_aws():
-        iam = boto3.client("iam", region_name=REGION)
-        role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
-        client = boto3.client("lambda", region_name=REGION)
-        client.create_function(
-            FunctionName="api", Runtime="python3.12", Role=role, Handler="app.handler",
-            Code={"ZipFile": _zip()},
-        )  # fmt: skip
-        assert client.publish_version(FunctionName="api")["Version"] == "1"
-        client.update_function_code(FunctionName="api", ZipFile=_zip() + b"")
-        client.update_function_configuration(FunctionName="api", Description="v2")
-        assert client.publish_version(FunctionName="api")["Version"] == "2"
-        client.create_alias(FunctionName="api", Name="live", FunctionVersion="1")
+        client, _arn = api_function(REGION)
         yield client
 
 
