@@ -36,7 +36,7 @@ for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=p
 """
 # The handler's imports alone (interpreter start and imports), then those and the S3 listing and
 # reads as the handler makes them (patcher's S3 source, its thread pool), nothing applied.
-IMPORTS = "import patcher.aws.handler\n"
+IMPORTS = "import sys\nimport patcher.aws.handler\ncode = 0\n"
 S3_READS = """\
 import os, sys
 import patcher.aws.handler
@@ -44,7 +44,7 @@ from patcher.sources.s3 import S3Source
 source = S3Source.from_url(os.environ["PATCHER_SOURCE"])
 objects = source.list()
 read = sum(len(body) for _, body in source.read_many(objects))
-sys.exit(0 if len(objects) == int(sys.argv[1]) and read else "missing objects")
+code = 0 if len(objects) == int(sys.argv[1]) and read else "missing objects"
 """
 
 
