@@ -306,7 +306,7 @@ def _report(table: Table, times: dict[str, list[float]], reps: int, size: int) -
     table.notes.append(
         "corpus: our process ends as a Lambda invocation does, without the interpreter's "
         f"teardown (the runtime keeps the process); the old row is the same run followed by "
-        f"the teardown, {m[OURS_TEARDOWN] - m[OURS]:.2f} s more (rows before 2026-12-07 11:00 "
+        f"the teardown, {m[OURS_TEARDOWN] - m[OURS]:.2f} s more (runs before 2026-12-07 10:28 "
         "include it)"
     )
     reads = m[S3_READS] - m[IMPORTS]
