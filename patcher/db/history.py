@@ -5,11 +5,12 @@ of the same name, reading them, and writing each history change together with it
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import pq, sql
 from psycopg.rows import dict_row
 
 from patcher.core.errors import ConfigError
@@ -173,21 +174,27 @@ class History:
         return None if row is None or row[1] else int(row[0])
 
     def read_history(self) -> list[AppliedRow]:
-        """Every history row, oldest version first; empty when the table does not exist yet."""
-        exists = self.conn.execute(
-            "SELECT to_regclass(%s) IS NOT NULL", (self._history.as_string(self.conn),)
-        ).fetchone()
-        if not (exists and exists[0]):
+        """Every history row, oldest version first; empty when the table does not exist yet.
+
+        One query: a missing table, or a table of another shape (``_check_foreign_table``
+        names it), is learnt from the read's own error. Looking in the catalogs first cost a
+        fresh session 1.3 ms of the server's CPU, more than the read itself, and every
+        invocation pays it (16 deploys at once share the server: issue 32)."""
+        read = sql.SQL(
+            "SELECT version, description, checksum, applied_at, execution_ms, dirty, "
+            "dirty_direction, source_fingerprint AS fingerprint, applied_by FROM {}"
+        ).format(self._history)  # no ORDER BY: sorted here, 0.2 ms less for the server
+        idle = self.conn.info.transaction_status == pq.TransactionStatus.IDLE
+        try:
+            with contextlib.nullcontext() if idle else self.conn.transaction():  # a savepoint
+                rows = self.conn.cursor(row_factory=dict_row).execute(read).fetchall()
+        except psycopg.errors.UndefinedTable:
             return []
-        self._check_foreign_table(self.table, HISTORY_COLUMNS)
-        cur = self.conn.cursor(row_factory=dict_row)
-        rows = cur.execute(
-            sql.SQL(
-                "SELECT version, description, checksum, applied_at, execution_ms, dirty, "
-                "dirty_direction, source_fingerprint AS fingerprint FROM {} ORDER BY version"
-            ).format(self._history)
-        ).fetchall()
-        return [AppliedRow(**row) for row in rows]
+        except psycopg.errors.UndefinedColumn:
+            self._check_foreign_table(self.table, HISTORY_COLUMNS)
+            raise
+        rows.sort(key=lambda row: int(row["version"]))
+        return [AppliedRow(**{k: v for k, v in row.items() if k != "applied_by"}) for row in rows]
 
     def record(self, records: Sequence[HistoryChange]) -> None:
         """Write history changes that run no SQL (baseline, repair) in one transaction."""
