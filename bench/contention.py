@@ -26,7 +26,8 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ def _worker(url: str, source: str, code: str, barrier: Barrier, out: Any, index:
     from patcher.core.models import Request
 
     config = Config(source=source, database_url=url)
+    backends = _backend_clock()
     barrier.wait()
     queued, started = _queued(), time.monotonic()
     invocation = Invocation(
@@ -58,14 +60,37 @@ def _worker(url: str, source: str, code: str, barrier: Barrier, out: Any, index:
     result = execute(Request("migrate"), config, invocation).to_dict()
     ended, queued = time.monotonic(), _queued() - queued
     own_cpu = ended - started - queued  # as if the invocation had a CPU of its own
-    out.put((started, ended, result["status"], result["ok"], result["error"], own_cpu))
+    served, server_queued = backends()
+    own_all = own_cpu - server_queued  # and its backend one of its own too
+    out.put((started, ended, result["status"], result["ok"], result["error"], own_cpu, own_all,
+             served))  # fmt: skip
 
 
-def _queued() -> float:
-    """Seconds this process has spent runnable but waiting for a CPU (the kernel's
-    ``/proc/self/schedstat``, second field, ns): what 16 processes on 2 cores pay and 16
+def _queued(pid: str = "self") -> float:
+    """Seconds a process has spent runnable but waiting for a CPU (the kernel's
+    ``/proc/<pid>/schedstat``, second field, ns): what 16 processes on 2 cores pay and 16
     Lambda execution environments, each with its own CPU, do not."""
-    return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+
+
+def _backend_clock() -> Callable[[], tuple[float, float]]:
+    """From now on, each connection this process closes adds its server backend's CPU seconds
+    and its seconds waiting for a CPU (its ``schedstat``: the backend was forked for that
+    connection, so all of it is this invocation's); the function returns both sums."""
+    import psycopg
+
+    sums = [0.0, 0.0]
+    close = psycopg.Connection.close
+
+    def closing(self: psycopg.Connection[Any]) -> None:
+        if not self.closed:
+            fields = Path(f"/proc/{self.info.backend_pid}/schedstat").read_text().split()
+            sums[0] += int(fields[0]) / 1e9
+            sums[1] += int(fields[1]) / 1e9
+        close(self)
+
+    psycopg.Connection.close = closing  # type: ignore[method-assign]
+    return lambda: (sums[0], sums[1])
 
 
 def invoke_together(
@@ -113,21 +138,34 @@ CASES = (  # (name, invocations: 1 or the fleet, databases: "one" or "own", pend
 )
 
 
-def _one(server: PgServer, src: str, code: str, case: tuple[Any, ...], ready: list[str]) -> Any:
-    """One measurement of a case: (wall seconds, statuses, the slowest invocation's seconds
-    less its wait for a CPU). ``ready``: up-to-date databases, one per fleet member (an
+@dataclass(frozen=True)
+class Sample:
+    """One measurement of a case."""
+
+    wall: float  # from the barrier to the last invocation's end
+    statuses: Counter[str]
+    own_cpu: float  # the slowest invocation's seconds less its wait for a CPU
+    own_all: float  # ... and less its backend's wait for one
+    served: float  # the server's CPU seconds per invocation (backends, median)
+
+
+def _one(server: PgServer, src: str, code: str, case: tuple[Any, ...], ready: list[str]) -> Sample:
+    """One measurement of a case. ``ready``: up-to-date databases, one per fleet member (an
     up-to-date run writes nothing, so they serve every repetition)."""
     _name, count, dbs, pending = case
     count = count or len(ready)
     if pending:
         with database(server) as url:
             wall, results = invoke_together([url] * count, src, code)
-            return wall, check(url, results, _versions(src)), max(r[5] for r in results)
-    urls = [server.dsn_for(ready[0])] * count if dbs == "one" else ready_urls(server, ready)
-    wall, results = invoke_together(urls, src, code)
-    for url in set(urls):  # still all applied once, nothing written by these runs
-        check(url, results, _versions(src))
-    return wall, Counter(str(r[2]) for r in results), max(r[5] for r in results)
+            seen = check(url, results, _versions(src))
+    else:
+        urls = [server.dsn_for(ready[0])] * count if dbs == "one" else ready_urls(server, ready)
+        wall, results = invoke_together(urls, src, code)
+        for url in set(urls):  # still all applied once, nothing written by these runs
+            check(url, results, _versions(src))
+        seen = Counter(str(r[2]) for r in results)
+    own_cpu, own_all = (max(r[i] for r in results) for i in (5, 6))
+    return Sample(wall, seen, own_cpu, own_all, median([r[7] for r in results]))
 
 
 def ready_urls(server: PgServer, names: list[str]) -> list[str]:
@@ -203,10 +241,15 @@ def run(settings: Settings) -> Table:
             for case in CASES:  # interleaved: each repetition runs every case with each code
                 for label, code in codes.items():
                     key = f"{case[0]}|{label}"
-                    wall, seen, own_cpu = _one(server, str(src), code, case, ready)
-                    samples.setdefault(key, []).append(wall)
-                    samples.setdefault(f"{key}|own cpu", []).append(own_cpu)
-                    statuses[key] = seen
+                    one = _one(server, str(src), code, case, ready)
+                    for suffix, value in (
+                        ("", one.wall),
+                        ("|own cpu", one.own_cpu),
+                        ("|own cpus", one.own_all),
+                        ("|served", one.served),
+                    ):
+                        samples.setdefault(key + suffix, []).append(value)  # fmt: skip
+                    statuses[key] = one.statuses
     _report(table, samples, statuses, codes, workers, pending)
     table.raw = {"samples": samples, "load": os.getloadavg(), "baseline": ref}
     return table
@@ -225,36 +268,57 @@ def _report(
 
     for label in codes:
         for i, (name, _c, _d, is_pending) in enumerate(CASES):
-            alone, own = m(3 if is_pending else 0, label), m(2, label) if i == 1 else None
+            alone, dbs = m(3 if is_pending else 0, label), m(2, label) if i == 1 else None
             seen = ", ".join(f"{k} {v}" for k, v in sorted(statuses[f"{name}|{label}"].items()))
             value = m(i, label)
             table.add(name.format(n=n).replace("200", str(pending)), label, value,
-                      ratio(value, alone), own and ratio(value, own), seen,
+                      ratio(value, alone), dbs and ratio(value, dbs), seen,
                       len(samples[f"{name}|{label}"]))  # fmt: skip
-    here = "this tree"
-    own = {i: median(samples[f"{CASES[i][0]}|{here}|own cpu"]) for i in (0, 1, 3, 4)}
-    for alone, together, what in ((0, 1, "up to date"), (3, 4, f"{pending} pending")):
-        table.add(f"{what}: {n} at once, one database, each with its own CPU", here,
-                  own[together], ratio(own[together], own[alone]), None,
-                  "slowest invocation less its CPU wait",
-                  len(samples[f"{CASES[together][0]}|{here}|own cpu"]))  # fmt: skip
-    table.target(f"up to date: {n} at once / alone, each with its own CPU (issue 32)",
-                 own[1] / own[0], 1.2)  # fmt: skip
-    table.target(f"{pending} pending: {n} at once / alone, each with its own CPU",
-                 own[4] / own[3], 1.5)  # fmt: skip
-    table.target(f"up to date: {n} at once / alone, 2 cores shared (old row)",
-                 m(1, here) / m(0, here), 1.2)  # fmt: skip
+    for label in codes:
+        _own_rows(table, samples, label, n, pending)
+
+    def own(case: int, kind: str) -> float:
+        return median(samples[f"{CASES[case][0]}|this tree|{kind}"])
+
+    table.target(f"up to date: {n} at once / alone, each and its backend with its own CPU "
+                 "(issue 32)", own(1, "own cpus") / own(0, "own cpus"), 1.2)  # fmt: skip
+    table.target(f"{pending} pending: {n} at once / alone, each and its backend with its own "
+                 "CPU", own(4, "own cpus") / own(3, "own cpus"), 1.5)  # fmt: skip
+    table.target(f"up to date: {n} at once / alone, each with its own CPU (old row)",
+                 own(1, "own cpu") / own(0, "own cpu"), 1.2)  # fmt: skip
     table.target(f"up to date: {n} on one database / {n} each on its own (contention)",
-                 m(1, here) / m(2, here), 1.2)  # fmt: skip
-    table.target(f"{pending} pending: {n} at once / alone, 2 cores shared (the old case)",
-                 m(4, here) / m(3, here), 1.5)  # fmt: skip
+                 m(1, "this tree") / m(2, "this tree"), 1.2)  # fmt: skip
+    served = own(0, "served") * 1000
     table.notes.append(
         "'each with its own CPU': the slowest invocation's seconds less the time it waited "
-        f"for a CPU (/proc/self/schedstat), as {n} Lambda execution environments run; the "
-        f"database server's {n} backends still share the cores (their waits are not taken out)"
+        f"for a CPU (/proc/self/schedstat), as {n} Lambda execution environments run; 'and "
+        "its backend': less its server backend's wait for a CPU too (the backend's schedstat "
+        "when the invocation closes it), as a writer with a CPU free for each session would "
+        f"serve them. Here {n} processes and {n} backends share {os.cpu_count()} cores"
+    )
+    table.notes.append(
+        f"the server's CPU per up-to-date invocation (its backend: start, probe, history "
+        f"read): {served:.1f} ms alone, {own(1, 'served') * 1000:.1f} ms among {n}; {n} "
+        f"arriving at once on a writer with 2 vCPUs queue up to {served * n / 2:.0f} ms "
+        "for it, which no change on the client can remove"
     )
     table.notes.append(
         f"{os.cpu_count()} cores shared by {n} processes: the own-databases row has the same "
         "CPU sharing and no shared lock, so 'one database / own databases' is what contention "
         "costs; '/ alone' adds the CPU sharing no Lambda fleet has"
     )
+
+
+def _own_rows(
+    table: Table, samples: dict[str, list[float]], label: str, n: int, pending: int
+) -> None:
+    """The slowest invocation with a CPU of its own, then with its backend's wait out too."""
+    kinds = (("own cpu", "each with its own CPU", "slowest invocation less its CPU wait"),
+             ("own cpus", "each and its backend with its own CPU",
+              "slowest less its and its backend's CPU wait"))  # fmt: skip
+    for kind, what, how in kinds:
+        for alone, together, case in ((0, 1, "up to date"), (3, 4, f"{pending} pending")):
+            key = f"{CASES[together][0]}|{label}|{kind}"
+            value, base = median(samples[key]), median(samples[f"{CASES[alone][0]}|{label}|{kind}"])
+            table.add(f"{case}: {n} at once, one database, {what}", label, value,
+                      ratio(value, base), None, how, len(samples[key]))  # fmt: skip

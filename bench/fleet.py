@@ -14,8 +14,9 @@ the execution (``time.process_time``: moto's interpreter, the AWS services it ca
 bench's poll of describe_execution) is its own column, and so is PostgreSQL's (the postmaster's
 and its backends', from /proc): what grows with the fleet, and whose it is. One untimed run
 first takes the bench process's own first imports out of the "one database" figure. Each case
-runs twice, interleaved: in this process as above, and with a process per invocation as AWS
-runs the function (bench/fleet_procs.py), each target met or missed on its own.
+runs twice, interleaved: in this process as above, with the heap frozen from the execution's
+start (``full_collections``), and with a process per invocation as AWS runs the function
+(bench/fleet_procs.py), each target met or missed on its own.
 """
 
 from __future__ import annotations
@@ -209,16 +210,17 @@ def run(settings: Settings) -> Table:
          "full GC s", "PostgreSQL CPU s", "moto server CPU s", "invocations", "least possible",
         "runs"],
     )  # fmt: skip
-    modes = ("in process", "in process, heap frozen", "a process per invocation")
+    # "in process" (no freeze) was retired on 2026-12-07 after two runs beside these: its
+    # full collections walked moto's heap with the GIL held, a cost no Lambda pays
+    modes = ("in process, heap frozen", "a process per invocation")
     samples: dict[str, dict[int, list[Sample]]] = {mode: {1: [], n: []} for mode in modes}
     with cluster(settings) as server, environments(MIGRATIONS) as procs:
         one_run(server, 1)  # untimed: the bench process's first imports (handler, moto's ASL)
         one_run(server, n, procs)  # untimed: the environments' cold starts (up to 10)
         for _ in range(reps):
             for size in (1, n):  # interleaved: drift hits every case
-                samples[modes[0]][size].append(one_run(server, size))
-                samples[modes[1]][size].append(one_run(server, size, frozen=True))
-                samples[modes[2]][size].append(one_run(server, size, procs))
+                samples[modes[0]][size].append(one_run(server, size, frozen=True))
+                samples[modes[1]][size].append(one_run(server, size, procs))
     for mode in modes:
         add_rows(table, mode, samples[mode], n)
     for mode in modes:
@@ -232,19 +234,20 @@ def run(settings: Settings) -> Table:
     waves = 1 + -(-(n - 1) // CONCURRENCY)
     table.notes.append(
         f"fleet: the ideal with one container per invocation is {waves}x one database (the "
-        f"canary, then {n - 1} at {CONCURRENCY} at a time). 'in process': every invocation "
-        "and moto's Step Functions interpreter run in this one process (threads sharing one "
-        "GIL), so the handler CPU and the interpreter's own CPU per child execution (the rest "
-        "of process CPU column: JSONPath parsing, a boto3 client per Lambda task, deep copies) "
-        "add up serially, where AWS runs the containers side by side and the interpreter "
-        "elsewhere. 'a process per invocation' (bench/fleet_procs.py): each concurrent "
+        f"canary, then {n - 1} at {CONCURRENCY} at a time). 'in process, heap frozen': every "
+        "invocation and moto's Step Functions interpreter run in this one process (threads "
+        "sharing one GIL), so the handler CPU and the interpreter's own CPU per child "
+        "execution (the rest of process CPU column: JSONPath parsing, a boto3 client per "
+        "Lambda task, deep copies) add up serially, where AWS runs the containers side by side "
+        "and the interpreter elsewhere; with gc.freeze() from each execution's start, so that "
+        "a full collection walks what that execution made, not moto and earlier runs (the "
+        "full GC column: seconds in full collections, GIL held; the row without the freeze, "
+        "retired after the runs of 2026-12-07 07:07 and 10:28, read 4.3-5.4x). "
+        "'a process per invocation' (bench/fleet_procs.py): each concurrent "
         "invocation in its own warm worker process, its migrations and secrets on a moto "
         "server process, as AWS runs the function (the handler CPU column is then the "
         "workers', and the moto server's is its own column; in process moto's S3 and Secrets "
         "Manager are in the handler's and the rest's); the interpreter is still this process's. "
-        "'heap frozen': in process, with gc.freeze() from each execution's start, so that a "
-        "full collection walks what that execution made, not moto and earlier runs (the full "
-        "GC column: seconds in full collections, GIL held). "
         f"Both on this machine's 2 shared cores with PostgreSQL (its CPU column: {n} databases "
         f"on one cluster here, {n} servers on AWS). Notes: docs/benchmarks.md, Issue 32 (fleet)"
     )
