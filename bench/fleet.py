@@ -14,8 +14,8 @@ the execution (``time.process_time``: moto's interpreter, the AWS services it ca
 bench's poll of describe_execution) is its own column, and so is PostgreSQL's (the postmaster's
 and its backends', from /proc): what grows with the fleet, and whose it is. One untimed run
 first takes the bench process's own first imports out of the "one database" figure. Each case
-runs twice, interleaved: in this process as above, with the heap frozen from the execution's
-start (``full_collections``), and with a process per invocation as AWS runs the function
+runs twice, interleaved: in this process as above (the heap frozen from the execution's start:
+``full_collections``), and with a process per invocation as AWS runs the function
 (bench/fleet_procs.py), each target met or missed on its own.
 """
 
