@@ -66,11 +66,11 @@ def _worker(url: str, source: str, code: str, barrier: Barrier, out: Any, index:
              served))  # fmt: skip
 
 
-def _queued(pid: str = "self") -> float:
-    """Seconds a process has spent runnable but waiting for a CPU (the kernel's
-    ``/proc/<pid>/schedstat``, second field, ns): what 16 processes on 2 cores pay and 16
+def _queued() -> float:
+    """Seconds this process has spent runnable but waiting for a CPU (the kernel's
+    ``/proc/self/schedstat``, second field, ns): what 16 processes on 2 cores pay and 16
     Lambda execution environments, each with its own CPU, do not."""
-    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    return int(Path("/proc/self/schedstat").read_text().split()[1]) / 1e9
 
 
 def _backend_clock() -> Callable[[], tuple[float, float]]:
